@@ -1,0 +1,223 @@
+#include "adapter/app/commands.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <sstream>
+
+#include "adapter/config/config.hpp"
+#include "adapter/score/csv.hpp"
+#include "adapter/score/manifest.hpp"
+#include "adapter/store/store.hpp"
+#include "adapter/sync/pipeline.hpp"
+#include "fhir/client.hpp"
+#include "mapping/pseudonym.hpp"
+
+namespace fra::app {
+namespace {
+
+const char* getenv_wrapper(const char* name) { return std::getenv(name); }
+
+void error_line(const std::string& msg) { std::cerr << "fhir-risk-adapter: error: " << msg << "\n"; }
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("fra");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+// Loads the configuration, printing every problem like a compiler. nullopt: exit 78.
+std::optional<config::Config> load_config(const std::string& file) {
+  auto r = config::load(file, &getenv_wrapper);
+  for (const auto& p : r.problems) std::cerr << p.format() << "\n";
+  if (r.config) setup_logging(r.config->str("log.level"));
+  return r.config;
+}
+
+std::optional<std::string> read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string instant_or_none(const std::optional<fhir::Micros>& t) {
+  return t ? fhir::format_instant(*t) : std::string("(none)");
+}
+
+}  // namespace
+
+int migrate(const std::string& file) {
+  auto cfg = load_config(file);
+  if (!cfg) return kExitConfig;
+  try {
+    store::Store db(cfg->str("database.url"));
+    auto applied = db.migrate();
+    if (applied.empty())
+      fmt::print("schema up to date at version {}\n", db.schema_version());
+    for (const auto& name : applied) fmt::print("applied {}\n", name);
+  } catch (const store::StoreError& e) {
+    error_line(e.what());
+    return kExitUnavailable;
+  }
+  return kExitOk;
+}
+
+int sync_once(const std::string& file) {
+  auto cfg = load_config(file);
+  if (!cfg) return kExitConfig;
+
+  auto key = mapping::read_key_file(cfg->str("pseudonym.key_file"));
+  if (!key) {
+    error_line("pseudonym.key_file: " + key.error().message);
+    return kExitConfig;
+  }
+  mapping::Pseudonymizer ps(key.value());
+
+  std::optional<score::ModelPackage> model;
+  try {
+    model = score::load_model_package(cfg->str("model.path"));
+  } catch (const score::ModelError& e) {
+    error_line(std::string("model.path: ") + e.what());
+    return kExitConfig;
+  }
+
+  fhir::ClientOptions opts;
+  opts.base_url = cfg->str("fhir.base_url");
+  opts.timeout_seconds = cfg->integer("fhir.timeout_seconds");
+  opts.max_attempts = static_cast<int>(cfg->integer("fhir.max_attempts"));
+  opts.verify_tls = cfg->boolean("fhir.verify_tls");
+  if (const auto& token_file = cfg->str("fhir.bearer_token_file"); !token_file.empty()) {
+    auto token = read_text(token_file);
+    if (!token) {
+      error_line(fmt::format("fhir.bearer_token_file: {}: cannot read", token_file));
+      return kExitConfig;
+    }
+    while (!token->empty() && (token->back() == '\n' || token->back() == '\r')) token->pop_back();
+    opts.bearer_token = *token;
+  }
+
+  try {
+    store::Store db(cfg->str("database.url"));
+    int have = db.schema_version(), want = store::Store::latest_schema_version();
+    if (have != want) {
+      error_line(fmt::format("database schema is at version {}, this adapter needs {}: run "
+                             "`fhir-risk-adapter migrate --config {}`", have, want, file));
+      return kExitConfig;
+    }
+    fhir::Client client(opts);
+    sync::Options sopts;
+    sopts.page_size = static_cast<int>(cfg->integer("fhir.page_size"));
+    sopts.score_batch = static_cast<int>(cfg->integer("score.batch_size"));
+    std::optional<sync::Pipeline> pipeline;
+    try {
+      pipeline.emplace(client, db, ps, *model, sopts);
+    } catch (const std::invalid_argument& e) {
+      error_line(std::string("model.path: ") + e.what());
+      return kExitConfig;
+    }
+    auto report = pipeline->run_once();
+    for (const auto& r : report.ingested)
+      fmt::print("{:<12} fetched {:>6}  stored {:>6}  unchanged {:>6}  dead-lettered {:>4}  cursor {} -> {}\n",
+                 r.resource_type, r.fetched, r.counts.stored, r.counts.unchanged, r.counts.dead_lettered,
+                 instant_or_none(r.cursor_before), instant_or_none(r.cursor_after));
+    fmt::print("scored {} patients with {} {}", report.scored.scored, model->manifest.name,
+               model->manifest.version);
+    if (report.scored.waiting > 0) fmt::print(" ({} waiting for their Patient resource)", report.scored.waiting);
+    fmt::print("\nRiskAssessments: {} created, {} updated, {} failed\n", report.written.created,
+               report.written.updated, report.written.failed);
+    return report.written.failed > 0 ? kExitTempFail : kExitOk;
+  } catch (const store::StoreError& e) {
+    error_line(e.what());
+    return kExitUnavailable;
+  } catch (const fhir::FhirError& e) {
+    error_line(fmt::format("FHIR server {}: {}", opts.base_url, e.what()));
+    return kExitUnavailable;
+  }
+}
+
+int score_csv(const std::string& model_path, const std::string& input, const std::string& output) {
+  try {
+    std::optional<score::Model> model;
+    std::vector<std::string> features;
+    if (std::filesystem::is_directory(model_path)) {
+      auto pkg = score::load_model_package(model_path);
+      features = pkg.manifest.feature_names();
+      model.emplace(std::move(pkg.model));
+    } else {
+      model.emplace(score::Model::from_file(model_path));
+      features = model->feature_names();
+      if (features.empty())
+        for (std::size_t i = 0; i < model->num_features(); ++i) features.push_back(fmt::format("f{}", i));
+    }
+    auto text = read_text(input);
+    if (!text) {
+      error_line(fmt::format("{}: cannot read", input));
+      return kExitDataErr;
+    }
+    std::string out;
+    try {
+      out = score::score_csv(*model, features, *text);
+    } catch (const std::runtime_error& e) {
+      error_line(fmt::format("{}: {}", input, e.what()));
+      return kExitDataErr;
+    }
+    std::ofstream f(output, std::ios::binary);
+    f << out;
+    if (!f) {
+      error_line(fmt::format("{}: cannot write", output));
+      return kExitDataErr;
+    }
+  } catch (const score::ModelError& e) {
+    error_line(e.what());
+    return kExitDataErr;
+  }
+  return kExitOk;
+}
+
+int config_check(const std::string& file) {
+  auto r = config::load(file, &getenv_wrapper);
+  for (const auto& p : r.problems) std::cerr << p.format() << "\n";
+  if (!r.config) return kExitConfig;
+  fmt::print("{}: ok\n", file);
+  return kExitOk;
+}
+
+int config_example() {
+  fmt::print("{}", config::example());
+  return kExitOk;
+}
+
+int model_inspect(const std::string& path) {
+  try {
+    auto pkg = score::load_model_package(path);
+    const auto& m = pkg.manifest;
+    fmt::print("name        {}\nversion     {}\noutcome     {} {} ({})\nobjective   {}\ntrees       {}\n"
+               "sha256      {} (verified)\nfeatures    {}\n",
+               m.name, m.version, m.outcome_system, m.outcome_code, m.outcome_display, pkg.model.objective(),
+               pkg.model.num_trees(), m.model_sha256, m.features.size());
+    for (std::size_t i = 0; i < m.features.size(); ++i)
+      fmt::print("  {:>2} {:<28} {:<8} {}\n", i, m.features[i].name, m.features[i].unit, m.features[i].description);
+    fmt::print("bands\n");
+    double lo = 0;
+    for (const auto& b : m.bands) {
+      fmt::print("  {:<10} [{:.2f}, {:.2f})  {}\n", b.code, lo, std::min(b.below, 1.0), b.display);
+      lo = b.below;
+    }
+  } catch (const score::ModelError& e) {
+    error_line(e.what());
+    return kExitDataErr;
+  }
+  return kExitOk;
+}
+
+}  // namespace fra::app

@@ -1,0 +1,25 @@
+#pragma once
+// The subcommands of fhir-risk-adapter. Each returns the process exit code and prints its
+// errors as one line on stderr.
+
+#include <string>
+
+namespace fra::app {
+
+/// sysexits(3) codes the adapter uses.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitUsage = 64;
+inline constexpr int kExitDataErr = 65;
+inline constexpr int kExitUnavailable = 69;
+inline constexpr int kExitSoftware = 70;
+inline constexpr int kExitTempFail = 75;
+inline constexpr int kExitConfig = 78;
+
+int migrate(const std::string& config_file);
+int sync_once(const std::string& config_file);
+int score_csv(const std::string& model, const std::string& input, const std::string& output);
+int config_check(const std::string& config_file);
+int config_example();
+int model_inspect(const std::string& path);
+
+}  // namespace fra::app

@@ -1,0 +1,62 @@
+// fhir-risk-adapter: keeps a PostgreSQL feature store in step with a FHIR R4 server, scores
+// patients with a tree-ensemble model and writes RiskAssessments back.
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "adapter/app/commands.hpp"
+
+int main(int argc, char** argv) {
+  using namespace fra::app;
+  CLI::App app{"fhir-risk-adapter: FHIR R4 -> feature store -> risk model -> RiskAssessment"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "fhir-risk-adapter 0.1.0");
+
+  std::string config;
+  auto* migrate_cmd = app.add_subcommand("migrate", "Apply the database migrations not yet applied");
+  migrate_cmd->add_option("-c,--config", config, "Configuration file (TOML)")->required();
+
+  bool once = false;
+  auto* sync_cmd = app.add_subcommand("sync", "Fetch changes from the FHIR server, score, write back");
+  sync_cmd->add_option("-c,--config", config, "Configuration file (TOML)")->required();
+  sync_cmd->add_flag("--once", once, "Run one pass and exit (the continuous daemon is `run`)")->required();
+
+  std::string model, input, output;
+  auto* csv_cmd = app.add_subcommand("score-csv", "Score a CSV whose header names the model's features");
+  csv_cmd->add_option("--model", model, "Model package directory or XGBoost JSON model file")->required();
+  csv_cmd->add_option("--input", input, "Input CSV (empty cell = missing)")->required();
+  csv_cmd->add_option("--output", output, "Output CSV, one probability per row")->required();
+
+  auto* config_cmd = app.add_subcommand("config", "Check or print a configuration");
+  config_cmd->require_subcommand(1);
+  std::string check_file;
+  auto* check_cmd = config_cmd->add_subcommand("check", "Check a configuration file without starting");
+  check_cmd->add_option("file", check_file, "Configuration file (TOML)")->required();
+  auto* example_cmd = config_cmd->add_subcommand("example", "Print a complete, commented configuration");
+
+  auto* model_cmd = app.add_subcommand("model", "Look at a model package");
+  model_cmd->require_subcommand(1);
+  std::string model_path;
+  auto* inspect_cmd = model_cmd->add_subcommand("inspect", "Print a model package's manifest and trees");
+  inspect_cmd->add_option("path", model_path, "Model package directory")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : kExitUsage;
+  }
+
+  try {
+    if (*migrate_cmd) return migrate(config);
+    if (*sync_cmd) return sync_once(config);
+    if (*csv_cmd) return score_csv(model, input, output);
+    if (*check_cmd) return config_check(check_file);
+    if (*example_cmd) return config_example();
+    if (*inspect_cmd) return model_inspect(model_path);
+  } catch (const std::exception& e) {
+    std::cerr << "fhir-risk-adapter: internal error: " << e.what() << "\n";
+    return kExitSoftware;
+  }
+  return kExitUsage;
+}

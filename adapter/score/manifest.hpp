@@ -1,0 +1,57 @@
+#pragma once
+// A model package: the XGBoost model file and the manifest that says what it predicts, which
+// features it takes in which order, and how probabilities map to risk bands.
+
+#include <string>
+#include <vector>
+
+#include "adapter/score/model.hpp"
+
+namespace fra::score {
+
+struct ManifestFeature {
+  std::string name;
+  std::string unit;
+  std::string description;
+};
+
+/// A risk band: probabilities below `below` (and at or above the previous band's) fall in it.
+struct Band {
+  std::string code;     ///< http://terminology.hl7.org/CodeSystem/risk-probability code
+  std::string display;
+  double below = 1.0;
+};
+
+struct Manifest {
+  std::string name;
+  std::string version;
+  std::string description;
+  std::string outcome_system;
+  std::string outcome_code;
+  std::string outcome_display;
+  std::string model_file;
+  std::string model_sha256;
+  std::vector<ManifestFeature> features;
+  std::vector<Band> bands;
+
+  /// The band of a probability (the last band when it is at or above every bound).
+  const Band& band_for(double probability) const;
+  /// Feature names in model order.
+  std::vector<std::string> feature_names() const;
+};
+
+struct ModelPackage {
+  Manifest manifest;
+  Model model;
+  std::string directory;
+};
+
+/// Loads `dir`/manifest.json and the model it names, and checks them against each other: the
+/// model file's sha256, the feature count, a probability-producing objective, bands ascending.
+/// Throws ModelError naming the field at fault.
+ModelPackage load_model_package(const std::string& dir);
+
+/// The sha256 of a file as hex. Throws ModelError when it cannot be read.
+std::string sha256_file(const std::string& path);
+
+}  // namespace fra::score

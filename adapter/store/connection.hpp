@@ -1,0 +1,15 @@
+#pragma once
+// The libpqxx connection behind Store, shared by the store's translation units only.
+
+#include <pqxx/pqxx>
+
+#include "adapter/store/store.hpp"
+
+namespace fra::store {
+
+struct Store::Connection {
+  explicit Connection(const std::string& url) : c(url) {}
+  pqxx::connection c;
+};
+
+}  // namespace fra::store

@@ -1,0 +1,119 @@
+#pragma once
+// The PostgreSQL feature store: one class, one connection, each method one transaction.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fhir/datetime.hpp"
+#include "mapping/features.hpp"
+#include "mapping/rows.hpp"
+
+namespace fra::store {
+
+/// The database refused or could not be reached. One line, no credentials.
+class StoreError : public std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// A resource that could not be mapped: kept by type, pseudonym and reason only.
+struct DeadLetter {
+  std::string resource_type;
+  std::optional<mapping::Pseudonym> key;
+  std::string version_id;
+  fra::Error error;
+};
+
+/// Everything one search page produced, mapped.
+struct Page {
+  std::string resource_type;
+  std::vector<mapping::PatientRecord> patients;
+  std::vector<mapping::ObservationRecord> observations;
+  std::vector<mapping::EncounterRecord> encounters;
+  std::vector<DeadLetter> dead_letters;
+  fhir::Micros max_last_updated = 0;  ///< the cursor this page lets us reach
+};
+
+struct PageCounts {
+  int stored = 0;     ///< new resources or new versions
+  int unchanged = 0;  ///< versions already stored (overlap, re-fetch)
+  int dead_lettered = 0;
+  int enqueued = 0;   ///< patients newly put on the scoring queue
+};
+
+/// The model a score comes from.
+struct ModelInfo {
+  std::string name;
+  std::string version;
+  std::string sha256;
+  std::vector<std::string> feature_names;
+};
+
+/// One patient's score, as the scorer returns it.
+struct Scored {
+  double probability = 0;
+  std::string band;
+  std::vector<float> features;
+};
+
+struct ScoreCounts {
+  int scored = 0;
+  int to_write = 0;  ///< scores whose probability or band differ from what the server has
+  int waiting = 0;   ///< queued patients whose Patient resource has not arrived yet
+};
+
+/// A RiskAssessment to write.
+struct PendingWrite {
+  std::string patient_key;
+  std::string identifier;
+  std::vector<std::uint8_t> sealed_ref;
+  std::int64_t score_id = 0;
+  double probability = 0;
+  std::string band;
+  fhir::Micros as_of = 0;
+  std::string features_json;  ///< {"name": value | null}
+};
+
+class Store {
+ public:
+  /// Connects. Throws StoreError with the server's first line of complaint.
+  explicit Store(const std::string& url);
+  ~Store();
+
+  /// Applies the migrations not yet recorded; returns the names applied (empty: up to date).
+  std::vector<std::string> migrate();
+  /// The highest migration applied, 0 for an empty database.
+  int schema_version();
+  /// The highest migration this binary knows.
+  static int latest_schema_version();
+
+  /// The cursor of a resource type, nullopt before the first sync.
+  std::optional<fhir::Micros> cursor(std::string_view resource_type);
+  /// Stores a page and advances the cursor in the same transaction.
+  PageCounts store_page(const Page& page);
+
+  /// Takes up to `limit` queued patients (FOR UPDATE SKIP LOCKED), scores them with `score`
+  /// as of `as_of`, stores each score and marks changed ones for write-back, in one
+  /// transaction. `identifier_of` derives the RiskAssessment identifier of a patient key.
+  ScoreCounts score_batch(int limit, const ModelInfo& model, fhir::Micros as_of,
+                          const std::function<Scored(const mapping::PatientInputs&)>& score,
+                          const std::function<std::string(const std::string&)>& identifier_of);
+  /// RiskAssessments waiting to be written for a model.
+  std::vector<PendingWrite> pending_writes(const std::string& model_name, int limit);
+  /// Records that the server holds the given score now (no-op if a newer score is pending).
+  void mark_written(const std::string& model_name, const PendingWrite& w);
+
+  /// Patients on the scoring queue.
+  std::int64_t queue_depth();
+
+ private:
+  struct Connection;  // wraps pqxx::connection, kept out of this header
+  std::unique_ptr<Connection> conn_;
+};
+
+}  // namespace fra::store

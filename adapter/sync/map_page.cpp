@@ -1,0 +1,66 @@
+#include "adapter/sync/map_page.hpp"
+
+#include <algorithm>
+
+#include "mapping/rows.hpp"
+
+namespace fra::sync {
+namespace {
+
+// The version of a resource whether or not it maps, so a dead letter is kept once per version.
+std::string version_or_instant(const fhir::Meta& m) {
+  return m.version_id.empty() ? fhir::format_instant(m.last_updated) : m.version_id;
+}
+
+template <typename View, typename Record>
+void take(store::Page& out, const std::string& type, const Result<View>& view,
+          Result<Record> (*map)(const View&, const mapping::Pseudonymizer&), const mapping::Pseudonymizer& ps,
+          std::vector<Record>& into) {
+  if (!view) return;
+  auto rec = map(view.value(), ps);
+  if (!rec) {
+    out.dead_letters.push_back({type, ps.of(type, view->id), version_or_instant(view->meta), rec.error()});
+    return;
+  }
+  into.push_back(std::move(rec).value());
+}
+
+}  // namespace
+
+store::Page map_page(const std::string& type, const fhir::SearchPage& page, const mapping::Pseudonymizer& ps) {
+  store::Page out;
+  out.resource_type = type;
+  for (const rapidjson::Value* r : page.resources) {
+    std::string rtype = fhir::resource_type_of(*r);
+    std::string id = fhir::resource_id_of(*r);
+    std::optional<mapping::Pseudonym> key;
+    if (!id.empty()) key = ps.of(rtype.empty() ? type : rtype, fhir::FhirId{id});
+    if (rtype != type) {
+      out.dead_letters.push_back({type, key, "", make_error("unexpected-type", "search returned a resource of another type",
+                                                            "/resourceType")});
+      continue;
+    }
+    fhir::Micros last_updated = 0;
+    auto note = [&](const auto& view) {
+      if (view) last_updated = view->meta.last_updated;
+      else out.dead_letters.push_back({type, key, "", view.error()});
+    };
+    if (type == "Patient") {
+      auto v = fhir::read_patient(*r);
+      note(v);
+      take(out, type, v, &mapping::map_patient, ps, out.patients);
+    } else if (type == "Observation") {
+      auto v = fhir::read_observation(*r);
+      note(v);
+      take(out, type, v, &mapping::map_observation, ps, out.observations);
+    } else if (type == "Encounter") {
+      auto v = fhir::read_encounter(*r);
+      note(v);
+      take(out, type, v, &mapping::map_encounter, ps, out.encounters);
+    }
+    out.max_last_updated = std::max(out.max_last_updated, last_updated);
+  }
+  return out;
+}
+
+}  // namespace fra::sync

@@ -1,0 +1,15 @@
+#pragma once
+// One search page of FHIR resources → the rows and dead letters the store takes.
+
+#include "adapter/store/store.hpp"
+#include "fhir/bundle.hpp"
+#include "mapping/pseudonym.hpp"
+
+namespace fra::sync {
+
+/// Maps every resource of a page of `resource_type`. A resource that cannot be mapped becomes
+/// a dead letter; one of another type is a dead letter too ("unexpected-type").
+store::Page map_page(const std::string& resource_type, const fhir::SearchPage& page,
+                     const mapping::Pseudonymizer& ps);
+
+}  // namespace fra::sync

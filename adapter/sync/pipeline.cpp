@@ -1,0 +1,150 @@
+#include "adapter/sync/pipeline.hpp"
+
+#include <fmt/format.h>
+#include <rapidjson/document.h>
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include "adapter/sync/map_page.hpp"
+#include "fhir/bundle.hpp"
+#include "fhir/risk_assessment.hpp"
+
+namespace fra::sync {
+namespace {
+
+// Search values are instants at millisecond precision, rounded down so `ge` covers the cursor.
+std::string search_instant(fhir::Micros t) {
+  std::string s = fhir::format_instant(t - (t % 1000 + 1000) % 1000);
+  return s.substr(0, 23) + "Z";
+}
+
+std::vector<fhir::RiskFactor> factors_of(const std::string& features_json,
+                                         const std::vector<mapping::FeatureDefinition>& defs) {
+  std::vector<fhir::RiskFactor> out;
+  rapidjson::Document doc;
+  doc.Parse(features_json.c_str());
+  if (doc.HasParseError() || !doc.IsObject()) return out;
+  for (const auto& d : defs) {
+    auto it = doc.FindMember(d.name.c_str());
+    double v = (it != doc.MemberEnd() && it->value.IsNumber()) ? it->value.GetDouble()
+                                                               : std::numeric_limits<double>::quiet_NaN();
+    out.push_back({d.label, v, d.unit == "1" ? "" : d.unit});
+  }
+  return out;
+}
+
+}  // namespace
+
+Pipeline::Pipeline(fhir::Client& client, store::Store& store, const mapping::Pseudonymizer& ps,
+                   const score::ModelPackage& model, Options options)
+    : client_(client), store_(store), ps_(ps), model_(model), options_(std::move(options)) {
+  auto bound = mapping::bind_features(model.manifest.feature_names());
+  if (!bound) throw std::invalid_argument(bound.error().message);
+  features_ = std::move(bound).value();
+  for (std::size_t i = 0; i < features_.size(); ++i)
+    if (features_[i].unit != model.manifest.features[i].unit)
+      throw std::invalid_argument(fmt::format("the model wants feature '{}' in '{}', the adapter computes it in '{}'",
+                                              features_[i].name, model.manifest.features[i].unit, features_[i].unit));
+  info_ = {model.manifest.name, model.manifest.version, model.manifest.model_sha256, model.manifest.feature_names()};
+}
+
+IngestReport Pipeline::ingest(const std::string& type) {
+  IngestReport rep;
+  rep.resource_type = type;
+  rep.cursor_before = store_.cursor(type);
+  std::string url = fmt::format("{}?_sort=_lastUpdated&_count={}", type, options_.page_size);
+  if (rep.cursor_before) url += "&_lastUpdated=ge" + search_instant(*rep.cursor_before);
+  while (!url.empty()) {
+    fhir::Response resp = client_.get(url);
+    if (resp.status != 200)
+      throw fhir::FhirError(fmt::format("GET {}: HTTP {}", fhir::path_without_query(url), resp.status), resp.status);
+    auto page = fhir::parse_search_page(resp.body);
+    if (!page)
+      throw fhir::FhirError(fmt::format("GET {}: {}", fhir::path_without_query(url), page.error().message), resp.status);
+    store::Page rows = map_page(type, page.value(), ps_);
+    store::PageCounts c = store_.store_page(rows);
+    ++rep.pages;
+    rep.fetched += static_cast<int>(page->resources.size());
+    rep.counts.stored += c.stored;
+    rep.counts.unchanged += c.unchanged;
+    rep.counts.dead_lettered += c.dead_lettered;
+    rep.counts.enqueued += c.enqueued;
+    spdlog::debug("{} page {}: {} resources, {} stored, {} unchanged, {} dead-lettered", type, rep.pages,
+                  page->resources.size(), c.stored, c.unchanged, c.dead_lettered);
+    url = page->next.value_or("");
+  }
+  rep.cursor_after = store_.cursor(type);
+  return rep;
+}
+
+store::Scored Pipeline::score_one(const mapping::PatientInputs& in, fhir::Micros as_of) const {
+  store::Scored s;
+  s.features = mapping::compute_features(features_, in, as_of);
+  s.probability = model_.model.predict(s.features.data());
+  s.band = model_.manifest.band_for(s.probability).code;
+  return s;
+}
+
+store::ScoreCounts Pipeline::score_queue(fhir::Micros as_of) {
+  store::ScoreCounts total;
+  auto identifier_of = [this](const std::string& patient_key) {
+    return ps_.derive("risk-assessment/" + model_.manifest.name, patient_key).hex;
+  };
+  auto scorer = [&](const mapping::PatientInputs& in) { return score_one(in, as_of); };
+  for (;;) {
+    auto c = store_.score_batch(options_.score_batch, info_, as_of, scorer, identifier_of);
+    total.scored += c.scored;
+    total.to_write += c.to_write;
+    total.waiting = c.waiting;
+    if (c.scored == 0) break;
+  }
+  return total;
+}
+
+WriteReport Pipeline::write_back() {
+  WriteReport rep;
+  const auto& m = model_.manifest;
+  for (;;) {
+    auto batch = store_.pending_writes(m.name, 200);
+    if (batch.empty()) break;
+    int progressed = 0;
+    for (const auto& pw : batch) {
+      auto ref = ps_.open(pw.sealed_ref);
+      if (!ref) {
+        spdlog::error("patient {}: {}", pw.patient_key.substr(0, 12), ref.error().message);
+        ++rep.failed;
+        continue;
+      }
+      const score::Band& band = m.band_for(pw.probability);
+      fhir::RiskAssessmentInput in{options_.identifier_system, pw.identifier, ref.value(), pw.as_of,
+                                   m.name, m.version, m.model_sha256,
+                                   {m.outcome_system, m.outcome_code}, m.outcome_display, pw.probability,
+                                   band.code, band.display, factors_of(pw.features_json, features_)};
+      auto resp = client_.put(fhir::conditional_path(in), fhir::build_risk_assessment(in));
+      if (resp.status == 200 || resp.status == 201) {
+        store_.mark_written(m.name, pw);
+        (resp.status == 201 ? rep.created : rep.updated) += 1;
+        ++progressed;
+      } else {
+        spdlog::error("RiskAssessment for patient {}: HTTP {} {}", pw.patient_key.substr(0, 12), resp.status,
+                      fhir::operation_outcome_text(resp.body));
+        ++rep.failed;
+      }
+    }
+    if (progressed == 0) break;  // every remaining write failed: leave them pending for the next run
+  }
+  return rep;
+}
+
+Report Pipeline::run_once() {
+  Report r;
+  for (const char* type : {"Patient", "Encounter", "Observation"}) r.ingested.push_back(ingest(type));
+  r.scored = score_queue(fhir::now_micros());
+  r.written = write_back();
+  return r;
+}
+
+}  // namespace fra::sync

@@ -1,0 +1,73 @@
+#pragma once
+// One pass of the data flow: ingest each resource type from its cursor, score the queue,
+// write back the RiskAssessments that changed.
+
+#include <string>
+#include <vector>
+
+#include "adapter/score/manifest.hpp"
+#include "adapter/store/store.hpp"
+#include "fhir/client.hpp"
+#include "mapping/features.hpp"
+#include "mapping/pseudonym.hpp"
+
+namespace fra::sync {
+
+struct IngestReport {
+  std::string resource_type;
+  int pages = 0;
+  int fetched = 0;
+  store::PageCounts counts;
+  std::optional<fhir::Micros> cursor_before;
+  std::optional<fhir::Micros> cursor_after;
+};
+
+struct WriteReport {
+  int created = 0;
+  int updated = 0;
+  int failed = 0;
+};
+
+struct Report {
+  std::vector<IngestReport> ingested;
+  store::ScoreCounts scored;
+  WriteReport written;
+};
+
+struct Options {
+  int page_size = 200;
+  int score_batch = 500;
+  /// The identifier system of the RiskAssessments this adapter writes.
+  std::string identifier_system = "urn:fhir-risk-adapter:risk-assessment";
+};
+
+class Pipeline {
+ public:
+  /// Binds the model's features; throws std::invalid_argument naming a feature that has no
+  /// definition.
+  Pipeline(fhir::Client& client, store::Store& store, const mapping::Pseudonymizer& ps,
+           const score::ModelPackage& model, Options options);
+
+  /// Pages through one resource type from its cursor. Throws fhir::FhirError or
+  /// store::StoreError; the cursor keeps the last page committed.
+  IngestReport ingest(const std::string& resource_type);
+  /// Scores every queued patient as of `as_of`.
+  store::ScoreCounts score_queue(fhir::Micros as_of);
+  /// Writes every pending RiskAssessment with a conditional update on its identifier.
+  WriteReport write_back();
+  /// ingest Patient, Encounter, Observation; score; write back.
+  Report run_once();
+
+ private:
+  store::Scored score_one(const mapping::PatientInputs& in, fhir::Micros as_of) const;
+
+  fhir::Client& client_;
+  store::Store& store_;
+  const mapping::Pseudonymizer& ps_;
+  const score::ModelPackage& model_;
+  std::vector<mapping::FeatureDefinition> features_;
+  store::ModelInfo info_;
+  Options options_;
+};
+
+}  // namespace fra::sync

@@ -1,0 +1,69 @@
+#include "fhir/bundle.hpp"
+
+#include <rapidjson/error/en.h>
+
+namespace fra::fhir {
+namespace {
+
+const rapidjson::Value* member(const rapidjson::Value& v, const char* name) {
+  if (!v.IsObject()) return nullptr;
+  auto it = v.FindMember(name);
+  return it == v.MemberEnd() ? nullptr : &it->value;
+}
+
+bool is_string(const rapidjson::Value* v, std::string_view s) {
+  return v != nullptr && v->IsString() && std::string_view(v->GetString(), v->GetStringLength()) == s;
+}
+
+}  // namespace
+
+Result<SearchPage> parse_search_page(std::string_view body) {
+  SearchPage page;
+  page.doc = std::make_unique<rapidjson::Document>();
+  page.doc->Parse<rapidjson::kParseStopWhenDoneFlag>(body.data(), body.size());
+  if (page.doc->HasParseError())
+    return make_error("not-json", std::string("search page is not JSON: ") +
+                                      rapidjson::GetParseError_En(page.doc->GetParseError()));
+  const auto& doc = *page.doc;
+  if (!is_string(member(doc, "resourceType"), "Bundle"))
+    return make_error("not-bundle", "search page is not a Bundle", "/resourceType");
+  if (const auto* entries = member(doc, "entry"); entries != nullptr && entries->IsArray()) {
+    for (const auto& e : entries->GetArray()) {
+      const auto* search = member(e, "search");
+      if (search != nullptr && member(*search, "mode") != nullptr &&
+          !is_string(member(*search, "mode"), "match"))
+        continue;  // includes and OperationOutcome entries are not results
+      if (const auto* r = member(e, "resource"); r != nullptr && r->IsObject()) page.resources.push_back(r);
+    }
+  }
+  if (const auto* links = member(doc, "link"); links != nullptr && links->IsArray()) {
+    for (const auto& l : links->GetArray()) {
+      const auto* url = member(l, "url");
+      if (is_string(member(l, "relation"), "next") && url != nullptr && url->IsString())
+        page.next = std::string(url->GetString(), url->GetStringLength());
+    }
+  }
+  return page;
+}
+
+std::string operation_outcome_text(std::string_view body) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !is_string(member(doc, "resourceType"), "OperationOutcome")) return "";
+  std::string out;
+  const auto* issues = member(doc, "issue");
+  if (issues == nullptr || !issues->IsArray()) return out;
+  for (const auto& issue : issues->GetArray()) {
+    const rapidjson::Value* text = member(issue, "diagnostics");
+    if (text == nullptr || !text->IsString()) {
+      const auto* details = member(issue, "details");
+      text = details != nullptr ? member(*details, "text") : nullptr;
+    }
+    if (text == nullptr || !text->IsString()) continue;
+    if (!out.empty()) out += "; ";
+    out.append(text->GetString(), text->GetStringLength());
+  }
+  return out;
+}
+
+}  // namespace fra::fhir

@@ -1,0 +1,30 @@
+#pragma once
+// One page of a FHIR search result (a searchset Bundle).
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "fhir/result.hpp"
+
+namespace fra::fhir {
+
+/// A parsed search page. `resources` point into `doc` and live as long as the page.
+struct SearchPage {
+  std::unique_ptr<rapidjson::Document> doc;
+  std::vector<const rapidjson::Value*> resources;  ///< entry.resource, search.mode "match" only
+  std::optional<std::string> next;                 ///< the `next` link, an opaque URL
+};
+
+/// Parses a searchset Bundle. Fails when the body is not JSON or not a Bundle.
+Result<SearchPage> parse_search_page(std::string_view body);
+
+/// The text of an OperationOutcome body (diagnostics or details.text of its issues), or ""
+/// when the body is not one.
+std::string operation_outcome_text(std::string_view body);
+
+}  // namespace fra::fhir

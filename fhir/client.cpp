@@ -1,0 +1,129 @@
+#include "fhir/client.hpp"
+
+#include <curl/curl.h>
+#include <fmt/format.h>
+
+#include <cctype>
+#include <random>
+#include <thread>
+
+#include "fhir/bundle.hpp"
+#include "fhir/retry.hpp"
+
+namespace fra::fhir {
+namespace {
+
+size_t on_body(char* data, size_t size, size_t n, void* user) {
+  static_cast<std::string*>(user)->append(data, size * n);
+  return size * n;
+}
+
+size_t on_header(char* data, size_t size, size_t n, void* user) {
+  std::string_view line(data, size * n);
+  constexpr std::string_view kName = "retry-after:";
+  if (line.size() > kName.size()) {
+    bool match = true;
+    for (size_t i = 0; i < kName.size(); ++i)
+      if (std::tolower(static_cast<unsigned char>(line[i])) != kName[i]) match = false;
+    if (match) {
+      auto v = line.substr(kName.size());
+      while (!v.empty() && (v.back() == '\r' || v.back() == '\n')) v.remove_suffix(1);
+      *static_cast<std::string*>(user) = std::string(v);
+    }
+  }
+  return size * n;
+}
+
+struct GlobalInit {
+  GlobalInit() { curl_global_init(CURL_GLOBAL_DEFAULT); }
+};
+
+}  // namespace
+
+std::string path_without_query(const std::string& url) { return url.substr(0, url.find('?')); }
+
+Client::Client(ClientOptions options) : options_(std::move(options)) {
+  static GlobalInit init;
+  while (!options_.base_url.empty() && options_.base_url.back() == '/') options_.base_url.pop_back();
+  curl_ = curl_easy_init();
+  if (curl_ == nullptr) throw FhirError("cannot initialise libcurl", 0);
+  sleep_ = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+}
+
+Client::~Client() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
+
+std::string Client::url_for(const std::string& p) const {
+  if (p.starts_with("http://") || p.starts_with("https://")) return p;
+  return options_.base_url + "/" + p;
+}
+
+Response Client::get(const std::string& p) { return request("GET", p, nullptr); }
+Response Client::put(const std::string& p, const std::string& b) { return request("PUT", p, &b); }
+Response Client::post(const std::string& p, const std::string& b) { return request("POST", p, &b); }
+
+Response Client::request(const char* method, const std::string& path_or_url, const std::string* body) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  const std::string url = url_for(path_or_url);
+  const std::string where = fmt::format("{} {}", method, path_without_query(url));
+  auto* curl = static_cast<CURL*>(curl_);
+  std::string last_problem;
+  long last_status = 0;
+
+  for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+    Response r;
+    r.attempts = attempt;
+    curl_easy_reset(curl);
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &r.retry_after);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, options_.timeout_seconds);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, std::min(options_.timeout_seconds, 10L));
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
+    curl_slist* headers = nullptr;
+    headers = curl_slist_append(headers, "Accept: application/fhir+json");
+    if (body != nullptr) {
+      headers = curl_slist_append(headers, "Content-Type: application/fhir+json");
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body->data());
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
+    }
+    std::string auth;
+    if (!options_.bearer_token.empty()) {
+      auth = "Authorization: Bearer " + options_.bearer_token;
+      headers = curl_slist_append(headers, auth.c_str());
+    }
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    CURLcode rc = curl_easy_perform(curl);
+    curl_slist_free_all(headers);
+
+    Action action;
+    if (rc != CURLE_OK) {
+      action = classify_transport(rc);
+      last_status = 0;
+      last_problem = curl_easy_strerror(rc);
+    } else {
+      curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
+      action = classify_status(r.status);
+      last_status = r.status;
+      std::string outcome = operation_outcome_text(r.body);
+      last_problem = outcome.empty() ? fmt::format("HTTP {}", r.status)
+                                     : fmt::format("HTTP {}: {}", r.status, outcome);
+    }
+    if (action == Action::done) return r;
+    if (action == Action::fail) throw FhirError(fmt::format("{}: {}", where, last_problem), last_status);
+    if (attempt == options_.max_attempts) break;
+    std::uniform_real_distribution<double> jitter(0.0, 1.0);
+    auto retry_after = parse_retry_after(r.retry_after, std::chrono::system_clock::now());
+    sleep_(backoff(attempt, options_.backoff_base, options_.backoff_cap, jitter(rng), retry_after));
+  }
+  throw FhirError(fmt::format("{}: {} (gave up after {} attempts)", where, last_problem,
+                              options_.max_attempts),
+                  last_status);
+}
+
+}  // namespace fra::fhir

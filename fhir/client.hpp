@@ -1,0 +1,71 @@
+#pragma once
+// A FHIR R4 REST client over libcurl: JSON in and out, bearer auth, retries with backoff.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace fra::fhir {
+
+struct ClientOptions {
+  std::string base_url;                 ///< e.g. https://ehr.example.org/fhir/R4 (no trailing /)
+  std::string bearer_token;             ///< "" for none; never logged
+  long timeout_seconds = 30;
+  int max_attempts = 5;                 ///< first try included
+  std::chrono::milliseconds backoff_base{250};
+  std::chrono::milliseconds backoff_cap{8000};
+  bool verify_tls = true;
+};
+
+struct Response {
+  long status = 0;
+  std::string body;
+  std::string retry_after;  ///< the Retry-After header, "" when absent
+  int attempts = 0;         ///< how many tries it took
+};
+
+/// Raised when a request cannot be completed: the server unreachable after every retry, or a
+/// permanent refusal. The message names the method, the path (no query) and the reason.
+class FhirError : public std::runtime_error {
+ public:
+  FhirError(const std::string& what, long status) : std::runtime_error(what), status_(status) {}
+  long status() const { return status_; }  ///< 0 when no response was received
+
+ private:
+  long status_;
+};
+
+class Client {
+ public:
+  explicit Client(ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  /// GET a path relative to the base URL ("Patient?_count=10") or an absolute URL (a `next`
+  /// link). Returns the final response (2xx, 404, 410 or 412); throws FhirError otherwise.
+  Response get(const std::string& path_or_url);
+  /// PUT a JSON body; same return and failure rules as get().
+  Response put(const std::string& path_or_url, const std::string& body);
+  /// POST a JSON body; same return and failure rules as get().
+  Response post(const std::string& path_or_url, const std::string& body);
+
+  const ClientOptions& options() const { return options_; }
+  /// Replaces the sleep between retries (tests inject a clock).
+  void set_sleeper(std::function<void(std::chrono::milliseconds)> sleeper) { sleep_ = std::move(sleeper); }
+
+ private:
+  Response request(const char* method, const std::string& path_or_url, const std::string* body);
+  std::string url_for(const std::string& path_or_url) const;
+
+  ClientOptions options_;
+  void* curl_;  // CURL*, kept for connection reuse
+  std::function<void(std::chrono::milliseconds)> sleep_;
+};
+
+/// The path of a URL without its query, for messages (queries can hold search values).
+std::string path_without_query(const std::string& url);
+
+}  // namespace fra::fhir

@@ -1,0 +1,179 @@
+#include "fhir/resources.hpp"
+
+#include <fmt/format.h>
+
+namespace fra::fhir {
+namespace {
+
+const rapidjson::Value* member(const rapidjson::Value& v, const char* name) {
+  if (!v.IsObject()) return nullptr;
+  auto it = v.FindMember(name);
+  return it == v.MemberEnd() ? nullptr : &it->value;
+}
+
+std::optional<std::string> string_member(const rapidjson::Value& v, const char* name) {
+  const auto* m = member(v, name);
+  if (m == nullptr || !m->IsString()) return std::nullopt;
+  return std::string(m->GetString(), m->GetStringLength());
+}
+
+Result<Meta> read_meta(const rapidjson::Value& json) {
+  Meta meta;
+  const auto* m = member(json, "meta");
+  if (m == nullptr) return meta;
+  meta.version_id = string_member(*m, "versionId").value_or("");
+  if (auto lu = string_member(*m, "lastUpdated")) {
+    auto t = parse_datetime(*lu);
+    if (!t) return make_error("bad-date", "meta.lastUpdated is not a FHIR instant", "/meta/lastUpdated");
+    meta.last_updated = *t;
+  }
+  return meta;
+}
+
+Result<FhirId> read_id(const rapidjson::Value& json) {
+  auto id = string_member(json, "id");
+  if (!id || id->empty()) return make_error("missing-id", "resource has no id", "/id");
+  return FhirId{*id};
+}
+
+std::vector<Coding> read_codings(const rapidjson::Value& cc) {
+  std::vector<Coding> out;
+  const auto* codings = member(cc, "coding");
+  if (codings == nullptr || !codings->IsArray()) return out;
+  for (const auto& c : codings->GetArray()) {
+    auto code = string_member(c, "code");
+    if (!code) continue;
+    out.push_back({string_member(c, "system").value_or(""), *code});
+  }
+  return out;
+}
+
+// A reference "Patient/<id>" (relative, or absolute ending so) names the patient.
+std::optional<FhirId> patient_reference(const rapidjson::Value& json) {
+  const auto* subject = member(json, "subject");
+  if (subject == nullptr) return std::nullopt;
+  auto ref = string_member(*subject, "reference");
+  if (!ref) return std::nullopt;
+  auto pos = ref->rfind("Patient/");
+  if (pos == std::string::npos || (pos != 0 && (*ref)[pos - 1] != '/')) return std::nullopt;
+  std::string id = ref->substr(pos + 8);
+  if (auto hist = id.find("/_history"); hist != std::string::npos) id.resize(hist);
+  if (id.empty() || id.find('/') != std::string::npos) return std::nullopt;
+  return FhirId{id};
+}
+
+// value[x]: absent is fine (dataAbsentReason), a Quantity is read, any other type is refused.
+Result<std::optional<Quantity>> read_value(const rapidjson::Value& json, const std::string& base) {
+  if (const auto* q = member(json, "valueQuantity")) {
+    if (!q->IsObject()) return make_error("bad-value", "valueQuantity is not an object", base + "/valueQuantity");
+    Quantity out;
+    if (const auto* v = member(*q, "value")) {
+      if (!v->IsNumber())
+        return make_error("bad-value", "valueQuantity.value is not a number", base + "/valueQuantity/value");
+      out.value = v->GetDouble();
+    }
+    out.system = string_member(*q, "system").value_or("");
+    out.code = string_member(*q, "code").value_or("");
+    out.unit = string_member(*q, "unit").value_or("");
+    return std::optional<Quantity>(out);
+  }
+  if (!json.IsObject()) return std::optional<Quantity>();
+  for (auto it = json.MemberBegin(); it != json.MemberEnd(); ++it) {
+    std::string_view name(it->name.GetString(), it->name.GetStringLength());
+    if (name.starts_with("value") && name.size() > 5)
+      return make_error("bad-value", fmt::format("{} is not a Quantity", name), base + "/" + std::string(name));
+  }
+  return std::optional<Quantity>();
+}
+
+}  // namespace
+
+std::string resource_type_of(const rapidjson::Value& json) {
+  return string_member(json, "resourceType").value_or("");
+}
+
+std::string resource_id_of(const rapidjson::Value& json) { return string_member(json, "id").value_or(""); }
+
+Result<Patient> read_patient(const rapidjson::Value& json) {
+  auto id = read_id(json);
+  if (!id) return id.error();
+  auto meta = read_meta(json);
+  if (!meta) return meta.error();
+  Patient p{std::move(id).value(), *meta, string_member(json, "gender"), std::nullopt};
+  if (auto bd = string_member(json, "birthDate")) {
+    auto t = parse_datetime(*bd);
+    if (!t || bd->size() > 10) return make_error("bad-date", "birthDate is not a FHIR date", "/birthDate");
+    p.birth_year = year_of(*t);
+  }
+  return p;
+}
+
+Result<Observation> read_observation(const rapidjson::Value& json) {
+  auto id = read_id(json);
+  if (!id) return id.error();
+  auto meta = read_meta(json);
+  if (!meta) return meta.error();
+  Observation o;
+  o.id = std::move(id).value();
+  o.meta = *meta;
+  o.status = string_member(json, "status").value_or("");
+  if (const auto* code = member(json, "code")) o.code = read_codings(*code);
+  o.subject = patient_reference(json);
+  if (auto eff = string_member(json, "effectiveDateTime")) {
+    o.effective = parse_datetime(*eff);
+    if (!o.effective) return make_error("bad-date", "effectiveDateTime is not a FHIR dateTime", "/effectiveDateTime");
+  } else if (const auto* period = member(json, "effectivePeriod")) {
+    if (auto start = string_member(*period, "start")) {
+      o.effective = parse_datetime(*start);
+      if (!o.effective) return make_error("bad-date", "effectivePeriod.start is not a FHIR dateTime", "/effectivePeriod/start");
+    }
+  } else if (auto instant = string_member(json, "effectiveInstant")) {
+    o.effective = parse_datetime(*instant);
+    if (!o.effective) return make_error("bad-date", "effectiveInstant is not a FHIR instant", "/effectiveInstant");
+  }
+  auto value = read_value(json, "");
+  if (!value) return value.error();
+  o.value = *value;
+  if (const auto* comps = member(json, "component"); comps != nullptr && comps->IsArray()) {
+    for (rapidjson::SizeType i = 0; i < comps->Size(); ++i) {
+      const auto& c = (*comps)[i];
+      std::string base = fmt::format("/component/{}", i);
+      ObservationComponent oc;
+      if (const auto* code = member(c, "code")) oc.code = read_codings(*code);
+      auto cv = read_value(c, base);
+      if (!cv) return cv.error();
+      oc.value = *cv;
+      oc.value_pointer = base + "/valueQuantity";
+      o.components.push_back(std::move(oc));
+    }
+  }
+  return o;
+}
+
+Result<Encounter> read_encounter(const rapidjson::Value& json) {
+  auto id = read_id(json);
+  if (!id) return id.error();
+  auto meta = read_meta(json);
+  if (!meta) return meta.error();
+  Encounter e;
+  e.id = std::move(id).value();
+  e.meta = *meta;
+  e.status = string_member(json, "status").value_or("");
+  if (const auto* cls = member(json, "class"); cls != nullptr && cls->IsObject()) {
+    if (auto code = string_member(*cls, "code")) e.class_coding = Coding{string_member(*cls, "system").value_or(""), *code};
+  }
+  e.subject = patient_reference(json);
+  if (const auto* period = member(json, "period")) {
+    if (auto start = string_member(*period, "start")) {
+      e.period_start = parse_datetime(*start);
+      if (!e.period_start) return make_error("bad-date", "period.start is not a FHIR dateTime", "/period/start");
+    }
+    if (auto end = string_member(*period, "end")) {
+      e.period_end = parse_datetime(*end);
+      if (!e.period_end) return make_error("bad-date", "period.end is not a FHIR dateTime", "/period/end");
+    }
+  }
+  return e;
+}
+
+}  // namespace fra::fhir

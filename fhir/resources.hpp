@@ -1,0 +1,88 @@
+#pragma once
+// Typed, read-only views of the FHIR R4 resources the adapter consumes. Only the elements the
+// adapter uses are kept; std::optional marks what FHIR leaves optional.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "fhir/datetime.hpp"
+#include "fhir/result.hpp"
+
+namespace fra::fhir {
+
+/// A FHIR logical id (plaintext, identifying): never stored, logged or counted as is.
+struct FhirId {
+  std::string value;
+  bool operator==(const FhirId&) const = default;
+};
+
+/// meta.versionId and meta.lastUpdated.
+struct Meta {
+  std::string version_id;  ///< "" when the server sends none
+  Micros last_updated = 0;
+};
+
+struct Coding {
+  std::string system;
+  std::string code;
+};
+
+/// A Quantity whose value may be absent.
+struct Quantity {
+  std::optional<double> value;
+  std::string system;  ///< normally http://unitsofmeasure.org
+  std::string code;    ///< UCUM code, e.g. "Cel"
+  std::string unit;    ///< display text
+};
+
+struct Patient {
+  FhirId id;
+  Meta meta;
+  std::optional<std::string> gender;  ///< administrative gender code
+  std::optional<int> birth_year;      ///< only the year is ever kept
+};
+
+struct ObservationComponent {
+  std::vector<Coding> code;
+  std::optional<Quantity> value;
+  std::string value_pointer;  ///< JSON pointer of the value, for errors
+};
+
+struct Observation {
+  FhirId id;
+  Meta meta;
+  std::string status;
+  std::vector<Coding> code;
+  std::optional<FhirId> subject;  ///< the Patient id, when subject is Patient/<id>
+  std::optional<Micros> effective;
+  std::optional<Quantity> value;
+  std::vector<ObservationComponent> components;
+};
+
+struct Encounter {
+  FhirId id;
+  Meta meta;
+  std::string status;
+  std::optional<Coding> class_coding;
+  std::optional<FhirId> subject;
+  std::optional<Micros> period_start;
+  std::optional<Micros> period_end;
+};
+
+/// Reads a Patient. Fails on a missing id or an unparseable birthDate.
+Result<Patient> read_patient(const rapidjson::Value& json);
+/// Reads an Observation. Fails on a missing id, a subject that is not a Patient reference,
+/// an unparseable effective time, or a value of a type the adapter does not take.
+Result<Observation> read_observation(const rapidjson::Value& json);
+/// Reads an Encounter. Fails on a missing id, subject or unparseable period.
+Result<Encounter> read_encounter(const rapidjson::Value& json);
+
+/// The resourceType of a JSON resource, or "" when it has none.
+std::string resource_type_of(const rapidjson::Value& json);
+/// The id of a JSON resource, or "" when it has none.
+std::string resource_id_of(const rapidjson::Value& json);
+
+}  // namespace fra::fhir

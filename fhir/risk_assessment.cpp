@@ -1,0 +1,120 @@
+#include "fhir/risk_assessment.hpp"
+
+#include <cctype>
+#include <cmath>
+
+#include <fmt/format.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace fra::fhir {
+namespace {
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void key_string(Writer& w, const char* key, const std::string& value) {
+  w.Key(key);
+  w.String(value.c_str(), static_cast<rapidjson::SizeType>(value.size()));
+}
+
+void coding(Writer& w, const std::string& system, const std::string& code, const std::string& display,
+            const std::string& version = {}) {
+  w.StartObject();
+  key_string(w, "system", system);
+  if (!version.empty()) key_string(w, "version", version);
+  key_string(w, "code", code);
+  if (!display.empty()) key_string(w, "display", display);
+  w.EndObject();
+}
+
+std::string url_encode(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+      out += static_cast<char>(c);
+    else
+      out += fmt::format("%{:02X}", c);
+  }
+  return out;
+}
+
+std::string factor_text(const RiskFactor& f) {
+  if (std::isnan(f.value)) return fmt::format("{}: not recorded", f.name);
+  return fmt::format("{}: {:g} {}", f.name, f.value, f.unit);
+}
+
+}  // namespace
+
+std::string conditional_path(const RiskAssessmentInput& in) {
+  return "RiskAssessment?identifier=" + url_encode(in.identifier_system + "|" + in.identifier_value);
+}
+
+std::string build_risk_assessment(const RiskAssessmentInput& in) {
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  w.StartObject();
+  key_string(w, "resourceType", "RiskAssessment");
+  w.Key("identifier");
+  w.StartArray();
+  w.StartObject();
+  key_string(w, "system", in.identifier_system);
+  key_string(w, "value", in.identifier_value);
+  w.EndObject();
+  w.EndArray();
+  key_string(w, "status", "final");
+  w.Key("subject");
+  w.StartObject();
+  key_string(w, "reference", in.patient_reference);
+  w.EndObject();
+  key_string(w, "occurrenceDateTime", format_instant(in.occurrence));
+  w.Key("method");
+  w.StartObject();
+  w.Key("coding");
+  w.StartArray();
+  coding(w, kModelSystem, in.model_name, in.model_name + " " + in.model_version, in.model_version);
+  w.EndArray();
+  key_string(w, "text", fmt::format("{} {} (sha256 {})", in.model_name, in.model_version, in.model_sha256));
+  w.EndObject();
+  w.Key("prediction");
+  w.StartArray();
+  w.StartObject();
+  w.Key("outcome");
+  w.StartObject();
+  w.Key("coding");
+  w.StartArray();
+  coding(w, in.outcome.system, in.outcome.code, in.outcome_display);
+  w.EndArray();
+  key_string(w, "text", in.outcome_display);
+  w.EndObject();
+  w.Key("probabilityDecimal");
+  // FHIR decimals keep their digits: round-trip precision without float noise.
+  std::string p = fmt::format("{:.9g}", in.probability);
+  w.RawValue(p.c_str(), p.size(), rapidjson::kNumberType);
+  w.Key("qualitativeRisk");
+  w.StartObject();
+  w.Key("coding");
+  w.StartArray();
+  coding(w, kRiskProbabilitySystem, in.band_code, in.band_display);
+  w.EndArray();
+  w.EndObject();
+  w.EndObject();
+  w.EndArray();
+  std::string note = fmt::format("{} risk: {:.1f}% ({}), {} {}.", in.outcome_display, in.probability * 100,
+                                 in.band_display, in.model_name, in.model_version);
+  if (!in.factors.empty()) {
+    note += " Inputs:";
+    for (std::size_t i = 0; i < in.factors.size(); ++i)
+      note += (i == 0 ? " " : "; ") + factor_text(in.factors[i]);
+    note += ".";
+  }
+  w.Key("note");
+  w.StartArray();
+  w.StartObject();
+  key_string(w, "text", note);
+  w.EndObject();
+  w.EndArray();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+}  // namespace fra::fhir

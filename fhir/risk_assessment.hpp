@@ -1,0 +1,47 @@
+#pragma once
+// Builds the RiskAssessment the adapter writes back: what a clinician sees in the chart.
+
+#include <string>
+#include <vector>
+
+#include "fhir/datetime.hpp"
+#include "fhir/resources.hpp"
+
+namespace fra::fhir {
+
+/// A contributing factor shown to the clinician: a feature, its value, and its weight.
+struct RiskFactor {
+  std::string name;          ///< plain words, e.g. "Last heart rate"
+  double value = 0;          ///< NaN when missing
+  std::string unit;          ///< UCUM
+};
+
+struct RiskAssessmentInput {
+  std::string identifier_system;  ///< where the adapter's identifiers live
+  std::string identifier_value;   ///< derived, not the store's patient key
+  std::string patient_reference;  ///< "Patient/<id>"
+  Micros occurrence = 0;          ///< the as-of time of the score
+  std::string model_name;
+  std::string model_version;
+  std::string model_sha256;
+  Coding outcome;
+  std::string outcome_display;
+  double probability = 0;
+  std::string band_code;          ///< risk-probability code: low, moderate, high, ...
+  std::string band_display;
+  std::vector<RiskFactor> factors;
+};
+
+/// The system of the qualitativeRisk coding.
+inline constexpr const char* kRiskProbabilitySystem =
+    "http://terminology.hl7.org/CodeSystem/risk-probability";
+/// The system of the method coding that names the model.
+inline constexpr const char* kModelSystem = "urn:fhir-risk-adapter:model";
+
+/// Serialises a final RiskAssessment as FHIR R4 JSON.
+std::string build_risk_assessment(const RiskAssessmentInput& in);
+
+/// The conditional-update path for the assessment's identifier: "RiskAssessment?identifier=s|v".
+std::string conditional_path(const RiskAssessmentInput& in);
+
+}  // namespace fra::fhir

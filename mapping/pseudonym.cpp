@@ -1,0 +1,118 @@
+#include "mapping/pseudonym.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace fra::mapping {
+namespace {
+
+constexpr std::size_t kNonce = 12;
+constexpr std::size_t kTag = 16;
+
+std::string hmac(std::string_view key, std::string_view msg) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), out, &len);
+  return std::string(reinterpret_cast<char*>(out), len);
+}
+
+struct CipherCtx {
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  ~CipherCtx() { EVP_CIPHER_CTX_free(ctx); }
+};
+
+}  // namespace
+
+std::string to_hex(const unsigned char* data, std::size_t n) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(n * 2, '0');
+  for (std::size_t i = 0; i < n; ++i) {
+    out[2 * i] = kDigits[data[i] >> 4];
+    out[2 * i + 1] = kDigits[data[i] & 15];
+  }
+  return out;
+}
+
+Pseudonymizer::Pseudonymizer(std::string key) : key_(std::move(key)) {
+  if (key_.size() < kMinKeyBytes)
+    throw std::invalid_argument(fmt::format("pseudonym key is {} bytes; at least {} are required",
+                                            key_.size(), kMinKeyBytes));
+  seal_key_ = hmac(key_, "fhir-risk-adapter/seal/v1");
+}
+
+Pseudonym Pseudonymizer::of(std::string_view type, const fhir::FhirId& id) const {
+  std::string msg;
+  msg.reserve(type.size() + 1 + id.value.size());
+  msg.append(type).append("/").append(id.value);
+  auto mac = hmac(key_, msg);
+  return {to_hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size())};
+}
+
+Pseudonym Pseudonymizer::derive(std::string_view purpose, std::string_view text) const {
+  std::string msg(purpose);
+  msg.append("|").append(text);
+  auto mac = hmac(key_, msg);
+  return {to_hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size())};
+}
+
+std::vector<std::uint8_t> Pseudonymizer::seal(std::string_view plaintext) const {
+  std::vector<std::uint8_t> out(kNonce + plaintext.size() + kTag);
+  if (RAND_bytes(out.data(), kNonce) != 1) throw std::runtime_error("no randomness for sealing");
+  CipherCtx c;
+  int len = 0;
+  auto* key = reinterpret_cast<const unsigned char*>(seal_key_.data());
+  if (c.ctx == nullptr || EVP_EncryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, key, out.data()) != 1 ||
+      EVP_EncryptUpdate(c.ctx, out.data() + kNonce, &len,
+                        reinterpret_cast<const unsigned char*>(plaintext.data()),
+                        static_cast<int>(plaintext.size())) != 1 ||
+      EVP_EncryptFinal_ex(c.ctx, out.data() + kNonce + len, &len) != 1 ||
+      EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_GET_TAG, kTag, out.data() + kNonce + plaintext.size()) != 1)
+    throw std::runtime_error("AES-256-GCM sealing failed");
+  return out;
+}
+
+Result<std::string> Pseudonymizer::open(const std::vector<std::uint8_t>& sealed) const {
+  if (sealed.size() < kNonce + kTag) return make_error("bad-seal", "sealed value is too short");
+  std::size_t n = sealed.size() - kNonce - kTag;
+  std::string out(n, '\0');
+  CipherCtx c;
+  int len = 0;
+  auto* key = reinterpret_cast<const unsigned char*>(seal_key_.data());
+  std::vector<std::uint8_t> tag(sealed.end() - kTag, sealed.end());
+  if (c.ctx == nullptr || EVP_DecryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, key, sealed.data()) != 1 ||
+      EVP_DecryptUpdate(c.ctx, reinterpret_cast<unsigned char*>(out.data()), &len, sealed.data() + kNonce,
+                        static_cast<int>(n)) != 1 ||
+      EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_TAG, kTag, tag.data()) != 1 ||
+      EVP_DecryptFinal_ex(c.ctx, reinterpret_cast<unsigned char*>(out.data()) + len, &len) != 1)
+    return make_error("bad-seal", "sealed value does not open under this key (altered, or another key)");
+  return out;
+}
+
+Result<std::string> read_key_file(const std::string& path) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0)
+    return make_error("key-file", fmt::format("{}: cannot read the key file (missing?)", path));
+  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+    return make_error("key-file", fmt::format("{}: key file is readable by group or others (mode {:o}); "
+                                              "chmod 600 it", path, st.st_mode & 0777));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error("key-file", fmt::format("{}: cannot open the key file", path));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  std::string key = ss.str();
+  if (key.size() < kMinKeyBytes)
+    return make_error("key-file", fmt::format("{}: key is {} bytes; at least {} are required", path,
+                                              key.size(), kMinKeyBytes));
+  return key;
+}
+
+}  // namespace fra::mapping

@@ -1,0 +1,92 @@
+#include "mapping/rows.hpp"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "mapping/units.hpp"
+
+namespace fra::mapping {
+namespace {
+
+bool observation_counts(const std::string& status) {
+  return status == "final" || status == "amended" || status == "corrected" || status == "preliminary";
+}
+
+std::optional<std::string> loinc_code(const std::vector<fhir::Coding>& codings) {
+  for (const auto& c : codings)
+    if (c.system == kLoincSystem && find_vital_sign(c.code) != nullptr) return c.code;
+  return std::nullopt;
+}
+
+// Converts one quantity of a known vital sign; absent value → nullopt without error.
+Result<std::optional<Measurement>> measure(const std::string& code, const std::optional<fhir::Quantity>& q,
+                                           const std::string& pointer) {
+  if (!q || !q->value) return std::optional<Measurement>();
+  const VitalSign* vs = find_vital_sign(code);
+  std::string unit = q->code.empty() ? q->unit : q->code;
+  if (!q->system.empty() && q->system != kUcumSystem && !q->code.empty())
+    return make_error("unknown-unit", fmt::format("unit of {} is not UCUM", code), pointer + "/system");
+  auto v = convert_unit(*q->value, unit, vs->canonical_unit);
+  if (!v) return make_error("unknown-unit", fmt::format("unit of {} cannot be converted to {}", code, vs->canonical_unit),
+                            pointer + "/code");
+  if (!std::isfinite(*v) || *v < vs->min_plausible || *v > vs->max_plausible)
+    return make_error("implausible-value", fmt::format("value of {} is outside {}..{} {}", code, vs->min_plausible,
+                                                       vs->max_plausible, vs->canonical_unit),
+                      pointer + "/value");
+  return std::optional<Measurement>(Measurement{code, *v, std::string(vs->canonical_unit)});
+}
+
+}  // namespace
+
+Result<PatientRecord> map_patient(const fhir::Patient& p, const Pseudonymizer& ps) {
+  PatientRecord r;
+  r.version = {ps.of("Patient", p.id), p.meta.version_id, p.meta.last_updated};
+  r.birth_year = p.birth_year;
+  r.sex = p.gender;
+  r.sealed_reference = ps.seal("Patient/" + p.id.value);
+  return r;
+}
+
+Result<ObservationRecord> map_observation(const fhir::Observation& o, const Pseudonymizer& ps) {
+  if (!o.subject) return make_error("missing-subject", "Observation.subject is not a Patient reference", "/subject");
+  ObservationRecord r;
+  r.version = {ps.of("Observation", o.id), o.meta.version_id, o.meta.last_updated};
+  r.patient = ps.of("Patient", *o.subject);
+  r.status = o.status;
+  if (!observation_counts(o.status)) return r;
+
+  auto code = loinc_code(o.code);
+  if (code) {
+    auto m = measure(*code, o.value, "/valueQuantity");
+    if (!m) return m.error();
+    if (*m) r.values.push_back(**m);
+  }
+  for (const auto& c : o.components) {
+    auto ccode = loinc_code(c.code);
+    if (!ccode) continue;
+    auto m = measure(*ccode, c.value, c.value_pointer);
+    if (!m) return m.error();
+    if (*m) r.values.push_back(**m);
+  }
+  if (!r.values.empty()) {
+    if (!o.effective) return make_error("missing-effective", "Observation has no effective time", "/effectiveDateTime");
+    r.effective = *o.effective;
+  }
+  return r;
+}
+
+Result<EncounterRecord> map_encounter(const fhir::Encounter& e, const Pseudonymizer& ps) {
+  if (!e.subject) return make_error("missing-subject", "Encounter.subject is not a Patient reference", "/subject");
+  EncounterRecord r;
+  r.version = {ps.of("Encounter", e.id), e.meta.version_id, e.meta.last_updated};
+  r.patient = ps.of("Patient", *e.subject);
+  r.status = e.status;
+  r.counts = e.status != "cancelled" && e.status != "entered-in-error";
+  if (e.class_coding) r.class_code = e.class_coding->code;
+  r.start = e.period_start;
+  r.end = e.period_end;
+  return r;
+}
+
+}  // namespace fra::mapping

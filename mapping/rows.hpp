@@ -1,0 +1,66 @@
+#pragma once
+// Resource → rows: the pure mapping from FHIR views to what the feature store keeps. No I/O.
+// Every row is keyed by pseudonyms; plaintext identity never leaves this function except
+// sealed.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fhir/resources.hpp"
+#include "fhir/result.hpp"
+#include "mapping/pseudonym.hpp"
+
+namespace fra::mapping {
+
+/// What every stored resource carries: its pseudonymised key and the version seen.
+struct Version {
+  Pseudonym key;
+  std::string version_id;
+  fhir::Micros last_updated = 0;
+};
+
+struct PatientRecord {
+  Version version;
+  std::optional<int> birth_year;
+  std::optional<std::string> sex;
+  std::vector<std::uint8_t> sealed_reference;  ///< "Patient/<id>", sealed
+};
+
+/// One measured value, in the canonical unit of its code.
+struct Measurement {
+  std::string code;  ///< LOINC
+  double value = 0;
+  std::string unit;  ///< canonical UCUM
+};
+
+struct ObservationRecord {
+  Version version;
+  Pseudonym patient;
+  std::string status;
+  fhir::Micros effective = 0;
+  /// Usable values: empty when the observation does not count (entered-in-error, cancelled,
+  /// no value, a code the adapter does not use), so a new version can retract an old one.
+  std::vector<Measurement> values;
+};
+
+struct EncounterRecord {
+  Version version;
+  Pseudonym patient;
+  std::string status;
+  bool counts = false;      ///< false for cancelled and entered-in-error
+  std::string class_code;   ///< v3 ActCode: IMP, AMB, EMER, ...
+  std::optional<fhir::Micros> start;
+  std::optional<fhir::Micros> end;
+};
+
+/// Maps a Patient: keeps birth year and sex, seals the reference.
+Result<PatientRecord> map_patient(const fhir::Patient& p, const Pseudonymizer& ps);
+/// Maps an Observation: vital signs converted to canonical units. Errors: missing-subject,
+/// missing-effective, unknown-unit, implausible-value.
+Result<ObservationRecord> map_observation(const fhir::Observation& o, const Pseudonymizer& ps);
+/// Maps an Encounter. Errors: missing-subject.
+Result<EncounterRecord> map_encounter(const fhir::Encounter& e, const Pseudonymizer& ps);
+
+}  // namespace fra::mapping

@@ -1,0 +1,10 @@
+# Writes each migration as {version, name, R"(sql)"} for adapter/store/migrate.cpp.
+set(body "")
+foreach(f ${FILES})
+  get_filename_component(name ${f} NAME_WE)
+  string(SUBSTRING ${name} 0 3 version)
+  math(EXPR version "${version}")
+  file(READ ${f} sql)
+  string(APPEND body "{${version}, \"${name}\", R\"fra_sql(${sql})fra_sql\"},\n")
+endforeach()
+file(WRITE ${OUT} "${body}")
