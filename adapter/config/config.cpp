@@ -198,6 +198,10 @@ struct Loader {
       }
     }
 
+    // toml++ iterates keys in name order; report in file order, as a compiler does.
+    std::stable_sort(r.problems.begin(), r.problems.end(), [](const Problem& a, const Problem& b) {
+      return std::pair(a.line, a.column) < std::pair(b.line, b.column);
+    });
     for (const auto& spec : key_specs()) {
       std::string var = env_name(spec.name);
       if (const char* text = env(var.c_str()); text != nullptr) {

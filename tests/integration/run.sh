@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Starts a throwaway PostgreSQL and the FHIR test server (200 generated patients), runs the
+# end-to-end tests against them with the given adapter binary, and stops both.
+#
+#   bash tests/integration/run.sh BUILD/fhir-risk-adapter
+set -euo pipefail
+binary=$(realpath "${1:?usage: run.sh PATH/TO/fhir-risk-adapter}")
+root=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d /tmp/fra-e2e.XXXXXX)
+chmod 755 "$work"
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+pg_port=$(free_port)
+fhir_port=$(free_port)
+
+cleanup() {
+  [ -n "${fhir_pid:-}" ] && kill "$fhir_pid" 2>/dev/null && wait "$fhir_pid" 2>/dev/null
+  bash "$root/deploy/pg-sandbox.sh" stop "$work/pg" || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+db_url=$(bash "$root/deploy/pg-sandbox.sh" start "$work/pg" "$pg_port")
+fhir_url=$(bash "$root/deploy/fhir-sandbox.sh" "$fhir_port" 200 42 "$work/fhir.log")
+fhir_pid=$(cat "$work/fhir.log.pid")
+
+export FRA_TEST_BINARY="$binary" FRA_TEST_DB="$db_url" FRA_TEST_FHIR="$fhir_url" FRA_TEST_WORK="$work"
+export FRA_TEST_MODEL="$root/models/readmission-risk"
+/usr/bin/python3 "$root/tests/integration/test_end_to_end.py"

@@ -1,0 +1,275 @@
+#!/usr/bin/python3
+"""End to end: a real PostgreSQL and the real FHIR test server (200 generated patients).
+
+Started by tests/integration/run.sh, which passes FRA_TEST_BINARY, FRA_TEST_DB, FRA_TEST_FHIR,
+FRA_TEST_WORK and FRA_TEST_MODEL. Tests run in name order: they follow one deployment's life.
+"""
+import json
+import os
+import re
+import subprocess
+import unittest
+import urllib.parse
+import urllib.request
+
+import numpy as np
+import xgboost as xgb
+
+BINARY = os.environ["FRA_TEST_BINARY"]
+DB = os.environ["FRA_TEST_DB"]
+FHIR = os.environ["FRA_TEST_FHIR"]
+WORK = os.environ["FRA_TEST_WORK"]
+MODEL = os.environ["FRA_TEST_MODEL"]
+RA_SYSTEM = "urn:fhir-risk-adapter:risk-assessment"
+
+
+def fhir_get(path):
+    url = path if path.startswith("http") else f"{FHIR}/{path}"
+    with urllib.request.urlopen(url) as r:
+        return json.load(r)
+
+
+def fhir_all(path):
+    """Every resource a search returns, following next links."""
+    out, bundle = [], fhir_get(path)
+    while True:
+        out += [e["resource"] for e in bundle.get("entry", [])]
+        nxt = [link["url"] for link in bundle.get("link", []) if link["relation"] == "next"]
+        if not nxt:
+            return out
+        bundle = fhir_get(nxt[0])
+
+
+def fhir_post(resource):
+    req = urllib.request.Request(f"{FHIR}/{resource['resourceType']}", data=json.dumps(resource).encode(),
+                                 headers={"Content-Type": "application/fhir+json"}, method="POST")
+    with urllib.request.urlopen(req) as r:
+        return json.load(r)
+
+
+def sql(query):
+    out = subprocess.run(["psql", DB, "-X", "-A", "-t", "-F", "\t", "-c", query], check=True,
+                         capture_output=True, text=True).stdout
+    return [line.split("\t") for line in out.splitlines() if line]
+
+
+def write_key(name, nbytes, mode=0o600):
+    path = os.path.join(WORK, name)
+    with open(path, "wb") as f:
+        f.write(os.urandom(nbytes))
+    os.chmod(path, mode)
+    return path
+
+
+KEY = write_key("pseudonym.key", 32)
+
+
+def write_config(name, fhir=FHIR, db=DB, key=KEY, skip=()):
+    sections = {"fhir": {"base_url": fhir, "page_size": 100}, "database": {"url": db},
+                "pseudonym": {"key_file": key}, "model": {"path": MODEL}}
+    path = os.path.join(WORK, name)
+    with open(path, "w") as f:
+        for section, keys in sections.items():
+            f.write(f"[{section}]\n")
+            for k, v in keys.items():
+                if f"{section}.{k}" not in skip:
+                    f.write(f"{k} = {json.dumps(v)}\n")
+    return path
+
+
+CONFIG = write_config("adapter.toml")
+
+
+def adapter(*args, env=None):
+    return subprocess.run([BINARY, *args], capture_output=True, text=True, env={**os.environ, **(env or {})},
+                          timeout=600)
+
+
+def risk_assessments():
+    return {ra["identifier"][0]["value"]: ra for ra in fhir_all("RiskAssessment?_count=500")
+            if ra.get("identifier", [{}])[0].get("system") == RA_SYSTEM}
+
+
+class EndToEnd(unittest.TestCase):
+    first = second = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.migrate1 = adapter("migrate", "--config", CONFIG)
+        cls.migrate2 = adapter("migrate", "--config", CONFIG)
+        cls.first = adapter("sync", "--once", "--config", CONFIG)
+        cls.after_first = risk_assessments()
+        cls.scores_after_first = sql("SELECT count(*) FROM score")[0][0]
+        cls.second = adapter("sync", "--once", "--config", CONFIG)
+        cls.after_second = risk_assessments()
+
+    def test_01_migrate_applies_once(self):
+        self.assertEqual(self.migrate1.returncode, 0, self.migrate1.stderr)
+        self.assertIn("applied 001_feature_store", self.migrate1.stdout)
+        self.assertEqual(self.migrate2.returncode, 0, self.migrate2.stderr)
+        self.assertIn("schema up to date at version 1", self.migrate2.stdout)
+        self.assertEqual(sql("SELECT count(*) FROM schema_migrations"), [["1"]])
+
+    def test_02_first_sync_scores_every_patient(self):
+        self.assertEqual(self.first.returncode, 0, self.first.stderr)
+        patients = fhir_all("Patient?_count=500")
+        self.assertGreaterEqual(len(patients), 200)
+        self.assertRegex(self.first.stdout, rf"scored {len(patients)} patients")
+        self.assertRegex(self.first.stdout, rf"RiskAssessments: {len(patients)} created, 0 updated, 0 failed")
+
+    def test_03_one_risk_assessment_per_scored_patient(self):
+        ras = self.after_first
+        scored = int(sql("SELECT count(DISTINCT patient_key) FROM score")[0][0])
+        self.assertEqual(len(ras), scored)
+        subjects = [ra["subject"]["reference"] for ra in ras.values()]
+        self.assertEqual(len(set(subjects)), len(subjects), "two RiskAssessments for one patient")
+        patient_ids = {p["id"] for p in fhir_all("Patient?_count=500")}
+        self.assertEqual({s.split("/")[1] for s in subjects}, patient_ids)
+        for ra in ras.values():
+            self.assertEqual(ra["status"], "final")
+            band = ra["prediction"][0]["qualitativeRisk"]["coding"][0]
+            self.assertEqual(band["system"], "http://terminology.hl7.org/CodeSystem/risk-probability")
+            self.assertIn(band["code"], {"low", "moderate", "high"})
+
+    def test_04_probabilities_equal_xgboost(self):
+        with open(os.path.join(MODEL, "manifest.json")) as f:
+            names = [feat["name"] for feat in json.load(f)["features"]]
+        rows = sql("SELECT ra.identifier, s.features::text, s.probability FROM risk_assessment ra "
+                   "JOIN score s ON s.id = ra.written_score_id")
+        self.assertEqual(len(rows), len(self.after_first))
+        X = np.array([[np.nan if json.loads(feats)[n] is None else json.loads(feats)[n] for n in names]
+                      for _, feats, _ in rows], dtype=np.float32)
+        self.assertGreater(np.isnan(X).sum(), 0, "expected some missing features in generated data")
+        expected = xgb.Booster(model_file=os.path.join(MODEL, "model.json")).inplace_predict(X)
+        self.assertGreater(len(set(np.round(expected, 3))), 20, "probabilities should vary across patients")
+        for (identifier, _, stored), want in zip(rows, expected):
+            on_server = self.after_first[identifier]["prediction"][0]["probabilityDecimal"]
+            self.assertAlmostEqual(float(stored), float(want), delta=1e-6)
+            self.assertAlmostEqual(on_server, float(want), delta=1e-6)
+
+    def test_05_cursor_advanced_to_newest_resource(self):
+        cursors = dict(sql("SELECT resource_type, to_char(last_updated AT TIME ZONE 'UTC', "
+                           "'YYYY-MM-DD\"T\"HH24:MI:SS.MS') FROM sync_cursor"))
+        for rtype in ("Patient", "Encounter", "Observation"):
+            newest = max(r["meta"]["lastUpdated"] for r in fhir_all(f"{rtype}?_count=1000"))
+            self.assertEqual(cursors[rtype], newest[:23], rtype)
+
+    def test_06_second_sync_writes_nothing(self):
+        self.assertEqual(self.second.returncode, 0, self.second.stderr)
+        self.assertIn("scored 0 patients", self.second.stdout)
+        self.assertIn("RiskAssessments: 0 created, 0 updated, 0 failed", self.second.stdout)
+        self.assertEqual(sql("SELECT count(*) FROM score")[0][0], self.scores_after_first)
+        self.assertEqual({k: v["meta"]["versionId"] for k, v in self.after_second.items()},
+                         {k: v["meta"]["versionId"] for k, v in self.after_first.items()})
+
+    def test_07_no_plaintext_identity_in_pg_dump(self):
+        dump = subprocess.run(["pg_dump", "--data-only", DB], check=True, capture_output=True, text=True).stdout
+        dump += subprocess.run(["pg_dump", "--schema-only", DB], check=True, capture_output=True, text=True).stdout
+        self.assertIn("COPY public.score", dump)
+        patients = fhir_all("Patient?_count=500")
+        needles = set()
+        for p in patients:
+            needles.add(p["id"])
+            needles.update(i["value"] for i in p.get("identifier", []))
+            for n in p.get("name", []):
+                needles.add(n["family"])
+                needles.update(n.get("given", []))
+            needles.add(p["birthDate"])
+            needles.update(t["value"] for t in p.get("telecom", []))
+            needles.update(a["line"][0] for a in p.get("address", []) if a.get("line"))
+        self.assertGreater(len(needles), 5 * len(patients))
+        found = [n for n in needles if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", dump)]
+        self.assertEqual(found, [], "plaintext identity in the database")
+
+    def test_08_changed_observation_rescores_and_updates_in_place(self):
+        before = self.after_second
+        patient = fhir_all("Patient?_count=1")[0]
+        fhir_post({"resourceType": "Observation", "status": "final",
+                   "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                             "code": "vital-signs"}]}],
+                   "code": {"coding": [{"system": "http://loinc.org", "code": "59408-5"}]},
+                   "subject": {"reference": f"Patient/{patient['id']}"},
+                   "effectiveDateTime": "2026-11-20T08:00:00Z",
+                   "valueQuantity": {"value": 78, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}})
+        run = adapter("sync", "--once", "--config", CONFIG)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertIn("scored 1 patients", run.stdout)
+        self.assertIn("RiskAssessments: 0 created, 1 updated, 0 failed", run.stdout)
+        after = risk_assessments()
+        self.assertEqual(set(after), set(before))
+        changed = [k for k in after if after[k]["meta"]["versionId"] != before[k]["meta"]["versionId"]]
+        self.assertEqual(len(changed), 1)
+        self.assertEqual(after[changed[0]]["subject"]["reference"], f"Patient/{patient['id']}")
+
+    def test_09_unmappable_resource_is_dead_lettered_and_sync_goes_on(self):
+        patient = fhir_all("Patient?_count=1")[0]
+        fhir_post({"resourceType": "Observation", "status": "final",
+                   "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                   "subject": {"reference": f"Patient/{patient['id']}"},
+                   "effectiveDateTime": "2026-11-21T08:00:00Z",
+                   "valueQuantity": {"value": 80, "system": "http://unitsofmeasure.org", "code": "kg"}})
+        run = adapter("sync", "--once", "--config", CONFIG)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertRegex(run.stdout, r"Observation .* dead-lettered +1 ")
+        rows = sql("SELECT resource_type, reason_code, json_pointer, length(resource_key) FROM dead_letter")
+        self.assertEqual(rows, [["Observation", "unknown-unit", "/valueQuantity/code", "64"]])
+        again = adapter("sync", "--once", "--config", CONFIG)
+        self.assertEqual(sql("SELECT count(*) FROM dead_letter"), [["1"]], again.stdout)
+
+
+class BadConfiguration(unittest.TestCase):
+    """Bad configuration exits non-zero with one line naming the problem, never a stack trace."""
+
+    def one_line_error(self, run, code, needle):
+        self.assertEqual(run.returncode, code, run.stdout + run.stderr)
+        lines = run.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, run.stderr)
+        self.assertIn(needle, lines[0])
+        self.assertNotIn("terminate called", run.stderr)
+
+    def test_missing_key(self):
+        cfg = write_config("missing.toml", skip={"database.url"})
+        self.one_line_error(adapter("sync", "--once", "--config", cfg), 78,
+                            "database.url: required key is missing")
+
+    def test_short_key(self):
+        cfg = write_config("short.toml", key=write_key("short.key", 16))
+        self.one_line_error(adapter("sync", "--once", "--config", cfg), 78,
+                            "short.key: key is 16 bytes; at least 32 are required")
+
+    def test_group_readable_key(self):
+        cfg = write_config("open.toml", key=write_key("open.key", 32, 0o644))
+        self.one_line_error(adapter("sync", "--once", "--config", cfg), 78, "readable by group or others")
+
+    def test_unreachable_fhir_server(self):
+        # A database of its own, migrated, so that only the FHIR server is missing.
+        sql("CREATE DATABASE fra_nofhir")
+        cfg = write_config("nofhir.toml", fhir="http://127.0.0.1:9/fhir/R4", db=DB.rsplit("/", 1)[0] + "/fra_nofhir")
+        self.assertEqual(adapter("migrate", "--config", cfg).returncode, 0)
+        run = adapter("sync", "--once", "--config", cfg, env={"FRA_FHIR_MAX_ATTEMPTS": "2"})
+        self.one_line_error(run, 69, "FHIR server http://127.0.0.1:9/fhir/R4: GET http://127.0.0.1:9/fhir/R4/Patient")
+        self.assertIn("gave up after 2 attempts", run.stderr)
+
+    def test_unreachable_database(self):
+        cfg = write_config("nodb.toml", db="postgresql://fra@127.0.0.1:9/fra")
+        self.one_line_error(adapter("sync", "--once", "--config", cfg), 69, "cannot connect to the database")
+
+    def test_type_error_names_file_line_and_key(self):
+        path = os.path.join(WORK, "typo.toml")
+        with open(CONFIG) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text.replace("page_size = 100", 'page_size = "ten"'))
+        self.one_line_error(adapter("sync", "--once", "--config", path), 78,
+                            f'{path}:3:13: error: fhir.page_size: expected integer 1..1000, got "ten"')
+
+    def test_help_on_every_subcommand(self):
+        for args in (["--help"], ["migrate", "--help"], ["sync", "--help"], ["score-csv", "--help"],
+                     ["config", "check", "--help"], ["model", "inspect", "--help"]):
+            run = adapter(*args)
+            self.assertEqual(run.returncode, 0, args)
+            self.assertIn("Usage", run.stdout, args)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

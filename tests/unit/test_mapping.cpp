@@ -1,0 +1,86 @@
+#include <doctest/doctest.h>
+#include <rapidjson/document.h>
+
+#include <cmath>
+
+#include "mapping/rows.hpp"
+#include "mapping/units.hpp"
+
+using namespace fra;
+
+namespace {
+const mapping::Pseudonymizer& ps() {
+  static mapping::Pseudonymizer p(std::string(32, 'k'));
+  return p;
+}
+
+Result<mapping::ObservationRecord> map_json(const std::string& json) {
+  rapidjson::Document d;
+  d.Parse(json.c_str());
+  REQUIRE(!d.HasParseError());
+  auto o = fhir::read_observation(d);
+  REQUIRE(o.ok());
+  return mapping::map_observation(o.value(), ps());
+}
+
+std::string vital(const std::string& code, const std::string& value, const std::string& unit,
+                  const std::string& status = "final") {
+  return R"({"resourceType":"Observation","id":"o1","status":")" + status +
+         R"(","code":{"coding":[{"system":"http://loinc.org","code":")" + code +
+         R"("}]},"subject":{"reference":"Patient/p1"},"effectiveDateTime":"2026-01-01T10:00:00Z",
+           "valueQuantity":{"value":)" + value + R"(,"system":"http://unitsofmeasure.org","code":")" + unit + R"("}})";
+}
+}  // namespace
+
+TEST_CASE("UCUM conversions between the units vital signs arrive in") {
+  CHECK(*mapping::convert_unit(98.6, "[degF]", "Cel") == doctest::Approx(37.0));
+  CHECK(*mapping::convert_unit(37.0, "Cel", "[degF]") == doctest::Approx(98.6));
+  CHECK(*mapping::convert_unit(154.0, "[lb_av]", "kg") == doctest::Approx(69.8532));
+  CHECK(*mapping::convert_unit(70000, "g", "kg") == doctest::Approx(70));
+  CHECK(*mapping::convert_unit(70, "[in_i]", "cm") == doctest::Approx(177.8));
+  CHECK(!mapping::convert_unit(70, "kg", "cm"));
+  CHECK(!mapping::convert_unit(70, "stone", "kg"));
+}
+
+TEST_CASE("a temperature in Fahrenheit is stored in Celsius, keyed by pseudonyms") {
+  auto r = map_json(vital("8310-5", "100.4", "[degF]"));
+  REQUIRE(r.ok());
+  REQUIRE(r->values.size() == 1);
+  CHECK(r->values[0].value == doctest::Approx(38.0));
+  CHECK(r->values[0].unit == "Cel");
+  CHECK(r->patient == ps().of("Patient", {"p1"}));
+  CHECK(r->version.key == ps().of("Observation", {"o1"}));
+}
+
+TEST_CASE("entered-in-error, no value and unknown codes give a record without values") {
+  CHECK(map_json(vital("8867-4", "80", "/min", "entered-in-error"))->values.empty());
+  CHECK(map_json(vital("99999-9", "80", "/min"))->values.empty());
+  auto no_value = R"({"resourceType":"Observation","id":"o1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},
+                      "subject":{"reference":"Patient/p1"},"dataAbsentReason":{"text":"asked but declined"}})";
+  auto r = map_json(no_value);
+  REQUIRE(r.ok());
+  CHECK(r->values.empty());
+}
+
+TEST_CASE("bad observations are refused with a code and pointer") {
+  CHECK(map_json(vital("8867-4", "80", "kg")).error().code == "unknown-unit");
+  CHECK(map_json(vital("8867-4", "80", "kg")).error().pointer == "/valueQuantity/code");
+  CHECK(map_json(vital("8867-4", "4000", "/min")).error().code == "implausible-value");
+  auto no_subject = R"({"resourceType":"Observation","id":"o1","status":"final","valueQuantity":{"value":1}})";
+  CHECK(map_json(no_subject).error().code == "missing-subject");
+  auto no_time = R"({"resourceType":"Observation","id":"o1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},
+                     "subject":{"reference":"Patient/p1"},"valueQuantity":{"value":80,"system":"http://unitsofmeasure.org","code":"/min"}})";
+  CHECK(map_json(no_time).error().code == "missing-effective");
+}
+
+TEST_CASE("cancelled encounters do not count") {
+  rapidjson::Document d;
+  d.Parse(R"({"resourceType":"Encounter","id":"e1","status":"cancelled","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},
+              "subject":{"reference":"Patient/p1"},"period":{"start":"2026-01-01T00:00:00Z","end":"2026-01-03T00:00:00Z"}})");
+  auto e = fhir::read_encounter(d);
+  REQUIRE(e.ok());
+  auto r = mapping::map_encounter(e.value(), ps());
+  REQUIRE(r.ok());
+  CHECK(!r->counts);
+  CHECK(r->class_code == "IMP");
+}

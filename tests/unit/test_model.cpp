@@ -1,0 +1,69 @@
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "adapter/score/manifest.hpp"
+#include "adapter/score/model.hpp"
+
+using fra::score::Model;
+using fra::score::ModelError;
+
+namespace {
+// Two stumps on feature 0 (threshold 0.5, missing goes right) and feature 1 (threshold 2, missing
+// goes left), binary:logistic with base_score 0.5.
+std::string tiny(const std::string& left0 = "[1, -1, -1]", const std::string& objective = "binary:logistic") {
+  return R"({"learner":{"learner_model_param":{"base_score":"5E-1","num_class":"0","num_feature":"2"},
+    "objective":{"name":")" + objective + R"("},
+    "gradient_booster":{"name":"gbtree","model":{"tree_info":[0,0],"trees":[
+      {"left_children":)" + left0 + R"(,"right_children":[2,-1,-1],"split_indices":[0,0,0],
+       "split_conditions":[0.5,-1.0,1.0],"default_left":[0,0,0],"split_type":[0,0,0]},
+      {"left_children":[1,-1,-1],"right_children":[2,-1,-1],"split_indices":[1,0,0],
+       "split_conditions":[2.0,0.25,-0.25],"default_left":[true,false,false],"split_type":[0,0,0]}]}}}})";
+}
+const float kNaN = std::numeric_limits<float>::quiet_NaN();
+}  // namespace
+
+TEST_CASE("x < threshold goes left; equal goes right; NaN follows default_left") {
+  Model m = Model::from_json(tiny());
+  CHECK(m.num_trees() == 2);
+  float below[] = {0.49f, 1.0f};
+  float equal[] = {0.5f, 2.0f};
+  float missing[] = {kNaN, kNaN};
+  CHECK(m.margin(below) == -1.0f + 0.25f);
+  CHECK(m.margin(equal) == 1.0f - 0.25f);
+  CHECK(m.margin(missing) == 1.0f + 0.25f);
+  float inf[] = {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()};
+  CHECK(m.margin(inf) == 1.0f + 0.25f);
+  CHECK(m.predict(below) == doctest::Approx(1.0 / (1.0 + std::exp(0.75))).epsilon(1e-7));
+}
+
+TEST_CASE("malformed models are refused naming the field and tree") {
+  auto message = [](const std::string& json) {
+    try {
+      Model::from_json(json);
+    } catch (const ModelError& e) {
+      return std::string(e.what());
+    }
+    return std::string("loaded");
+  };
+  CHECK(message(tiny("[5, -1, -1]")) == "trees[0]: node 0 has children 5 and 2 out of range (3 nodes)");
+  CHECK(message(tiny("[0, -1, -1]")) == "trees[0]: node 0 has children 0 and 2 out of range (3 nodes)");
+  CHECK(message(tiny("[1, -1]")) == "trees[0].right_children: has 3 entries, left_children has 2");
+  CHECK(message(tiny("[1, -1, -1]", "multi:softmax")).find("learner.objective.name: 'multi:softmax' is not supported") == 0);
+  CHECK(message("{").find("not JSON at offset") == 0);
+  CHECK(message("{}") == "model.learner: missing");
+  std::string bad_feature = tiny();
+  bad_feature.replace(bad_feature.find("\"split_indices\":[1,0,0]"), 23, "\"split_indices\":[7,0,0]");
+  CHECK(message(bad_feature) == "trees[1].split_indices[0]: feature 7 is not below num_feature 2");
+}
+
+TEST_CASE("the shipped model package loads and its manifest matches the model") {
+  auto pkg = fra::score::load_model_package(std::string(FRA_SOURCE_DIR) + "/models/readmission-risk");
+  CHECK(pkg.model.num_features() == pkg.manifest.features.size());
+  CHECK(pkg.model.outputs_probability());
+  CHECK(pkg.manifest.band_for(0.05).code == "low");
+  CHECK(pkg.manifest.band_for(0.10).code == "moderate");
+  CHECK(pkg.manifest.band_for(0.99).code == "high");
+}

@@ -1,0 +1,67 @@
+#include <doctest/doctest.h>
+#include <openssl/hmac.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <stdexcept>
+
+#include "mapping/pseudonym.hpp"
+
+using fra::mapping::Pseudonymizer;
+
+namespace {
+const std::string kKey(32, 'k');
+}
+
+TEST_CASE("pseudonyms are HMAC-SHA256 of type/id, hex") {
+  Pseudonymizer ps(kKey);
+  auto p = ps.of("Patient", {"123"});
+  unsigned char mac[32];
+  unsigned int len = 0;
+  std::string msg = "Patient/123";
+  HMAC(EVP_sha256(), kKey.data(), 32, reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac, &len);
+  CHECK(p.hex == fra::mapping::to_hex(mac, len));
+  CHECK(p.hex.size() == 64);
+  CHECK(ps.of("Patient", {"123"}) == p);
+  CHECK(ps.of("Observation", {"123"}) != p);
+  CHECK(Pseudonymizer(std::string(32, 'x')).of("Patient", {"123"}) != p);
+}
+
+TEST_CASE("a key shorter than 32 bytes is refused") {
+  CHECK_THROWS_AS(Pseudonymizer(std::string(31, 'k')), std::invalid_argument);
+}
+
+TEST_CASE("sealing round-trips, is randomised, and detects tampering and another key") {
+  Pseudonymizer ps(kKey);
+  auto a = ps.seal("Patient/123");
+  auto b = ps.seal("Patient/123");
+  CHECK(a != b);
+  CHECK(ps.open(a).value() == "Patient/123");
+  auto tampered = a;
+  tampered[14] ^= 1;
+  CHECK(!ps.open(tampered).ok());
+  CHECK(!Pseudonymizer(std::string(32, 'x')).open(a).ok());
+  CHECK(std::string(a.begin(), a.end()).find("123") == std::string::npos);
+}
+
+TEST_CASE("key files: short, missing and group-readable are refused with the reason") {
+  std::string path = "/tmp/fra-unit-key-" + std::to_string(::getpid());
+  {
+    std::ofstream(path) << std::string(16, 'a');
+  }
+  ::chmod(path.c_str(), 0600);
+  auto r = fra::mapping::read_key_file(path);
+  REQUIRE(!r.ok());
+  CHECK(r.error().message.find("16 bytes; at least 32") != std::string::npos);
+  {
+    std::ofstream(path) << std::string(40, 'a');
+  }
+  ::chmod(path.c_str(), 0640);
+  CHECK(fra::mapping::read_key_file(path).error().message.find("readable by group or others") != std::string::npos);
+  ::chmod(path.c_str(), 0600);
+  CHECK(fra::mapping::read_key_file(path).value().size() == 40);
+  std::remove(path.c_str());
+  CHECK(fra::mapping::read_key_file(path).error().message.find("cannot read") != std::string::npos);
+}

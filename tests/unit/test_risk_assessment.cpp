@@ -1,0 +1,46 @@
+#include <doctest/doctest.h>
+#include <rapidjson/document.h>
+
+#include <cmath>
+#include <limits>
+
+#include "fhir/risk_assessment.hpp"
+
+using namespace fra::fhir;
+
+TEST_CASE("a RiskAssessment carries identifier, subject, method, prediction, band and note") {
+  RiskAssessmentInput in;
+  in.identifier_system = "urn:fhir-risk-adapter:risk-assessment";
+  in.identifier_value = "abc123";
+  in.patient_reference = "Patient/p1";
+  in.occurrence = *parse_datetime("2026-11-25T10:00:00Z");
+  in.model_name = "readmission-risk";
+  in.model_version = "1.0.0";
+  in.model_sha256 = "ff";
+  in.outcome = {"http://snomed.info/sct", "417005"};
+  in.outcome_display = "Hospital re-admission";
+  in.probability = 0.123456789;
+  in.band_code = "moderate";
+  in.band_display = "Moderate likelihood";
+  in.factors = {{"Heart rate", 92, "/min"}, {"Oxygen saturation", std::numeric_limits<double>::quiet_NaN(), "%"}};
+  rapidjson::Document d;
+  d.Parse(build_risk_assessment(in).c_str());
+  REQUIRE(!d.HasParseError());
+  CHECK(std::string(d["resourceType"].GetString()) == "RiskAssessment");
+  CHECK(std::string(d["status"].GetString()) == "final");
+  CHECK(std::string(d["identifier"][0]["value"].GetString()) == "abc123");
+  CHECK(std::string(d["subject"]["reference"].GetString()) == "Patient/p1");
+  CHECK(std::string(d["occurrenceDateTime"].GetString()) == "2026-11-25T10:00:00.000000Z");
+  CHECK(std::string(d["method"]["coding"][0]["code"].GetString()) == "readmission-risk");
+  CHECK(std::string(d["method"]["coding"][0]["version"].GetString()) == "1.0.0");
+  const auto& pred = d["prediction"][0];
+  CHECK(pred["probabilityDecimal"].GetDouble() == 0.123456789);
+  CHECK(std::string(pred["qualitativeRisk"]["coding"][0]["system"].GetString()) == kRiskProbabilitySystem);
+  CHECK(std::string(pred["qualitativeRisk"]["coding"][0]["code"].GetString()) == "moderate");
+  CHECK(std::string(pred["outcome"]["coding"][0]["code"].GetString()) == "417005");
+  std::string note = d["note"][0]["text"].GetString();
+  CHECK(note.find("12.3% (Moderate likelihood)") != std::string::npos);
+  CHECK(note.find("Heart rate: 92 /min") != std::string::npos);
+  CHECK(note.find("Oxygen saturation: not recorded") != std::string::npos);
+  CHECK(conditional_path(in) == "RiskAssessment?identifier=urn%3Afhir-risk-adapter%3Arisk-assessment%7Cabc123");
+}
