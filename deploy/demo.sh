@@ -16,9 +16,11 @@ bin="$root/build/fhir-risk-adapter"
 work=$(mktemp -d /tmp/fra-demo.XXXXXX)
 chmod 755 "$work"
 cleanup() {
-  [ -f "$work/fhir.log.pid" ] && kill "$(cat "$work/fhir.log.pid")" 2>/dev/null
+  local rc=$?
+  if [ -f "$work/fhir.log.pid" ]; then kill "$(cat "$work/fhir.log.pid")" 2>/dev/null || true; fi
   bash "$root/deploy/pg-sandbox.sh" stop "$work/pg" || true
   rm -rf "$work"
+  exit $rc
 }
 trap cleanup EXIT
 

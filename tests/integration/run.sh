@@ -14,9 +14,11 @@ pg_port=$(free_port)
 fhir_port=$(free_port)
 
 cleanup() {
-  [ -n "${fhir_pid:-}" ] && kill "$fhir_pid" 2>/dev/null && wait "$fhir_pid" 2>/dev/null
+  local rc=$?
+  if [ -n "${fhir_pid:-}" ]; then kill "$fhir_pid" 2>/dev/null || true; fi
   bash "$root/deploy/pg-sandbox.sh" stop "$work/pg" || true
   rm -rf "$work"
+  exit $rc
 }
 trap cleanup EXIT
 
