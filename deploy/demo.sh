@@ -62,9 +62,10 @@ import json, sys
 for e in json.load(sys.stdin).get("entry", []):
     ra = e["resource"]
     p = ra["prediction"][0]
+    rid, prob = ra["id"], p["probabilityDecimal"]
     band = p["qualitativeRisk"]["coding"][0]["code"]
-    print(f"RiskAssessment/{ra[\"id\"]}  probability {p[\"probabilityDecimal\"]:.4f}  band {band}")
-    print(f"    {ra[\"note\"][0][\"text\"]}")
+    print(f"RiskAssessment/{rid}  probability {prob:.4f}  band {band}")
+    print("    " + ra["note"][0]["text"])
 '
 echo "== a second sync finds nothing new and writes nothing"
 "$bin" sync --once --config "$work/adapter.toml" | tail -1

@@ -39,8 +39,10 @@ std::string url_encode(const std::string& s) {
 }
 
 std::string factor_text(const RiskFactor& f) {
+  if (!f.text.empty()) return fmt::format("{}: {}", f.name, f.text);
   if (std::isnan(f.value)) return fmt::format("{}: not recorded", f.name);
-  return fmt::format("{}: {:g} {}", f.name, f.value, f.unit);
+  if (f.unit.empty()) return fmt::format("{}: {:.4g}", f.name, f.value);
+  return fmt::format("{}: {:.4g} {}", f.name, f.value, f.unit);
 }
 
 }  // namespace

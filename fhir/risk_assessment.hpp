@@ -13,7 +13,8 @@ namespace fra::fhir {
 struct RiskFactor {
   std::string name;          ///< plain words, e.g. "Last heart rate"
   double value = 0;          ///< NaN when missing
-  std::string unit;          ///< UCUM
+  std::string unit;          ///< shown after the value; "" for none
+  std::string text;          ///< shown instead of value and unit when set (e.g. "female")
 };
 
 struct RiskAssessmentInput {

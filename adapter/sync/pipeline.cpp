@@ -31,7 +31,12 @@ std::vector<fhir::RiskFactor> factors_of(const std::string& features_json,
     auto it = doc.FindMember(d.name.c_str());
     double v = (it != doc.MemberEnd() && it->value.IsNumber()) ? it->value.GetDouble()
                                                                : std::numeric_limits<double>::quiet_NaN();
-    out.push_back({d.label, v, d.unit == "1" ? "" : d.unit});
+    fhir::RiskFactor f{d.label, v, d.unit == "1" ? "" : d.unit == "a" ? "years" : d.unit, ""};
+    if (d.kind == mapping::FeatureDefinition::Kind::sex_female && !std::isnan(v)) {
+      f.name = "Sex";
+      f.text = v == 1.0 ? "female" : "not female";
+    }
+    out.push_back(f);
   }
   return out;
 }

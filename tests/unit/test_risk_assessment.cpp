@@ -22,7 +22,10 @@ TEST_CASE("a RiskAssessment carries identifier, subject, method, prediction, ban
   in.probability = 0.123456789;
   in.band_code = "moderate";
   in.band_display = "Moderate likelihood";
-  in.factors = {{"Heart rate", 92, "/min"}, {"Oxygen saturation", std::numeric_limits<double>::quiet_NaN(), "%"}};
+  in.factors = {{"Heart rate", 92, "/min", ""},
+                {"Oxygen saturation", std::numeric_limits<double>::quiet_NaN(), "%", ""},
+                {"Sex", 1, "", "female"},
+                {"Body temperature", 37.777779, "Cel", ""}};
   rapidjson::Document d;
   d.Parse(build_risk_assessment(in).c_str());
   REQUIRE(!d.HasParseError());
@@ -42,5 +45,7 @@ TEST_CASE("a RiskAssessment carries identifier, subject, method, prediction, ban
   CHECK(note.find("12.3% (Moderate likelihood)") != std::string::npos);
   CHECK(note.find("Heart rate: 92 /min") != std::string::npos);
   CHECK(note.find("Oxygen saturation: not recorded") != std::string::npos);
+  CHECK(note.find("Sex: female") != std::string::npos);
+  CHECK(note.find("Body temperature: 37.78 Cel") != std::string::npos);
   CHECK(conditional_path(in) == "RiskAssessment?identifier=urn%3Afhir-risk-adapter%3Arisk-assessment%7Cabc123");
 }
