@@ -2,20 +2,12 @@
 
 #include <rapidjson/error/en.h>
 
+#include "fhir/json.hpp"
+
 namespace fra::fhir {
-namespace {
 
-const rapidjson::Value* member(const rapidjson::Value& v, const char* name) {
-  if (!v.IsObject()) return nullptr;
-  auto it = v.FindMember(name);
-  return it == v.MemberEnd() ? nullptr : &it->value;
-}
-
-bool is_string(const rapidjson::Value* v, std::string_view s) {
-  return v != nullptr && v->IsString() && std::string_view(v->GetString(), v->GetStringLength()) == s;
-}
-
-}  // namespace
+using json::is_string;
+using json::member;
 
 Result<SearchPage> parse_search_page(std::string_view body) {
   SearchPage page;

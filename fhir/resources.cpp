@@ -2,20 +2,13 @@
 
 #include <fmt/format.h>
 
+#include "fhir/json.hpp"
+
 namespace fra::fhir {
 namespace {
 
-const rapidjson::Value* member(const rapidjson::Value& v, const char* name) {
-  if (!v.IsObject()) return nullptr;
-  auto it = v.FindMember(name);
-  return it == v.MemberEnd() ? nullptr : &it->value;
-}
-
-std::optional<std::string> string_member(const rapidjson::Value& v, const char* name) {
-  const auto* m = member(v, name);
-  if (m == nullptr || !m->IsString()) return std::nullopt;
-  return std::string(m->GetString(), m->GetStringLength());
-}
+using json::member;
+using json::string_member;
 
 Result<Meta> read_meta(const rapidjson::Value& json) {
   Meta meta;
