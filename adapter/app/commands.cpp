@@ -145,7 +145,8 @@ int sync_once(const std::string& file) {
   }
 }
 
-int score_csv(const std::string& model_path, const std::string& input, const std::string& output) {
+int score_csv(const std::string& model_path, const std::string& input, const std::string& output,
+              const ScoreCsvFlags& flags) {
   try {
     std::optional<score::Model> model;
     std::vector<std::string> features;
@@ -166,7 +167,7 @@ int score_csv(const std::string& model_path, const std::string& input, const std
     }
     std::string out;
     try {
-      out = score::score_csv(*model, features, *text);
+      out = score::score_csv(*model, features, *text, {flags.margin, flags.contributions, flags.threads});
     } catch (const std::runtime_error& e) {
       error_line(fmt::format("{}: {}", input, e.what()));
       return kExitDataErr;

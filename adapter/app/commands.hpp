@@ -17,7 +17,15 @@ inline constexpr int kExitConfig = 78;
 
 int migrate(const std::string& config_file);
 int sync_once(const std::string& config_file);
-int score_csv(const std::string& model, const std::string& input, const std::string& output);
+/// Options of score-csv beyond its files.
+struct ScoreCsvFlags {
+  bool margin = false;
+  bool contributions = false;
+  int threads = 1;
+};
+
+int score_csv(const std::string& model, const std::string& input, const std::string& output,
+              const ScoreCsvFlags& flags);
 int config_check(const std::string& config_file);
 int config_example();
 int model_inspect(const std::string& path);

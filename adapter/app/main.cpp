@@ -27,6 +27,11 @@ int main(int argc, char** argv) {
   csv_cmd->add_option("--model", model, "Model package directory or XGBoost JSON model file")->required();
   csv_cmd->add_option("--input", input, "Input CSV (empty cell = missing)")->required();
   csv_cmd->add_option("--output", output, "Output CSV, one probability per row")->required();
+  ScoreCsvFlags csv_flags;
+  csv_cmd->add_flag("--margin", csv_flags.margin, "Add the raw margin (before the objective's transform)");
+  csv_cmd->add_flag("--contributions", csv_flags.contributions,
+                    "Add exact TreeSHAP contributions per feature and the bias, as XGBoost's pred_contribs");
+  csv_cmd->add_option("--threads", csv_flags.threads, "Threads to score with")->check(CLI::Range(1, 256));
 
   auto* config_cmd = app.add_subcommand("config", "Check or print a configuration");
   config_cmd->require_subcommand(1);
@@ -50,7 +55,7 @@ int main(int argc, char** argv) {
   try {
     if (*migrate_cmd) return migrate(config);
     if (*sync_cmd) return sync_once(config);
-    if (*csv_cmd) return score_csv(model, input, output);
+    if (*csv_cmd) return score_csv(model, input, output, csv_flags);
     if (*check_cmd) return config_check(check_file);
     if (*example_cmd) return config_example();
     if (*inspect_cmd) return model_inspect(model_path);

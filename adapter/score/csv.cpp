@@ -80,15 +80,59 @@ std::vector<float> read_feature_csv(const std::string& text, const std::vector<s
   return out;
 }
 
-std::string score_csv(const Model& model, const std::vector<std::string>& features, const std::string& text) {
+std::string score_csv(const Model& model, const std::vector<std::string>& features, const std::string& text,
+                      const CsvOptions& options) {
   if (features.size() != model.num_features())
     throw std::runtime_error(fmt::format("{} feature names for a model of {} features", features.size(), model.num_features()));
   std::size_t rows = 0;
   auto x = read_feature_csv(text, features, rows);
-  std::vector<float> y(rows);
-  model.predict_batch(x.data(), rows, y.data());
-  std::string out = model.outputs_probability() ? "probability\n" : "prediction\n";
-  for (float v : y) out += fmt::format("{:.9g}\n", v);
+  const std::size_t g = model.num_groups(), o = model.num_outputs(), f = model.num_features();
+  const bool multi = g > 1;
+
+  std::vector<std::string> header;
+  switch (model.output()) {
+    case Output::sigmoid: header.emplace_back("probability"); break;
+    case Output::softprob: for (std::size_t k = 0; k < g; ++k) header.push_back(fmt::format("prob_{}", k)); break;
+    case Output::softmax: header.emplace_back("class"); break;
+    default: header.emplace_back("prediction"); break;
+  }
+  if (options.margin) {
+    if (multi) for (std::size_t k = 0; k < g; ++k) header.push_back(fmt::format("margin_{}", k));
+    else header.emplace_back("margin");
+  }
+  if (options.contributions) {
+    for (std::size_t k = 0; k < g; ++k) {
+      std::string prefix = multi ? fmt::format("contrib_{}_", k) : "contrib_";
+      for (const auto& name : features) header.push_back(prefix + name);
+      header.push_back(prefix + "bias");
+    }
+  }
+
+  std::vector<float> y(rows * o), m, c;
+  model.predict_batch(x.data(), rows, y.data(), options.threads);
+  if (options.margin) {
+    m.resize(rows * g);
+    model.margins_batch(x.data(), rows, m.data(), options.threads);
+  }
+  if (options.contributions) {
+    c.resize(rows * g * (f + 1));
+    model.contributions_batch(x.data(), rows, c.data(), options.threads);
+  }
+
+  std::string out;
+  for (std::size_t i = 0; i < header.size(); ++i) out += (i ? "," : "") + header[i];
+  out += "\n";
+  auto put = [&out](const float* v, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) fmt::format_to(std::back_inserter(out), ",{:.9g}", v[i]);
+  };
+  for (std::size_t r = 0; r < rows; ++r) {
+    std::size_t mark = out.size();
+    put(y.data() + r * o, o);
+    if (options.margin) put(m.data() + r * g, g);
+    if (options.contributions) put(c.data() + r * g * (f + 1), g * (f + 1));
+    out.erase(mark, 1);  // the leading comma
+    out += "\n";
+  }
   return out;
 }
 

@@ -15,8 +15,18 @@ namespace fra::score {
 std::vector<float> read_feature_csv(const std::string& text, const std::vector<std::string>& features,
                                     std::size_t& rows);
 
-/// Scores every row and returns the output CSV: a header `probability` (or `prediction` for a
-/// model that gives none) and one value per row, printed so that float32 round-trips.
-std::string score_csv(const Model& model, const std::vector<std::string>& features, const std::string& text);
+struct CsvOptions {
+  bool margin = false;         ///< add the raw margins
+  bool contributions = false;  ///< add the TreeSHAP contributions and the bias
+  int threads = 1;
+};
+
+/// Scores every row and returns the output CSV, values printed so that float32 round-trips.
+/// Columns: the predictions (`probability` for logistic objectives, `prediction` for other
+/// single-output ones, `prob_0..` for multi:softprob, `class` for multi:softmax); with
+/// `margin`, `margin` or `margin_0..`; with `contributions`, `contrib_<feature>` for each
+/// feature then `contrib_bias` (multi-class: `contrib_<class>_<feature>`, `contrib_<class>_bias`).
+std::string score_csv(const Model& model, const std::vector<std::string>& features, const std::string& text,
+                      const CsvOptions& options = {});
 
 }  // namespace fra::score

@@ -1,197 +1,190 @@
+// Scoring: walking the flat trees, in blocks of rows so that each tree stays in cache while a
+// block goes through it, and in as many threads as asked.
+
 #include "adapter/score/model.hpp"
 
-#include <fmt/format.h>
-#include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
-
 #include <algorithm>
+#include <bit>
+#include <cassert>
 #include <cmath>
-#include <fstream>
-#include <limits>
-#include <sstream>
+#include <thread>
 
 namespace fra::score {
 namespace {
 
-using Value = rapidjson::Value;
+constexpr std::size_t kBlockRows = 64;
 
-const Value& require(const Value& v, const char* name, const std::string& where) {
-  if (!v.IsObject()) throw ModelError(fmt::format("{}: expected an object", where));
-  auto it = v.FindMember(name);
-  if (it == v.MemberEnd()) throw ModelError(fmt::format("{}.{}: missing", where, name));
-  return it->value;
-}
-
-// learner_model_param values are strings such as "5E-1"; newer writers may use numbers.
-double number_param(const Value& v, const char* name, const std::string& where) {
-  const Value& x = require(v, name, where);
-  if (x.IsNumber()) return x.GetDouble();
-  if (x.IsString()) {
-    char* end = nullptr;
-    double d = std::strtod(x.GetString(), &end);
-    if (end != x.GetString() && *end == '\0') return d;
+// Splits [0, n) into `threads` contiguous ranges and runs f(begin, end) on each.
+template <typename F>
+void parallel_rows(std::size_t n, int threads, std::size_t min_rows_per_thread, F&& f) {
+  std::size_t t = std::clamp<std::size_t>(static_cast<std::size_t>(std::max(threads, 1)), 1,
+                                          std::max<std::size_t>(1, n / min_rows_per_thread));
+  if (t <= 1) {
+    f(std::size_t{0}, n);
+    return;
   }
-  throw ModelError(fmt::format("{}.{}: expected a number", where, name));
-}
-
-const Value& array_of(const Value& tree, const char* name, std::size_t n, std::size_t t) {
-  const Value& a = require(tree, name, fmt::format("trees[{}]", t));
-  if (!a.IsArray()) throw ModelError(fmt::format("trees[{}].{}: expected an array", t, name));
-  if (a.Size() != n)
-    throw ModelError(fmt::format("trees[{}].{}: has {} entries, left_children has {}", t, name, a.Size(), n));
-  return a;
-}
-
-Transform transform_of(const std::string& objective) {
-  if (objective == "binary:logistic" || objective == "reg:logistic") return Transform::sigmoid;
-  if (objective == "binary:logitraw" || objective == "reg:squarederror") return Transform::identity;
-  if (objective == "count:poisson") return Transform::exp;
-  throw ModelError(fmt::format("learner.objective.name: '{}' is not supported (supported: binary:logistic, "
-                               "reg:logistic, binary:logitraw, reg:squarederror, count:poisson)",
-                               objective));
-}
-
-float base_margin_of(const std::string& objective, double base_score) {
-  auto b = static_cast<float>(base_score);
-  if (objective == "binary:logistic" || objective == "reg:logistic" || objective == "binary:logitraw") {
-    if (!(b > 0.0f && b < 1.0f))
-      throw ModelError(fmt::format("learner.learner_model_param.base_score: {} is not in (0, 1)", base_score));
-    return -std::log(1.0f / b - 1.0f);
+  std::vector<std::thread> pool;
+  std::size_t per = (n + t - 1) / t;
+  for (std::size_t i = 1; i < t; ++i) {
+    std::size_t b = std::min(n, i * per), e = std::min(n, b + per);
+    pool.emplace_back([&f, b, e] { f(b, e); });
   }
-  if (objective == "count:poisson") {
-    if (!(b > 0.0f)) throw ModelError("learner.learner_model_param.base_score: must be positive for count:poisson");
-    return std::log(b);
-  }
-  return b;
+  f(std::size_t{0}, std::min(n, per));
+  for (auto& th : pool) th.join();
 }
 
 }  // namespace
 
-Model Model::from_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ModelError(fmt::format("{}: cannot read the model file", path));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  try {
-    return from_json(ss.str());
-  } catch (const ModelError& e) {
-    throw ModelError(fmt::format("{}: {}", path, e.what()));
+bool Model::goes_right(const Node& n, float x) const noexcept {
+  // Missing follows the default direction; a categorical split sends the listed categories
+  // right and every other value (unseen, negative, too large) left; fractions truncate.
+  if (std::isnan(x)) return !(n.meta & kDefaultLeft);
+  if (n.meta & kCategorical) {
+    if (!(x >= 0.0f) || x >= 16777216.0f) return false;
+    auto c = static_cast<std::uint32_t>(x);
+    const CategorySet& s = category_sets_[std::bit_cast<std::uint32_t>(n.value)];
+    if (c / 32 >= s.words) return false;
+    return (category_words_[s.offset + c / 32] >> (c % 32)) & 1u;
+  }
+  return !(x < n.value);
+}
+
+template <bool kCategoricalSplits>
+inline std::uint32_t Model::leaf(std::uint32_t i, const float* row) const noexcept {
+  for (;;) {
+    const Node& n = nodes_[i];
+    if (n.meta & kLeaf) return i;
+    const float x = row[n.meta & kFeatureMask];
+    std::uint32_t right;
+    if constexpr (kCategoricalSplits) {
+      right = goes_right(n, x);
+    } else {
+      // Branch-free: x >= t is false for NaN, which then goes right unless default_left.
+      right = static_cast<std::uint32_t>(x >= n.value) |
+              (static_cast<std::uint32_t>(std::isnan(x)) & static_cast<std::uint32_t>(!(n.meta & kDefaultLeft)));
+    }
+    i = n.left + right;
   }
 }
 
-Model Model::from_json(std::string_view json) {
-  rapidjson::Document doc;
-  // XGBoost writes NaN literally for categorical splits.
-  doc.Parse<rapidjson::kParseNanAndInfFlag>(json.data(), json.size());
-  if (doc.HasParseError())
-    throw ModelError(fmt::format("not JSON at offset {}: {}", doc.GetErrorOffset(),
-                                 rapidjson::GetParseError_En(doc.GetParseError())));
-  Model m;
-  const Value& learner = require(doc, "learner", "model");
-  const Value& params = require(learner, "learner_model_param", "learner");
-  m.objective_ = [&] {
-    const Value& name = require(require(learner, "objective", "learner"), "name", "learner.objective");
-    if (!name.IsString()) throw ModelError("learner.objective.name: expected a string");
-    return std::string(name.GetString());
-  }();
-  m.transform_ = transform_of(m.objective_);
-  double num_class = params.HasMember("num_class") ? number_param(params, "num_class", "learner.learner_model_param") : 0;
-  if (num_class > 1) throw ModelError("learner.learner_model_param.num_class: multi-class models are not supported yet");
-  double nf = number_param(params, "num_feature", "learner.learner_model_param");
-  if (!(nf >= 1 && nf <= 1e6)) throw ModelError("learner.learner_model_param.num_feature: out of range");
-  m.num_features_ = static_cast<std::size_t>(nf);
-  m.base_margin_ = base_margin_of(m.objective_, number_param(params, "base_score", "learner.learner_model_param"));
-  if (auto it = learner.FindMember("feature_names"); it != learner.MemberEnd() && it->value.IsArray()) {
-    for (const auto& n : it->value.GetArray())
-      if (n.IsString()) m.feature_names_.emplace_back(n.GetString());
-    if (!m.feature_names_.empty() && m.feature_names_.size() != m.num_features_)
-      throw ModelError(fmt::format("learner.feature_names: {} names for {} features", m.feature_names_.size(),
-                                   m.num_features_));
-  }
-
-  const Value& booster = require(learner, "gradient_booster", "learner");
-  const Value& bname = require(booster, "name", "learner.gradient_booster");
-  if (!bname.IsString() || std::string_view(bname.GetString()) != "gbtree")
-    throw ModelError("learner.gradient_booster.name: only gbtree is supported");
-  const Value& trees = require(require(booster, "model", "learner.gradient_booster"), "trees",
-                               "learner.gradient_booster.model");
-  if (!trees.IsArray() || trees.Empty()) throw ModelError("learner.gradient_booster.model.trees: expected a non-empty array");
-
-  for (rapidjson::SizeType t = 0; t < trees.Size(); ++t) {
-    const Value& tree = trees[t];
-    const Value& left = require(tree, "left_children", fmt::format("trees[{}]", t));
-    if (!left.IsArray() || left.Empty()) throw ModelError(fmt::format("trees[{}].left_children: expected a non-empty array", t));
-    std::size_t n = left.Size();
-    const Value& right = array_of(tree, "right_children", n, t);
-    const Value& split = array_of(tree, "split_indices", n, t);
-    const Value& cond = array_of(tree, "split_conditions", n, t);
-    const Value& dleft = array_of(tree, "default_left", n, t);
-    if (auto st = tree.FindMember("split_type"); st != tree.MemberEnd() && st->value.IsArray()) {
-      for (const auto& s : st->value.GetArray())
-        if (s.IsInt() && s.GetInt() != 0)
-          throw ModelError(fmt::format("trees[{}].split_type: categorical splits are not supported yet", t));
+template <bool kCategoricalSplits>
+void Model::margins_block(const float* rows, std::size_t n, float* out) const noexcept {
+  const std::size_t g = num_groups_;
+  std::fill(out, out + n * g, base_margin_);
+  // Tree by tree over the block: each row still adds its leaves in tree order, in float, as
+  // XGBoost does, so results are bit-identical to a row-at-a-time walk.
+  for (std::size_t t = 0; t < roots_.size(); ++t) {
+    const std::uint32_t root = roots_[t];
+    float* o = out + groups_[t];
+    std::size_t r = 0;
+    for (; r + 4 <= n; r += 4) {  // four independent walks overlap their memory latency
+      const std::uint32_t a = leaf<kCategoricalSplits>(root, rows + (r + 0) * num_features_);
+      const std::uint32_t b = leaf<kCategoricalSplits>(root, rows + (r + 1) * num_features_);
+      const std::uint32_t c = leaf<kCategoricalSplits>(root, rows + (r + 2) * num_features_);
+      const std::uint32_t d = leaf<kCategoricalSplits>(root, rows + (r + 3) * num_features_);
+      o[(r + 0) * g] += nodes_[a].value;
+      o[(r + 1) * g] += nodes_[b].value;
+      o[(r + 2) * g] += nodes_[c].value;
+      o[(r + 3) * g] += nodes_[d].value;
     }
-    auto base = static_cast<std::int32_t>(m.nodes_.size());
-    m.roots_.push_back(static_cast<std::uint32_t>(base));
-    for (std::size_t i = 0; i < n; ++i) {
-      auto idx = static_cast<rapidjson::SizeType>(i);
-      if (!left[idx].IsInt() || !right[idx].IsInt() || !split[idx].IsUint() || !cond[idx].IsNumber())
-        throw ModelError(fmt::format("trees[{}]: node {} has a field of the wrong type", t, i));
-      int l = left[idx].GetInt(), r = right[idx].GetInt();
-      Node node{};
-      node.value = static_cast<float>(cond[idx].GetDouble());
-      if (l == -1) {
-        node.left = node.right = -1;
-        if (!std::isfinite(node.value)) throw ModelError(fmt::format("trees[{}].split_conditions[{}]: leaf is not finite", t, i));
-      } else {
-        // Children after their parent guarantee every walk ends.
-        if (l <= static_cast<int>(i) || r <= static_cast<int>(i) || l >= static_cast<int>(n) || r >= static_cast<int>(n))
-          throw ModelError(fmt::format("trees[{}]: node {} has children {} and {} out of range ({} nodes)", t, i, l, r, n));
-        if (split[idx].GetUint() >= m.num_features_)
-          throw ModelError(fmt::format("trees[{}].split_indices[{}]: feature {} is not below num_feature {}", t, i,
-                                       split[idx].GetUint(), m.num_features_));
-        node.left = base + l;
-        node.right = base + r;
-        node.feature = split[idx].GetUint();
-        node.default_left = dleft[idx].IsBool() ? dleft[idx].GetBool() : (dleft[idx].IsInt() && dleft[idx].GetInt() != 0);
+    for (; r < n; ++r) o[r * g] += nodes_[leaf<kCategoricalSplits>(root, rows + r * num_features_)].value;
+  }
+}
+
+void Model::margins(const float* row, float* out) const noexcept {
+  std::fill(out, out + num_groups_, base_margin_);
+  if (has_categorical_) {
+    for (std::size_t t = 0; t < roots_.size(); ++t) out[groups_[t]] += nodes_[leaf<true>(roots_[t], row)].value;
+  } else {
+    for (std::size_t t = 0; t < roots_.size(); ++t) out[groups_[t]] += nodes_[leaf<false>(roots_[t], row)].value;
+  }
+}
+
+void Model::transform(const float* m, float* out) const noexcept {
+  switch (output_) {
+    case Output::identity:
+      out[0] = m[0];
+      return;
+    case Output::sigmoid:
+      out[0] = 1.0f / (std::exp(std::min(-m[0], 88.7f)) + 1.0f + 1e-16f);  // XGBoost's common::Sigmoid
+      return;
+    case Output::exp:
+      out[0] = std::exp(m[0]);
+      return;
+    case Output::softprob: {  // XGBoost's common::Softmax: float exponentials summed in double
+      float wmax = m[0];
+      for (std::size_t k = 1; k < num_groups_; ++k) wmax = std::fmax(m[k], wmax);
+      double wsum = 0;
+      for (std::size_t k = 0; k < num_groups_; ++k) {
+        out[k] = std::exp(m[k] - wmax);
+        wsum += out[k];
       }
-      m.nodes_.push_back(node);
+      for (std::size_t k = 0; k < num_groups_; ++k) out[k] /= static_cast<float>(wsum);
+      return;
+    }
+    case Output::softmax: {  // the first class with the largest margin
+      std::size_t best = 0;
+      for (std::size_t k = 1; k < num_groups_; ++k)
+        if (m[k] > m[best]) best = k;
+      out[0] = static_cast<float>(best);
+      return;
     }
   }
-  return m;
 }
 
-float Model::margin(const float* row) const noexcept {
-  float sum = base_margin_;
-  for (std::uint32_t root : roots_) {
-    std::uint32_t i = root;
-    while (nodes_[i].left >= 0) {
-      const Node& n = nodes_[i];
-      float x = row[n.feature];
-      bool go_left = std::isnan(x) ? n.default_left : x < n.value;
-      i = static_cast<std::uint32_t>(go_left ? n.left : n.right);
+void Model::predict(const float* row, float* out) const noexcept {
+  float stack[16];
+  std::vector<float> heap;
+  float* m = stack;
+  if (num_groups_ > 16) {
+    heap.resize(num_groups_);
+    m = heap.data();
+  }
+  margins(row, m);
+  transform(m, out);
+}
+
+float Model::predict(const float* row) const noexcept {
+  assert(num_outputs() == 1);
+  float out[1];
+  if (num_groups_ == 1) {
+    float m;
+    margins(row, &m);
+    transform(&m, out);
+  } else {
+    predict(row, out);
+  }
+  return out[0];
+}
+
+void Model::margins_batch(const float* rows, std::size_t n, float* out, int threads) const {
+  parallel_rows(n, threads, 2 * kBlockRows, [&](std::size_t b, std::size_t e) {
+    for (std::size_t r = b; r < e; r += kBlockRows) {
+      std::size_t k = std::min(kBlockRows, e - r);
+      if (has_categorical_) margins_block<true>(rows + r * num_features_, k, out + r * num_groups_);
+      else margins_block<false>(rows + r * num_features_, k, out + r * num_groups_);
     }
-    sum += nodes_[i].value;
-  }
-  return sum;
+  });
 }
 
-float Model::transform(float m) const noexcept {
-  switch (transform_) {
-    case Transform::sigmoid:
-      return 1.0f / (std::exp(std::min(-m, 88.7f)) + 1.0f + 1e-16f);
-    case Transform::exp:
-      return std::exp(m);
-    case Transform::identity:
-      break;
-  }
-  return m;
+void Model::predict_batch(const float* rows, std::size_t n, float* out, int threads) const {
+  const std::size_t g = num_groups_, o = num_outputs();
+  parallel_rows(n, threads, 2 * kBlockRows, [&](std::size_t b, std::size_t e) {
+    std::vector<float> m(kBlockRows * g);
+    for (std::size_t r = b; r < e; r += kBlockRows) {
+      std::size_t k = std::min(kBlockRows, e - r);
+      if (has_categorical_) margins_block<true>(rows + r * num_features_, k, m.data());
+      else margins_block<false>(rows + r * num_features_, k, m.data());
+      for (std::size_t i = 0; i < k; ++i) transform(m.data() + i * g, out + (r + i) * o);
+    }
+  });
 }
 
-float Model::predict(const float* row) const noexcept { return transform(margin(row)); }
-
-void Model::predict_batch(const float* rows, std::size_t n, float* out) const noexcept {
-  for (std::size_t r = 0; r < n; ++r) out[r] = predict(rows + r * num_features_);
+void Model::contributions_batch(const float* rows, std::size_t n, float* out, int threads) const {
+  const std::size_t width = num_groups_ * (num_features_ + 1);
+  parallel_rows(n, threads, 4, [&](std::size_t b, std::size_t e) {
+    for (std::size_t r = b; r < e; ++r) contributions(rows + r * num_features_, out + r * width);
+  });
 }
 
 }  // namespace fra::score

@@ -1,6 +1,8 @@
 #pragma once
-// A gradient-boosted tree ensemble read from an XGBoost JSON model and compiled into one flat
-// node array. Checked once at load, so that scoring cannot fail and needs no bounds checks.
+// A gradient-boosted tree ensemble read from an XGBoost model (JSON or UBJSON, XGBoost 1.6 to
+// 2.x) and compiled into one flat node array: children of a node are adjacent, so a step is
+// `left + goes_right`. Checked once at load, so that scoring cannot fail and needs no bounds
+// checks.
 
 #include <cstdint>
 #include <stdexcept>
@@ -15,48 +17,103 @@ class ModelError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// How the margin becomes the output, per XGBoost objective.
-enum class Transform { identity, sigmoid, exp };
+struct PathScratch;
+
+/// What predictions are, per XGBoost objective.
+enum class Output {
+  identity,  ///< reg:squarederror, binary:logitraw: the margin
+  sigmoid,   ///< binary:logistic, reg:logistic: a probability
+  exp,       ///< count:poisson: a rate
+  softprob,  ///< multi:softprob: one probability per class
+  softmax,   ///< multi:softmax: the index of the most likely class
+};
 
 class Model {
  public:
-  /// Parses an XGBoost (1.6..2.x) JSON model. Throws ModelError when it is malformed or uses
-  /// something this evaluator does not support (the message says which).
-  static Model from_json(std::string_view json);
-  /// Reads and parses a model file. Throws ModelError.
+  /// Parses an XGBoost JSON or UBJSON model (told apart by content). Throws ModelError.
+  static Model from_bytes(std::string_view bytes);
+  /// Reads and parses a model file. Throws ModelError, prefixed with the path.
   static Model from_file(const std::string& path);
 
   std::size_t num_features() const { return num_features_; }
   std::size_t num_trees() const { return roots_.size(); }
+  std::size_t num_nodes() const { return nodes_.size(); }
+  /// Margins per row: the number of classes for multi-class models, otherwise 1.
+  std::size_t num_groups() const { return num_groups_; }
+  /// Prediction values per row: num_groups() for multi:softprob, otherwise 1.
+  std::size_t num_outputs() const { return output_ == Output::softprob ? num_groups_ : 1; }
   const std::string& objective() const { return objective_; }
+  Output output() const { return output_; }
   /// Feature names stored in the model, empty when it was trained without them.
   const std::vector<std::string>& feature_names() const { return feature_names_; }
-  /// True when predict() gives a probability (logistic objectives).
-  bool outputs_probability() const { return transform_ == Transform::sigmoid; }
+  /// True when predict() gives one probability (logistic objectives).
+  bool outputs_probability() const { return output_ == Output::sigmoid; }
+  /// Bytes held by the compiled model (nodes, covers, category sets, tree tables).
+  std::size_t memory_bytes() const;
+  /// The depth of each tree (a lone leaf has depth 0).
+  const std::vector<std::uint8_t>& tree_depths() const { return depths_; }
+  /// How many splits use each feature.
+  std::vector<std::size_t> split_counts() const;
 
-  /// The raw margin of one row of num_features() floats (NaN = missing).
-  float margin(const float* row) const noexcept;
-  /// The prediction of one row: the margin through the objective's transform.
+  /// The num_groups() margins of one row of num_features() floats (NaN = missing).
+  void margins(const float* row, float* out) const noexcept;
+  /// The num_outputs() predictions of one row.
+  void predict(const float* row, float* out) const noexcept;
+  /// The prediction of one row of a single-output model.
   float predict(const float* row) const noexcept;
-  /// The predictions of `n` rows stored one after another.
-  void predict_batch(const float* rows, std::size_t n, float* out) const noexcept;
-  /// The margin through this model's transform.
-  float transform(float margin) const noexcept;
+  /// Margins of `n` rows stored one after another into n * num_groups() floats.
+  void margins_batch(const float* rows, std::size_t n, float* out, int threads = 1) const;
+  /// Predictions of `n` rows into n * num_outputs() floats.
+  void predict_batch(const float* rows, std::size_t n, float* out, int threads = 1) const;
+  /// Exact TreeSHAP contributions, equal to XGBoost's pred_contribs: for each group,
+  /// num_features() values then the bias, so num_groups() * (num_features() + 1) floats.
+  void contributions(const float* row, float* out) const;
+  /// Contributions of `n` rows into n * num_groups() * (num_features() + 1) floats.
+  void contributions_batch(const float* rows, std::size_t n, float* out, int threads = 1) const;
 
  private:
+  friend class ModelBuilder;
+
+  /// 12 bytes: the threshold (or leaf value, or index of a category set), the left child
+  /// (the right child is left + 1), and the split feature with flags in its top bits.
   struct Node {
-    std::int32_t left;      // -1 for a leaf
-    std::int32_t right;
-    std::uint32_t feature;  // split feature
-    float value;            // threshold, or the leaf value
-    bool default_left;
+    float value;
+    std::uint32_t left;
+    std::uint32_t meta;
+  };
+  static constexpr std::uint32_t kLeaf = 1u << 31;
+  static constexpr std::uint32_t kDefaultLeft = 1u << 30;
+  static constexpr std::uint32_t kCategorical = 1u << 29;
+  static constexpr std::uint32_t kFeatureMask = kCategorical - 1;
+
+  /// Categories that go right at a categorical split, as a bit set.
+  struct CategorySet {
+    std::uint32_t offset;  // into category_words_
+    std::uint32_t words;
   };
 
+  template <bool kCategoricalSplits>
+  std::uint32_t leaf(std::uint32_t node, const float* row) const noexcept;
+  bool goes_right(const Node& n, float x) const noexcept;
+  template <bool kCategoricalSplits>
+  void margins_block(const float* rows, std::size_t n, float* out) const noexcept;
+  void transform(const float* margins, float* out) const noexcept;
+  void tree_shap(std::uint32_t tree, const float* row, float* phi, PathScratch& scratch) const;
+
   std::vector<Node> nodes_;
-  std::vector<std::uint32_t> roots_;
+  std::vector<float> cover_;               // sum_hessian per node, for TreeSHAP
+  std::vector<std::uint32_t> roots_;       // per tree
+  std::vector<std::uint32_t> groups_;      // per tree: the class it adds to
+  std::vector<std::uint8_t> depths_;       // per tree
+  std::vector<float> mean_values_;         // per tree: expected value (TreeSHAP bias)
+  std::vector<CategorySet> category_sets_;
+  std::vector<std::uint32_t> category_words_;
   std::size_t num_features_ = 0;
+  std::size_t num_groups_ = 1;
+  std::uint8_t max_depth_ = 0;
+  bool has_categorical_ = false;
   float base_margin_ = 0;
-  Transform transform_ = Transform::identity;
+  Output output_ = Output::identity;
   std::string objective_;
   std::vector<std::string> feature_names_;
 };

@@ -18,40 +18,48 @@ std::string tiny(const std::string& left0 = "[1, -1, -1]", const std::string& ob
     "objective":{"name":")" + objective + R"("},
     "gradient_booster":{"name":"gbtree","model":{"tree_info":[0,0],"trees":[
       {"left_children":)" + left0 + R"(,"right_children":[2,-1,-1],"split_indices":[0,0,0],
-       "split_conditions":[0.5,-1.0,1.0],"default_left":[0,0,0],"split_type":[0,0,0]},
+       "split_conditions":[0.5,-1.0,1.0],"default_left":[0,0,0],"split_type":[0,0,0],"sum_hessian":[4,2,2]},
       {"left_children":[1,-1,-1],"right_children":[2,-1,-1],"split_indices":[1,0,0],
-       "split_conditions":[2.0,0.25,-0.25],"default_left":[true,false,false],"split_type":[0,0,0]}]}}}})";
+       "split_conditions":[2.0,0.25,-0.25],"default_left":[true,false,false],"split_type":[0,0,0],
+       "sum_hessian":[4,3,1]}]}}}})";
 }
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
 }  // namespace
 
 TEST_CASE("x < threshold goes left; equal goes right; NaN follows default_left") {
-  Model m = Model::from_json(tiny());
+  Model m = Model::from_bytes(tiny());
   CHECK(m.num_trees() == 2);
+  auto margin = [&m](const float* row) {
+    float out = 0;
+    m.margins(row, &out);
+    return out;
+  };
   float below[] = {0.49f, 1.0f};
   float equal[] = {0.5f, 2.0f};
   float missing[] = {kNaN, kNaN};
-  CHECK(m.margin(below) == -1.0f + 0.25f);
-  CHECK(m.margin(equal) == 1.0f - 0.25f);
-  CHECK(m.margin(missing) == 1.0f + 0.25f);
+  CHECK(margin(below) == -1.0f + 0.25f);
+  CHECK(margin(equal) == 1.0f - 0.25f);
+  CHECK(margin(missing) == 1.0f + 0.25f);
   float inf[] = {std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()};
-  CHECK(m.margin(inf) == 1.0f + 0.25f);
+  CHECK(margin(inf) == 1.0f + 0.25f);
   CHECK(m.predict(below) == doctest::Approx(1.0 / (1.0 + std::exp(0.75))).epsilon(1e-7));
 }
 
 TEST_CASE("malformed models are refused naming the field and tree") {
   auto message = [](const std::string& json) {
     try {
-      Model::from_json(json);
+      Model::from_bytes(json);
     } catch (const ModelError& e) {
       return std::string(e.what());
     }
     return std::string("loaded");
   };
   CHECK(message(tiny("[5, -1, -1]")) == "trees[0]: node 0 has children 5 and 2 out of range (3 nodes)");
-  CHECK(message(tiny("[0, -1, -1]")) == "trees[0]: node 0 has children 0 and 2 out of range (3 nodes)");
+  CHECK(message(tiny("[0, -1, -1]")) == "trees[0]: node 0 is reached twice (not a tree)");
   CHECK(message(tiny("[1, -1]")) == "trees[0].right_children: has 3 entries, left_children has 2");
-  CHECK(message(tiny("[1, -1, -1]", "multi:softmax")).find("learner.objective.name: 'multi:softmax' is not supported") == 0);
+  CHECK(message(tiny("[1, -1, -1]", "rank:ndcg")).find("learner.objective.name: 'rank:ndcg' is not supported") == 0);
+  CHECK(message(tiny("[1, -1, -1]", "multi:softmax")) ==
+        "learner.learner_model_param.num_class: multi:softmax needs at least 2 classes");
   CHECK(message("{").find("not JSON at offset") == 0);
   CHECK(message("{}") == "model.learner: missing");
   std::string bad_feature = tiny();
