@@ -73,21 +73,28 @@ void Model::margins_block(const float* rows, std::size_t n, float* out) const no
   std::fill(out, out + n * g, base_margin_);
   // Tree by tree over the block: each row still adds its leaves in tree order, in float, as
   // XGBoost does, so results are bit-identical to a row-at-a-time walk.
+  std::uint32_t at[kBlockRows];
   for (std::size_t t = 0; t < roots_.size(); ++t) {
     const std::uint32_t root = roots_[t];
     float* o = out + groups_[t];
-    std::size_t r = 0;
-    for (; r + 4 <= n; r += 4) {  // four independent walks overlap their memory latency
-      const std::uint32_t a = leaf<kCategoricalSplits>(root, rows + (r + 0) * num_features_);
-      const std::uint32_t b = leaf<kCategoricalSplits>(root, rows + (r + 1) * num_features_);
-      const std::uint32_t c = leaf<kCategoricalSplits>(root, rows + (r + 2) * num_features_);
-      const std::uint32_t d = leaf<kCategoricalSplits>(root, rows + (r + 3) * num_features_);
-      o[(r + 0) * g] += nodes_[a].value;
-      o[(r + 1) * g] += nodes_[b].value;
-      o[(r + 2) * g] += nodes_[c].value;
-      o[(r + 3) * g] += nodes_[d].value;
+    if constexpr (kCategoricalSplits) {
+      for (std::size_t r = 0; r < n; ++r) at[r] = leaf<true>(root, rows + r * num_features_);
+    } else {
+      // Level by level across the block: the rows' steps are independent, so their loads
+      // overlap instead of waiting on each other; a row that reached its leaf stays there.
+      std::fill(at, at + n, root);
+      for (std::uint8_t level = 0; level < depths_[t]; ++level) {
+        for (std::size_t r = 0; r < n; ++r) {
+          const Node& nd = nodes_[at[r]];
+          const float x = rows[r * num_features_ + (nd.meta & kFeatureMask)];
+          const std::uint32_t right =
+              static_cast<std::uint32_t>(x >= nd.value) |
+              (static_cast<std::uint32_t>(std::isnan(x)) & static_cast<std::uint32_t>(!(nd.meta & kDefaultLeft)));
+          at[r] = (nd.meta & kLeaf) ? at[r] : nd.left + right;
+        }
+      }
     }
-    for (; r < n; ++r) o[r * g] += nodes_[leaf<kCategoricalSplits>(root, rows + r * num_features_)].value;
+    for (std::size_t r = 0; r < n; ++r) o[r * g] += nodes_[at[r]].value;
   }
 }
 

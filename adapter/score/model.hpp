@@ -5,6 +5,7 @@
 // checks.
 
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -18,6 +19,7 @@ class ModelError : public std::runtime_error {
 };
 
 struct PathScratch;
+struct ShapTables;
 
 /// What predictions are, per XGBoost objective.
 enum class Output {
@@ -99,6 +101,8 @@ class Model {
   void margins_block(const float* rows, std::size_t n, float* out) const noexcept;
   void transform(const float* margins, float* out) const noexcept;
   void tree_shap(std::uint32_t tree, const float* row, float* phi, PathScratch& scratch) const;
+  void tree_shap_tabled(std::uint32_t tree, const float* row, float* phi) const;
+  const ShapTables& shap_tables() const;
 
   std::vector<Node> nodes_;
   std::vector<float> cover_;               // sum_hessian per node, for TreeSHAP
@@ -116,6 +120,8 @@ class Model {
   Output output_ = Output::identity;
   std::string objective_;
   std::vector<std::string> feature_names_;
+  // Built on the first call to contributions() and shared by copies of the model.
+  std::shared_ptr<struct LazyShapTables> shap_;
 };
 
 }  // namespace fra::score

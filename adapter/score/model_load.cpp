@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "adapter/score/model.hpp"
+#include "adapter/score/shap_tables.hpp"
 #include "adapter/score/ubjson.hpp"
 
 namespace fra::score {
@@ -101,9 +102,11 @@ Output output_of(const std::string& objective) {
 
 // XGBoost's ObjFunction::ProbToMargin, in float as XGBoost computes it.
 float base_margin_of(const std::string& objective, Output output, double base_score) {
+  (void)objective;
   auto b = static_cast<float>(base_score);
   const char* where = "learner.learner_model_param.base_score";
-  if (output == Output::sigmoid || objective == "binary:logitraw") {
+  // binary:logitraw keeps base_score as it is (measured against XGBoost 1.7.4).
+  if (output == Output::sigmoid) {
     if (!(b > 0.0f && b < 1.0f)) throw ModelError(fmt::format("{}: {} is not in (0, 1)", where, base_score));
     return -std::log(1.0f / b - 1.0f);
   }
@@ -119,6 +122,7 @@ float base_margin_of(const std::string& objective, Output output, double base_sc
 
 Model ModelBuilder::build(const rapidjson::Document& doc) {
   Model m;
+  m.shap_ = std::make_shared<LazyShapTables>();
   const Value& learner = require(doc, "learner", "model");
   const Value& params = require(learner, "learner_model_param", "learner");
   const std::string pw = "learner.learner_model_param";

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "adapter/score/model.hpp"
+#include "adapter/score/shap_tables.hpp"
 
 namespace fra::score {
 
@@ -134,16 +135,157 @@ void Model::contributions(const float* row, float* out) const {
   if (scratch.path.size() < d * (d + 1) / 2 + d) scratch.path.resize(d * (d + 1) / 2 + d);
   thread_local std::vector<float> tree_phi;
   tree_phi.assign(width, 0.0f);
+  const ShapTables& tables = shap_tables();
   for (std::uint32_t t = 0; t < roots_.size(); ++t) {
     // As XGBoost: each tree's contributions (its expected value in the bias column first) are
     // computed apart and then added to the row's, in tree order.
     std::fill(tree_phi.begin(), tree_phi.end(), 0.0f);
     tree_phi[num_features_] += mean_values_[t];
-    tree_shap(t, row, tree_phi.data(), scratch);
+    if (tables.tabled[t]) tree_shap_tabled(t, row, tree_phi.data());
+    else tree_shap(t, row, tree_phi.data(), scratch);
     float* p = out + groups_[t] * width;
     for (std::size_t c = 0; c < width; ++c) p[c] += tree_phi[c];
   }
   for (std::size_t g = 0; g < num_groups_; ++g) out[g * width + num_features_] += base_margin_;
+}
+
+}  // namespace fra::score
+
+// ---- precomputed tables (see shap_tables.hpp) ----------------------------------------------
+
+namespace fra::score {
+namespace {
+
+constexpr unsigned kMaxTabledFeatures = 10;            // 1024 entries per leaf at most
+constexpr std::size_t kMaxTableEntries = 16u << 20;    // 64 MB of tables per model at most
+
+// v * Q(M) for every subset M of the leaf's d distinct features (double, then float).
+void fill_table(const std::vector<double>& z, double v, std::vector<float>& out) {
+  const unsigned d = static_cast<unsigned>(z.size());
+  std::vector<double> w(d + 1, 0.0), e(d + 1);
+  for (unsigned s = 0; s < d; ++s) {
+    double x = 1.0;  // s! (d - s - 1)! / d!
+    for (unsigned i = 1; i <= s; ++i) x *= i;
+    for (unsigned i = 1; i <= d - s - 1; ++i) x *= i;
+    for (unsigned i = 1; i <= d; ++i) x /= i;
+    w[s] = x;
+  }
+  for (std::uint32_t mask = 0; mask < (1u << d); ++mask) {
+    // Elementary symmetric polynomials of the z's in the mask: e[k] = sum over k-subsets.
+    std::fill(e.begin(), e.end(), 0.0);
+    e[0] = 1.0;
+    unsigned size = 0;
+    for (unsigned k = 0; k < d; ++k) {
+      if (!((mask >> k) & 1u)) continue;
+      ++size;
+      for (unsigned i = size; i > 0; --i) e[i] += e[i - 1] * z[k];
+    }
+    double q = 0;
+    if (size < d)
+      for (unsigned s = 0; s <= size; ++s) q += w[s] * e[size - s];
+    out.push_back(static_cast<float>(v * q));
+  }
+}
+
+}  // namespace
+
+const ShapTables& Model::shap_tables() const {
+  std::call_once(shap_->once, [this] {
+    ShapTables& T = shap_->tables;
+    std::vector<ShapPathNode> path;
+    std::vector<std::uint32_t> slot_feature;
+    std::vector<double> slot_zero;
+    bool too_deep = false;
+
+    auto visit = [&](auto&& self, std::uint32_t idx) -> void {
+      if (too_deep) return;
+      const Node& n = nodes_[idx];
+      if (n.meta & kLeaf) {
+        if (slot_feature.size() > kMaxTabledFeatures) {
+          too_deep = true;
+          return;
+        }
+        ShapLeaf leaf{static_cast<std::uint32_t>(T.path.size()), static_cast<std::uint32_t>(T.slot_feature.size()),
+                      static_cast<std::uint32_t>(T.table.size()), static_cast<std::uint8_t>(path.size()),
+                      static_cast<std::uint8_t>(slot_feature.size())};
+        T.path.insert(T.path.end(), path.begin(), path.end());
+        T.slot_feature.insert(T.slot_feature.end(), slot_feature.begin(), slot_feature.end());
+        for (double z : slot_zero) T.slot_zero.push_back(static_cast<float>(z));
+        fill_table(slot_zero, n.value, T.table);
+        T.leaves.push_back(leaf);
+        return;
+      }
+      const std::uint32_t f = n.meta & kFeatureMask;
+      std::uint8_t slot = 0;
+      while (slot < slot_feature.size() && slot_feature[slot] != f) ++slot;
+      const bool new_slot = slot == slot_feature.size();
+      if (new_slot) {
+        slot_feature.push_back(f);
+        slot_zero.push_back(1.0);
+      }
+      const double saved = slot_zero[slot];
+      for (std::uint8_t right = 0; right < 2; ++right) {
+        const std::uint32_t child = n.left + right;
+        slot_zero[slot] = saved * (static_cast<double>(cover_[child]) / static_cast<double>(cover_[idx]));
+        path.push_back({idx, slot, right});
+        self(self, child);
+        path.pop_back();
+      }
+      slot_zero[slot] = saved;
+      if (new_slot) {
+        slot_feature.pop_back();
+        slot_zero.pop_back();
+      }
+    };
+
+    T.leaf_begin.push_back(0);
+    for (std::uint32_t t = 0; t < roots_.size(); ++t) {
+      const std::size_t leaves = T.leaves.size(), paths = T.path.size(), slots = T.slot_feature.size(),
+                        table = T.table.size();
+      too_deep = depths_[t] > 2 * kMaxTabledFeatures;
+      if (!too_deep) visit(visit, roots_[t]);
+      if (too_deep || T.table.size() > kMaxTableEntries) {  // this tree keeps the recursive algorithm
+        T.leaves.resize(leaves);
+        T.path.resize(paths);
+        T.slot_feature.resize(slots);
+        T.slot_zero.resize(slots);
+        T.table.resize(table);
+        T.tabled.push_back(0);
+      } else {
+        T.tabled.push_back(1);
+      }
+      T.leaf_begin.push_back(static_cast<std::uint32_t>(T.leaves.size()));
+    }
+  });
+  return shap_->tables;
+}
+
+void Model::tree_shap_tabled(std::uint32_t t, const float* row, float* phi) const {
+  const ShapTables& T = *&shap_->tables;
+  float prefix[kMaxTabledFeatures + 1], suffix[kMaxTabledFeatures + 1];
+  for (std::uint32_t l = T.leaf_begin[t]; l < T.leaf_begin[t + 1]; ++l) {
+    const ShapLeaf& leaf = T.leaves[l];
+    const unsigned d = leaf.d;
+    if (d == 0) continue;
+    std::uint32_t hot = (1u << d) - 1;
+    for (std::uint32_t p = leaf.path_begin; p < leaf.path_begin + leaf.path_len; ++p) {
+      const ShapPathNode& pn = T.path[p];
+      const Node& n = nodes_[pn.node];
+      if (static_cast<std::uint8_t>(goes_right(n, row[n.meta & kFeatureMask])) != pn.right) hot &= ~(1u << pn.slot);
+    }
+    const float* z = T.slot_zero.data() + leaf.slot_begin;
+    const std::uint32_t* feature = T.slot_feature.data() + leaf.slot_begin;
+    const float* table = T.table.data() + leaf.table_begin;
+    // Products of the cold features' zero fractions, all but one: prefix times suffix.
+    prefix[0] = 1.0f;
+    for (unsigned k = 0; k < d; ++k) prefix[k + 1] = prefix[k] * (((hot >> k) & 1u) ? 1.0f : z[k]);
+    suffix[d] = 1.0f;
+    for (unsigned k = d; k-- > 0;) suffix[k] = suffix[k + 1] * (((hot >> k) & 1u) ? 1.0f : z[k]);
+    for (unsigned j = 0; j < d; ++j) {
+      const float o = static_cast<float>((hot >> j) & 1u);
+      phi[feature[j]] += (o - z[j]) * table[hot & ~(1u << j)] * (prefix[j] * suffix[j + 1]);
+    }
+  }
 }
 
 }  // namespace fra::score

@@ -120,7 +120,7 @@ class Reader {
     if (pos_ < b_.size() && b_[pos_] == '$') {
       ++pos_;
       type = take();
-      if (take() != '#') fail("a typed container must give its count");
+      if (pos_ >= b_.size() || b_[pos_] != '#') fail("a typed container must give its count");
     }
     if (pos_ < b_.size() && b_[pos_] == '#') {
       ++pos_;

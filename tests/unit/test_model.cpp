@@ -4,6 +4,7 @@
 #include <limits>
 #include <string>
 
+#include "adapter/score/explain.hpp"
 #include "adapter/score/manifest.hpp"
 #include "adapter/score/model.hpp"
 
@@ -74,4 +75,31 @@ TEST_CASE("the shipped model package loads and its manifest matches the model") 
   CHECK(pkg.manifest.band_for(0.05).code == "low");
   CHECK(pkg.manifest.band_for(0.10).code == "moderate");
   CHECK(pkg.manifest.band_for(0.99).code == "high");
+}
+
+TEST_CASE("contributions of the tiny model: each stump credits its own feature, bias is the expected value") {
+  Model m = Model::from_bytes(tiny());
+  float row[] = {0.49f, 1.0f};
+  float c[3];
+  m.contributions(row, c);
+  // Tree 0: expected value (2*-1 + 2*1)/4 = 0, the row takes -1: feature 0 gets -1.
+  // Tree 1: expected value (3*0.25 + 1*-0.25)/4 = 0.125, the row takes 0.25: feature 1 gets 0.125.
+  CHECK(c[0] == doctest::Approx(-1.0));
+  CHECK(c[1] == doctest::Approx(0.125));
+  CHECK(c[2] == doctest::Approx(0.125));  // base margin logit(0.5) = 0, plus the expected values
+  float margin = 0;
+  m.margins(row, &margin);
+  CHECK(c[0] + c[1] + c[2] == doctest::Approx(margin));
+}
+
+TEST_CASE("top contributions: largest absolute first, zeros left out") {
+  float row[] = {1, 2, 3, 4};
+  float contribs[] = {0.1f, -0.5f, 0.0f, 0.3f, 9.0f};
+  auto top = fra::score::top_contributions(row, contribs, 4, 5);
+  REQUIRE(top.size() == 3);
+  CHECK(top[0].feature == 1);
+  CHECK(top[0].value == 2);
+  CHECK(top[1].feature == 3);
+  CHECK(top[2].feature == 0);
+  CHECK(fra::score::top_contributions(row, contribs, 4, 1).size() == 1);
 }
