@@ -35,20 +35,6 @@ void parallel_rows(std::size_t n, int threads, std::size_t min_rows_per_thread, 
 
 }  // namespace
 
-bool Model::goes_right(const Node& n, float x) const noexcept {
-  // Missing follows the default direction; a categorical split sends the listed categories
-  // right and every other value (unseen, negative, too large) left; fractions truncate.
-  if (std::isnan(x)) return !(n.meta & kDefaultLeft);
-  if (n.meta & kCategorical) {
-    if (!(x >= 0.0f) || x >= 16777216.0f) return false;
-    auto c = static_cast<std::uint32_t>(x);
-    const CategorySet& s = category_sets_[std::bit_cast<std::uint32_t>(n.value)];
-    if (c / 32 >= s.words) return false;
-    return (category_words_[s.offset + c / 32] >> (c % 32)) & 1u;
-  }
-  return !(x < n.value);
-}
-
 template <bool kCategoricalSplits>
 inline std::uint32_t Model::leaf(std::uint32_t i, const float* row) const noexcept {
   for (;;) {
@@ -189,8 +175,10 @@ void Model::predict_batch(const float* rows, std::size_t n, float* out, int thre
 
 void Model::contributions_batch(const float* rows, std::size_t n, float* out, int threads) const {
   const std::size_t width = num_groups_ * (num_features_ + 1);
-  parallel_rows(n, threads, 4, [&](std::size_t b, std::size_t e) {
-    for (std::size_t r = b; r < e; ++r) contributions(rows + r * num_features_, out + r * width);
+  constexpr std::size_t kShapBlock = 32;
+  parallel_rows(n, threads, kShapBlock, [&](std::size_t b, std::size_t e) {
+    for (std::size_t r = b; r < e; r += kShapBlock)
+      contributions_block(rows + r * num_features_, std::min(kShapBlock, e - r), out + r * width);
   });
 }
 

@@ -4,6 +4,8 @@
 // `left + goes_right`. Checked once at load, so that scoring cannot fail and needs no bounds
 // checks.
 
+#include <bit>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
@@ -102,6 +104,7 @@ class Model {
   void transform(const float* margins, float* out) const noexcept;
   void tree_shap(std::uint32_t tree, const float* row, float* phi, PathScratch& scratch) const;
   void tree_shap_tabled(std::uint32_t tree, const float* row, float* phi) const;
+  void contributions_block(const float* rows, std::size_t n, float* out) const;
   const ShapTables& shap_tables() const;
 
   std::vector<Node> nodes_;
@@ -123,5 +126,19 @@ class Model {
   // Built on the first call to contributions() and shared by copies of the model.
   std::shared_ptr<struct LazyShapTables> shap_;
 };
+
+inline bool Model::goes_right(const Node& n, float x) const noexcept {
+  // Missing follows the default direction; a categorical split sends the listed categories
+  // right and every other value (unseen, negative, too large) left; fractions truncate.
+  if (std::isnan(x)) return !(n.meta & kDefaultLeft);
+  if (n.meta & kCategorical) {
+    if (!(x >= 0.0f) || x >= 16777216.0f) return false;
+    auto c = static_cast<std::uint32_t>(x);
+    const CategorySet& s = category_sets_[std::bit_cast<std::uint32_t>(n.value)];
+    if (c / 32 >= s.words) return false;
+    return (category_words_[s.offset + c / 32] >> (c % 32)) & 1u;
+  }
+  return !(x < n.value);
+}
 
 }  // namespace fra::score

@@ -127,27 +127,34 @@ void Model::tree_shap(std::uint32_t tree, const float* row, float* phi, PathScra
   Walker{*this, row, phi}.walk(roots_[tree], 0, scratch.path.data(), 1, 1, -1);
 }
 
-void Model::contributions(const float* row, float* out) const {
+void Model::contributions_block(const float* rows, std::size_t n, float* out) const {
   const std::size_t width = num_features_ + 1;
-  std::fill(out, out + num_groups_ * width, 0.0f);
+  std::fill(out, out + n * num_groups_ * width, 0.0f);
   thread_local PathScratch scratch;
   const std::size_t d = static_cast<std::size_t>(max_depth_) + 2;
   if (scratch.path.size() < d * (d + 1) / 2 + d) scratch.path.resize(d * (d + 1) / 2 + d);
   thread_local std::vector<float> tree_phi;
-  tree_phi.assign(width, 0.0f);
+  tree_phi.resize(width);
   const ShapTables& tables = shap_tables();
+  // Tree by tree over the block, so that a tree's tables stay in cache for all its rows. Each
+  // row still gets, as in XGBoost, each tree's contributions (its expected value in the bias
+  // column first) computed apart and added in tree order.
   for (std::uint32_t t = 0; t < roots_.size(); ++t) {
-    // As XGBoost: each tree's contributions (its expected value in the bias column first) are
-    // computed apart and then added to the row's, in tree order.
-    std::fill(tree_phi.begin(), tree_phi.end(), 0.0f);
-    tree_phi[num_features_] += mean_values_[t];
-    if (tables.tabled[t]) tree_shap_tabled(t, row, tree_phi.data());
-    else tree_shap(t, row, tree_phi.data(), scratch);
-    float* p = out + groups_[t] * width;
-    for (std::size_t c = 0; c < width; ++c) p[c] += tree_phi[c];
+    for (std::size_t r = 0; r < n; ++r) {
+      const float* row = rows + r * num_features_;
+      std::fill(tree_phi.begin(), tree_phi.end(), 0.0f);
+      tree_phi[num_features_] += mean_values_[t];
+      if (tables.tabled[t]) tree_shap_tabled(t, row, tree_phi.data());
+      else tree_shap(t, row, tree_phi.data(), scratch);
+      float* p = out + (r * num_groups_ + groups_[t]) * width;
+      for (std::size_t c = 0; c < width; ++c) p[c] += tree_phi[c];
+    }
   }
-  for (std::size_t g = 0; g < num_groups_; ++g) out[g * width + num_features_] += base_margin_;
+  for (std::size_t r = 0; r < n; ++r)
+    for (std::size_t g = 0; g < num_groups_; ++g) out[(r * num_groups_ + g) * width + num_features_] += base_margin_;
 }
+
+void Model::contributions(const float* row, float* out) const { contributions_block(row, 1, out); }
 
 }  // namespace fra::score
 
@@ -210,8 +217,14 @@ const ShapTables& Model::shap_tables() const {
                       static_cast<std::uint8_t>(slot_feature.size())};
         T.path.insert(T.path.end(), path.begin(), path.end());
         T.slot_feature.insert(T.slot_feature.end(), slot_feature.begin(), slot_feature.end());
-        for (double z : slot_zero) T.slot_zero.push_back(static_cast<float>(z));
+        for (double z : slot_zero) T.slot_one_minus_zero.push_back(static_cast<float>(1.0 - z));
         fill_table(slot_zero, n.value, T.table);
+        for (std::uint32_t mask = 0; mask < (1u << slot_zero.size()); ++mask) {
+          double c = 1.0;
+          for (std::size_t k = 0; k < slot_zero.size(); ++k)
+            if (!((mask >> k) & 1u)) c *= slot_zero[k];
+          T.cold.push_back(static_cast<float>(c));
+        }
         T.leaves.push_back(leaf);
         return;
       }
@@ -248,8 +261,9 @@ const ShapTables& Model::shap_tables() const {
         T.leaves.resize(leaves);
         T.path.resize(paths);
         T.slot_feature.resize(slots);
-        T.slot_zero.resize(slots);
+        T.slot_one_minus_zero.resize(slots);
         T.table.resize(table);
+        T.cold.resize(table);
         T.tabled.push_back(0);
       } else {
         T.tabled.push_back(1);
@@ -261,8 +275,16 @@ const ShapTables& Model::shap_tables() const {
 }
 
 void Model::tree_shap_tabled(std::uint32_t t, const float* row, float* phi) const {
-  const ShapTables& T = *&shap_->tables;
-  float prefix[kMaxTabledFeatures + 1], suffix[kMaxTabledFeatures + 1];
+  const ShapTables& T = shap_->tables;
+  // Each split's direction for this row, once per tree (leaves share their paths' splits).
+  thread_local std::vector<std::uint8_t> right;
+  const std::uint32_t root = roots_[t];
+  const std::uint32_t end = t + 1 < roots_.size() ? roots_[t + 1] : static_cast<std::uint32_t>(nodes_.size());
+  right.resize(end - root);
+  for (std::uint32_t i = root; i < end; ++i) {
+    const Node& n = nodes_[i];
+    right[i - root] = (n.meta & kLeaf) ? 0 : static_cast<std::uint8_t>(goes_right(n, row[n.meta & kFeatureMask]));
+  }
   for (std::uint32_t l = T.leaf_begin[t]; l < T.leaf_begin[t + 1]; ++l) {
     const ShapLeaf& leaf = T.leaves[l];
     const unsigned d = leaf.d;
@@ -270,20 +292,17 @@ void Model::tree_shap_tabled(std::uint32_t t, const float* row, float* phi) cons
     std::uint32_t hot = (1u << d) - 1;
     for (std::uint32_t p = leaf.path_begin; p < leaf.path_begin + leaf.path_len; ++p) {
       const ShapPathNode& pn = T.path[p];
-      const Node& n = nodes_[pn.node];
-      if (static_cast<std::uint8_t>(goes_right(n, row[n.meta & kFeatureMask])) != pn.right) hot &= ~(1u << pn.slot);
+      hot &= ~(static_cast<std::uint32_t>(right[pn.node - root] ^ pn.right) << pn.slot);
     }
-    const float* z = T.slot_zero.data() + leaf.slot_begin;
+    const float* one_minus_z = T.slot_one_minus_zero.data() + leaf.slot_begin;
     const std::uint32_t* feature = T.slot_feature.data() + leaf.slot_begin;
     const float* table = T.table.data() + leaf.table_begin;
-    // Products of the cold features' zero fractions, all but one: prefix times suffix.
-    prefix[0] = 1.0f;
-    for (unsigned k = 0; k < d; ++k) prefix[k + 1] = prefix[k] * (((hot >> k) & 1u) ? 1.0f : z[k]);
-    suffix[d] = 1.0f;
-    for (unsigned k = d; k-- > 0;) suffix[k] = suffix[k + 1] * (((hot >> k) & 1u) ? 1.0f : z[k]);
+    const float c = T.cold[leaf.table_begin + hot];
+    const float cold_share = -c * table[hot];
     for (unsigned j = 0; j < d; ++j) {
-      const float o = static_cast<float>((hot >> j) & 1u);
-      phi[feature[j]] += (o - z[j]) * table[hot & ~(1u << j)] * (prefix[j] * suffix[j + 1]);
+      // Both sides computed, then selected: which one applies is as good as random.
+      const float if_followed = one_minus_z[j] * c * table[hot & ~(1u << j)];
+      phi[feature[j]] += ((hot >> j) & 1u) ? if_followed : cold_share;
     }
   }
 }

@@ -9,7 +9,9 @@
 // them), feature j receives
 //   v (o_j - z_j) * Q(H \ {j}) * prod_{k cold, k != j} z_k,
 //   Q(M) = sum_{S subset of M} |S|! (d - |S| - 1)! / d! * prod_{k in M \ S} z_k,
-// where H is the set of features the row follows. The table stores v Q(M) for every M.
+// where H is the set of features the row follows. With C(H) the product of z over the features
+// the row does not follow, that is (1 - z_j) C(H) v Q(H \ {j}) for a followed j and -C(H) v Q(H)
+// for any other: the tables hold v Q(M) and C(M) for every subset M.
 
 #include <cstdint>
 #include <mutex>
@@ -26,7 +28,7 @@ struct ShapPathNode {
 struct ShapLeaf {
   std::uint32_t path_begin;   // into ShapTables::path
   std::uint32_t slot_begin;   // into ShapTables::slot_feature / slot_zero
-  std::uint32_t table_begin;  // into ShapTables::table: 2^d entries
+  std::uint32_t table_begin;  // into ShapTables::table and cold: 2^d entries each
   std::uint8_t path_len;
   std::uint8_t d;
 };
@@ -37,8 +39,9 @@ struct ShapTables {
   std::vector<ShapLeaf> leaves;
   std::vector<ShapPathNode> path;
   std::vector<std::uint32_t> slot_feature;
-  std::vector<float> slot_zero;
-  std::vector<float> table;
+  std::vector<float> slot_one_minus_zero;  // 1 - z per slot
+  std::vector<float> table;                // v Q(M)
+  std::vector<float> cold;                 // C(M): product of z over the slots not in M
 };
 
 struct LazyShapTables {
