@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -200,19 +201,44 @@ int config_example() {
 
 int model_inspect(const std::string& path) {
   try {
-    auto pkg = score::load_model_package(path);
-    const auto& m = pkg.manifest;
-    fmt::print("name        {}\nversion     {}\noutcome     {} {} ({})\nobjective   {}\ntrees       {}\n"
-               "sha256      {} (verified)\nfeatures    {}\n",
-               m.name, m.version, m.outcome_system, m.outcome_code, m.outcome_display, pkg.model.objective(),
-               pkg.model.num_trees(), m.model_sha256, m.features.size());
-    for (std::size_t i = 0; i < m.features.size(); ++i)
-      fmt::print("  {:>2} {:<28} {:<8} {}\n", i, m.features[i].name, m.features[i].unit, m.features[i].description);
-    fmt::print("bands\n");
-    double lo = 0;
-    for (const auto& b : m.bands) {
-      fmt::print("  {:<10} [{:.2f}, {:.2f})  {}\n", b.code, lo, std::min(b.below, 1.0), b.display);
-      lo = b.below;
+    std::optional<score::ModelPackage> pkg;
+    std::optional<score::Model> bare;
+    std::vector<std::string> names;
+    if (std::filesystem::is_directory(path)) {
+      pkg = score::load_model_package(path);
+      const auto& m = pkg->manifest;
+      fmt::print("name        {}\nversion     {}\noutcome     {} {} ({})\nsha256      {} (verified)\n", m.name,
+                 m.version, m.outcome_system, m.outcome_code, m.outcome_display, m.model_sha256);
+      names = m.feature_names();
+    } else {
+      bare = score::Model::from_file(path);
+      fmt::print("file        {}\nsha256      {}\n", path, score::sha256_file(path));
+      names = bare->feature_names();
+    }
+    const score::Model& model = pkg ? pkg->model : *bare;
+    if (names.empty())
+      for (std::size_t i = 0; i < model.num_features(); ++i) names.push_back(fmt::format("f{}", i));
+    fmt::print("objective   {}\nclasses     {}\ntrees       {}\nnodes       {} ({:.1f} MB compiled)\n",
+               model.objective(), model.num_groups(), model.num_trees(), model.num_nodes(),
+               static_cast<double>(model.memory_bytes()) / 1e6);
+    std::map<int, std::size_t> depths;
+    for (auto d : model.tree_depths()) ++depths[d];
+    fmt::print("depths     ");
+    for (const auto& [d, n] : depths) fmt::print(" {}:{}", d, n);
+    const auto counts = model.split_counts();
+    fmt::print("  (depth:trees)\nfeatures    {} ({} used by a split)\n", model.num_features(),
+               std::count_if(counts.begin(), counts.end(), [](auto c) { return c > 0; }));
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      std::string unit = pkg ? pkg->manifest.features[i].unit : "";
+      fmt::print("  {:>3} {:<28} {:<8} {:>6} splits{}\n", i, names[i], unit, counts[i], counts[i] == 0 ? "  (unused)" : "");
+    }
+    if (pkg) {
+      fmt::print("bands\n");
+      double lo = 0;
+      for (const auto& b : pkg->manifest.bands) {
+        fmt::print("  {:<10} [{:.2f}, {:.2f})  {}\n", b.code, lo, std::min(b.below, 1.0), b.display);
+        lo = b.below;
+      }
     }
   } catch (const score::ModelError& e) {
     error_line(e.what());

@@ -43,8 +43,8 @@ int main(int argc, char** argv) {
   auto* model_cmd = app.add_subcommand("model", "Look at a model package");
   model_cmd->require_subcommand(1);
   std::string model_path;
-  auto* inspect_cmd = model_cmd->add_subcommand("inspect", "Print a model package's manifest and trees");
-  inspect_cmd->add_option("path", model_path, "Model package directory")->required();
+  auto* inspect_cmd = model_cmd->add_subcommand("inspect", "Print a model's manifest, trees, depths and features used");
+  inspect_cmd->add_option("path", model_path, "Model package directory, or an XGBoost JSON/UBJSON model file")->required();
 
   try {
     app.parse(argc, argv);

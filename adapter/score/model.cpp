@@ -88,8 +88,30 @@ void Model::margins(const float* row, float* out) const noexcept {
   std::fill(out, out + num_groups_, base_margin_);
   if (has_categorical_) {
     for (std::size_t t = 0; t < roots_.size(); ++t) out[groups_[t]] += nodes_[leaf<true>(roots_[t], row)].value;
-  } else {
-    for (std::size_t t = 0; t < roots_.size(); ++t) out[groups_[t]] += nodes_[leaf<false>(roots_[t], row)].value;
+    return;
+  }
+  // One row: walk a group of trees level by level, so that their independent steps overlap;
+  // the leaves are then added in tree order.
+  constexpr std::size_t kLanes = 16;
+  std::uint32_t at[kLanes];
+  for (std::size_t t0 = 0; t0 < roots_.size(); t0 += kLanes) {
+    const std::size_t k = std::min(kLanes, roots_.size() - t0);
+    std::uint8_t depth = 0;
+    for (std::size_t i = 0; i < k; ++i) {
+      at[i] = roots_[t0 + i];
+      depth = std::max(depth, depths_[t0 + i]);
+    }
+    for (std::uint8_t level = 0; level < depth; ++level) {
+      for (std::size_t i = 0; i < k; ++i) {
+        const Node& nd = nodes_[at[i]];
+        const float x = row[nd.meta & kFeatureMask];
+        const std::uint32_t right =
+            static_cast<std::uint32_t>(x >= nd.value) |
+            (static_cast<std::uint32_t>(std::isnan(x)) & static_cast<std::uint32_t>(!(nd.meta & kDefaultLeft)));
+        at[i] = (nd.meta & kLeaf) ? at[i] : nd.left + right;
+      }
+    }
+    for (std::size_t i = 0; i < k; ++i) out[groups_[t0 + i]] += nodes_[at[i]].value;
   }
 }
 

@@ -169,6 +169,9 @@ Model ModelBuilder::build(const rapidjson::Document& doc) {
     m.groups_.push_back(static_cast<std::uint32_t>(info[t].GetInt()));
     add_tree(m, trees[t], t);
   }
+  m.nodes_.shrink_to_fit();
+  m.cover_.shrink_to_fit();
+  m.category_words_.shrink_to_fit();
   return m;
 }
 
@@ -312,7 +315,7 @@ Model Model::from_bytes(std::string_view bytes) {
     if (!error.empty()) throw ModelError(error);
   } else {
     // XGBoost writes NaN literally for categorical splits.
-    doc.Parse<rapidjson::kParseNanAndInfFlag>(bytes.data(), bytes.size());
+    doc.Parse<rapidjson::kParseNanAndInfFlag | rapidjson::kParseIterativeFlag>(bytes.data(), bytes.size());
     if (doc.HasParseError())
       throw ModelError(fmt::format("not JSON at offset {}: {}", doc.GetErrorOffset(),
                                    rapidjson::GetParseError_En(doc.GetParseError())));
