@@ -158,18 +158,20 @@ void Model::contributions(const float* row, float* out) const { contributions_bl
 
 }  // namespace fra::score
 
+namespace fra::score {
+
 // ---- precomputed tables (see shap_tables.hpp) ----------------------------------------------
 
-namespace fra::score {
 namespace {
 
-constexpr unsigned kMaxTabledFeatures = 10;            // 1024 entries per leaf at most
+constexpr unsigned kMaxTabledFeatures = 10;            // 10 * 1024 values per leaf at most
 constexpr std::size_t kMaxTableEntries = 16u << 20;    // 64 MB of tables per model at most
 
-// v * Q(M) for every subset M of the leaf's d distinct features (double, then float).
-void fill_table(const std::vector<double>& z, double v, std::vector<float>& out) {
+// For every subset H of the leaf's d distinct features (bit k: the row follows feature k's
+// splits), the d contributions of the leaf.
+void fill_values(const std::vector<double>& z, double v, std::vector<float>& out) {
   const unsigned d = static_cast<unsigned>(z.size());
-  std::vector<double> w(d + 1, 0.0), e(d + 1);
+  std::vector<double> w(d + 1, 0.0), e(d + 1), q(1u << d), cold(1u << d);
   for (unsigned s = 0; s < d; ++s) {
     double x = 1.0;  // s! (d - s - 1)! / d!
     for (unsigned i = 1; i <= s; ++i) x *= i;
@@ -182,16 +184,27 @@ void fill_table(const std::vector<double>& z, double v, std::vector<float>& out)
     std::fill(e.begin(), e.end(), 0.0);
     e[0] = 1.0;
     unsigned size = 0;
+    double c = 1.0;
     for (unsigned k = 0; k < d; ++k) {
-      if (!((mask >> k) & 1u)) continue;
+      if (!((mask >> k) & 1u)) {
+        c *= z[k];
+        continue;
+      }
       ++size;
       for (unsigned i = size; i > 0; --i) e[i] += e[i - 1] * z[k];
     }
-    double q = 0;
+    double sum = 0;
     if (size < d)
-      for (unsigned s = 0; s <= size; ++s) q += w[s] * e[size - s];
-    out.push_back(static_cast<float>(v * q));
+      for (unsigned s = 0; s <= size; ++s) sum += w[s] * e[size - s];
+    q[mask] = v * sum;
+    cold[mask] = c;
   }
+  for (std::uint32_t h = 0; h < (1u << d); ++h)
+    for (unsigned j = 0; j < d; ++j) {
+      bool followed = (h >> j) & 1u;
+      double x = followed ? (1.0 - z[j]) * cold[h] * q[h & ~(1u << j)] : -cold[h] * q[h];
+      out.push_back(static_cast<float>(x));
+    }
 }
 
 }  // namespace
@@ -199,7 +212,7 @@ void fill_table(const std::vector<double>& z, double v, std::vector<float>& out)
 const ShapTables& Model::shap_tables() const {
   std::call_once(shap_->once, [this] {
     ShapTables& T = shap_->tables;
-    std::vector<ShapPathNode> path;
+    T.node_slot.assign(nodes_.size(), 0);
     std::vector<std::uint32_t> slot_feature;
     std::vector<double> slot_zero;
     bool too_deep = false;
@@ -212,20 +225,10 @@ const ShapTables& Model::shap_tables() const {
           too_deep = true;
           return;
         }
-        ShapLeaf leaf{static_cast<std::uint32_t>(T.path.size()), static_cast<std::uint32_t>(T.slot_feature.size()),
-                      static_cast<std::uint32_t>(T.table.size()), static_cast<std::uint8_t>(path.size()),
-                      static_cast<std::uint8_t>(slot_feature.size())};
-        T.path.insert(T.path.end(), path.begin(), path.end());
+        T.leaves.push_back({idx, static_cast<std::uint32_t>(T.slot_feature.size()),
+                            static_cast<std::uint32_t>(T.values.size()), static_cast<std::uint32_t>(slot_feature.size())});
         T.slot_feature.insert(T.slot_feature.end(), slot_feature.begin(), slot_feature.end());
-        for (double z : slot_zero) T.slot_one_minus_zero.push_back(static_cast<float>(1.0 - z));
-        fill_table(slot_zero, n.value, T.table);
-        for (std::uint32_t mask = 0; mask < (1u << slot_zero.size()); ++mask) {
-          double c = 1.0;
-          for (std::size_t k = 0; k < slot_zero.size(); ++k)
-            if (!((mask >> k) & 1u)) c *= slot_zero[k];
-          T.cold.push_back(static_cast<float>(c));
-        }
-        T.leaves.push_back(leaf);
+        fill_values(slot_zero, n.value, T.values);
         return;
       }
       const std::uint32_t f = n.meta & kFeatureMask;
@@ -236,13 +239,12 @@ const ShapTables& Model::shap_tables() const {
         slot_feature.push_back(f);
         slot_zero.push_back(1.0);
       }
+      T.node_slot[idx] = slot;
       const double saved = slot_zero[slot];
-      for (std::uint8_t right = 0; right < 2; ++right) {
+      for (std::uint32_t right = 0; right < 2; ++right) {
         const std::uint32_t child = n.left + right;
         slot_zero[slot] = saved * (static_cast<double>(cover_[child]) / static_cast<double>(cover_[idx]));
-        path.push_back({idx, slot, right});
         self(self, child);
-        path.pop_back();
       }
       slot_zero[slot] = saved;
       if (new_slot) {
@@ -253,57 +255,48 @@ const ShapTables& Model::shap_tables() const {
 
     T.leaf_begin.push_back(0);
     for (std::uint32_t t = 0; t < roots_.size(); ++t) {
-      const std::size_t leaves = T.leaves.size(), paths = T.path.size(), slots = T.slot_feature.size(),
-                        table = T.table.size();
+      const std::size_t leaves = T.leaves.size(), slots = T.slot_feature.size(), values = T.values.size();
       too_deep = depths_[t] > 2 * kMaxTabledFeatures;
       if (!too_deep) visit(visit, roots_[t]);
-      if (too_deep || T.table.size() > kMaxTableEntries) {  // this tree keeps the recursive algorithm
+      if (too_deep || T.values.size() > kMaxTableEntries) {  // this tree keeps the recursive algorithm
         T.leaves.resize(leaves);
-        T.path.resize(paths);
         T.slot_feature.resize(slots);
-        T.slot_one_minus_zero.resize(slots);
-        T.table.resize(table);
-        T.cold.resize(table);
+        T.values.resize(values);
         T.tabled.push_back(0);
       } else {
         T.tabled.push_back(1);
       }
       T.leaf_begin.push_back(static_cast<std::uint32_t>(T.leaves.size()));
     }
+    T.values.shrink_to_fit();
   });
   return shap_->tables;
 }
 
 void Model::tree_shap_tabled(std::uint32_t t, const float* row, float* phi) const {
   const ShapTables& T = shap_->tables;
-  // Each split's direction for this row, once per tree (leaves share their paths' splits).
-  thread_local std::vector<std::uint8_t> right;
+  // Which path features each node's row agrees with, top-down: children follow parents.
+  thread_local std::vector<std::uint32_t> agree;
   const std::uint32_t root = roots_[t];
   const std::uint32_t end = t + 1 < roots_.size() ? roots_[t + 1] : static_cast<std::uint32_t>(nodes_.size());
-  right.resize(end - root);
+  agree.resize(end - root);
+  agree[0] = ~0u;
   for (std::uint32_t i = root; i < end; ++i) {
     const Node& n = nodes_[i];
-    right[i - root] = (n.meta & kLeaf) ? 0 : static_cast<std::uint8_t>(goes_right(n, row[n.meta & kFeatureMask]));
+    if (n.meta & kLeaf) continue;
+    const std::uint32_t bit = 1u << T.node_slot[i];
+    const std::uint32_t right = goes_right(n, row[n.meta & kFeatureMask]) ? bit : 0u;
+    const std::uint32_t here = agree[i - root];
+    agree[n.left - root] = here & ~right;
+    agree[n.left + 1 - root] = here & ~(bit ^ right);
   }
   for (std::uint32_t l = T.leaf_begin[t]; l < T.leaf_begin[t + 1]; ++l) {
     const ShapLeaf& leaf = T.leaves[l];
-    const unsigned d = leaf.d;
-    if (d == 0) continue;
-    std::uint32_t hot = (1u << d) - 1;
-    for (std::uint32_t p = leaf.path_begin; p < leaf.path_begin + leaf.path_len; ++p) {
-      const ShapPathNode& pn = T.path[p];
-      hot &= ~(static_cast<std::uint32_t>(right[pn.node - root] ^ pn.right) << pn.slot);
-    }
-    const float* one_minus_z = T.slot_one_minus_zero.data() + leaf.slot_begin;
+    const std::uint32_t d = leaf.d;
+    const std::uint32_t h = agree[leaf.node - root] & ((1u << d) - 1);
+    const float* v = T.values.data() + leaf.table_begin + h * d;
     const std::uint32_t* feature = T.slot_feature.data() + leaf.slot_begin;
-    const float* table = T.table.data() + leaf.table_begin;
-    const float c = T.cold[leaf.table_begin + hot];
-    const float cold_share = -c * table[hot];
-    for (unsigned j = 0; j < d; ++j) {
-      // Both sides computed, then selected: which one applies is as good as random.
-      const float if_followed = one_minus_z[j] * c * table[hot & ~(1u << j)];
-      phi[feature[j]] += ((hot >> j) & 1u) ? if_followed : cold_share;
-    }
+    for (std::uint32_t j = 0; j < d; ++j) phi[feature[j]] += v[j];
   }
 }
 
