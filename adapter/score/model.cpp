@@ -2,7 +2,6 @@
 // block goes through it, and in as many threads as asked.
 
 #include "adapter/score/model.hpp"
-#include "adapter/score/walk_avx2.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -70,17 +69,8 @@ void Model::margins_block(const float* rows, std::size_t n, float* out) const no
       // Level by level across the block: the rows' steps are independent, so their loads
       // overlap instead of waiting on each other; a row that reached its leaf stays there.
       std::fill(at, at + n, root);
-      std::size_t r0 = 0;
-      if (avx2::available()) {
-        const std::uint32_t roots8[8] = {root, root, root, root, root, root, root, root};
-        for (; r0 + 8 <= n; r0 += 8) {
-          const float* lane_rows[8];
-          for (std::size_t i = 0; i < 8; ++i) lane_rows[i] = rows + (r0 + i) * num_features_;
-          avx2::leaves8(reinterpret_cast<const std::uint32_t*>(nodes_.data()), lane_rows, roots8, depths_[t], at + r0);
-        }
-      }
       for (std::uint8_t level = 0; level < depths_[t]; ++level) {
-        for (std::size_t r = r0; r < n; ++r) {
+        for (std::size_t r = 0; r < n; ++r) {
           const Node& nd = nodes_[at[r]];
           const float x = rows[r * num_features_ + (nd.meta & kFeatureMask)];
           const std::uint32_t right =
@@ -100,22 +90,11 @@ void Model::margins(const float* row, float* out) const noexcept {
     for (std::size_t t = 0; t < roots_.size(); ++t) out[groups_[t]] += nodes_[leaf<true>(roots_[t], row)].value;
     return;
   }
-  static_assert(avx2::kLeaf == kLeaf && avx2::kDefaultLeft == kDefaultLeft && avx2::kFeatureMask == kFeatureMask);
   // One row: walk a group of trees level by level, so that their independent steps overlap;
   // the leaves are then added in tree order.
   constexpr std::size_t kLanes = 16;
   std::uint32_t at[kLanes];
-  std::size_t t0 = 0;
-  if (avx2::available()) {
-    const float* same[8] = {row, row, row, row, row, row, row, row};
-    for (; t0 + 8 <= roots_.size(); t0 += 8) {
-      std::uint8_t depth = *std::max_element(depths_.begin() + static_cast<std::ptrdiff_t>(t0),
-                                             depths_.begin() + static_cast<std::ptrdiff_t>(t0 + 8));
-      avx2::leaves8(reinterpret_cast<const std::uint32_t*>(nodes_.data()), same, roots_.data() + t0, depth, at);
-      for (std::size_t i = 0; i < 8; ++i) out[groups_[t0 + i]] += nodes_[at[i]].value;
-    }
-  }
-  for (; t0 < roots_.size(); t0 += kLanes) {
+  for (std::size_t t0 = 0; t0 < roots_.size(); t0 += kLanes) {
     const std::size_t k = std::min(kLanes, roots_.size() - t0);
     std::uint8_t depth = 0;
     for (std::size_t i = 0; i < k; ++i) {

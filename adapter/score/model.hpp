@@ -89,7 +89,6 @@ class Model {
   static constexpr std::uint32_t kDefaultLeft = 1u << 30;
   static constexpr std::uint32_t kCategorical = 1u << 29;
   static constexpr std::uint32_t kFeatureMask = kCategorical - 1;
-  static_assert(sizeof(Node) == 12, "walk_avx2.cpp reads nodes as three 32-bit words");
 
   /// Categories that go right at a categorical split, as a bit set.
   struct CategorySet {

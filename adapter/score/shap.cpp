@@ -5,6 +5,7 @@
 // explanation must be: the same numbers the data scientist saw.
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "adapter/score/model.hpp"
@@ -142,11 +143,15 @@ void Model::contributions_block(const float* rows, std::size_t n, float* out) co
   for (std::uint32_t t = 0; t < roots_.size(); ++t) {
     for (std::size_t r = 0; r < n; ++r) {
       const float* row = rows + r * num_features_;
+      float* p = out + (r * num_groups_ + groups_[t]) * width;
+      if (tables.tabled[t]) {  // leaf shares go straight into the row's sums
+        p[num_features_] += mean_values_[t];
+        tree_shap_tabled(t, row, p);
+        continue;
+      }
       std::fill(tree_phi.begin(), tree_phi.end(), 0.0f);
       tree_phi[num_features_] += mean_values_[t];
-      if (tables.tabled[t]) tree_shap_tabled(t, row, tree_phi.data());
-      else tree_shap(t, row, tree_phi.data(), scratch);
-      float* p = out + (r * num_groups_ + groups_[t]) * width;
+      tree_shap(t, row, tree_phi.data(), scratch);
       for (std::size_t c = 0; c < width; ++c) p[c] += tree_phi[c];
     }
   }
@@ -285,7 +290,14 @@ void Model::tree_shap_tabled(std::uint32_t t, const float* row, float* phi) cons
     const Node& n = nodes_[i];
     if (n.meta & kLeaf) continue;
     const std::uint32_t bit = 1u << T.node_slot[i];
-    const std::uint32_t right = goes_right(n, row[n.meta & kFeatureMask]) ? bit : 0u;
+    const float x = row[n.meta & kFeatureMask];
+    // Branch-free for numeric splits (missing rows are as good as random here).
+    const std::uint32_t goes = (n.meta & kCategorical)
+                                   ? static_cast<std::uint32_t>(goes_right(n, x))
+                                   : static_cast<std::uint32_t>(x >= n.value) |
+                                         (static_cast<std::uint32_t>(std::isnan(x)) &
+                                          static_cast<std::uint32_t>(!(n.meta & kDefaultLeft)));
+    const std::uint32_t right = bit & (0u - goes);
     const std::uint32_t here = agree[i - root];
     agree[n.left - root] = here & ~right;
     agree[n.left + 1 - root] = here & ~(bit ^ right);
