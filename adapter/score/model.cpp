@@ -7,12 +7,13 @@
 #include <bit>
 #include <cassert>
 #include <cmath>
+#include <limits>
 #include <thread>
 
 namespace fra::score {
 namespace {
 
-constexpr std::size_t kBlockRows = 64;
+constexpr std::size_t kBlockRows = 256;
 
 // Splits [0, n) into `threads` contiguous ranges and runs f(begin, end) on each.
 template <typename F>
@@ -35,47 +36,55 @@ void parallel_rows(std::size_t n, int threads, std::size_t min_rows_per_thread, 
 
 }  // namespace
 
-template <bool kCategoricalSplits>
+template <bool kGeneric>
 inline std::uint32_t Model::leaf(std::uint32_t i, const float* row) const noexcept {
+  static_assert(kGeneric, "the fast walks read doubled rows");
   for (;;) {
     const Node& n = nodes_[i];
     if (n.meta & kLeaf) return i;
-    const float x = row[n.meta & kFeatureMask];
-    std::uint32_t right;
-    if constexpr (kCategoricalSplits) {
-      right = goes_right(n, x);
-    } else {
-      // Branch-free: x >= t is false for NaN, which then goes right unless default_left.
-      right = static_cast<std::uint32_t>(x >= n.value) |
-              (static_cast<std::uint32_t>(std::isnan(x)) & static_cast<std::uint32_t>(!(n.meta & kDefaultLeft)));
-    }
-    i = n.left + right;
+    i = n.left + static_cast<std::uint32_t>(goes_right(n, row[feature_of(n)]));
   }
 }
 
-template <bool kCategoricalSplits>
+void Model::expand_row(const float* row, float* doubled) const noexcept {
+  // Each feature twice: missing as -inf where it must go left, as +inf where it must go right,
+  // so that `x >= threshold` alone decides every numeric split (see Node).
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  for (std::size_t f = 0; f < num_features_; ++f) {
+    const float x = row[f];
+    const bool missing = std::isnan(x);
+    doubled[2 * f] = missing ? -kInf : x;
+    doubled[2 * f + 1] = missing ? kInf : x;
+  }
+}
+
+template <bool kGeneric>
 void Model::margins_block(const float* rows, std::size_t n, float* out) const noexcept {
   const std::size_t g = num_groups_;
   std::fill(out, out + n * g, base_margin_);
+  std::uint32_t at[kBlockRows];
+  thread_local std::vector<float> doubled;
+  const std::size_t width = 2 * num_features_;
+  if constexpr (!kGeneric) {
+    doubled.resize(n * width);
+    for (std::size_t r = 0; r < n; ++r) expand_row(rows + r * num_features_, doubled.data() + r * width);
+  }
   // Tree by tree over the block: each row still adds its leaves in tree order, in float, as
   // XGBoost does, so results are bit-identical to a row-at-a-time walk.
-  std::uint32_t at[kBlockRows];
   for (std::size_t t = 0; t < roots_.size(); ++t) {
     const std::uint32_t root = roots_[t];
     float* o = out + groups_[t];
-    if constexpr (kCategoricalSplits) {
+    if constexpr (kGeneric) {
       for (std::size_t r = 0; r < n; ++r) at[r] = leaf<true>(root, rows + r * num_features_);
     } else {
       // Level by level across the block: the rows' steps are independent, so their loads
       // overlap instead of waiting on each other; a row that reached its leaf stays there.
       std::fill(at, at + n, root);
+      const float* x = doubled.data();
       for (std::uint8_t level = 0; level < depths_[t]; ++level) {
         for (std::size_t r = 0; r < n; ++r) {
           const Node& nd = nodes_[at[r]];
-          const float x = rows[r * num_features_ + (nd.meta & kFeatureMask)];
-          const std::uint32_t right =
-              static_cast<std::uint32_t>(x >= nd.value) |
-              (static_cast<std::uint32_t>(std::isnan(x)) & static_cast<std::uint32_t>(!(nd.meta & kDefaultLeft)));
+          const std::uint32_t right = x[r * width + (nd.meta & kIndexMask)] >= nd.value;
           at[r] = (nd.meta & kLeaf) ? at[r] : nd.left + right;
         }
       }
@@ -86,10 +95,14 @@ void Model::margins_block(const float* rows, std::size_t n, float* out) const no
 
 void Model::margins(const float* row, float* out) const noexcept {
   std::fill(out, out + num_groups_, base_margin_);
-  if (has_categorical_) {
+  if (has_categorical_ || !doubled_rows_) {
     for (std::size_t t = 0; t < roots_.size(); ++t) out[groups_[t]] += nodes_[leaf<true>(roots_[t], row)].value;
     return;
   }
+  thread_local std::vector<float> doubled;
+  doubled.resize(2 * num_features_);
+  expand_row(row, doubled.data());
+  const float* x = doubled.data();
   // One row: walk a group of trees level by level, so that their independent steps overlap;
   // the leaves are then added in tree order.
   constexpr std::size_t kLanes = 16;
@@ -104,10 +117,7 @@ void Model::margins(const float* row, float* out) const noexcept {
     for (std::uint8_t level = 0; level < depth; ++level) {
       for (std::size_t i = 0; i < k; ++i) {
         const Node& nd = nodes_[at[i]];
-        const float x = row[nd.meta & kFeatureMask];
-        const std::uint32_t right =
-            static_cast<std::uint32_t>(x >= nd.value) |
-            (static_cast<std::uint32_t>(std::isnan(x)) & static_cast<std::uint32_t>(!(nd.meta & kDefaultLeft)));
+        const std::uint32_t right = x[nd.meta & kIndexMask] >= nd.value;
         at[i] = (nd.meta & kLeaf) ? at[i] : nd.left + right;
       }
     }
@@ -176,7 +186,7 @@ void Model::margins_batch(const float* rows, std::size_t n, float* out, int thre
   parallel_rows(n, threads, 2 * kBlockRows, [&](std::size_t b, std::size_t e) {
     for (std::size_t r = b; r < e; r += kBlockRows) {
       std::size_t k = std::min(kBlockRows, e - r);
-      if (has_categorical_) margins_block<true>(rows + r * num_features_, k, out + r * num_groups_);
+      if (has_categorical_ || !doubled_rows_) margins_block<true>(rows + r * num_features_, k, out + r * num_groups_);
       else margins_block<false>(rows + r * num_features_, k, out + r * num_groups_);
     }
   });
@@ -188,7 +198,7 @@ void Model::predict_batch(const float* rows, std::size_t n, float* out, int thre
     std::vector<float> m(kBlockRows * g);
     for (std::size_t r = b; r < e; r += kBlockRows) {
       std::size_t k = std::min(kBlockRows, e - r);
-      if (has_categorical_) margins_block<true>(rows + r * num_features_, k, m.data());
+      if (has_categorical_ || !doubled_rows_) margins_block<true>(rows + r * num_features_, k, m.data());
       else margins_block<false>(rows + r * num_features_, k, m.data());
       for (std::size_t i = 0; i < k; ++i) transform(m.data() + i * g, out + (r + i) * o);
     }

@@ -79,16 +79,20 @@ class Model {
   friend class ModelBuilder;
 
   /// 12 bytes: the threshold (or leaf value, or index of a category set), the left child
-  /// (the right child is left + 1), and the split feature with flags in its top bits.
+  /// (the right child is left + 1), and in `meta` the flags in the top bits and, below them,
+  /// 2 * feature + (1 if missing goes right): the index of the feature's value in a row
+  /// "doubled" with NaN as -inf and +inf (see expand_row), where one `>=` decides the split.
   struct Node {
     float value;
     std::uint32_t left;
     std::uint32_t meta;
   };
   static constexpr std::uint32_t kLeaf = 1u << 31;
-  static constexpr std::uint32_t kDefaultLeft = 1u << 30;
-  static constexpr std::uint32_t kCategorical = 1u << 29;
-  static constexpr std::uint32_t kFeatureMask = kCategorical - 1;
+  static constexpr std::uint32_t kCategorical = 1u << 30;
+  static constexpr std::uint32_t kIndexMask = kCategorical - 1;
+  static constexpr std::uint32_t kMaxFeatures = kIndexMask >> 1;
+  static std::uint32_t feature_of(const Node& n) { return (n.meta & kIndexMask) >> 1; }
+  static bool default_left(const Node& n) { return (n.meta & 1u) == 0; }
 
   /// Categories that go right at a categorical split, as a bit set.
   struct CategorySet {
@@ -96,10 +100,11 @@ class Model {
     std::uint32_t words;
   };
 
-  template <bool kCategoricalSplits>
+  template <bool kGeneric>
   std::uint32_t leaf(std::uint32_t node, const float* row) const noexcept;
+  void expand_row(const float* row, float* doubled) const noexcept;
   bool goes_right(const Node& n, float x) const noexcept;
-  template <bool kCategoricalSplits>
+  template <bool kGeneric>
   void margins_block(const float* rows, std::size_t n, float* out) const noexcept;
   void transform(const float* margins, float* out) const noexcept;
   void tree_shap(std::uint32_t tree, const float* row, float* phi, PathScratch& scratch) const;
@@ -123,6 +128,7 @@ class Model {
   Output output_ = Output::identity;
   std::string objective_;
   std::vector<std::string> feature_names_;
+  bool doubled_rows_ = true;  // false if a threshold makes the -inf stand-in for missing ambiguous
   // Built on the first call to contributions() and shared by copies of the model.
   std::shared_ptr<struct LazyShapTables> shap_;
 };
@@ -130,7 +136,7 @@ class Model {
 inline bool Model::goes_right(const Node& n, float x) const noexcept {
   // Missing follows the default direction; a categorical split sends the listed categories
   // right and every other value (unseen, negative, too large) left; fractions truncate.
-  if (std::isnan(x)) return !(n.meta & kDefaultLeft);
+  if (std::isnan(x)) return !default_left(n);
   if (n.meta & kCategorical) {
     if (!(x >= 0.0f) || x >= 16777216.0f) return false;
     auto c = static_cast<std::uint32_t>(x);

@@ -130,7 +130,7 @@ Model ModelBuilder::build(const rapidjson::Document& doc) {
   m.output_ = output_of(m.objective_);
 
   double nf = number_param(params, "num_feature", pw);
-  if (!(nf >= 1 && nf <= static_cast<double>(Model::kFeatureMask)))
+  if (!(nf >= 1 && nf <= static_cast<double>(Model::kMaxFeatures)))
     throw ModelError(fmt::format("{}.num_feature: {} is out of range", pw, nf));
   m.num_features_ = static_cast<std::size_t>(nf);
   double num_class = optional_member(params, "num_class") ? number_param(params, "num_class", pw) : 0;
@@ -264,8 +264,8 @@ void ModelBuilder::add_tree(Model& m, const Value& tree, std::size_t t) {
       if (f < 0 || static_cast<std::size_t>(f) >= m.num_features_)
         throw ModelError(fmt::format("trees[{}].split_indices[{}]: feature {} is not below num_feature {}", t, old, f,
                                      m.num_features_));
-      node.meta = static_cast<std::uint32_t>(f);
-      if (int_at(dleft, old, "default_left", t) != 0) node.meta |= Model::kDefaultLeft;
+      const bool missing_left = int_at(dleft, old, "default_left", t) != 0;
+      node.meta = static_cast<std::uint32_t>(f) * 2 + (missing_left ? 0 : 1);
       node.left = base + new_id[static_cast<std::size_t>(l)];
       if (is_categorical(old)) {
         if (set_of[old] < 0)
@@ -281,6 +281,8 @@ void ModelBuilder::add_tree(Model& m, const Value& tree, std::size_t t) {
         node.value = float_at(cond, old, "split_conditions", t);
         if (std::isnan(node.value))
           throw ModelError(fmt::format("trees[{}].split_conditions[{}]: threshold is NaN", t, old));
+        // Missing stands in as -inf where it goes left: a threshold of -inf would send it right.
+        if (missing_left && node.value == -std::numeric_limits<float>::infinity()) m.doubled_rows_ = false;
       }
     }
     m.nodes_.push_back(node);
@@ -345,7 +347,7 @@ std::size_t Model::memory_bytes() const {
 std::vector<std::size_t> Model::split_counts() const {
   std::vector<std::size_t> out(num_features_, 0);
   for (const auto& n : nodes_)
-    if (!(n.meta & kLeaf)) ++out[n.meta & kFeatureMask];
+    if (!(n.meta & kLeaf)) ++out[feature_of(n)];
   return out;
 }
 

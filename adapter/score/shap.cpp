@@ -102,7 +102,7 @@ void Model::tree_shap(std::uint32_t tree, const float* row, float* phi, PathScra
         }
         return;
       }
-      const unsigned split = n.meta & kFeatureMask;
+      const unsigned split = feature_of(n);
       const std::uint32_t hot = n.left + (m.goes_right(n, row[split]) ? 1u : 0u);
       const std::uint32_t cold = hot == n.left ? n.left + 1 : n.left;
       const float w = m.cover_[idx];
@@ -236,7 +236,7 @@ const ShapTables& Model::shap_tables() const {
         fill_values(slot_zero, n.value, T.values);
         return;
       }
-      const std::uint32_t f = n.meta & kFeatureMask;
+      const std::uint32_t f = feature_of(n);
       std::uint8_t slot = 0;
       while (slot < slot_feature.size() && slot_feature[slot] != f) ++slot;
       const bool new_slot = slot == slot_feature.size();
@@ -290,13 +290,12 @@ void Model::tree_shap_tabled(std::uint32_t t, const float* row, float* phi) cons
     const Node& n = nodes_[i];
     if (n.meta & kLeaf) continue;
     const std::uint32_t bit = 1u << T.node_slot[i];
-    const float x = row[n.meta & kFeatureMask];
+    const float x = row[feature_of(n)];
     // Branch-free for numeric splits (missing rows are as good as random here).
     const std::uint32_t goes = (n.meta & kCategorical)
                                    ? static_cast<std::uint32_t>(goes_right(n, x))
                                    : static_cast<std::uint32_t>(x >= n.value) |
-                                         (static_cast<std::uint32_t>(std::isnan(x)) &
-                                          static_cast<std::uint32_t>(!(n.meta & kDefaultLeft)));
+                                         (static_cast<std::uint32_t>(std::isnan(x)) & (n.meta & 1u));
     const std::uint32_t right = bit & (0u - goes);
     const std::uint32_t here = agree[i - root];
     agree[n.left - root] = here & ~right;
