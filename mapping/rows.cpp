@@ -65,6 +65,10 @@ Result<ObservationRecord> map_observation(const fhir::Observation& o, const Pseu
   for (const auto& c : o.components) {
     auto ccode = loinc_code(c.code);
     if (!ccode) continue;
+    // One value per code and observation: a repeated component keeps its first value.
+    bool seen = false;
+    for (const auto& v : r.values) seen = seen || v.code == *ccode;
+    if (seen) continue;
     auto m = measure(*ccode, c.value, c.value_pointer);
     if (!m) return m.error();
     if (*m) r.values.push_back(**m);

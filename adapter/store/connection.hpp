@@ -10,6 +10,7 @@ namespace fra::store {
 struct Store::Connection {
   explicit Connection(const std::string& url) : c(url) {}
   pqxx::connection c;
+  bool staging_ready = false;  // the temp staging tables exist in this session
 };
 
 }  // namespace fra::store

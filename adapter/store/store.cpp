@@ -5,8 +5,9 @@
 #include <pqxx/pqxx>
 
 #include <cmath>
+#include <limits>
 #include <map>
-#include <set>
+#include <tuple>
 
 namespace fra::store {
 namespace {
@@ -49,28 +50,6 @@ std::vector<std::uint8_t> from_hex(const std::string& hex) {
   return out;
 }
 
-// True when this version is new or newer than the one stored; records it.
-bool claim_version(pqxx::work& w, const std::string& type, const mapping::Version& v) {
-  auto r = w.exec_params(
-      "INSERT INTO resource_version (resource_type, resource_key, version_id, source_updated) "
-      "VALUES ($1, $2, $3, " + ts(4) + ") "
-      "ON CONFLICT (resource_type, resource_key) DO UPDATE "
-      "SET version_id = EXCLUDED.version_id, source_updated = EXCLUDED.source_updated, stored_at = now() "
-      "WHERE resource_version.version_id <> EXCLUDED.version_id "
-      "AND resource_version.source_updated <= EXCLUDED.source_updated "
-      "RETURNING 1",
-      type, v.key.hex, version_of(v), v.last_updated);
-  return !r.empty();
-}
-
-int enqueue(pqxx::work& w, const std::set<std::string>& patients) {
-  int n = 0;
-  for (const auto& p : patients)
-    n += static_cast<int>(w.exec_params("INSERT INTO scoring_queue (patient_key) VALUES ($1) "
-                                        "ON CONFLICT DO NOTHING RETURNING 1", p).size());
-  return n;
-}
-
 std::string features_json(const std::vector<std::string>& names, const std::vector<float>& values) {
   std::string out = "{";
   for (std::size_t i = 0; i < names.size(); ++i) {
@@ -100,45 +79,162 @@ std::optional<Micros> Store::cursor(std::string_view type) {
   return r[0][0].as<Micros>();
 }
 
+namespace {
+
+// Staging tables, one set per connection, emptied at every commit. A page is copied into them
+// with COPY and merged into the store with a handful of statements, whatever its size.
+constexpr const char* kStagingTables = R"sql(
+CREATE TEMP TABLE IF NOT EXISTS stage_version (
+  ord integer, resource_type text, resource_key text, version_id text, source_updated bigint
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_patient (
+  resource_key text, version_id text, birth_year integer, sex text, sealed_ref text
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_observation (
+  resource_key text, version_id text, code text, patient_key text, value double precision, unit text,
+  effective bigint
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_encounter (
+  resource_key text, version_id text, patient_key text, status text, counts boolean, class_code text,
+  period_start bigint, period_end bigint
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_claimed (
+  resource_type text, resource_key text, version_id text
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_touched (patient_key text) ON COMMIT DELETE ROWS;
+)sql";
+
+// NULL crosses COPY as these stand-ins (libpqxx 6.4's stream_to has no optional).
+constexpr std::int32_t kNoYear = std::numeric_limits<std::int32_t>::min();
+constexpr std::int64_t kNoTime = std::numeric_limits<std::int64_t>::min();
+
+std::string at_micros(const std::string& column) {
+  return "(timestamptz 'epoch' + " + column + " * interval '1 microsecond')";
+}
+std::string at_micros_or_null(const std::string& column) {
+  return fmt::format("CASE WHEN {0} = {1} THEN NULL ELSE {2} END", column, kNoTime, at_micros(column));
+}
+
+// The rows of a page's chosen versions: the newest of each resource in the page that is newer
+// than, or not yet in, the store.
+const std::string kClaim =
+    "WITH incoming AS ("
+    " SELECT DISTINCT ON (resource_type, resource_key) resource_type, resource_key, version_id, source_updated"
+    " FROM stage_version ORDER BY resource_type, resource_key, source_updated DESC, ord DESC),"
+    " up AS ("
+    " INSERT INTO resource_version (resource_type, resource_key, version_id, source_updated)"
+    " SELECT resource_type, resource_key, version_id, " + at_micros("source_updated") + " FROM incoming"
+    " ON CONFLICT (resource_type, resource_key) DO UPDATE"
+    " SET version_id = EXCLUDED.version_id, source_updated = EXCLUDED.source_updated, stored_at = now()"
+    " WHERE resource_version.version_id <> EXCLUDED.version_id"
+    " AND resource_version.source_updated <= EXCLUDED.source_updated"
+    " RETURNING resource_type, resource_key, version_id)"
+    " INSERT INTO stage_claimed SELECT * FROM up";
+
+const std::string kMergePatients =
+    "WITH up AS (INSERT INTO patient (patient_key, birth_year, sex, sealed_ref)"
+    " SELECT s.resource_key, NULLIF(s.birth_year, " + std::to_string(kNoYear) + "), NULLIF(s.sex, ''),"
+    " decode(s.sealed_ref, 'hex') FROM stage_patient s JOIN stage_claimed c"
+    " ON c.resource_type = 'Patient' AND c.resource_key = s.resource_key AND c.version_id = s.version_id"
+    " ON CONFLICT (patient_key) DO UPDATE SET birth_year = EXCLUDED.birth_year, sex = EXCLUDED.sex,"
+    " sealed_ref = EXCLUDED.sealed_ref, stored_at = now() RETURNING patient_key)"
+    " INSERT INTO stage_touched SELECT patient_key FROM up";
+
+// A new version replaces every value of the old one (and may move to another patient).
+const std::string kRetractObservations =
+    "WITH gone AS (DELETE FROM observation_value o USING stage_claimed c"
+    " WHERE c.resource_type = 'Observation' AND o.resource_key = c.resource_key RETURNING o.patient_key)"
+    " INSERT INTO stage_touched SELECT patient_key FROM gone";
+const std::string kMergeObservations =
+    "WITH up AS (INSERT INTO observation_value (resource_key, code, patient_key, value, unit, effective)"
+    " SELECT s.resource_key, s.code, s.patient_key, s.value, s.unit, " + at_micros("s.effective") +
+    " FROM stage_observation s JOIN stage_claimed c"
+    " ON c.resource_type = 'Observation' AND c.resource_key = s.resource_key AND c.version_id = s.version_id"
+    " RETURNING patient_key)"
+    " INSERT INTO stage_touched SELECT patient_key FROM up";
+
+const std::string kRetractEncounters =
+    "WITH gone AS (DELETE FROM encounter e USING stage_claimed c"
+    " WHERE c.resource_type = 'Encounter' AND e.resource_key = c.resource_key RETURNING e.patient_key)"
+    " INSERT INTO stage_touched SELECT patient_key FROM gone";
+const std::string kMergeEncounters =
+    "WITH up AS (INSERT INTO encounter (resource_key, patient_key, status, counts, class_code, period_start,"
+    " period_end) SELECT s.resource_key, s.patient_key, s.status, s.counts, s.class_code, " +
+    at_micros_or_null("s.period_start") + ", " + at_micros_or_null("s.period_end") +
+    " FROM stage_encounter s JOIN stage_claimed c"
+    " ON c.resource_type = 'Encounter' AND c.resource_key = s.resource_key AND c.version_id = s.version_id"
+    " RETURNING patient_key)"
+    " INSERT INTO stage_touched SELECT patient_key FROM up";
+
+const std::string kEnqueue =
+    "WITH q AS (INSERT INTO scoring_queue (patient_key) SELECT DISTINCT patient_key FROM stage_touched"
+    " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM q";
+
+}  // namespace
+
 PageCounts Store::store_page(const Page& page) {
   PageCounts c;
-  std::set<std::string> touched;
   try {
     pqxx::work w(conn_->c);
-    for (const auto& p : page.patients) {
-      if (!claim_version(w, "Patient", p.version)) { ++c.unchanged; continue; }
-      w.exec_params(
-          "INSERT INTO patient (patient_key, birth_year, sex, sealed_ref) VALUES ($1, $2, $3, decode($4, 'hex')) "
-          "ON CONFLICT (patient_key) DO UPDATE SET birth_year = EXCLUDED.birth_year, sex = EXCLUDED.sex, "
-          "sealed_ref = EXCLUDED.sealed_ref, stored_at = now()",
-          p.version.key.hex, p.birth_year, p.sex, to_hex(p.sealed_reference));
-      touched.insert(p.version.key.hex);
-      ++c.stored;
+    if (!conn_->staging_ready) {
+      w.exec(kStagingTables);
+      conn_->staging_ready = true;
     }
-    for (const auto& o : page.observations) {
-      if (!claim_version(w, "Observation", o.version)) { ++c.unchanged; continue; }
-      // A new version replaces every value of the old one (and may move to another patient).
-      for (const auto& row : w.exec_params("DELETE FROM observation_value WHERE resource_key = $1 RETURNING patient_key",
-                                           o.version.key.hex))
-        touched.insert(row[0].as<std::string>());
-      for (const auto& v : o.values)
-        w.exec_params("INSERT INTO observation_value (resource_key, code, patient_key, value, unit, effective) "
-                      "VALUES ($1, $2, $3, $4, $5, " + ts(6) + ")",
-                      o.version.key.hex, v.code, o.patient.hex, v.value, v.unit, o.effective);
-      if (!o.values.empty()) touched.insert(o.patient.hex);
-      ++c.stored;
+    int ord = 0;
+    {
+      pqxx::stream_to versions(w, "stage_version",
+                               std::vector<std::string>{"ord", "resource_type", "resource_key", "version_id",
+                                                        "source_updated"});
+      for (const auto& p : page.patients)
+        versions << std::make_tuple(ord++, std::string("Patient"), p.version.key.hex, version_of(p.version),
+                                    p.version.last_updated);
+      for (const auto& o : page.observations)
+        versions << std::make_tuple(ord++, std::string("Observation"), o.version.key.hex, version_of(o.version),
+                                    o.version.last_updated);
+      for (const auto& e : page.encounters)
+        versions << std::make_tuple(ord++, std::string("Encounter"), e.version.key.hex, version_of(e.version),
+                                    e.version.last_updated);
+      versions.complete();
     }
-    for (const auto& e : page.encounters) {
-      if (!claim_version(w, "Encounter", e.version)) { ++c.unchanged; continue; }
-      for (const auto& row : w.exec_params("DELETE FROM encounter WHERE resource_key = $1 RETURNING patient_key",
-                                           e.version.key.hex))
-        touched.insert(row[0].as<std::string>());
-      std::optional<Micros> start = e.start, end = e.end;
-      w.exec_params("INSERT INTO encounter (resource_key, patient_key, status, counts, class_code, period_start, period_end) "
-                    "VALUES ($1, $2, $3, $4, $5, " + ts(6) + ", " + ts(7) + ")",
-                    e.version.key.hex, e.patient.hex, e.status, e.counts, e.class_code, start, end);
-      touched.insert(e.patient.hex);
-      ++c.stored;
+    if (!page.patients.empty()) {
+      pqxx::stream_to s(w, "stage_patient",
+                        std::vector<std::string>{"resource_key", "version_id", "birth_year", "sex", "sealed_ref"});
+      for (const auto& p : page.patients)
+        s << std::make_tuple(p.version.key.hex, version_of(p.version), p.birth_year.value_or(kNoYear),
+                             p.sex.value_or(""), to_hex(p.sealed_reference));
+      s.complete();
+    }
+    if (!page.observations.empty()) {
+      pqxx::stream_to s(w, "stage_observation",
+                        std::vector<std::string>{"resource_key", "version_id", "code", "patient_key", "value", "unit",
+                                                 "effective"});
+      for (const auto& o : page.observations)
+        for (const auto& v : o.values)
+          s << std::make_tuple(o.version.key.hex, version_of(o.version), v.code, o.patient.hex, v.value, v.unit,
+                               o.effective);
+      s.complete();
+    }
+    if (!page.encounters.empty()) {
+      pqxx::stream_to s(w, "stage_encounter",
+                        std::vector<std::string>{"resource_key", "version_id", "patient_key", "status", "counts",
+                                                 "class_code", "period_start", "period_end"});
+      for (const auto& e : page.encounters)
+        s << std::make_tuple(e.version.key.hex, version_of(e.version), e.patient.hex, e.status, e.counts,
+                             e.class_code, e.start.value_or(kNoTime), e.end.value_or(kNoTime));
+      s.complete();
+    }
+
+    w.exec(kClaim);
+    c.stored = static_cast<int>(w.exec("SELECT count(*) FROM stage_claimed")[0][0].as<long>());
+    c.unchanged = ord - c.stored;
+    if (!page.patients.empty()) w.exec(kMergePatients);
+    if (!page.observations.empty()) {
+      w.exec(kRetractObservations);
+      w.exec(kMergeObservations);
+    }
+    if (!page.encounters.empty()) {
+      w.exec(kRetractEncounters);
+      w.exec(kMergeEncounters);
     }
     for (const auto& d : page.dead_letters) {
       std::optional<std::string> key;
@@ -149,7 +245,7 @@ PageCounts Store::store_page(const Page& page) {
           d.resource_type, key, d.version_id, d.error.code, d.error.message, d.error.pointer);
       if (r.empty()) ++c.unchanged; else ++c.dead_lettered;
     }
-    c.enqueued = enqueue(w, touched);
+    c.enqueued = static_cast<int>(w.exec(kEnqueue)[0][0].as<long>());
     if (page.max_last_updated > 0)
       w.exec_params("INSERT INTO sync_cursor (resource_type, last_updated) VALUES ($1, " + ts(2) + ") "
                     "ON CONFLICT (resource_type) DO UPDATE "

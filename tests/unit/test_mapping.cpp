@@ -84,3 +84,16 @@ TEST_CASE("cancelled encounters do not count") {
   CHECK(!r->counts);
   CHECK(r->class_code == "IMP");
 }
+
+TEST_CASE("a component repeated with the same code keeps its first value, once") {
+  auto bp = R"({"resourceType":"Observation","id":"bp","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"85354-9"}]},
+    "subject":{"reference":"Patient/p1"},"effectiveDateTime":"2026-01-01T10:00:00Z","component":[
+    {"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":120,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}},
+    {"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":125,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}},
+    {"code":{"coding":[{"system":"http://loinc.org","code":"8462-4"}]},"valueQuantity":{"value":80,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}}]})";
+  auto r = map_json(bp);
+  REQUIRE(r.ok());
+  REQUIRE(r->values.size() == 2);
+  CHECK(r->values[0].value == 120);
+  CHECK(r->values[1].code == "8462-4");
+}
