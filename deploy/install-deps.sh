@@ -10,7 +10,7 @@ packages=(
   libbenchmark-dev clang libclang-rt-14-dev
   postgresql-15 postgresql-client-15
   python3 python3-xgboost python3-numpy libxgboost-dev
-  util-linux procps
+  util-linux procps time
 )
 # node and npm run the FHIR test server; keep a node that is already there (it may come
 # from another repository than Debian's), otherwise take Debian's.

@@ -12,7 +12,9 @@ using json::member;
 Result<SearchPage> parse_search_page(std::string_view body) {
   SearchPage page;
   page.doc = std::make_unique<rapidjson::Document>();
-  page.doc->Parse<rapidjson::kParseStopWhenDoneFlag>(body.data(), body.size());
+  // Iterative: hostile nesting cannot exhaust the stack. Text is checked for UTF-8 where it is
+  // kept (mapping/), so that one bad resource does not cost the page.
+  page.doc->Parse<rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseIterativeFlag>(body.data(), body.size());
   if (page.doc->HasParseError())
     return make_error("not-json", std::string("search page is not JSON: ") +
                                       rapidjson::GetParseError_En(page.doc->GetParseError()));

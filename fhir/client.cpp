@@ -119,7 +119,9 @@ Response Client::request(const char* method, const std::string& path_or_url, con
     if (attempt == options_.max_attempts) break;
     std::uniform_real_distribution<double> jitter(0.0, 1.0);
     auto retry_after = parse_retry_after(r.retry_after, std::chrono::system_clock::now());
-    sleep_(backoff(attempt, options_.backoff_base, options_.backoff_cap, jitter(rng), retry_after));
+    auto delay = backoff(attempt, options_.backoff_base, options_.backoff_cap, jitter(rng), retry_after);
+    if (on_retry_) on_retry_(where, last_problem, delay);
+    sleep_(delay);
   }
   throw FhirError(fmt::format("{}: {} (gave up after {} attempts)", where, last_problem,
                               options_.max_attempts),

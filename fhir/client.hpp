@@ -55,6 +55,10 @@ class Client {
   const ClientOptions& options() const { return options_; }
   /// Replaces the sleep between retries (tests inject a clock).
   void set_sleeper(std::function<void(std::chrono::milliseconds)> sleeper) { sleep_ = std::move(sleeper); }
+  /// Called before each retry with the method and path (no query), the problem and the delay.
+  void on_retry(std::function<void(const std::string&, const std::string&, std::chrono::milliseconds)> f) {
+    on_retry_ = std::move(f);
+  }
 
  private:
   Response request(const char* method, const std::string& path_or_url, const std::string* body);
@@ -63,6 +67,7 @@ class Client {
   ClientOptions options_;
   void* curl_;  // CURL*, kept for connection reuse
   std::function<void(std::chrono::milliseconds)> sleep_;
+  std::function<void(const std::string&, const std::string&, std::chrono::milliseconds)> on_retry_;
 };
 
 /// The path of a URL without its query, for messages (queries can hold search values).

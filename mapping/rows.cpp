@@ -1,13 +1,52 @@
 #include "mapping/rows.hpp"
 
 #include <cmath>
+#include <initializer_list>
+#include <string_view>
+#include <utility>
 
 #include <fmt/format.h>
 
 #include "mapping/units.hpp"
 
 namespace fra::mapping {
+
+bool valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t n;
+    std::uint32_t cp;
+    if ((c >> 5) == 0x6) n = 1, cp = c & 0x1Fu;
+    else if ((c >> 4) == 0xE) n = 2, cp = c & 0x0Fu;
+    else if ((c >> 3) == 0x1E) n = 3, cp = c & 0x07u;
+    else return false;
+    if (s.size() - i <= n) return false;
+    for (std::size_t k = 1; k <= n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc >> 6) != 0x2) return false;
+      cp = (cp << 6) | (cc & 0x3Fu);
+    }
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += n + 1;
+  }
+  return true;
+}
+
 namespace {
+
+// The first text the store would keep that is not UTF-8, as an error naming its element.
+std::optional<Error> bad_text(std::initializer_list<std::pair<std::string_view, const char*>> texts) {
+  for (const auto& [text, pointer] : texts)
+    if (!valid_utf8(text)) return make_error("invalid-utf8", "text is not valid UTF-8", pointer);
+  return std::nullopt;
+}
 
 bool observation_counts(const std::string& status) {
   return status == "final" || status == "amended" || status == "corrected" || status == "preliminary";
@@ -40,6 +79,7 @@ Result<std::optional<Measurement>> measure(const std::string& code, const std::o
 }  // namespace
 
 Result<PatientRecord> map_patient(const fhir::Patient& p, const Pseudonymizer& ps) {
+  if (auto e = bad_text({{p.meta.version_id, "/meta/versionId"}, {p.gender.value_or(""), "/gender"}})) return *e;
   PatientRecord r;
   r.version = {ps.of("Patient", p.id), p.meta.version_id, p.meta.last_updated};
   r.birth_year = p.birth_year;
@@ -49,6 +89,7 @@ Result<PatientRecord> map_patient(const fhir::Patient& p, const Pseudonymizer& p
 }
 
 Result<ObservationRecord> map_observation(const fhir::Observation& o, const Pseudonymizer& ps) {
+  if (auto e = bad_text({{o.meta.version_id, "/meta/versionId"}})) return *e;
   if (!o.subject) return make_error("missing-subject", "Observation.subject is not a Patient reference", "/subject");
   ObservationRecord r;
   r.version = {ps.of("Observation", o.id), o.meta.version_id, o.meta.last_updated};
@@ -81,6 +122,10 @@ Result<ObservationRecord> map_observation(const fhir::Observation& o, const Pseu
 }
 
 Result<EncounterRecord> map_encounter(const fhir::Encounter& e, const Pseudonymizer& ps) {
+  if (auto bad = bad_text({{e.meta.version_id, "/meta/versionId"},
+                           {e.status, "/status"},
+                           {e.class_coding ? e.class_coding->code : std::string(), "/class/code"}}))
+    return *bad;
   if (!e.subject) return make_error("missing-subject", "Encounter.subject is not a Patient reference", "/subject");
   EncounterRecord r;
   r.version = {ps.of("Encounter", e.id), e.meta.version_id, e.meta.last_updated};

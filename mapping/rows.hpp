@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "fhir/resources.hpp"
@@ -54,6 +55,10 @@ struct EncounterRecord {
   std::optional<fhir::Micros> start;
   std::optional<fhir::Micros> end;
 };
+
+/// True when `s` is well-formed UTF-8 (RFC 3629: no overlongs, surrogates or code points past
+/// U+10FFFF). PostgreSQL refuses anything else, so nothing else may reach the store.
+bool valid_utf8(std::string_view s);
 
 /// Maps a Patient: keeps birth year and sex, seals the reference.
 Result<PatientRecord> map_patient(const fhir::Patient& p, const Pseudonymizer& ps);

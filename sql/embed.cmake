@@ -1,4 +1,5 @@
 # Writes each migration as {version, name, R"(sql)"} for adapter/store/migrate.cpp.
+string(REPLACE "," ";" FILES "${FILES}")
 set(body "")
 foreach(f ${FILES})
   get_filename_component(name ${f} NAME_WE)

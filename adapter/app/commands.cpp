@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -17,6 +18,7 @@
 #include "adapter/score/csv.hpp"
 #include "adapter/score/manifest.hpp"
 #include "adapter/store/store.hpp"
+#include "adapter/sync/backfill.hpp"
 #include "adapter/sync/pipeline.hpp"
 #include "fhir/client.hpp"
 #include "mapping/pseudonym.hpp"
@@ -116,6 +118,9 @@ int sync_once(const std::string& file) {
       return kExitConfig;
     }
     fhir::Client client(opts);
+    client.on_retry([](const std::string& where, const std::string& problem, std::chrono::milliseconds delay) {
+      spdlog::warn("{}: {}; retry in {} ms", where, problem, delay.count());
+    });
     sync::Options sopts;
     sopts.page_size = static_cast<int>(cfg->integer("fhir.page_size"));
     sopts.score_batch = static_cast<int>(cfg->integer("score.batch_size"));
@@ -128,14 +133,15 @@ int sync_once(const std::string& file) {
     }
     auto report = pipeline->run_once();
     for (const auto& r : report.ingested)
-      fmt::print("{:<12} fetched {:>6}  stored {:>6}  unchanged {:>6}  dead-lettered {:>4}  cursor {} -> {}\n",
-                 r.resource_type, r.fetched, r.counts.stored, r.counts.unchanged, r.counts.dead_lettered,
+      fmt::print("{:<12} fetched {:>6}  stored {:>6}  unchanged {:>6}  dead-lettered {:>4}  in {:.2f} s  "
+                 "cursor {} -> {}\n",
+                 r.resource_type, r.fetched, r.counts.stored, r.counts.unchanged, r.counts.dead_lettered, r.seconds,
                  instant_or_none(r.cursor_before), instant_or_none(r.cursor_after));
-    fmt::print("scored {} patients with {} {}", report.scored.scored, model->manifest.name,
-               model->manifest.version);
+    fmt::print("scored {} patients with {} {} in {:.2f} s", report.scored.scored, model->manifest.name,
+               model->manifest.version, report.score_seconds);
     if (report.scored.waiting > 0) fmt::print(" ({} waiting for their Patient resource)", report.scored.waiting);
-    fmt::print("\nRiskAssessments: {} created, {} updated, {} failed\n", report.written.created,
-               report.written.updated, report.written.failed);
+    fmt::print("\nRiskAssessments: {} created, {} updated, {} failed in {:.2f} s\n", report.written.created,
+               report.written.updated, report.written.failed, report.write_seconds);
     return report.written.failed > 0 ? kExitTempFail : kExitOk;
   } catch (const store::StoreError& e) {
     error_line(e.what());
@@ -144,6 +150,62 @@ int sync_once(const std::string& file) {
     error_line(fmt::format("FHIR server {}: {}", opts.base_url, e.what()));
     return kExitUnavailable;
   }
+}
+
+int backfill(const std::string& file, const std::string& dir, int batch) {
+  auto cfg = load_config(file);
+  if (!cfg) return kExitConfig;
+  auto key = mapping::read_key_file(cfg->str("pseudonym.key_file"));
+  if (!key) {
+    error_line("pseudonym.key_file: " + key.error().message);
+    return kExitConfig;
+  }
+  mapping::Pseudonymizer ps(key.value());
+  try {
+    store::Store db(cfg->str("database.url"));
+    int have = db.schema_version(), want = store::Store::latest_schema_version();
+    if (have != want) {
+      error_line(fmt::format("database schema is at version {}, this adapter needs {}: run "
+                             "`fhir-risk-adapter migrate --config {}`", have, want, file));
+      return kExitConfig;
+    }
+    // A progress line on a terminal, rewritten in place at most twice a second.
+    const bool tty = ::isatty(STDERR_FILENO) != 0;
+    double shown = -1;
+    auto progress = [&](const std::string& f, const std::string& type, long lines, double seconds) {
+      if (!tty || seconds - shown < 0.5) return;
+      shown = seconds;
+      fmt::print(stderr, "\r{} ({}): {} resources, {:.0f}/s   ", f, type, lines,
+                 static_cast<double>(lines) / std::max(seconds, 1e-9));
+      std::fflush(stderr);
+    };
+    auto reports = sync::backfill_ndjson(dir, db, ps, static_cast<std::size_t>(batch), progress);
+    if (tty && shown >= 0) fmt::print(stderr, "\n");
+    long total = 0;
+    double seconds = 0;
+    for (const auto& r : reports) {
+      if (r.skipped) {
+        fmt::print("{:<28} {:<12} skipped: the adapter does not use this resource type\n", r.file, r.resource_type);
+        continue;
+      }
+      fmt::print("{:<28} {:<12} lines {:>8}  stored {:>8}  unchanged {:>8}  dead-lettered {:>5}  in {:.2f} s "
+                 "({:.0f}/s)\n",
+                 r.file, r.resource_type, r.lines, r.counts.stored, r.counts.unchanged, r.counts.dead_lettered,
+                 r.seconds, static_cast<double>(r.lines) / std::max(r.seconds, 1e-9));
+      total += r.lines;
+      seconds += r.seconds;
+    }
+    fmt::print("backfilled {} resources from {} files in {:.2f} s; {} patients queued for scoring (the next sync "
+               "scores them)\n",
+               total, reports.size(), seconds, db.queue_depth());
+  } catch (const store::StoreError& e) {
+    error_line(e.what());
+    return kExitUnavailable;
+  } catch (const std::runtime_error& e) {
+    error_line(e.what());
+    return kExitDataErr;
+  }
+  return kExitOk;
 }
 
 int score_csv(const std::string& model_path, const std::string& input, const std::string& output,

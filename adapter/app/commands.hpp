@@ -17,6 +17,7 @@ inline constexpr int kExitConfig = 78;
 
 int migrate(const std::string& config_file);
 int sync_once(const std::string& config_file);
+int backfill(const std::string& config_file, const std::string& ndjson_dir, int batch);
 /// Options of score-csv beyond its files.
 struct ScoreCsvFlags {
   bool margin = false;

@@ -22,6 +22,15 @@ int main(int argc, char** argv) {
   sync_cmd->add_option("-c,--config", config, "Configuration file (TOML)")->required();
   sync_cmd->add_flag("--once", once, "Run one pass and exit (the continuous daemon is `run`)")->required();
 
+  std::string ndjson_dir;
+  int backfill_batch = 5000;
+  auto* backfill_cmd = app.add_subcommand("backfill", "Load FHIR Bulk Data ndjson files into the store");
+  backfill_cmd->add_option("-c,--config", config, "Configuration file (TOML)")->required();
+  backfill_cmd->add_option("--ndjson", ndjson_dir, "Folder of *.ndjson files, one resource type per file")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  backfill_cmd->add_option("--batch", backfill_batch, "Resources per transaction")->check(CLI::Range(1, 1000000));
+
   std::string model, input, output;
   auto* csv_cmd = app.add_subcommand("score-csv", "Score a CSV whose header names the model's features");
   csv_cmd->add_option("--model", model, "Model package directory or XGBoost JSON model file")->required();
@@ -55,6 +64,7 @@ int main(int argc, char** argv) {
   try {
     if (*migrate_cmd) return migrate(config);
     if (*sync_cmd) return sync_once(config);
+    if (*backfill_cmd) return backfill(config, ndjson_dir, backfill_batch);
     if (*csv_cmd) return score_csv(model, input, output, csv_flags);
     if (*check_cmd) return config_check(check_file);
     if (*example_cmd) return config_example();

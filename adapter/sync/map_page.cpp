@@ -9,7 +9,9 @@ namespace {
 
 // The version of a resource whether or not it maps, so a dead letter is kept once per version.
 std::string version_or_instant(const fhir::Meta& m) {
-  return m.version_id.empty() ? fhir::format_instant(m.last_updated) : m.version_id;
+  if (m.version_id.empty()) return fhir::format_instant(m.last_updated);
+  if (!mapping::valid_utf8(m.version_id)) return "hex:" + mapping::to_hex(reinterpret_cast<const unsigned char*>(m.version_id.data()), m.version_id.size());
+  return m.version_id;
 }
 
 template <typename View, typename Record>
@@ -27,39 +29,42 @@ void take(store::Page& out, const std::string& type, const Result<View>& view,
 
 }  // namespace
 
+void map_resource(const std::string& type, const rapidjson::Value& r, const mapping::Pseudonymizer& ps,
+                  store::Page& out) {
+  std::string rtype = fhir::resource_type_of(r);
+  std::string id = fhir::resource_id_of(r);
+  std::optional<mapping::Pseudonym> key;
+  if (!id.empty()) key = ps.of(rtype.empty() ? type : rtype, fhir::FhirId{id});
+  if (rtype != type) {
+    out.dead_letters.push_back(
+        {type, key, "", make_error("unexpected-type", "a resource of another type than expected", "/resourceType")});
+    return;
+  }
+  fhir::Micros last_updated = 0;
+  auto note = [&](const auto& view) {
+    if (view) last_updated = view->meta.last_updated;
+    else out.dead_letters.push_back({type, key, "", view.error()});
+  };
+  if (type == "Patient") {
+    auto v = fhir::read_patient(r);
+    note(v);
+    take(out, type, v, &mapping::map_patient, ps, out.patients);
+  } else if (type == "Observation") {
+    auto v = fhir::read_observation(r);
+    note(v);
+    take(out, type, v, &mapping::map_observation, ps, out.observations);
+  } else if (type == "Encounter") {
+    auto v = fhir::read_encounter(r);
+    note(v);
+    take(out, type, v, &mapping::map_encounter, ps, out.encounters);
+  }
+  out.max_last_updated = std::max(out.max_last_updated, last_updated);
+}
+
 store::Page map_page(const std::string& type, const fhir::SearchPage& page, const mapping::Pseudonymizer& ps) {
   store::Page out;
   out.resource_type = type;
-  for (const rapidjson::Value* r : page.resources) {
-    std::string rtype = fhir::resource_type_of(*r);
-    std::string id = fhir::resource_id_of(*r);
-    std::optional<mapping::Pseudonym> key;
-    if (!id.empty()) key = ps.of(rtype.empty() ? type : rtype, fhir::FhirId{id});
-    if (rtype != type) {
-      out.dead_letters.push_back({type, key, "", make_error("unexpected-type", "search returned a resource of another type",
-                                                            "/resourceType")});
-      continue;
-    }
-    fhir::Micros last_updated = 0;
-    auto note = [&](const auto& view) {
-      if (view) last_updated = view->meta.last_updated;
-      else out.dead_letters.push_back({type, key, "", view.error()});
-    };
-    if (type == "Patient") {
-      auto v = fhir::read_patient(*r);
-      note(v);
-      take(out, type, v, &mapping::map_patient, ps, out.patients);
-    } else if (type == "Observation") {
-      auto v = fhir::read_observation(*r);
-      note(v);
-      take(out, type, v, &mapping::map_observation, ps, out.observations);
-    } else if (type == "Encounter") {
-      auto v = fhir::read_encounter(*r);
-      note(v);
-      take(out, type, v, &mapping::map_encounter, ps, out.encounters);
-    }
-    out.max_last_updated = std::max(out.max_last_updated, last_updated);
-  }
+  for (const rapidjson::Value* r : page.resources) map_resource(type, *r, ps, out);
   return out;
 }
 

@@ -4,6 +4,7 @@
 #include <rapidjson/document.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -56,7 +57,14 @@ Pipeline::Pipeline(fhir::Client& client, store::Store& store, const mapping::Pse
   info_ = {model.manifest.name, model.manifest.version, model.manifest.model_sha256, model.manifest.feature_names()};
 }
 
+namespace {
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
 IngestReport Pipeline::ingest(const std::string& type) {
+  const auto t0 = std::chrono::steady_clock::now();
   IngestReport rep;
   rep.resource_type = type;
   rep.cursor_before = store_.cursor(type);
@@ -82,6 +90,7 @@ IngestReport Pipeline::ingest(const std::string& type) {
     url = page->next.value_or("");
   }
   rep.cursor_after = store_.cursor(type);
+  rep.seconds = seconds_since(t0);
   return rep;
 }
 
@@ -147,8 +156,12 @@ WriteReport Pipeline::write_back() {
 Report Pipeline::run_once() {
   Report r;
   for (const char* type : {"Patient", "Encounter", "Observation"}) r.ingested.push_back(ingest(type));
+  auto t0 = std::chrono::steady_clock::now();
   r.scored = score_queue(fhir::now_micros());
+  r.score_seconds = seconds_since(t0);
+  t0 = std::chrono::steady_clock::now();
   r.written = write_back();
+  r.write_seconds = seconds_since(t0);
   return r;
 }
 

@@ -20,6 +20,7 @@ struct IngestReport {
   store::PageCounts counts;
   std::optional<fhir::Micros> cursor_before;
   std::optional<fhir::Micros> cursor_after;
+  double seconds = 0;
 };
 
 struct WriteReport {
@@ -32,6 +33,8 @@ struct Report {
   std::vector<IngestReport> ingested;
   store::ScoreCounts scored;
   WriteReport written;
+  double score_seconds = 0;
+  double write_seconds = 0;
 };
 
 struct Options {

@@ -742,6 +742,19 @@ function createServer(opts, repo, router) {
         send(res, 200, { status: 'ok' });
         return;
       }
+      if (url.pathname === '/admin/faults' && req.method === 'POST') {
+        // Resilience tests switch fault injection on and off while the server keeps its data.
+        const rate = Number(url.searchParams.get('rate') ?? 0);
+        const latency = Number(url.searchParams.get('latency_ms') ?? 0);
+        if (!(rate >= 0 && rate <= 1) || !(latency >= 0)) {
+          send(res, 400, outcome('error', 'invalid', 'rate must be in 0..1 and latency_ms >= 0'));
+          return;
+        }
+        opts.faultRate = rate;
+        opts.latencyMs = latency;
+        send(res, 200, { faultRate: rate, latencyMs: latency });
+        return;
+      }
       if (url.pathname !== BASE_PATH && !url.pathname.startsWith(BASE_PATH + '/')) {
         throw notFound(`No FHIR endpoint at ${url.pathname}; the base URL is ${baseUrl}`);
       }

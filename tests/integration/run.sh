@@ -2,9 +2,15 @@
 # Starts a throwaway PostgreSQL and the FHIR test server (200 generated patients), runs the
 # end-to-end tests against them with the given adapter binary, and stops both.
 #
-#   bash tests/integration/run.sh BUILD/fhir-risk-adapter
+#   bash tests/integration/run.sh BUILD/fhir-risk-adapter [MODULE...]
+#
+# MODULEs default to every test module here, in order: test_end_to_end, test_faults,
+# test_backfill.
 set -euo pipefail
-binary=$(realpath "${1:?usage: run.sh PATH/TO/fhir-risk-adapter}")
+binary=$(realpath "${1:?usage: run.sh PATH/TO/fhir-risk-adapter [MODULE...]}")
+shift
+modules=("$@")
+[ ${#modules[@]} -gt 0 ] || modules=(test_end_to_end test_faults test_backfill)
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/fra-e2e.XXXXXX)
 chmod 755 "$work"
@@ -28,4 +34,6 @@ fhir_pid=$(cat "$work/fhir.log.pid")
 
 export FRA_TEST_BINARY="$binary" FRA_TEST_DB="$db_url" FRA_TEST_FHIR="$fhir_url" FRA_TEST_WORK="$work"
 export FRA_TEST_MODEL="$root/models/readmission-risk"
-/usr/bin/python3 "$root/tests/integration/test_end_to_end.py"
+for m in "${modules[@]}"; do
+  /usr/bin/python3 "$root/tests/integration/$m.py"
+done

@@ -97,3 +97,21 @@ TEST_CASE("a component repeated with the same code keeps its first value, once")
   CHECK(r->values[0].value == 120);
   CHECK(r->values[1].code == "8462-4");
 }
+
+TEST_CASE("text the store keeps must be UTF-8: a bad encounter status is a dead letter") {
+  for (const char* bad : {"fin\xff", "\xc0\xaf", "\xed\xa0\x80", "\xe2\x82"}) {
+    fhir::Encounter e;
+    e.id = {"e1"};
+    e.status = bad;
+    e.subject = fhir::FhirId{"p1"};
+    auto r = mapping::map_encounter(e, ps());
+    REQUIRE_MESSAGE(!r.ok(), bad);
+    CHECK(r.error().code == "invalid-utf8");
+    CHECK(r.error().pointer == "/status");
+  }
+  fhir::Encounter ok;
+  ok.id = {"e1"};
+  ok.status = "finished \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+  ok.subject = fhir::FhirId{"p1"};
+  CHECK(mapping::map_encounter(ok, ps()).ok());
+}

@@ -1,0 +1,113 @@
+#!/usr/bin/python3
+"""ndjson backfill throughput against the ceiling of a plain COPY of the same rows into the same
+tables, in one run, on a throwaway PostgreSQL.
+
+    /usr/bin/python3 tests/bench/bench_backfill.py BUILD/fhir-risk-adapter [--observations N]
+
+Generates N vital-sign Observations (default 200,000) over N/40 patients as Bulk Data ndjson,
+backfills them, then copies the rows the backfill stored back into emptied tables with COPY:
+the ceiling, since it skips parsing, mapping, pseudonymising and merging. Prints both rates,
+their ratio and the backfill's peak resident memory.
+"""
+import argparse
+import json
+import os
+import random
+import re
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VITALS = [("8867-4", "/min", 60, 110), ("9279-1", "/min", 10, 26), ("59408-5", "%", 88, 100),
+          ("8310-5", "Cel", 36, 39.5), ("29463-7", "kg", 45, 120), ("39156-5", "kg/m2", 17, 40)]
+TABLES = ["resource_version", "patient", "observation_value"]
+
+
+def generate(folder, n_obs):
+    rng = random.Random(7)
+    n_pat = max(1, n_obs // 40)
+    with open(os.path.join(folder, "1.Patient.ndjson"), "w") as f:
+        for p in range(n_pat):
+            f.write(json.dumps({"resourceType": "Patient", "id": f"p{p}",
+                                "meta": {"versionId": "1", "lastUpdated": "2026-11-01T00:00:00.000Z"},
+                                "gender": rng.choice(["female", "male"]),
+                                "birthDate": f"{rng.randint(1930, 2005)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"})
+                    + "\n")
+    with open(os.path.join(folder, "2.Observation.ndjson"), "w") as f:
+        for o in range(n_obs):
+            code, unit, lo, hi = rng.choice(VITALS)
+            f.write(json.dumps({
+                "resourceType": "Observation", "id": f"o{o}",
+                "meta": {"versionId": "1", "lastUpdated": "2026-11-01T00:00:00.000Z"}, "status": "final",
+                "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                          "code": "vital-signs"}]}],
+                "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+                "subject": {"reference": f"Patient/p{rng.randrange(n_pat)}"},
+                "effectiveDateTime": f"2026-{rng.randint(1, 10):02d}-{rng.randint(1, 28):02d}T08:00:00Z",
+                "valueQuantity": {"value": round(rng.uniform(lo, hi), 1), "unit": unit,
+                                  "system": "http://unitsofmeasure.org", "code": unit}}) + "\n")
+    return n_pat + n_obs
+
+
+def psql(url, sql):
+    return subprocess.run(["psql", url, "-X", "-A", "-t", "-q", "-c", sql], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("binary")
+    ap.add_argument("--observations", type=int, default=200000)
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="fra-bench-", dir="/tmp")
+    os.chmod(work, 0o755)
+    pg = os.path.join(work, "pg")
+    url = subprocess.run(["bash", f"{ROOT}/deploy/pg-sandbox.sh", "start", pg, "55991"], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    try:
+        folder = os.path.join(work, "ndjson")
+        os.makedirs(folder)
+        total = generate(folder, args.observations)
+        key = os.path.join(work, "key")
+        with open(key, "wb") as f:
+            f.write(os.urandom(32))
+        os.chmod(key, 0o600)
+        cfg = os.path.join(work, "adapter.toml")
+        with open(cfg, "w") as f:
+            f.write(f'[fhir]\nbase_url = "http://127.0.0.1:9/fhir/R4"\n[database]\nurl = "{url}"\n'
+                    f'[pseudonym]\nkey_file = "{key}"\n[model]\npath = "{ROOT}/models/readmission-risk"\n')
+        subprocess.run([args.binary, "migrate", "--config", cfg], check=True, capture_output=True)
+
+        t0 = time.monotonic()
+        run = subprocess.run(["/usr/bin/time", "-v", args.binary, "backfill", "--ndjson", folder, "--config", cfg],
+                             check=True, capture_output=True, text=True)
+        backfill_s = time.monotonic() - t0
+        peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr).group(1))
+        print(run.stdout, end="")
+
+        # The ceiling: the same rows, already mapped, COPYed into the same (emptied) tables.
+        dumps = {}
+        for t in TABLES:
+            dumps[t] = os.path.join(work, f"{t}.copy")
+            psql(url, f"\\copy {t} TO '{dumps[t]}'")
+        psql(url, "TRUNCATE " + ", ".join(TABLES))
+        t0 = time.monotonic()
+        for t in TABLES:
+            psql(url, f"\\copy {t} FROM '{dumps[t]}'")
+        copy_s = time.monotonic() - t0
+
+        rate = total / backfill_s
+        ceiling = total / copy_s
+        print(f"\nbackfill: {total} resources ({args.observations} Observations) in {backfill_s:.2f} s = "
+              f"{rate:,.0f} resources/s, {args.observations / backfill_s:,.0f} Observations/s; "
+              f"peak resident memory {peak_kb / 1024:.0f} MB")
+        print(f"COPY of the same rows into the same tables (ceiling): {copy_s:.2f} s = {ceiling:,.0f} resources/s")
+        print(f"backfill / ceiling: {rate / ceiling:.0%}")
+    finally:
+        subprocess.run(["bash", f"{ROOT}/deploy/pg-sandbox.sh", "stop", pg], check=False)
+        subprocess.run(["rm", "-rf", work], check=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+#!/usr/bin/python3
+"""Backfill: Bulk Data ndjson files of everything on the FHIR test server load into a store
+identical to a sync's; bad lines become dead letters with a reason while the good lines around
+them are stored; a second backfill of the same files changes nothing.
+
+Started by tests/integration/run.sh after the end-to-end tests, against the same servers.
+"""
+import json
+import os
+import unittest
+
+from test_end_to_end import WORK, adapter, fhir_all, sql, write_config
+from test_faults import database, table_hashes
+
+STORE_TABLES = ["resource_version", "patient", "observation_value", "encounter"]
+
+
+def export(folder):
+    """What a Bulk Data $export would write: one ndjson file per resource type."""
+    os.makedirs(folder, exist_ok=True)
+    counts = {}
+    for i, rtype in enumerate(("Patient", "Encounter", "Observation")):
+        resources = fhir_all(f"{rtype}?_count=1000")
+        with open(os.path.join(folder, f"{i}.{rtype}.ndjson"), "w") as f:
+            for r in resources:
+                f.write(json.dumps(r) + "\n")
+        counts[rtype] = len(resources)
+    return counts
+
+
+def observation(oid, **changes):
+    o = {"resourceType": "Observation", "id": oid, "meta": {"versionId": "1", "lastUpdated": "2026-11-01T00:00:00Z"},
+         "status": "final", "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+         "subject": {"reference": "Patient/backfill-patient"}, "effectiveDateTime": "2026-10-30T08:00:00Z",
+         "valueQuantity": {"value": 72, "system": "http://unitsofmeasure.org", "code": "/min"}}
+    o.update(changes)
+    return json.dumps(o).encode()
+
+
+class Backfill(unittest.TestCase):
+    def test_backfill_equals_sync_and_survives_bad_lines(self):
+        folder = os.path.join(WORK, "export")
+        counts = export(folder)
+        synced, filled = database("fra_bf_sync"), database("fra_bf")
+        sync_cfg, fill_cfg = write_config("bf_sync.toml", db=synced), write_config("bf.toml", db=filled)
+        for cfg in (sync_cfg, fill_cfg):
+            self.assertEqual(adapter("migrate", "--config", cfg).returncode, 0)
+        run = adapter("sync", "--once", "--config", sync_cfg)
+        self.assertEqual(run.returncode, 0, run.stderr)
+
+        run = adapter("backfill", "--ndjson", folder, "--config", fill_cfg, "--batch", "700")
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertIn(f"backfilled {sum(counts.values())} resources from 3 files", run.stdout)
+        a, b = table_hashes(synced), table_hashes(filled)
+        for table in STORE_TABLES:
+            self.assertEqual(b[table], a[table], table)
+        self.assertEqual(sql_in(filled, "SELECT count(*) FROM sync_cursor"), "0", "a backfill must not move cursors")
+
+        # Bad lines between good ones, in a file of their own.
+        lines = [
+            observation("good-1"),
+            b"this is not json",
+            observation("bad-utf8", meta={"versionId": "1\xff", "lastUpdated": "2026-11-01T00:00:00Z"})
+            .replace(b'"1\\u00ff"', b'"1\xff"'),
+            b"[" * 10000 + b"]" * 10000,
+            b'{"resourceType": "Observation", "id": "huge", "note": [{"text": "' + b"x" * (17 << 20) + b'"}]}',
+            observation("no-subject", subject={"display": "somebody"}),
+            observation("bad-date", effectiveDateTime="yesterday"),
+            observation("bad-type", valueQuantity=None, valueString="high"),
+            observation("bad-unit", valueQuantity={"value": 72, "system": "http://unitsofmeasure.org", "code": "kg"}),
+            observation("absurd", valueQuantity={"value": 4000, "system": "http://unitsofmeasure.org", "code": "/min"}),
+            observation("good-2", effectiveDateTime="2026-10-31T08:00:00Z"),
+        ]
+        bad_folder = os.path.join(WORK, "export-bad")
+        os.makedirs(bad_folder, exist_ok=True)
+        with open(os.path.join(bad_folder, "Observation.ndjson"), "wb") as f:
+            f.write(b"\n".join(line for line in lines) + b"\n")
+        run = adapter("backfill", "--ndjson", bad_folder, "--config", fill_cfg, "--batch", "3")
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertRegex(run.stdout, r"Observation +lines +11 +stored +2 +unchanged +0 +dead-lettered +9 ")
+        reasons = sql_in(filled, "SELECT string_agg(reason_code, ',' ORDER BY reason_code) FROM dead_letter")
+        for code in ("not-json", "invalid-utf8", "too-large", "missing-subject", "bad-date", "bad-value",
+                     "unknown-unit", "implausible-value"):
+            self.assertIn(code, reasons)
+        self.assertEqual(sql_in(filled, "SELECT count(*) FROM observation_value WHERE patient_key IN "
+                                        "(SELECT patient_key FROM observation_value GROUP BY patient_key "
+                                        "HAVING count(*) = 2 AND min(value) = 72 AND max(value) = 72)"), "2")
+        dead = sql_in(filled, "SELECT count(*) FROM dead_letter")
+
+        again = adapter("backfill", "--ndjson", bad_folder, "--config", fill_cfg)
+        self.assertEqual(again.returncode, 0, again.stderr)
+        self.assertRegex(again.stdout, r"stored +0 +unchanged +11 +dead-lettered +0 ")
+        self.assertEqual(sql_in(filled, "SELECT count(*) FROM dead_letter"), dead, "dead letters recorded twice")
+
+
+def sql_in(url, query):
+    import subprocess
+    return subprocess.run(["psql", url, "-X", "-A", "-t", "-c", query], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

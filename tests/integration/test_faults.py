@@ -1,0 +1,78 @@
+#!/usr/bin/python3
+"""Resilience: a sync through 20% injected 429/503 answers (with Retry-After) and added latency
+ends with a store identical to a fault-free sync of the same server, table by table.
+
+Started by tests/integration/run.sh after the end-to-end tests, against the same servers.
+"""
+import os
+import subprocess
+import unittest
+import urllib.request
+
+from test_end_to_end import DB, FHIR, adapter, risk_assessments, sql, write_config
+
+# Columns that say what was stored; times of storing, surrogate ids and the randomly sealed
+# references differ between any two runs by design.
+TABLES = {
+    "resource_version": "resource_type, resource_key, version_id, source_updated",
+    "patient": "patient_key, birth_year, sex",
+    "observation_value": "resource_key, code, patient_key, value, unit, effective",
+    "encounter": "resource_key, patient_key, status, counts, class_code, period_start, period_end",
+    "sync_cursor": "resource_type, last_updated",
+    "dead_letter": "resource_type, resource_key, version_id, reason_code, reason, json_pointer",
+    "scoring_queue": "patient_key",
+    "score": "patient_key, model_name, model_version, model_sha256, probability, band, features",
+    "risk_assessment": "patient_key, model_name, identifier, pending_score_id IS NULL, written_probability, written_band",
+}
+
+
+def database(name):
+    sql(f"CREATE DATABASE {name}")
+    return DB.rsplit("/", 1)[0] + "/" + name
+
+
+def table_hashes(url):
+    out = {}
+    for table, cols in TABLES.items():
+        q = f"SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM (SELECT {cols} FROM {table}) t"
+        out[table] = subprocess.run(["psql", url, "-X", "-A", "-t", "-c", q], check=True, capture_output=True,
+                                    text=True).stdout.strip()
+    return out
+
+
+def faults(rate, latency_ms):
+    base = FHIR.split("/fhir/")[0]
+    req = urllib.request.Request(f"{base}/admin/faults?rate={rate}&latency_ms={latency_ms}", method="POST", data=b"")
+    urllib.request.urlopen(req).read()
+
+
+class Faults(unittest.TestCase):
+    def test_store_after_faults_equals_store_without(self):
+        clean, faulty = database("fra_clean"), database("fra_faulty")
+        clean_cfg = write_config("clean.toml", db=clean)
+        faulty_cfg = write_config("faulty.toml", db=faulty)
+        for cfg in (clean_cfg, faulty_cfg):
+            self.assertEqual(adapter("migrate", "--config", cfg).returncode, 0)
+        run = adapter("sync", "--once", "--config", clean_cfg)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        faults(0.2, 5)
+        try:
+            # Backoff short enough for a test, long enough that Retry-After (1 s) governs.
+            bad = adapter("sync", "--once", "--config", faulty_cfg, env={"FRA_FHIR_MAX_ATTEMPTS": "10"})
+        finally:
+            faults(0, 0)
+        self.assertEqual(bad.returncode, 0, bad.stdout + bad.stderr)
+        print("\n" + bad.stdout, end="")
+        self.assertIn("0 failed", bad.stdout)
+        retried = [line for line in bad.stderr.splitlines() if "retry" in line.lower()]
+        self.assertGreater(len(retried), 5, "expected retries to be logged under 20% faults:\n" + bad.stderr[-2000:])
+        clean_hashes, faulty_hashes = table_hashes(clean), table_hashes(faulty)
+        self.assertGreater(int(clean_hashes["observation_value"].split(":")[0]), 1000)
+        self.assertEqual(faulty_hashes, clean_hashes)
+        ras = risk_assessments()
+        subjects = [ra["subject"]["reference"] for ra in ras.values()]
+        self.assertEqual(len(subjects), len(set(subjects)), "a patient has two RiskAssessments")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
