@@ -5,6 +5,7 @@
 // can neither re-identify nor address anyone.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +29,9 @@ class Pseudonymizer {
  public:
   /// Takes the secret key; refuses (std::invalid_argument) one shorter than kMinKeyBytes.
   explicit Pseudonymizer(std::string key);
+  ~Pseudonymizer();
+  Pseudonymizer(const Pseudonymizer&) = delete;
+  Pseudonymizer& operator=(const Pseudonymizer&) = delete;
 
   /// Pseudonym of a resource: HMAC(key, "<type>/<id>").
   Pseudonym of(std::string_view resource_type, const fhir::FhirId& id) const;
@@ -40,8 +44,10 @@ class Pseudonymizer {
   Result<std::string> open(const std::vector<std::uint8_t>& sealed) const;
 
  private:
+  struct Keyed;
   std::string key_;
   std::string seal_key_;
+  std::unique_ptr<Keyed> keyed_;
 };
 
 /// Reads a key file. Errors (one line, no key material): missing, unreadable, readable by group

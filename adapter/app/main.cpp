@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   sync_cmd->add_flag("--once", once, "Run one pass and exit (the continuous daemon is `run`)")->required();
 
   std::string ndjson_dir;
-  int backfill_batch = 5000;
+  int backfill_batch = 10000;
   auto* backfill_cmd = app.add_subcommand("backfill", "Load FHIR Bulk Data ndjson files into the store");
   backfill_cmd->add_option("-c,--config", config, "Configuration file (TOML)")->required();
   backfill_cmd->add_option("--ndjson", ndjson_dir, "Folder of *.ndjson files, one resource type per file")

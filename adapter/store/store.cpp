@@ -7,7 +7,9 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <set>
 #include <tuple>
+#include <utility>
 
 namespace fra::store {
 namespace {
@@ -90,16 +92,12 @@ CREATE TEMP TABLE IF NOT EXISTS stage_version (
 CREATE TEMP TABLE IF NOT EXISTS stage_patient (
   resource_key text, version_id text, birth_year integer, sex text, sealed_ref text
 ) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_observation (
-  resource_key text, version_id text, code text, patient_key text, value double precision, unit text,
-  effective bigint
-) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_encounter (
   resource_key text, version_id text, patient_key text, status text, counts boolean, class_code text,
   period_start bigint, period_end bigint
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_claimed (
-  resource_type text, resource_key text, version_id text
+  resource_type text, resource_key text, version_id text, first_seen boolean
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_touched (patient_key text) ON COMMIT DELETE ROWS;
 )sql";
@@ -128,8 +126,8 @@ const std::string kClaim =
     " SET version_id = EXCLUDED.version_id, source_updated = EXCLUDED.source_updated, stored_at = now()"
     " WHERE resource_version.version_id <> EXCLUDED.version_id"
     " AND resource_version.source_updated <= EXCLUDED.source_updated"
-    " RETURNING resource_type, resource_key, version_id)"
-    " INSERT INTO stage_claimed SELECT * FROM up";
+    " RETURNING resource_type, resource_key, version_id, xmax = 0)"  // xmax 0: inserted, not updated
+    " INSERT INTO stage_claimed SELECT * FROM up RETURNING resource_type, resource_key, version_id";
 
 const std::string kMergePatients =
     "WITH up AS (INSERT INTO patient (patient_key, birth_year, sex, sealed_ref)"
@@ -140,22 +138,17 @@ const std::string kMergePatients =
     " sealed_ref = EXCLUDED.sealed_ref, stored_at = now() RETURNING patient_key)"
     " INSERT INTO stage_touched SELECT patient_key FROM up";
 
-// A new version replaces every value of the old one (and may move to another patient).
+// A new version replaces every value of the old one (and may move to another patient); a
+// resource seen for the first time has nothing to retract.
 const std::string kRetractObservations =
     "WITH gone AS (DELETE FROM observation_value o USING stage_claimed c"
-    " WHERE c.resource_type = 'Observation' AND o.resource_key = c.resource_key RETURNING o.patient_key)"
+    " WHERE c.resource_type = 'Observation' AND NOT c.first_seen AND o.resource_key = c.resource_key"
+    " RETURNING o.patient_key)"
     " INSERT INTO stage_touched SELECT patient_key FROM gone";
-const std::string kMergeObservations =
-    "WITH up AS (INSERT INTO observation_value (resource_key, code, patient_key, value, unit, effective)"
-    " SELECT s.resource_key, s.code, s.patient_key, s.value, s.unit, " + at_micros("s.effective") +
-    " FROM stage_observation s JOIN stage_claimed c"
-    " ON c.resource_type = 'Observation' AND c.resource_key = s.resource_key AND c.version_id = s.version_id"
-    " RETURNING patient_key)"
-    " INSERT INTO stage_touched SELECT patient_key FROM up";
-
 const std::string kRetractEncounters =
     "WITH gone AS (DELETE FROM encounter e USING stage_claimed c"
-    " WHERE c.resource_type = 'Encounter' AND e.resource_key = c.resource_key RETURNING e.patient_key)"
+    " WHERE c.resource_type = 'Encounter' AND NOT c.first_seen AND e.resource_key = c.resource_key"
+    " RETURNING e.patient_key)"
     " INSERT INTO stage_touched SELECT patient_key FROM gone";
 const std::string kMergeEncounters =
     "WITH up AS (INSERT INTO encounter (resource_key, patient_key, status, counts, class_code, period_start,"
@@ -204,16 +197,6 @@ PageCounts Store::store_page(const Page& page) {
                              p.sex.value_or(""), to_hex(p.sealed_reference));
       s.complete();
     }
-    if (!page.observations.empty()) {
-      pqxx::stream_to s(w, "stage_observation",
-                        std::vector<std::string>{"resource_key", "version_id", "code", "patient_key", "value", "unit",
-                                                 "effective"});
-      for (const auto& o : page.observations)
-        for (const auto& v : o.values)
-          s << std::make_tuple(o.version.key.hex, version_of(o.version), v.code, o.patient.hex, v.value, v.unit,
-                               o.effective);
-      s.complete();
-    }
     if (!page.encounters.empty()) {
       pqxx::stream_to s(w, "stage_encounter",
                         std::vector<std::string>{"resource_key", "version_id", "patient_key", "status", "counts",
@@ -224,13 +207,33 @@ PageCounts Store::store_page(const Page& page) {
       s.complete();
     }
 
-    w.exec(kClaim);
-    c.stored = static_cast<int>(w.exec("SELECT count(*) FROM stage_claimed")[0][0].as<long>());
+    // The versions this page brings that the store takes, back to us: the bulk of the page,
+    // observation values, then goes straight into its table with COPY, no staging.
+    std::set<std::pair<std::string, std::string>> claimed_observations;
+    for (const auto& row : w.exec(kClaim)) {
+      ++c.stored;
+      if (row[0].as<std::string>() == "Observation")
+        claimed_observations.emplace(row[1].as<std::string>(), row[2].as<std::string>());
+    }
     c.unchanged = ord - c.stored;
     if (!page.patients.empty()) w.exec(kMergePatients);
-    if (!page.observations.empty()) {
+    if (!claimed_observations.empty()) {
       w.exec(kRetractObservations);
-      w.exec(kMergeObservations);
+      std::set<std::string> patients;
+      pqxx::stream_to values(w, "observation_value",
+                             std::vector<std::string>{"resource_key", "code", "patient_key", "value", "unit",
+                                                      "effective"});
+      for (const auto& o : page.observations) {
+        if (o.values.empty() || !claimed_observations.count({o.version.key.hex, version_of(o.version)})) continue;
+        const std::string effective = fhir::format_instant(o.effective);
+        for (const auto& v : o.values)
+          values << std::make_tuple(o.version.key.hex, v.code, o.patient.hex, v.value, v.unit, effective);
+        patients.insert(o.patient.hex);
+      }
+      values.complete();
+      pqxx::stream_to touched(w, "stage_touched", std::vector<std::string>{"patient_key"});
+      for (const auto& p : patients) touched << std::make_tuple(p);
+      touched.complete();
     }
     if (!page.encounters.empty()) {
       w.exec(kRetractEncounters);

@@ -6,6 +6,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -53,6 +60,108 @@ bool next_line(std::istream& in, std::string& line, bool& too_long) {
   }
 }
 
+// Batches handed from the reading thread to the storing one; at most two wait, so memory stays
+// bounded whatever the size of the files.
+class BatchQueue {
+ public:
+  struct Batch {
+    store::Page page;
+    long lines = 0;  // lines of the file read so far
+  };
+
+  /// Waits for room; false when the consumer gave up.
+  bool push(Batch b) {
+    std::unique_lock lock(m_);
+    room_.wait(lock, [&] { return q_.size() < 2 || cancelled_; });
+    if (cancelled_) return false;
+    q_.push_back(std::move(b));
+    ready_.notify_one();
+    return true;
+  }
+  /// Waits for a batch; nullopt once the producer is done and everything was taken.
+  std::optional<Batch> pop() {
+    std::unique_lock lock(m_);
+    ready_.wait(lock, [&] { return !q_.empty() || done_; });
+    if (q_.empty()) return std::nullopt;
+    Batch b = std::move(q_.front());
+    q_.pop_front();
+    room_.notify_one();
+    return b;
+  }
+  void finish(std::exception_ptr error = nullptr) {
+    std::lock_guard lock(m_);
+    done_ = true;
+    error_ = error;
+    ready_.notify_all();
+  }
+  void cancel() {
+    std::lock_guard lock(m_);
+    cancelled_ = true;
+    room_.notify_all();
+  }
+  std::exception_ptr error() {
+    std::lock_guard lock(m_);
+    return error_;
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable ready_, room_;
+  std::deque<Batch> q_;
+  bool done_ = false, cancelled_ = false;
+  std::exception_ptr error_;
+};
+
+// Reads and maps one file into batches of `batch` lines (the producer side).
+void read_file(std::istream& in, BackfillReport& rep, const mapping::Pseudonymizer& ps, std::size_t batch,
+               BatchQueue& queue) {
+  std::string line;
+  BatchQueue::Batch b;
+  std::size_t in_batch = 0;
+  auto hand_over = [&] {
+    if (in_batch == 0) return true;
+    b.page.resource_type = rep.resource_type;
+    b.page.max_last_updated = 0;  // a backfill does not move the sync cursors
+    b.lines = rep.lines;
+    in_batch = 0;
+    return queue.push(std::exchange(b, BatchQueue::Batch{}));
+  };
+  bool too_long = false;
+  while (next_line(in, line, too_long)) {
+    if (!too_long && line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    ++rep.lines;
+    ++in_batch;
+    const std::string type_or_file = rep.resource_type.empty() ? rep.file : rep.resource_type;
+    if (too_long) {
+      b.page.dead_letters.push_back({type_or_file, std::nullopt, fmt::format("{}:{}", rep.file, rep.lines),
+                                     make_error("too-large", fmt::format("line is longer than {} bytes", kMaxLineBytes))});
+    } else {
+      // A document per line: a reused one would keep every line's memory in its pool.
+      rapidjson::Document doc;
+      doc.Parse<rapidjson::kParseIterativeFlag>(line.data(), line.size());
+      if (doc.HasParseError() || !doc.IsObject()) {
+        std::string why = doc.HasParseError() ? rapidjson::GetParseError_En(doc.GetParseError()) : "not an object";
+        b.page.dead_letters.push_back({type_or_file, std::nullopt, fmt::format("{}:{}", rep.file, rep.lines),
+                                       make_error("not-json", fmt::format("line is not a JSON resource: {}", why))});
+      } else {
+        if (rep.resource_type.empty()) {
+          rep.resource_type = fhir::resource_type_of(doc);
+          if (!is_mapped_type(rep.resource_type)) {  // a type the adapter has no use for: skip the file
+            rep.resource_type = mapping::valid_utf8(rep.resource_type) && rep.resource_type.size() <= 64
+                                    ? rep.resource_type
+                                    : "(unknown)";
+            rep.skipped = true;
+            return;
+          }
+        }
+        map_resource(rep.resource_type, doc, ps, b.page);
+      }
+    }
+    if (in_batch >= batch && !hand_over()) return;
+  }
+  hand_over();
+}
+
 }  // namespace
 
 std::vector<BackfillReport> backfill_ndjson(const std::string& dir, store::Store& store,
@@ -66,8 +175,6 @@ std::vector<BackfillReport> backfill_ndjson(const std::string& dir, store::Store
   std::sort(files.begin(), files.end());
 
   std::vector<BackfillReport> reports;
-  rapidjson::Document doc;
-  std::string line;
   for (const auto& path : files) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw std::runtime_error(fmt::format("{}: cannot read", path.string()));
@@ -76,55 +183,35 @@ std::vector<BackfillReport> backfill_ndjson(const std::string& dir, store::Store
     if (!mapping::valid_utf8(rep.file)) rep.file = "(file name not UTF-8)";
     const auto t0 = std::chrono::steady_clock::now();
     auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
-    store::Page page;
-    std::size_t in_page = 0;
-    auto flush = [&] {
-      if (in_page == 0) return;
-      page.resource_type = rep.resource_type;
-      page.max_last_updated = 0;  // a backfill does not move the sync cursors
-      auto c = store.store_page(page);
-      rep.counts.stored += c.stored;
-      rep.counts.unchanged += c.unchanged;
-      rep.counts.dead_lettered += c.dead_lettered;
-      rep.counts.enqueued += c.enqueued;
-      page = store::Page{};
-      in_page = 0;
-      if (progress) progress(rep.file, rep.resource_type, rep.lines, elapsed());
-    };
-    bool too_long = false;
-    while (next_line(in, line, too_long)) {
-      if (!too_long && line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      ++rep.lines;
-      ++in_page;
-      const std::string type_or_file = rep.resource_type.empty() ? rep.file : rep.resource_type;
-      if (too_long) {
-        page.dead_letters.push_back({type_or_file, std::nullopt, fmt::format("{}:{}", rep.file, rep.lines),
-                                     make_error("too-large", fmt::format("line is longer than {} bytes", kMaxLineBytes))});
-      } else {
-        doc.Parse<rapidjson::kParseIterativeFlag>(line.data(), line.size());
-        if (doc.HasParseError() || !doc.IsObject()) {
-          std::string why = doc.HasParseError() ? rapidjson::GetParseError_En(doc.GetParseError()) : "not an object";
-          page.dead_letters.push_back({type_or_file, std::nullopt, fmt::format("{}:{}", rep.file, rep.lines),
-                                       make_error("not-json", fmt::format("line is not a JSON resource: {}", why))});
-        } else {
-          if (rep.resource_type.empty()) {
-            rep.resource_type = fhir::resource_type_of(doc);
-            if (!is_mapped_type(rep.resource_type)) {  // a type the adapter has no use for: skip the file
-              rep.resource_type = mapping::valid_utf8(rep.resource_type) && rep.resource_type.size() <= 64
-                                      ? rep.resource_type
-                                      : "(unknown)";
-              rep.skipped = true;
-              page = store::Page{};
-              in_page = 0;
-              break;
-            }
-          }
-          map_resource(rep.resource_type, doc, ps, page);
-        }
+
+    // One thread reads, parses and maps the next batch while this one stores the current.
+    BatchQueue queue;
+    std::thread reader([&] {
+      try {
+        read_file(in, rep, ps, batch, queue);
+        queue.finish();
+      } catch (...) {
+        queue.finish(std::current_exception());
       }
-      if (in_page >= batch) flush();
+    });
+    store::PageCounts counts;
+    try {
+      while (auto b = queue.pop()) {
+        auto c = store.store_page(b->page);
+        counts.stored += c.stored;
+        counts.unchanged += c.unchanged;
+        counts.dead_lettered += c.dead_lettered;
+        counts.enqueued += c.enqueued;
+        if (progress) progress(rep.file, b->page.resource_type, b->lines, elapsed());
+      }
+    } catch (...) {
+      queue.cancel();
+      reader.join();
+      throw;
     }
-    flush();
+    reader.join();
+    if (auto error = queue.error()) std::rethrow_exception(error);
+    rep.counts = counts;
     rep.seconds = elapsed();
     reports.push_back(rep);
   }

@@ -29,6 +29,15 @@ TEST_CASE("pseudonyms are HMAC-SHA256 of type/id, hex") {
   CHECK(Pseudonymizer(std::string(32, 'x')).of("Patient", {"123"}) != p);
 }
 
+TEST_CASE("a key longer than SHA-256's block is hashed first, as HMAC requires") {
+  const std::string long_key(100, 'q');
+  unsigned char mac[32];
+  unsigned int len = 0;
+  std::string msg = "Patient/abc";
+  HMAC(EVP_sha256(), long_key.data(), 100, reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac, &len);
+  CHECK(Pseudonymizer(long_key).of("Patient", {"abc"}).hex == fra::mapping::to_hex(mac, len));
+}
+
 TEST_CASE("a key shorter than 32 bytes is refused") {
   CHECK_THROWS_AS(Pseudonymizer(std::string(31, 'k')), std::invalid_argument);
 }
