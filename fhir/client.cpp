@@ -89,6 +89,7 @@ Response Client::request(const char* method, const std::string& path_or_url, con
     headers = curl_slist_append(headers, "Accept: application/fhir+json");
     if (body != nullptr) {
       headers = curl_slist_append(headers, "Content-Type: application/fhir+json");
+      headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip before a body
       curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body->data());
       curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
     }

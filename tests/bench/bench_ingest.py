@@ -1,13 +1,15 @@
 #!/usr/bin/python3
-"""ndjson backfill throughput against the ceiling of a plain COPY of the same rows into the same
-tables, in one run, on a throwaway PostgreSQL.
+"""Ingest throughput, in one run, on a throwaway PostgreSQL and the FHIR test server:
 
-    /usr/bin/python3 tests/bench/bench_backfill.py BUILD/fhir-risk-adapter [--observations N]
+1. ndjson backfill against the ceiling of a plain COPY of the same rows into the same tables.
+   Generates N vital-sign Observations (default 200,000) over N/40 patients as Bulk Data
+   ndjson, backfills them, then copies the rows the backfill stored back into emptied tables
+   with COPY: the ceiling, since it skips parsing, mapping, pseudonymising and merging. Prints
+   both rates, their ratio and the backfill's peak resident memory.
+2. sync from the FHIR test server (--patients, default 1000) against the server's own ceiling:
+   the time a client that does nothing with the pages takes to walk the same searches.
 
-Generates N vital-sign Observations (default 200,000) over N/40 patients as Bulk Data ndjson,
-backfills them, then copies the rows the backfill stored back into emptied tables with COPY:
-the ceiling, since it skips parsing, mapping, pseudonymising and merging. Prints both rates,
-their ratio and the backfill's peak resident memory.
+    /usr/bin/python3 tests/bench/bench_ingest.py BUILD/fhir-risk-adapter [--observations N] [--patients P]
 """
 import argparse
 import json
@@ -17,6 +19,7 @@ import re
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VITALS = [("8867-4", "/min", 60, 110), ("9279-1", "/min", 10, 26), ("59408-5", "%", 88, 100),
@@ -55,10 +58,47 @@ def psql(url, sql):
                           text=True).stdout.strip()
 
 
+def walk(base, rtype, count):
+    """Follows a search's next links, reading each page and nothing more; returns resources seen."""
+    url, seen = f"{base}/{rtype}?_sort=_lastUpdated&_count={count}", 0
+    while url:
+        with urllib.request.urlopen(url) as r:
+            page = json.load(r)
+        seen += len(page.get("entry", []))
+        url = next((link["url"] for link in page.get("link", []) if link["relation"] == "next"), None)
+    return seen
+
+
+def sync_benchmark(args, work, url, cfg):
+    log = os.path.join(work, "fhir.log")
+    port = "55993"
+    base = subprocess.run(["bash", f"{ROOT}/deploy/fhir-sandbox.sh", port, str(args.patients), "42", log],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    try:
+        t0 = time.monotonic()
+        seen = sum(walk(base, t, 200) for t in ("Patient", "Encounter", "Observation"))
+        walk_s = time.monotonic() - t0
+        psql(url, "TRUNCATE resource_version, patient, observation_value, encounter, scoring_queue, dead_letter, "
+                  "score, risk_assessment, sync_cursor")
+        env = {**os.environ, "FRA_FHIR_BASE_URL": base}
+        run = subprocess.run([args.binary, "sync", "--once", "--config", cfg], check=True, capture_output=True,
+                             text=True, env=env)
+        print("\n" + run.stdout, end="")
+        ingest_s = sum(float(x) for x in re.findall(r" in ([0-9.]+) s  cursor", run.stdout))
+        print(f"\nsync from the FHIR test server ({args.patients} patients): {seen} resources ingested in "
+              f"{ingest_s:.2f} s = {seen / ingest_s:,.0f} resources/s")
+        print(f"the server's own ceiling (a client that only reads the same pages): {walk_s:.2f} s = "
+              f"{seen / walk_s:,.0f} resources/s; sync / ceiling: {walk_s / ingest_s:.0%}")
+    finally:
+        with open(log + ".pid") as f:
+            os.kill(int(f.read()), 15)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
     ap.add_argument("--observations", type=int, default=200000)
+    ap.add_argument("--patients", type=int, default=1000)
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="fra-bench-", dir="/tmp")
     os.chmod(work, 0o755)
@@ -104,6 +144,7 @@ def main():
               f"peak resident memory {peak_kb / 1024:.0f} MB")
         print(f"COPY of the same rows into the same tables (ceiling): {copy_s:.2f} s = {ceiling:,.0f} resources/s")
         print(f"backfill / ceiling: {rate / ceiling:.0%}")
+        sync_benchmark(args, work, url, cfg)
     finally:
         subprocess.run(["bash", f"{ROOT}/deploy/pg-sandbox.sh", "stop", pg], check=False)
         subprocess.run(["rm", "-rf", work], check=False)
