@@ -222,6 +222,27 @@ class ValidatingMemoryRepository extends MemoryRepository {
     }
     return super.conditionalCreate(resource, search, options);
   }
+  // A search on `identifier=system|value` alone (what a conditional update by identifier runs)
+  // compares identifiers directly instead of evaluating FHIRPath on every stored resource, which
+  // costs a quarter of a millisecond per resource: the same matches, without the quadratic
+  // cost that made writing 1,000 RiskAssessments take minutes.
+  async searchResources(search) {
+    const f = search.filters?.length === 1 && !search.sortRules?.length && !search.offset ? search.filters[0] : undefined;
+    const bar = typeof f?.value === 'string' ? f.value.indexOf('|') : -1;
+    if (!f || f.code !== 'identifier' || f.operator !== core.Operator.EQUALS || bar <= 0 || f.value.includes(',')) {
+      return super.searchResources(search);
+    }
+    const system = f.value.slice(0, bar);
+    const value = f.value.slice(bar + 1);
+    const out = [];
+    for (const r of this.resources.get(search.resourceType)?.values() ?? []) {
+      if (r.identifier?.some((i) => i.system === system && i.value === value)) {
+        out.push(await this.readResource(search.resourceType, r.id));
+        if (search.count !== undefined && out.length >= search.count) break;
+      }
+    }
+    return out;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
