@@ -124,6 +124,7 @@ int sync_once(const std::string& file) {
     sync::Options sopts;
     sopts.page_size = static_cast<int>(cfg->integer("fhir.page_size"));
     sopts.score_batch = static_cast<int>(cfg->integer("score.batch_size"));
+    sopts.overlap_seconds = cfg->integer("sync.overlap_seconds");
     std::optional<sync::Pipeline> pipeline;
     try {
       pipeline.emplace(client, db, ps, *model, sopts);

@@ -110,6 +110,9 @@ const std::vector<KeySpec>& key_specs() {
        "File holding the secret pseudonym key (at least 32 bytes, mode 0600)"},
       {"model.path", Type::string, std::nullopt, 0, 0,
        "Directory of the model package (manifest.json and the model it names)"},
+      {"sync.overlap_seconds", Type::integer, "5", 0, 86400,
+       "Each search starts this long before the cursor, for servers whose lastUpdated order lags; "
+       "versions already stored are skipped"},
       {"score.batch_size", Type::integer, "500", 1, 100000, "Patients scored per transaction"},
       {"log.level", Type::string, "info", 0, 0, "One of trace, debug, info, warn, error"},
   };

@@ -8,9 +8,11 @@
 #include <cmath>
 #include <limits>
 #include <stdexcept>
+#include <thread>
 
 #include "adapter/sync/map_page.hpp"
 #include "fhir/bundle.hpp"
+#include "fhir/retry.hpp"
 #include "fhir/risk_assessment.hpp"
 
 namespace fra::sync {
@@ -69,29 +71,47 @@ IngestReport Pipeline::ingest(const std::string& type) {
   rep.resource_type = type;
   rep.cursor_before = store_.cursor(type);
   std::string url = fmt::format("{}?_sort=_lastUpdated&_count={}", type, options_.page_size);
-  if (rep.cursor_before) url += "&_lastUpdated=ge" + search_instant(*rep.cursor_before);
+  // Search from a little before the cursor: a server whose clock or commit order lags can give a
+  // resource an earlier lastUpdated than one already seen. Versions already stored are skipped.
+  if (rep.cursor_before)
+    url += "&_lastUpdated=ge" + search_instant(*rep.cursor_before - options_.overlap_seconds * 1000000LL);
   while (!url.empty()) {
-    fhir::Response resp = client_.get(url);
-    if (resp.status != 200)
-      throw fhir::FhirError(fmt::format("GET {}: HTTP {}", fhir::path_without_query(url), resp.status), resp.status);
-    auto page = fhir::parse_search_page(resp.body);
-    if (!page)
-      throw fhir::FhirError(fmt::format("GET {}: {}", fhir::path_without_query(url), page.error().message), resp.status);
-    store::Page rows = map_page(type, page.value(), ps_);
+    fhir::SearchPage page = fetch_page(url);
+    store::Page rows = map_page(type, page, ps_);
     store::PageCounts c = store_.store_page(rows);
     ++rep.pages;
-    rep.fetched += static_cast<int>(page->resources.size());
+    rep.fetched += static_cast<int>(page.resources.size());
     rep.counts.stored += c.stored;
     rep.counts.unchanged += c.unchanged;
     rep.counts.dead_lettered += c.dead_lettered;
     rep.counts.enqueued += c.enqueued;
     spdlog::debug("{} page {}: {} resources, {} stored, {} unchanged, {} dead-lettered", type, rep.pages,
-                  page->resources.size(), c.stored, c.unchanged, c.dead_lettered);
-    url = page->next.value_or("");
+                  page.resources.size(), c.stored, c.unchanged, c.dead_lettered);
+    url = page.next.value_or("");
   }
   rep.cursor_after = store_.cursor(type);
   rep.seconds = seconds_since(t0);
   return rep;
+}
+
+fhir::SearchPage Pipeline::fetch_page(const std::string& url) {
+  // A page that is not a Bundle (a proxy's error page, a truncated body) is asked for again;
+  // if it stays so, the run stops with the cursor where the last stored page left it.
+  const std::string where = fhir::path_without_query(url);
+  for (int attempt = 1;; ++attempt) {
+    fhir::Response resp = client_.get(url);
+    if (resp.status != 200) throw fhir::FhirError(fmt::format("GET {}: HTTP {}", where, resp.status), resp.status);
+    auto page = fhir::parse_search_page(resp.body);
+    if (page) return std::move(page).value();
+    if (attempt >= client_.options().max_attempts)
+      throw fhir::FhirError(fmt::format("GET {}: {} ({} attempts); the cursor stays where the last stored page left "
+                                        "it", where, page.error().message, attempt),
+                            resp.status);
+    auto delay = fhir::backoff(attempt, client_.options().backoff_base, client_.options().backoff_cap, 1.0,
+                               std::nullopt);
+    spdlog::warn("GET {}: {}; retry in {} ms", where, page.error().message, delay.count());
+    std::this_thread::sleep_for(delay);
+  }
 }
 
 store::Scored Pipeline::score_one(const mapping::PatientInputs& in, fhir::Micros as_of) const {

@@ -7,6 +7,7 @@
 
 #include "adapter/score/manifest.hpp"
 #include "adapter/store/store.hpp"
+#include "fhir/bundle.hpp"
 #include "fhir/client.hpp"
 #include "mapping/features.hpp"
 #include "mapping/pseudonym.hpp"
@@ -40,6 +41,8 @@ struct Report {
 struct Options {
   int page_size = 200;
   int score_batch = 500;
+  /// How far before the cursor each search starts, for servers whose lastUpdated order lags.
+  long overlap_seconds = 5;
   /// The identifier system of the RiskAssessments this adapter writes.
   std::string identifier_system = "urn:fhir-risk-adapter:risk-assessment";
 };
@@ -63,6 +66,7 @@ class Pipeline {
 
  private:
   store::Scored score_one(const mapping::PatientInputs& in, fhir::Micros as_of) const;
+  fhir::SearchPage fetch_page(const std::string& url);
 
   fhir::Client& client_;
   store::Store& store_;

@@ -767,13 +767,15 @@ function createServer(opts, repo, router) {
         // Resilience tests switch fault injection on and off while the server keeps its data.
         const rate = Number(url.searchParams.get('rate') ?? 0);
         const latency = Number(url.searchParams.get('latency_ms') ?? 0);
-        if (!(rate >= 0 && rate <= 1) || !(latency >= 0)) {
-          send(res, 400, outcome('error', 'invalid', 'rate must be in 0..1 and latency_ms >= 0'));
+        const garbage = Number(url.searchParams.get('garbage') ?? 0);
+        if (!(rate >= 0 && rate <= 1) || !(latency >= 0) || !(garbage >= 0 && garbage <= 1)) {
+          send(res, 400, outcome('error', 'invalid', 'rate and garbage must be in 0..1 and latency_ms >= 0'));
           return;
         }
         opts.faultRate = rate;
         opts.latencyMs = latency;
-        send(res, 200, { faultRate: rate, latencyMs: latency });
+        opts.garbageRate = garbage;
+        send(res, 200, { faultRate: rate, latencyMs: latency, garbageRate: garbage });
         return;
       }
       if (url.pathname !== BASE_PATH && !url.pathname.startsWith(BASE_PATH + '/')) {
@@ -792,6 +794,12 @@ function createServer(opts, repo, router) {
             : outcome('error', 'transient', 'Service unavailable (injected fault)'),
           { 'Retry-After': '1' }
         );
+        return;
+      }
+      if (opts.garbageRate > 0 && req.method === 'GET' && faultRandom() < opts.garbageRate) {
+        // What a misbehaving proxy answers: 200 with a page that is not a Bundle.
+        res.writeHead(200, { 'Content-Type': 'text/html' });
+        res.end('<html><body>Gateway maintenance</body></html>');
         return;
       }
       await handleFhir(req, res, url, rawBody);

@@ -40,9 +40,10 @@ def table_hashes(url):
     return out
 
 
-def faults(rate, latency_ms):
+def faults(rate, latency_ms, garbage=0):
     base = FHIR.split("/fhir/")[0]
-    req = urllib.request.Request(f"{base}/admin/faults?rate={rate}&latency_ms={latency_ms}", method="POST", data=b"")
+    req = urllib.request.Request(f"{base}/admin/faults?rate={rate}&latency_ms={latency_ms}&garbage={garbage}",
+                                 method="POST", data=b"")
     urllib.request.urlopen(req).read()
 
 
@@ -72,6 +73,38 @@ class Faults(unittest.TestCase):
         ras = risk_assessments()
         subjects = [ra["subject"]["reference"] for ra in ras.values()]
         self.assertEqual(len(subjects), len(set(subjects)), "a patient has two RiskAssessments")
+
+    def test_pages_that_are_not_json_are_retried_then_stop_the_run(self):
+        url = database("fra_garbage")
+        cfg = write_config("garbage.toml", db=url)
+        self.assertEqual(adapter("migrate", "--config", cfg).returncode, 0)
+        faults(0, 0, garbage=1)
+        try:
+            run = adapter("sync", "--once", "--config", cfg, env={"FRA_FHIR_MAX_ATTEMPTS": "3"})
+        finally:
+            faults(0, 0)
+        self.assertEqual(run.returncode, 69, run.stdout + run.stderr)
+        errors = [line for line in run.stderr.splitlines() if "error:" in line]
+        self.assertEqual(len(errors), 1, run.stderr)
+        self.assertIn("search page is not JSON", errors[0])
+        self.assertIn("(3 attempts); the cursor stays", errors[0])
+        self.assertEqual(subprocess.run(["psql", url, "-X", "-A", "-t", "-c", "SELECT count(*) FROM sync_cursor"],
+                                        capture_output=True, text=True).stdout.strip(), "0")
+
+        faults(0, 0, garbage=0.3)
+        try:
+            run = adapter("sync", "--once", "--config", cfg, env={"FRA_FHIR_MAX_ATTEMPTS": "10"})
+        finally:
+            faults(0, 0)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertIn("search page is not JSON", run.stderr)  # retried, and said so
+        ref = database("fra_garbage_ref")
+        ref_cfg = write_config("garbage_ref.toml", db=ref)
+        self.assertEqual(adapter("migrate", "--config", ref_cfg).returncode, 0)
+        self.assertEqual(adapter("sync", "--once", "--config", ref_cfg).returncode, 0)
+        clean = table_hashes(ref)
+        self.assertEqual({k: v for k, v in table_hashes(url).items() if k in ("patient", "observation_value")},
+                         {k: v for k, v in clean.items() if k in ("patient", "observation_value")})
 
 
 if __name__ == "__main__":
