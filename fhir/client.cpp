@@ -6,6 +6,7 @@
 #include <cctype>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include "fhir/bundle.hpp"
 #include "fhir/retry.hpp"
@@ -60,16 +61,20 @@ std::string Client::url_for(const std::string& p) const {
 Response Client::get(const std::string& p) { return request("GET", p, nullptr); }
 Response Client::put(const std::string& p, const std::string& b) { return request("PUT", p, &b); }
 Response Client::post(const std::string& p, const std::string& b) { return request("POST", p, &b); }
+Response Client::post_form(const std::string& u, const std::string& b) { return request("POST", u, &b, true); }
 
-Response Client::request(const char* method, const std::string& path_or_url, const std::string* body) {
+Response Client::request(const char* method, const std::string& path_or_url, const std::string* body, bool form) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   const std::string url = url_for(path_or_url);
   const std::string where = fmt::format("{} {}", method, path_without_query(url));
   auto* curl = static_cast<CURL*>(curl_);
   std::string last_problem;
   long last_status = 0;
+  bool renewed = false;     // a 401 has been answered with a new token already
+  bool renew_next = false;  // the next try asks for a new token
+  int max_attempts = options_.max_attempts;
 
-  for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+  for (int attempt = 1; attempt <= max_attempts; ++attempt) {
     Response r;
     r.attempts = attempt;
     curl_easy_reset(curl);
@@ -88,14 +93,17 @@ Response Client::request(const char* method, const std::string& path_or_url, con
     curl_slist* headers = nullptr;
     headers = curl_slist_append(headers, "Accept: application/fhir+json");
     if (body != nullptr) {
-      headers = curl_slist_append(headers, "Content-Type: application/fhir+json");
+      headers = curl_slist_append(headers, form ? "Content-Type: application/x-www-form-urlencoded"
+                                                : "Content-Type: application/fhir+json");
       headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip before a body
       curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body->data());
       curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
     }
     std::string auth;
-    if (!options_.bearer_token.empty()) {
-      auth = "Authorization: Bearer " + options_.bearer_token;
+    const std::string token = options_.token_provider ? options_.token_provider(std::exchange(renew_next, false))
+                                                      : options_.bearer_token;
+    if (!token.empty()) {
+      auth = "Authorization: Bearer " + token;
       headers = curl_slist_append(headers, auth.c_str());
     }
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
@@ -115,17 +123,22 @@ Response Client::request(const char* method, const std::string& path_or_url, con
       last_problem = outcome.empty() ? fmt::format("HTTP {}", r.status)
                                      : fmt::format("HTTP {}: {}", r.status, outcome);
     }
-    if (action == Action::done) return r;
+    // An expired or revoked token: ask for a new one once, then try again at once.
+    if (r.status == 401 && options_.token_provider && !renewed) {
+      renewed = renew_next = true;
+      ++max_attempts;  // the renewal is not a retry of a server fault
+      continue;
+    }
+    if (action == Action::done || (form && r.status >= 400 && r.status < 500)) return r;
     if (action == Action::fail) throw FhirError(fmt::format("{}: {}", where, last_problem), last_status);
-    if (attempt == options_.max_attempts) break;
+    if (attempt == max_attempts) break;
     std::uniform_real_distribution<double> jitter(0.0, 1.0);
     auto retry_after = parse_retry_after(r.retry_after, std::chrono::system_clock::now());
     auto delay = backoff(attempt, options_.backoff_base, options_.backoff_cap, jitter(rng), retry_after);
     if (on_retry_) on_retry_(where, last_problem, delay);
     sleep_(delay);
   }
-  throw FhirError(fmt::format("{}: {} (gave up after {} attempts)", where, last_problem,
-                              options_.max_attempts),
+  throw FhirError(fmt::format("{}: {} (gave up after {} attempts)", where, last_problem, max_attempts),
                   last_status);
 }
 

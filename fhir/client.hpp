@@ -17,6 +17,9 @@ struct ClientOptions {
   std::chrono::milliseconds backoff_base{250};
   std::chrono::milliseconds backoff_cap{8000};
   bool verify_tls = true;
+  /// Supplies the bearer token for each request (`renew`: the last one was refused with 401);
+  /// empty for none. Wins over bearer_token.
+  std::function<std::string(bool renew)> token_provider;
 };
 
 struct Response {
@@ -51,6 +54,9 @@ class Client {
   Response put(const std::string& path_or_url, const std::string& body);
   /// POST a JSON body; same return and failure rules as get().
   Response post(const std::string& path_or_url, const std::string& body);
+  /// POST an application/x-www-form-urlencoded body (an OAuth token request). Returns any
+  /// final response, 4xx included; throws FhirError when no response could be had.
+  Response post_form(const std::string& url, const std::string& body);
 
   const ClientOptions& options() const { return options_; }
   /// Replaces the sleep between retries (tests inject a clock).
@@ -61,7 +67,8 @@ class Client {
   }
 
  private:
-  Response request(const char* method, const std::string& path_or_url, const std::string* body);
+  Response request(const char* method, const std::string& path_or_url, const std::string* body,
+                   bool form = false);
   std::string url_for(const std::string& path_or_url) const;
 
   ClientOptions options_;

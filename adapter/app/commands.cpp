@@ -21,6 +21,7 @@
 #include "adapter/sync/backfill.hpp"
 #include "adapter/sync/pipeline.hpp"
 #include "fhir/client.hpp"
+#include "fhir/smart.hpp"
 #include "mapping/pseudonym.hpp"
 
 namespace fra::app {
@@ -51,6 +52,46 @@ std::optional<std::string> read_text(const std::string& path) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// The FHIR client's options from the configuration: timeouts, retries, TLS and authentication
+// (a static bearer token from a file, or SMART Backend Services). nullopt: a problem was printed.
+std::optional<fhir::ClientOptions> client_options(const config::Config& cfg) {
+  fhir::ClientOptions opts;
+  opts.base_url = cfg.str("fhir.base_url");
+  opts.timeout_seconds = cfg.integer("fhir.timeout_seconds");
+  opts.max_attempts = static_cast<int>(cfg.integer("fhir.max_attempts"));
+  opts.verify_tls = cfg.boolean("fhir.verify_tls");
+  if (const auto& token_file = cfg.str("fhir.bearer_token_file"); !token_file.empty()) {
+    auto token = read_text(token_file);
+    if (!token) {
+      error_line(fmt::format("fhir.bearer_token_file: {}: cannot read", token_file));
+      return std::nullopt;
+    }
+    std::string t = *token;
+    while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
+    opts.bearer_token = t;
+  }
+  if (const auto& token_url = cfg.str("fhir.smart_token_url"); !token_url.empty()) {
+    auto key = mapping::read_key_file(cfg.str("fhir.smart_private_key_file"));
+    if (!key) {
+      error_line("fhir.smart_private_key_file: " + key.error().message);
+      return std::nullopt;
+    }
+    fhir::ClientOptions http = opts;  // the token endpoint: same TLS and retries, no token
+    http.base_url.clear();
+    try {
+      auto source = std::make_shared<fhir::SmartTokenSource>(
+          fhir::SmartOptions{token_url, cfg.str("fhir.smart_client_id"), key.value(), cfg.str("fhir.smart_key_id"),
+                             cfg.str("fhir.smart_scope")},
+          http);
+      opts.token_provider = [source](bool renew) { return source->token(renew); };
+    } catch (const fhir::SmartError& e) {
+      error_line(std::string("fhir.smart_private_key_file: ") + e.what());
+      return std::nullopt;
+    }
+  }
+  return opts;
 }
 
 std::string instant_or_none(const std::optional<fhir::Micros>& t) {
@@ -94,20 +135,8 @@ int sync_once(const std::string& file) {
     return kExitConfig;
   }
 
-  fhir::ClientOptions opts;
-  opts.base_url = cfg->str("fhir.base_url");
-  opts.timeout_seconds = cfg->integer("fhir.timeout_seconds");
-  opts.max_attempts = static_cast<int>(cfg->integer("fhir.max_attempts"));
-  opts.verify_tls = cfg->boolean("fhir.verify_tls");
-  if (const auto& token_file = cfg->str("fhir.bearer_token_file"); !token_file.empty()) {
-    auto token = read_text(token_file);
-    if (!token) {
-      error_line(fmt::format("fhir.bearer_token_file: {}: cannot read", token_file));
-      return kExitConfig;
-    }
-    while (!token->empty() && (token->back() == '\n' || token->back() == '\r')) token->pop_back();
-    opts.bearer_token = *token;
-  }
+  auto opts = client_options(*cfg);
+  if (!opts) return kExitConfig;
 
   try {
     store::Store db(cfg->str("database.url"));
@@ -117,7 +146,7 @@ int sync_once(const std::string& file) {
                              "`fhir-risk-adapter migrate --config {}`", have, want, file));
       return kExitConfig;
     }
-    fhir::Client client(opts);
+    fhir::Client client(*opts);
     client.on_retry([](const std::string& where, const std::string& problem, std::chrono::milliseconds delay) {
       spdlog::warn("{}: {}; retry in {} ms", where, problem, delay.count());
     });
@@ -148,7 +177,10 @@ int sync_once(const std::string& file) {
     error_line(e.what());
     return kExitUnavailable;
   } catch (const fhir::FhirError& e) {
-    error_line(fmt::format("FHIR server {}: {}", opts.base_url, e.what()));
+    error_line(fmt::format("FHIR server {}: {}", opts->base_url, e.what()));
+    return kExitUnavailable;
+  } catch (const fhir::SmartError& e) {
+    error_line(e.what());
     return kExitUnavailable;
   }
 }

@@ -104,6 +104,15 @@ const std::vector<KeySpec>& key_specs() {
       {"fhir.bearer_token_file", Type::string, "", 0, 0,
        "File holding a static bearer token; empty for no authentication"},
       {"fhir.verify_tls", Type::boolean, "true", 0, 0, "Verify the server's TLS certificate"},
+      {"fhir.smart_token_url", Type::string, "", 0, 0,
+       "SMART Backend Services: the token endpoint; empty to not use SMART"},
+      {"fhir.smart_client_id", Type::string, "", 0, 0, "SMART Backend Services: the registered client id"},
+      {"fhir.smart_private_key_file", Type::string, "", 0, 0,
+       "SMART Backend Services: PEM private key, RSA (RS384) or EC P-384 (ES384), mode 0600"},
+      {"fhir.smart_key_id", Type::string, "", 0, 0, "SMART Backend Services: the key's kid in the registered JWK set"},
+      {"fhir.smart_scope", Type::string,
+       "system/Patient.read system/Observation.read system/Encounter.read system/RiskAssessment.write", 0, 0,
+       "SMART Backend Services: the scopes asked for"},
       {"database.url", Type::string, std::nullopt, 0, 0,
        "libpq connection string or URL of the PostgreSQL feature store"},
       {"pseudonym.key_file", Type::string, std::nullopt, 0, 0,
@@ -225,6 +234,13 @@ struct Loader {
         continue;
       }
       cfg.values_[std::string(spec.name)] = *parse_text(spec, *spec.default_value);
+    }
+    if (auto url = cfg.values_.find("fhir.smart_token_url"); url != cfg.values_.end() && !std::get<std::string>(url->second).empty()) {
+      for (const char* k : {"fhir.smart_client_id", "fhir.smart_private_key_file"})
+        if (std::get<std::string>(cfg.values_[k]).empty())
+          problem(0, 0, fmt::format("{}: required when fhir.smart_token_url is set", k));
+      if (!std::get<std::string>(cfg.values_["fhir.bearer_token_file"]).empty())
+        problem(0, 0, "fhir.bearer_token_file: set it or fhir.smart_token_url, not both");
     }
     static constexpr std::array<std::string_view, 5> kLevels{"trace", "debug", "info", "warn", "error"};
     if (auto it = cfg.values_.find("log.level"); it != cfg.values_.end()) {
