@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <cctype>
+#include <cstdio>
 #include <random>
 #include <thread>
 #include <utility>
@@ -19,20 +20,27 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
+// Keeps the response headers the client acts on: Retry-After, Content-Location, X-Progress.
 size_t on_header(char* data, size_t size, size_t n, void* user) {
   std::string_view line(data, size * n);
-  constexpr std::string_view kName = "retry-after:";
-  if (line.size() > kName.size()) {
-    bool match = true;
-    for (size_t i = 0; i < kName.size(); ++i)
-      if (std::tolower(static_cast<unsigned char>(line[i])) != kName[i]) match = false;
-    if (match) {
-      auto v = line.substr(kName.size());
-      while (!v.empty() && (v.back() == '\r' || v.back() == '\n')) v.remove_suffix(1);
-      *static_cast<std::string*>(user) = std::string(v);
-    }
-  }
+  auto* r = static_cast<Response*>(user);
+  auto take = [&](std::string_view name, std::string& into) {
+    if (line.size() <= name.size()) return;
+    for (size_t i = 0; i < name.size(); ++i)
+      if (std::tolower(static_cast<unsigned char>(line[i])) != name[i]) return;
+    auto v = line.substr(name.size());
+    while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+    while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' ')) v.remove_suffix(1);
+    into = std::string(v);
+  };
+  take("retry-after:", r->retry_after);
+  take("content-location:", r->content_location);
+  take("x-progress:", r->progress);
   return size * n;
+}
+
+size_t to_file(char* data, size_t size, size_t n, void* user) {
+  return std::fwrite(data, size, n, static_cast<std::FILE*>(user)) * size;
 }
 
 struct GlobalInit {
@@ -63,6 +71,38 @@ Response Client::put(const std::string& p, const std::string& b) { return reques
 Response Client::post(const std::string& p, const std::string& b) { return request("POST", p, &b); }
 Response Client::post_form(const std::string& u, const std::string& b) { return request("POST", u, &b, true); }
 
+Response Client::request_delete(const std::string& p) { return request("DELETE", p, nullptr); }
+
+Response Client::get_with(const std::string& url, std::string accept, std::vector<std::string> headers) {
+  accept_ = "Accept: " + accept;
+  extra_headers_ = std::move(headers);
+  try {
+    Response r = request("GET", url, nullptr);
+    accept_.clear();
+    extra_headers_.clear();
+    return r;
+  } catch (...) {
+    accept_.clear();
+    extra_headers_.clear();
+    throw;
+  }
+}
+
+Response Client::download(const std::string& url, const std::string& path, std::string accept) {
+  accept_ = "Accept: " + accept;
+  download_to_ = &path;
+  try {
+    Response r = request("GET", url, nullptr);
+    accept_.clear();
+    download_to_ = nullptr;
+    return r;
+  } catch (...) {
+    accept_.clear();
+    download_to_ = nullptr;
+    throw;
+  }
+}
+
 Response Client::request(const char* method, const std::string& path_or_url, const std::string* body, bool form) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   const std::string url = url_for(path_or_url);
@@ -80,10 +120,18 @@ Response Client::request(const char* method, const std::string& path_or_url, con
     curl_easy_reset(curl);
     curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
+    std::FILE* file = nullptr;
+    if (download_to_ != nullptr) {
+      file = std::fopen(download_to_->c_str(), "wb");
+      if (file == nullptr) throw FhirError(fmt::format("{}: cannot write {}", where, *download_to_), 0);
+      curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, to_file);
+      curl_easy_setopt(curl, CURLOPT_WRITEDATA, file);
+    } else {
+      curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+      curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
+    }
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &r.retry_after);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &r);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, options_.timeout_seconds);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, std::min(options_.timeout_seconds, 10L));
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -91,7 +139,8 @@ Response Client::request(const char* method, const std::string& path_or_url, con
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
     curl_slist* headers = nullptr;
-    headers = curl_slist_append(headers, "Accept: application/fhir+json");
+    headers = curl_slist_append(headers, accept_.empty() ? "Accept: application/fhir+json" : accept_.c_str());
+    for (const auto& h : extra_headers_) headers = curl_slist_append(headers, h.c_str());
     if (body != nullptr) {
       headers = curl_slist_append(headers, form ? "Content-Type: application/x-www-form-urlencoded"
                                                 : "Content-Type: application/fhir+json");
@@ -109,6 +158,7 @@ Response Client::request(const char* method, const std::string& path_or_url, con
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     CURLcode rc = curl_easy_perform(curl);
     curl_slist_free_all(headers);
+    if (file != nullptr) std::fclose(file);
 
     Action action;
     if (rc != CURLE_OK) {

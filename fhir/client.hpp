@@ -6,6 +6,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace fra::fhir {
 
@@ -25,7 +26,9 @@ struct ClientOptions {
 struct Response {
   long status = 0;
   std::string body;
-  std::string retry_after;  ///< the Retry-After header, "" when absent
+  std::string retry_after;       ///< the Retry-After header, "" when absent
+  std::string content_location;  ///< Content-Location (a Bulk Data status URL)
+  std::string progress;          ///< X-Progress (Bulk Data)
   int attempts = 0;         ///< how many tries it took
 };
 
@@ -59,6 +62,14 @@ class Client {
   Response post_form(const std::string& url, const std::string& body);
 
   const ClientOptions& options() const { return options_; }
+  /// DELETE a URL; as get().
+  Response request_delete(const std::string& path_or_url);
+  /// GET with another Accept and extra headers (e.g. "Prefer: respond-async"); as get().
+  Response get_with(const std::string& url, std::string accept, std::vector<std::string> headers);
+  /// GET a (large) body straight into a file at `path` rather than memory; as get(), but the
+  /// returned body is empty.
+  Response download(const std::string& url, const std::string& path, std::string accept);
+
   /// Replaces the sleep between retries (tests inject a clock).
   void set_sleeper(std::function<void(std::chrono::milliseconds)> sleeper) { sleep_ = std::move(sleeper); }
   /// Called before each retry with the method and path (no query), the problem and the delay.
@@ -75,6 +86,9 @@ class Client {
   void* curl_;  // CURL*, kept for connection reuse
   std::function<void(std::chrono::milliseconds)> sleep_;
   std::function<void(const std::string&, const std::string&, std::chrono::milliseconds)> on_retry_;
+  std::string accept_;                      // overrides the FHIR JSON Accept header when set
+  std::vector<std::string> extra_headers_;  // for the next request only
+  const std::string* download_to_ = nullptr;  // write the body to this file instead
 };
 
 /// The path of a URL without its query, for messages (queries can hold search values).

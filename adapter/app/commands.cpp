@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <stdlib.h>
 #include <unistd.h>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +20,7 @@
 #include "adapter/score/manifest.hpp"
 #include "adapter/store/store.hpp"
 #include "adapter/sync/backfill.hpp"
+#include "adapter/sync/bulk_export.hpp"
 #include "adapter/sync/pipeline.hpp"
 #include "fhir/client.hpp"
 #include "fhir/smart.hpp"
@@ -185,7 +187,7 @@ int sync_once(const std::string& file) {
   }
 }
 
-int backfill(const std::string& file, const std::string& dir, int batch) {
+int backfill(const std::string& file, const std::string& ndjson_dir, const std::string& export_kickoff, int batch) {
   auto cfg = load_config(file);
   if (!cfg) return kExitConfig;
   auto key = mapping::read_key_file(cfg->str("pseudonym.key_file"));
@@ -212,7 +214,37 @@ int backfill(const std::string& file, const std::string& dir, int batch) {
                  static_cast<double>(lines) / std::max(seconds, 1e-9));
       std::fflush(stderr);
     };
+    std::string dir = ndjson_dir;
+    std::optional<sync::ExportResult> exported;
+    std::string scratch;
+    if (!export_kickoff.empty()) {
+      auto opts = client_options(*cfg);
+      if (!opts) return kExitConfig;
+      fhir::Client client(*opts);
+      char tmpl[] = "/tmp/fra-export.XXXXXX";
+      if (::mkdtemp(tmpl) == nullptr) {
+        error_line("cannot make a folder for the export's files in /tmp");
+        return kExitSoftware;
+      }
+      scratch = dir = tmpl;
+      try {
+        exported = sync::run_bulk_export(client, export_kickoff, {"Patient", "Encounter", "Observation"}, dir, 3600,
+                                         [](const std::string& p) { spdlog::info("bulk export: {}", p); });
+      } catch (const fhir::FhirError& e) {
+        std::filesystem::remove_all(scratch);
+        error_line(fmt::format("FHIR server {}: {}", opts->base_url, e.what()));
+        return kExitUnavailable;
+      }
+      fmt::print("bulk export {}: {} files after {} status polls, as of {}\n", export_kickoff, exported->files.size(),
+                 exported->polls, fhir::format_instant(exported->transaction_time));
+    }
     auto reports = sync::backfill_ndjson(dir, db, ps, static_cast<std::size_t>(batch), progress);
+    if (exported) {
+      // The store now holds the server as of the export: the next sync starts there.
+      if (exported->transaction_time > 0)
+        for (const char* type : {"Patient", "Encounter", "Observation"}) db.advance_cursor(type, exported->transaction_time);
+      std::filesystem::remove_all(scratch);
+    }
     if (tty && shown >= 0) fmt::print(stderr, "\n");
     long total = 0;
     double seconds = 0;

@@ -17,7 +17,9 @@ inline constexpr int kExitConfig = 78;
 
 int migrate(const std::string& config_file);
 int sync_once(const std::string& config_file);
-int backfill(const std::string& config_file, const std::string& ndjson_dir, int batch);
+/// Loads ndjson files from `ndjson_dir`, or, when `export_kickoff` is set, from a Bulk Data export.
+int backfill(const std::string& config_file, const std::string& ndjson_dir, const std::string& export_kickoff,
+             int batch);
 /// Options of score-csv beyond its files.
 struct ScoreCsvFlags {
   bool margin = false;

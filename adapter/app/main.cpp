@@ -26,9 +26,16 @@ int main(int argc, char** argv) {
   int backfill_batch = 10000;
   auto* backfill_cmd = app.add_subcommand("backfill", "Load FHIR Bulk Data ndjson files into the store");
   backfill_cmd->add_option("-c,--config", config, "Configuration file (TOML)")->required();
-  backfill_cmd->add_option("--ndjson", ndjson_dir, "Folder of *.ndjson files, one resource type per file")
-      ->required()
-      ->check(CLI::ExistingDirectory);
+  std::string export_kickoff;
+  auto* ndjson_opt = backfill_cmd->add_option("--ndjson", ndjson_dir, "Folder of *.ndjson files, one resource type per file")
+                         ->check(CLI::ExistingDirectory);
+  auto* export_opt =
+      backfill_cmd
+          ->add_option("--export", export_kickoff,
+                       "Run a Bulk Data export and load what it returns: Patient/$export, $export or Group/ID/$export")
+          ->expected(0, 1)
+          ->default_str("Patient/$export");
+  ndjson_opt->excludes(export_opt);
   backfill_cmd->add_option("--batch", backfill_batch, "Resources per transaction")->check(CLI::Range(1, 1000000));
 
   std::string model, input, output;
@@ -64,7 +71,14 @@ int main(int argc, char** argv) {
   try {
     if (*migrate_cmd) return migrate(config);
     if (*sync_cmd) return sync_once(config);
-    if (*backfill_cmd) return backfill(config, ndjson_dir, backfill_batch);
+    if (*backfill_cmd) {
+      if (!*ndjson_opt && !*export_opt) {
+        std::cerr << "fhir-risk-adapter: error: backfill needs --ndjson DIR or --export\n";
+        return kExitUsage;
+      }
+      if (*export_opt && export_kickoff.empty()) export_kickoff = "Patient/$export";
+      return backfill(config, ndjson_dir, *export_opt ? export_kickoff : "", backfill_batch);
+    }
     if (*csv_cmd) return score_csv(model, input, output, csv_flags);
     if (*check_cmd) return config_check(check_file);
     if (*example_cmd) return config_example();

@@ -261,6 +261,19 @@ PageCounts Store::store_page(const Page& page) {
   return c;
 }
 
+void Store::advance_cursor(std::string_view type, Micros t) {
+  try {
+    pqxx::work w(conn_->c);
+    w.exec_params("INSERT INTO sync_cursor (resource_type, last_updated) VALUES ($1, " + ts(2) + ") "
+                  "ON CONFLICT (resource_type) DO UPDATE "
+                  "SET last_updated = greatest(sync_cursor.last_updated, EXCLUDED.last_updated), updated_at = now()",
+                  std::string(type), t);
+    w.commit();
+  } catch (const pqxx::sql_error& e) {
+    throw StoreError("moving the cursor: " + first_line(e.what()));
+  }
+}
+
 ScoreCounts Store::score_batch(int limit, const ModelInfo& model, Micros as_of,
                                const std::function<Scored(const mapping::PatientInputs&)>& score,
                                const std::function<std::string(const std::string&)>& identifier_of) {

@@ -94,6 +94,9 @@ class Store {
 
   /// The cursor of a resource type, nullopt before the first sync.
   std::optional<fhir::Micros> cursor(std::string_view resource_type);
+  /// Moves the cursor of a type forward to `t` (never back): after a bulk export that reflects
+  /// the server as of `t`.
+  void advance_cursor(std::string_view resource_type, fhir::Micros t);
   /// Stores a page and advances the cursor in the same transaction.
   PageCounts store_page(const Page& page);
 

@@ -596,6 +596,7 @@ function queryString(entries) {
 
 function createServer(opts, repo, router) {
   const snapshots = new SnapshotCache();
+  const exportJobs = new Map();
   const faultRandom = mulberry32((opts.seed ^ 0x0fa17ed5) >>> 0);
   let baseUrl = '';
   let capabilityStatement;
@@ -838,6 +839,59 @@ function createServer(opts, repo, router) {
       }
       if (url.pathname === '/auth/token' && req.method === 'POST') {
         smartTokenResponse(res, new URLSearchParams(rawBody.toString('utf8')), baseUrl.slice(0, -BASE_PATH.length) + '/auth/token');
+        return;
+      }
+      // Bulk Data export (HL7 Bulk Data Access 2.0), which the stock router lacks: a kick-off
+      // answers 202 with a status URL; the first poll 202 with X-Progress and Retry-After; then
+      // the manifest, whose files hold the current version of every resource of each type.
+      const origin = baseUrl.slice(0, -BASE_PATH.length);
+      const kickoff = /^\/fhir\/R4\/(?:(?:Patient|Group\/[^/]+)\/)?\$export$/.exec(url.pathname);
+      if (kickoff && req.method === 'GET') {
+        if (!/respond-async/.test(req.headers.prefer ?? '')) {
+          send(res, 400, outcome('error', 'invalid', 'Bulk Data export needs Prefer: respond-async'));
+          return;
+        }
+        const types = (url.searchParams.get('_type') ?? 'Patient,Encounter,Observation').split(',');
+        const id = crypto.randomBytes(8).toString('hex');
+        exportJobs.set(id, { transactionTime: new Date().toISOString(), request: req.url, types, polls: 0 });
+        res.writeHead(202, { 'Content-Location': `${origin}/bulk/status/${id}`, 'Content-Length': 0 });
+        res.end();
+        return;
+      }
+      const status = /^\/bulk\/status\/([0-9a-f]+)$/.exec(url.pathname);
+      if (status) {
+        const job = exportJobs.get(status[1]);
+        if (!job) throw notFound('No such export');
+        if (req.method === 'DELETE') {
+          exportJobs.delete(status[1]);
+          res.writeHead(202, { 'Content-Length': 0 });
+          res.end();
+          return;
+        }
+        if (job.polls++ === 0) {
+          job.files = {};
+          for (const type of job.types) {
+            const lines = [...(repo.resources.get(type)?.values() ?? [])].map((r) => JSON.stringify(r));
+            job.files[type] = { body: lines.length ? lines.join('\n') + '\n' : '', count: lines.length };
+          }
+          res.writeHead(202, { 'X-Progress': `collected ${job.types.join(', ')}`, 'Retry-After': '1', 'Content-Length': 0 });
+          res.end();
+          return;
+        }
+        const output = job.types
+          .filter((t) => job.files[t].count > 0)
+          .map((t) => ({ type: t, url: `${origin}/bulk/file/${status[1]}/${t}`, count: job.files[t].count }));
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ transactionTime: job.transactionTime, request: job.request, requiresAccessToken: false, output, error: [] }));
+        return;
+      }
+      const file = /^\/bulk\/file\/([0-9a-f]+)\/([A-Za-z]+)$/.exec(url.pathname);
+      if (file && req.method === 'GET') {
+        const job = exportJobs.get(file[1]);
+        const f = job?.files?.[file[2]];
+        if (!f) throw notFound('No such export file');
+        res.writeHead(200, { 'Content-Type': 'application/fhir+ndjson', 'Content-Length': Buffer.byteLength(f.body) });
+        res.end(f.body);
         return;
       }
       if (url.pathname === '/admin/faults' && req.method === 'POST') {

@@ -92,6 +92,25 @@ class Backfill(unittest.TestCase):
         self.assertRegex(again.stdout, r"stored +0 +unchanged +11 +dead-lettered +0 ")
         self.assertEqual(sql_in(filled, "SELECT count(*) FROM dead_letter"), dead, "dead letters recorded twice")
 
+    def test_bulk_export_loads_the_server_and_sets_the_cursors(self):
+        exported, ref = database("fra_export"), database("fra_export_ref")
+        exp_cfg, ref_cfg = write_config("export.toml", db=exported), write_config("export_ref.toml", db=ref)
+        for cfg in (exp_cfg, ref_cfg):
+            self.assertEqual(adapter("migrate", "--config", cfg).returncode, 0)
+        run = adapter("backfill", "--export", "--config", exp_cfg)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertRegex(run.stdout, r"bulk export Patient/\$export: 3 files after 2 status polls, as of 20")
+        self.assertEqual(adapter("sync", "--once", "--config", ref_cfg).returncode, 0)
+        a, b = table_hashes(ref), table_hashes(exported)
+        for table in STORE_TABLES:
+            self.assertEqual(b[table], a[table], table)
+        self.assertEqual(sql_in(exported, "SELECT count(*) FROM sync_cursor"), "3")
+        after = adapter("sync", "--once", "--config", exp_cfg)
+        self.assertEqual(after.returncode, 0, after.stderr)
+        for rtype in ("Patient", "Encounter", "Observation"):
+            self.assertRegex(after.stdout, rf"{rtype} +fetched +\d+ +stored +0 ")
+        self.assertEqual([d for d in os.listdir("/tmp") if d.startswith("fra-export.")], [], "export files left behind")
+
 
 def sql_in(url, query):
     import subprocess
