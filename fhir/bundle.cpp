@@ -2,7 +2,10 @@
 
 #include <rapidjson/error/en.h>
 
+#include "fhir/datetime.hpp"
 #include "fhir/json.hpp"
+
+#include <algorithm>
 
 namespace fra::fhir {
 
@@ -37,6 +40,44 @@ Result<SearchPage> parse_search_page(std::string_view body) {
         page.next = std::string(url->GetString(), url->GetStringLength());
     }
   }
+  return page;
+}
+
+Result<HistoryPage> parse_history_page(std::string_view body, std::string_view type) {
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseIterativeFlag>(body.data(), body.size());
+  if (doc.HasParseError()) return make_error("not-json", "history page is not JSON");
+  if (!is_string(member(doc, "resourceType"), "Bundle")) return make_error("not-bundle", "history page is not a Bundle");
+  HistoryPage page;
+  if (const auto* entries = member(doc, "entry"); entries != nullptr && entries->IsArray()) {
+    for (const auto& e : entries->GetArray()) {
+      const auto* request = member(e, "request");
+      const auto* response = member(e, "response");
+      Micros at = 0;
+      if (response != nullptr) {
+        const auto* lm = member(*response, "lastModified");
+        if (lm != nullptr && lm->IsString()) at = parse_datetime(lm->GetString()).value_or(0);
+      }
+      page.newest = std::max(page.newest, at);
+      if (request == nullptr || !is_string(member(*request, "method"), "DELETE")) continue;
+      const auto* url = member(*request, "url");
+      if (url == nullptr || !url->IsString()) continue;
+      // "Observation/123" or "Observation/123/_history/4", possibly absolute.
+      std::string_view u(url->GetString(), url->GetStringLength());
+      std::string prefix = std::string(type) + "/";
+      auto pos = u.rfind(prefix);
+      if (pos == std::string_view::npos) continue;
+      std::string_view id = u.substr(pos + prefix.size());
+      id = id.substr(0, id.find('/'));
+      if (id.empty()) continue;
+      page.deletes.push_back({std::string(id), at});
+    }
+  }
+  if (const auto* links = member(doc, "link"); links != nullptr && links->IsArray())
+    for (const auto& l : links->GetArray()) {
+      const auto* url = member(l, "url");
+      if (is_string(member(l, "relation"), "next") && url != nullptr && url->IsString()) page.next = url->GetString();
+    }
   return page;
 }
 

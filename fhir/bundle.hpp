@@ -9,6 +9,7 @@
 
 #include <rapidjson/document.h>
 
+#include "fhir/datetime.hpp"
 #include "fhir/result.hpp"
 
 namespace fra::fhir {
@@ -22,6 +23,23 @@ struct SearchPage {
 
 /// Parses a searchset Bundle. Fails when the body is not JSON or not a Bundle.
 Result<SearchPage> parse_search_page(std::string_view body);
+
+/// A delete seen in a history Bundle.
+struct HistoryDelete {
+  std::string id;  ///< the logical id of the deleted resource
+  Micros at = 0;  ///< response.lastModified (0 when absent)
+};
+
+/// The deletes of one page of a type-level `_history` Bundle, the newest lastModified of any
+/// entry, and the `next` link.
+struct HistoryPage {
+  std::vector<HistoryDelete> deletes;
+  Micros newest = 0;
+  std::optional<std::string> next;
+};
+
+/// Parses a history Bundle of `resource_type`. Fails when the body is not JSON or not a Bundle.
+Result<HistoryPage> parse_history_page(std::string_view body, std::string_view resource_type);
 
 /// The text of an OperationOutcome body (diagnostics or details.text of its issues), or ""
 /// when the body is not one.

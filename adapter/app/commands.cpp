@@ -156,6 +156,7 @@ int sync_once(const std::string& file) {
     sopts.page_size = static_cast<int>(cfg->integer("fhir.page_size"));
     sopts.score_batch = static_cast<int>(cfg->integer("score.batch_size"));
     sopts.overlap_seconds = cfg->integer("sync.overlap_seconds");
+    sopts.track_deletions = cfg->boolean("sync.track_deletions");
     std::optional<sync::Pipeline> pipeline;
     try {
       pipeline.emplace(client, db, ps, *model, sopts);
@@ -165,9 +166,10 @@ int sync_once(const std::string& file) {
     }
     auto report = pipeline->run_once();
     for (const auto& r : report.ingested)
-      fmt::print("{:<12} fetched {:>6}  stored {:>6}  unchanged {:>6}  dead-lettered {:>4}  in {:.2f} s  "
+      fmt::print("{:<12} fetched {:>6}  stored {:>6}  unchanged {:>6}  dead-lettered {:>4}  deleted {:>4}  in {:.2f} s  "
                  "cursor {} -> {}\n",
-                 r.resource_type, r.fetched, r.counts.stored, r.counts.unchanged, r.counts.dead_lettered, r.seconds,
+                 r.resource_type, r.fetched, r.counts.stored, r.counts.unchanged, r.counts.dead_lettered, r.deleted,
+                 r.seconds,
                  instant_or_none(r.cursor_before), instant_or_none(r.cursor_after));
     fmt::print("scored {} patients with {} {} in {:.2f} s", report.scored.scored, model->manifest.name,
                model->manifest.version, report.score_seconds);

@@ -122,6 +122,9 @@ const std::vector<KeySpec>& key_specs() {
       {"sync.overlap_seconds", Type::integer, "5", 0, 86400,
        "Each search starts this long before the cursor, for servers whose lastUpdated order lags; "
        "versions already stored are skipped"},
+      {"sync.track_deletions", Type::boolean, "true", 0, 0,
+       "Follow each type's _history for deleted Observations and Encounters (a server without it is "
+       "noted once and the sync goes on)"},
       {"score.batch_size", Type::integer, "500", 1, 100000, "Patients scored per transaction"},
       {"log.level", Type::string, "info", 0, 0, "One of trace, debug, info, warn, error"},
   };

@@ -261,6 +261,41 @@ PageCounts Store::store_page(const Page& page) {
   return c;
 }
 
+int Store::delete_resources(std::string_view type, const std::vector<std::pair<mapping::Pseudonym, Micros>>& gone,
+                            std::string_view cursor_key, Micros cursor) {
+  int held = 0;
+  const std::string t(type);
+  const char* table = t == "Observation" ? "observation_value" : t == "Encounter" ? "encounter" : nullptr;
+  try {
+    pqxx::work w(conn_->c);
+    for (const auto& [key, at] : gone) {
+      auto tomb = w.exec_params(
+          "INSERT INTO resource_version (resource_type, resource_key, version_id, source_updated) "
+          "VALUES ($1, $2, 'deleted', " + ts(3) + ") ON CONFLICT (resource_type, resource_key) DO UPDATE "
+          "SET version_id = 'deleted', source_updated = EXCLUDED.source_updated, stored_at = now() "
+          "WHERE resource_version.version_id <> 'deleted' AND resource_version.source_updated <= EXCLUDED.source_updated "
+          "RETURNING xmax <> 0",
+          t, key.hex, at);
+      if (tomb.empty() || !tomb[0][0].as<bool>()) continue;  // unknown here, or already gone
+      ++held;
+      if (table == nullptr) continue;
+      for (const auto& row : w.exec_params(fmt::format("DELETE FROM {} WHERE resource_key = $1 RETURNING patient_key", table),
+                                           key.hex))
+        w.exec_params("INSERT INTO scoring_queue (patient_key) VALUES ($1) ON CONFLICT DO NOTHING",
+                      row[0].as<std::string>());
+    }
+    if (cursor > 0)
+      w.exec_params("INSERT INTO sync_cursor (resource_type, last_updated) VALUES ($1, " + ts(2) + ") "
+                    "ON CONFLICT (resource_type) DO UPDATE "
+                    "SET last_updated = greatest(sync_cursor.last_updated, EXCLUDED.last_updated), updated_at = now()",
+                    std::string(cursor_key), cursor);
+    w.commit();
+  } catch (const pqxx::sql_error& e) {
+    throw StoreError(fmt::format("removing deleted {} resources: {}", t, first_line(e.what())));
+  }
+  return held;
+}
+
 void Store::advance_cursor(std::string_view type, Micros t) {
   try {
     pqxx::work w(conn_->c);

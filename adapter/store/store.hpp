@@ -97,6 +97,11 @@ class Store {
   /// Moves the cursor of a type forward to `t` (never back): after a bulk export that reflects
   /// the server as of `t`.
   void advance_cursor(std::string_view resource_type, fhir::Micros t);
+  /// Removes deleted resources of a type (their rows, keeping a tombstone version so that an
+  /// older copy seen later is not taken back), queues their patients, and moves `cursor_key` to
+  /// `cursor`, in one transaction. Returns how many of them the store held.
+  int delete_resources(std::string_view resource_type, const std::vector<std::pair<mapping::Pseudonym, fhir::Micros>>& gone,
+                       std::string_view cursor_key, fhir::Micros cursor);
   /// Stores a page and advances the cursor in the same transaction.
   PageCounts store_page(const Page& page);
 

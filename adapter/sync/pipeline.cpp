@@ -90,8 +90,43 @@ IngestReport Pipeline::ingest(const std::string& type) {
     url = page.next.value_or("");
   }
   rep.cursor_after = store_.cursor(type);
+  rep.deleted = follow_deletions(type, rep.cursor_after);
   rep.seconds = seconds_since(t0);
   return rep;
+}
+
+int Pipeline::follow_deletions(const std::string& type, std::optional<fhir::Micros> searched_up_to) {
+  // A search never shows a deleted resource; the type's history does. Patients are not
+  // removed (their scores and RiskAssessments stay until the EHR retires them).
+  if (!options_.track_deletions || history_unavailable_ || type == "Patient") return 0;
+  const std::string key = type + "/_history";
+  auto since = store_.cursor(key);
+  if (!since) {
+    // First time: the store holds what the searches found, so only later deletes matter.
+    if (searched_up_to) store_.advance_cursor(key, *searched_up_to);
+    return 0;
+  }
+  std::string url = fmt::format("{}/_history?_since={}&_count={}", type,
+                                search_instant(*since - options_.overlap_seconds * 1000000LL), options_.page_size);
+  std::vector<std::pair<mapping::Pseudonym, fhir::Micros>> gone;
+  fhir::Micros newest = 0;
+  try {
+    while (!url.empty()) {
+      fhir::Response resp = client_.get(url);
+      if (resp.status != 200) throw fhir::FhirError(fmt::format("HTTP {}", resp.status), resp.status);
+      auto page = fhir::parse_history_page(resp.body, type);
+      if (!page) throw fhir::FhirError(page.error().message, resp.status);
+      for (const auto& d : page->deletes) gone.emplace_back(ps_.of(type, fhir::FhirId{d.id}), d.at > 0 ? d.at : *since);
+      newest = std::max(newest, page->newest);
+      url = page->next.value_or("");
+    }
+  } catch (const fhir::FhirError& e) {
+    if (e.status() != 400 && e.status() != 404 && e.status() != 405 && e.status() != 501) throw;
+    spdlog::warn("the FHIR server does not offer {}/_history ({}): deletions are not followed", type, e.what());
+    history_unavailable_ = true;
+    return 0;
+  }
+  return store_.delete_resources(type, gone, key, newest);
 }
 
 fhir::SearchPage Pipeline::fetch_page(const std::string& url) {

@@ -19,6 +19,7 @@ struct IngestReport {
   int pages = 0;
   int fetched = 0;
   store::PageCounts counts;
+  int deleted = 0;  ///< resources the server deleted that the store held
   std::optional<fhir::Micros> cursor_before;
   std::optional<fhir::Micros> cursor_after;
   double seconds = 0;
@@ -43,6 +44,8 @@ struct Options {
   int score_batch = 500;
   /// How far before the cursor each search starts, for servers whose lastUpdated order lags.
   long overlap_seconds = 5;
+  /// Follow each type's `_history` for deletes (Observation and Encounter).
+  bool track_deletions = true;
   /// The identifier system of the RiskAssessments this adapter writes.
   std::string identifier_system = "urn:fhir-risk-adapter:risk-assessment";
 };
@@ -67,6 +70,8 @@ class Pipeline {
  private:
   store::Scored score_one(const mapping::PatientInputs& in, fhir::Micros as_of) const;
   fhir::SearchPage fetch_page(const std::string& url);
+  int follow_deletions(const std::string& type, std::optional<fhir::Micros> searched_up_to);
+  bool history_unavailable_ = false;
 
   fhir::Client& client_;
   store::Store& store_;

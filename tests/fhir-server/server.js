@@ -209,6 +209,11 @@ class ValidatingMemoryRepository extends MemoryRepository {
   constructor() {
     super();
     this.validateWrites = false;
+    this.deletions = []; // {type, id, at}: the stock repository keeps no history record of a delete
+  }
+  async deleteResource(type, id, options) {
+    await super.deleteResource(type, id, options);
+    this.deletions.push({ type, id, at: new Date().toISOString() });
   }
   async createResource(resource, options, update) {
     if (this.validateWrites) {
@@ -892,6 +897,42 @@ function createServer(opts, repo, router) {
         if (!f) throw notFound('No such export file');
         res.writeHead(200, { 'Content-Type': 'application/fhir+ndjson', 'Content-Length': Buffer.byteLength(f.body) });
         res.end(f.body);
+        return;
+      }
+      // Type-level history, which the stock router lacks: every version and every delete of a
+      // type since `_since`, newest first, paged with `_count` and `_offset`.
+      const history = /^\/fhir\/R4\/([A-Za-z]+)\/_history$/.exec(url.pathname);
+      if (history && req.method === 'GET' && smartAuthorized(req)) {
+        const type = history[1];
+        const since = url.searchParams.get('_since') ?? '';
+        const count = Math.min(Number(url.searchParams.get('_count') ?? DEFAULT_COUNT), MAX_COUNT);
+        const offset = Number(url.searchParams.get('_offset') ?? 0);
+        const entries = [];
+        for (const [id, versions] of repo.history.get(type) ?? []) {
+          versions.forEach((v, i) => {
+            if (v.meta.lastUpdated >= since) {
+              entries.push({ at: v.meta.lastUpdated, entry: { fullUrl: `${baseUrl}/${type}/${id}`, resource: v,
+                request: { method: i === 0 ? 'POST' : 'PUT', url: `${type}/${id}` },
+                response: { status: i === 0 ? '201' : '200', lastModified: v.meta.lastUpdated } } });
+            }
+          });
+        }
+        for (const d of repo.deletions) {
+          if (d.type === type && d.at >= since) {
+            entries.push({ at: d.at, entry: { fullUrl: `${baseUrl}/${type}/${d.id}`,
+              request: { method: 'DELETE', url: `${type}/${d.id}` }, response: { status: '410', lastModified: d.at } } });
+          }
+        }
+        entries.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+        const page = entries.slice(offset, offset + count).map((e) => e.entry);
+        const link = [{ relation: 'self', url: `${baseUrl}/${type}/_history?${url.searchParams}` }];
+        if (offset + count < entries.length) {
+          const next = new URLSearchParams(url.searchParams);
+          next.set('_offset', String(offset + count));
+          next.set('_count', String(count));
+          link.push({ relation: 'next', url: `${baseUrl}/${type}/_history?${next}` });
+        }
+        send(res, 200, { resourceType: 'Bundle', type: 'history', total: entries.length, link, entry: page });
         return;
       }
       if (url.pathname === '/admin/faults' && req.method === 'POST') {

@@ -187,7 +187,7 @@ class EndToEnd(unittest.TestCase):
     def test_08_changed_observation_rescores_and_updates_in_place(self):
         before = self.after_second
         patient = fhir_all("Patient?_count=1")[0]
-        fhir_post({"resourceType": "Observation", "status": "final",
+        EndToEnd.spo2 = fhir_post({"resourceType": "Observation", "status": "final",
                    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
                                              "code": "vital-signs"}]}],
                    "code": {"coding": [{"system": "http://loinc.org", "code": "59408-5"}]},
@@ -218,6 +218,25 @@ class EndToEnd(unittest.TestCase):
         self.assertEqual(rows, [["Observation", "unknown-unit", "/valueQuantity/code", "64"]])
         again = adapter("sync", "--once", "--config", CONFIG)
         self.assertEqual(sql("SELECT count(*) FROM dead_letter"), [["1"]], again.stdout)
+
+
+    def test_10_deleted_observation_leaves_the_store_and_rescores(self):
+        values = int(sql("SELECT count(*) FROM observation_value")[0][0])
+        before = risk_assessments()
+        req = urllib.request.Request(f"{FHIR}/Observation/{EndToEnd.spo2['id']}", method="DELETE")
+        urllib.request.urlopen(req).read()
+        run = adapter("sync", "--once", "--config", CONFIG)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertRegex(run.stdout, r"Observation .* deleted +1 ")
+        self.assertIn("scored 1 patients", run.stdout)
+        self.assertIn("RiskAssessments: 0 created, 1 updated", run.stdout)
+        self.assertEqual(int(sql("SELECT count(*) FROM observation_value")[0][0]), values - 1)
+        self.assertEqual(sql("SELECT count(*) FROM resource_version WHERE version_id = 'deleted'"), [["1"]])
+        after = risk_assessments()
+        changed = [k for k in after if after[k]["meta"]["versionId"] != before[k]["meta"]["versionId"]]
+        self.assertEqual(len(changed), 1)
+        again = adapter("sync", "--once", "--config", CONFIG)
+        self.assertRegex(again.stdout, r"Observation .* deleted +0 ")
 
 
 class BadConfiguration(unittest.TestCase):
