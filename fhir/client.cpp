@@ -138,6 +138,14 @@ Response Client::request(const char* method, const std::string& path_or_url, con
     curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
+    if (!options_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
+    if (!options_.client_cert_file.empty()) curl_easy_setopt(curl, CURLOPT_SSLCERT, options_.client_cert_file.c_str());
+    if (!options_.client_key_file.empty()) curl_easy_setopt(curl, CURLOPT_SSLKEY, options_.client_key_file.c_str());
+    if (!options_.basic_user.empty() && !form) {
+      curl_easy_setopt(curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+      curl_easy_setopt(curl, CURLOPT_USERNAME, options_.basic_user.c_str());
+      curl_easy_setopt(curl, CURLOPT_PASSWORD, options_.basic_password.c_str());
+    }
     curl_slist* headers = nullptr;
     headers = curl_slist_append(headers, accept_.empty() ? "Accept: application/fhir+json" : accept_.c_str());
     for (const auto& h : extra_headers_) headers = curl_slist_append(headers, h.c_str());

@@ -18,6 +18,11 @@ struct ClientOptions {
   std::chrono::milliseconds backoff_base{250};
   std::chrono::milliseconds backoff_cap{8000};
   bool verify_tls = true;
+  std::string ca_file;           ///< PEM bundle of CAs to trust instead of the system's; "" for those
+  std::string client_cert_file;  ///< PEM client certificate for mutual TLS; "" for none
+  std::string client_key_file;   ///< its PEM private key
+  std::string basic_user;        ///< HTTP basic authentication; "" for none
+  std::string basic_password;    ///< never logged
   /// Supplies the bearer token for each request (`renew`: the last one was refused with 401);
   /// empty for none. Wins over bearer_token.
   std::function<std::string(bool renew)> token_provider;

@@ -64,6 +64,32 @@ std::optional<fhir::ClientOptions> client_options(const config::Config& cfg) {
   opts.timeout_seconds = cfg.integer("fhir.timeout_seconds");
   opts.max_attempts = static_cast<int>(cfg.integer("fhir.max_attempts"));
   opts.verify_tls = cfg.boolean("fhir.verify_tls");
+  opts.ca_file = cfg.str("fhir.ca_file");
+  opts.client_cert_file = cfg.str("fhir.client_cert_file");
+  opts.client_key_file = cfg.str("fhir.client_key_file");
+  for (const char* key : {"fhir.ca_file", "fhir.client_cert_file"}) {
+    if (!cfg.str(key).empty() && !std::filesystem::is_regular_file(cfg.str(key))) {
+      error_line(fmt::format("{}: {}: cannot read", key, cfg.str(key)));
+      return std::nullopt;
+    }
+  }
+  if (!opts.client_key_file.empty()) {
+    auto key = mapping::read_key_file(opts.client_key_file);
+    if (!key) {
+      error_line("fhir.client_key_file: " + key.error().message);
+      return std::nullopt;
+    }
+  }
+  if (!cfg.str("fhir.basic_user").empty()) {
+    auto password = read_text(cfg.str("fhir.basic_password_file"));
+    if (!password) {
+      error_line(fmt::format("fhir.basic_password_file: {}: cannot read", cfg.str("fhir.basic_password_file")));
+      return std::nullopt;
+    }
+    while (!password->empty() && (password->back() == '\n' || password->back() == '\r')) password->pop_back();
+    opts.basic_user = cfg.str("fhir.basic_user");
+    opts.basic_password = *password;
+  }
   if (const auto& token_file = cfg.str("fhir.bearer_token_file"); !token_file.empty()) {
     auto token = read_text(token_file);
     if (!token) {

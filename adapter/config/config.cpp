@@ -104,6 +104,12 @@ const std::vector<KeySpec>& key_specs() {
       {"fhir.bearer_token_file", Type::string, "", 0, 0,
        "File holding a static bearer token; empty for no authentication"},
       {"fhir.verify_tls", Type::boolean, "true", 0, 0, "Verify the server's TLS certificate"},
+      {"fhir.ca_file", Type::string, "", 0, 0,
+       "PEM bundle of the CAs to trust for the FHIR server (a hospital's own CA); empty for the system's"},
+      {"fhir.client_cert_file", Type::string, "", 0, 0, "PEM client certificate for mutual TLS; empty for none"},
+      {"fhir.client_key_file", Type::string, "", 0, 0, "PEM private key of the client certificate, mode 0600"},
+      {"fhir.basic_user", Type::string, "", 0, 0, "HTTP basic authentication user; empty for none"},
+      {"fhir.basic_password_file", Type::string, "", 0, 0, "File holding the basic authentication password, mode 0600"},
       {"fhir.smart_token_url", Type::string, "", 0, 0,
        "SMART Backend Services: the token endpoint; empty to not use SMART"},
       {"fhir.smart_client_id", Type::string, "", 0, 0, "SMART Backend Services: the registered client id"},
@@ -245,6 +251,16 @@ struct Loader {
       if (!std::get<std::string>(cfg.values_["fhir.bearer_token_file"]).empty())
         problem(0, 0, "fhir.bearer_token_file: set it or fhir.smart_token_url, not both");
     }
+    if (auto user = cfg.values_.find("fhir.basic_user"); user != cfg.values_.end() && !std::get<std::string>(user->second).empty()) {
+      if (std::get<std::string>(cfg.values_["fhir.basic_password_file"]).empty())
+        problem(0, 0, "fhir.basic_password_file: required when fhir.basic_user is set");
+      if (!std::get<std::string>(cfg.values_["fhir.bearer_token_file"]).empty() ||
+          !std::get<std::string>(cfg.values_["fhir.smart_token_url"]).empty())
+        problem(0, 0, "fhir.basic_user: basic authentication, a bearer token and SMART exclude each other");
+    }
+    if (std::get<std::string>(cfg.values_["fhir.client_cert_file"]).empty() !=
+        std::get<std::string>(cfg.values_["fhir.client_key_file"]).empty())
+      problem(0, 0, "fhir.client_cert_file and fhir.client_key_file go together");
     static constexpr std::array<std::string_view, 5> kLevels{"trace", "debug", "info", "warn", "error"};
     if (auto it = cfg.values_.find("log.level"); it != cfg.values_.end()) {
       const auto& level = std::get<std::string>(it->second);

@@ -104,6 +104,14 @@ function parseArgs(argv) {
       opts.verbose = true;
     } else if (arg === '--no-validate') {
       opts.validate = false;
+    } else if (arg === '--tls-cert' || arg === '--tls-key' || arg === '--tls-client-ca') {
+      // HTTPS with this certificate and key; with a client CA, mutual TLS (clients must present
+      // a certificate that CA signed).
+      if (value === undefined) {
+        value = argv[++i];
+      }
+      if (!value) throw new Error(`${arg} needs a file`);
+      opts[{ '--tls-cert': 'tlsCert', '--tls-key': 'tlsKey', '--tls-client-ca': 'tlsClientCa' }[arg]] = value;
     } else if (numeric[arg]) {
       if (value === undefined) {
         value = argv[++i];
@@ -397,6 +405,10 @@ function smartTokenResponse(res, form, tokenUrl) {
 }
 
 function smartAuthorized(req) {
+  if (smart.basic) {
+    const expected = 'Basic ' + Buffer.from(`${smart.basic.user}:${smart.basic.password}`).toString('base64');
+    return req.headers.authorization === expected;
+  }
   if (!smart.required) return true;
   // Tokens revoked every N requests: clients must renew on 401 in the middle of a run.
   if (smart.revokeEvery > 0 && ++smart.requests % smart.revokeEvery === 0) smart.tokens.clear();
@@ -820,7 +832,7 @@ function createServer(opts, repo, router) {
     const started = process.hrtime.bigint();
     let url;
     try {
-      url = new URL(req.url, `http://${HOST}`);
+      url = new URL(req.url, `http://${HOST}`); // only path and query are used
     } catch {
       send(res, 400, outcome('error', 'invalid', 'Malformed request URL'));
       return;
@@ -839,6 +851,7 @@ function createServer(opts, repo, router) {
         if (body.revoke) smart.tokens.clear();
         if (typeof body.required === 'boolean') smart.required = body.required;
         if (typeof body.revokeEvery === 'number') smart.revokeEvery = body.revokeEvery;
+        if (body.basic !== undefined) smart.basic = body.basic; // {user, password} or null
         send(res, 200, { clients: smart.clients.size, required: smart.required, tokens: smart.tokens.size, issued: smart.issued });
         return;
       }
@@ -996,7 +1009,7 @@ function createServer(opts, repo, router) {
     }
   }
 
-  const server = http.createServer((req, res) => {
+  const onRequest = (req, res) => {
     handle(req, res).catch((err) => {
       process.stderr.write(`fhir-test-server: ${err?.stack ?? err}\n`);
       if (!res.headersSent) {
@@ -1005,10 +1018,21 @@ function createServer(opts, repo, router) {
         res.destroy();
       }
     });
-  });
+  };
+  const fs = require('node:fs');
+  const server = opts.tlsCert
+    ? require('node:https').createServer(
+        {
+          cert: fs.readFileSync(opts.tlsCert),
+          key: fs.readFileSync(opts.tlsKey),
+          ...(opts.tlsClientCa ? { ca: fs.readFileSync(opts.tlsClientCa), requestCert: true, rejectUnauthorized: true } : {}),
+        },
+        onRequest
+      )
+    : http.createServer(onRequest);
   server.keepAliveTimeout = 30000;
   server.setBaseUrl = (port) => {
-    baseUrl = `http://${HOST}:${port}${BASE_PATH}`;
+    baseUrl = `${opts.tlsCert ? 'https' : 'http'}://${HOST}:${port}${BASE_PATH}`;
     capabilityStatement = buildCapabilityStatement(baseUrl);
     return baseUrl;
   };
