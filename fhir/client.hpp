@@ -81,6 +81,10 @@ class Client {
   void on_retry(std::function<void(const std::string&, const std::string&, std::chrono::milliseconds)> f) {
     on_retry_ = std::move(f);
   }
+  /// The retry callback, to give a second client of the same server the same one.
+  const std::function<void(const std::string&, const std::string&, std::chrono::milliseconds)>& on_retry() const {
+    return on_retry_;
+  }
 
  private:
   Response request(const char* method, const std::string& path_or_url, const std::string* body,

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <future>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -48,7 +49,13 @@ std::vector<fhir::RiskFactor> factors_of(const std::string& features_json,
 
 Pipeline::Pipeline(fhir::Client& client, store::Store& store, const mapping::Pseudonymizer& ps,
                    const score::ModelPackage& model, Options options)
-    : client_(client), store_(store), ps_(ps), model_(model), options_(std::move(options)) {
+    : client_(client),
+      ahead_(std::make_unique<fhir::Client>(client.options())),
+      store_(store),
+      ps_(ps),
+      model_(model),
+      options_(std::move(options)) {
+  ahead_->on_retry(client.on_retry());
   auto bound = mapping::bind_features(model.manifest.feature_names());
   if (!bound) throw std::invalid_argument(bound.error().message);
   features_ = std::move(bound).value();
@@ -75,8 +82,12 @@ IngestReport Pipeline::ingest(const std::string& type) {
   // resource an earlier lastUpdated than one already seen. Versions already stored are skipped.
   if (rep.cursor_before)
     url += "&_lastUpdated=ge" + search_instant(*rep.cursor_before - options_.overlap_seconds * 1000000LL);
-  while (!url.empty()) {
-    fhir::SearchPage page = fetch_page(url);
+  fhir::SearchPage page = fetch_page(client_, url);
+  for (;;) {
+    // Download the next page while this one is mapped and stored.
+    const std::string next = page.next.value_or("");
+    std::future<fhir::SearchPage> ahead;
+    if (!next.empty()) ahead = std::async(std::launch::async, [this, next] { return fetch_page(*ahead_, next); });
     store::Page rows = map_page(type, page, ps_);
     store::PageCounts c = store_.store_page(rows);
     ++rep.pages;
@@ -87,7 +98,8 @@ IngestReport Pipeline::ingest(const std::string& type) {
     rep.counts.enqueued += c.enqueued;
     spdlog::debug("{} page {}: {} resources, {} stored, {} unchanged, {} dead-lettered", type, rep.pages,
                   page.resources.size(), c.stored, c.unchanged, c.dead_lettered);
-    url = page.next.value_or("");
+    if (next.empty()) break;
+    page = ahead.get();
   }
   rep.cursor_after = store_.cursor(type);
   rep.deleted = follow_deletions(type, rep.cursor_after);
@@ -129,20 +141,20 @@ int Pipeline::follow_deletions(const std::string& type, std::optional<fhir::Micr
   return store_.delete_resources(type, gone, key, newest);
 }
 
-fhir::SearchPage Pipeline::fetch_page(const std::string& url) {
+fhir::SearchPage Pipeline::fetch_page(fhir::Client& client, const std::string& url) {
   // A page that is not a Bundle (a proxy's error page, a truncated body) is asked for again;
   // if it stays so, the run stops with the cursor where the last stored page left it.
   const std::string where = fhir::path_without_query(url);
   for (int attempt = 1;; ++attempt) {
-    fhir::Response resp = client_.get(url);
+    fhir::Response resp = client.get(url);
     if (resp.status != 200) throw fhir::FhirError(fmt::format("GET {}: HTTP {}", where, resp.status), resp.status);
     auto page = fhir::parse_search_page(resp.body);
     if (page) return std::move(page).value();
-    if (attempt >= client_.options().max_attempts)
+    if (attempt >= client.options().max_attempts)
       throw fhir::FhirError(fmt::format("GET {}: {} ({} attempts); the cursor stays where the last stored page left "
                                         "it", where, page.error().message, attempt),
                             resp.status);
-    auto delay = fhir::backoff(attempt, client_.options().backoff_base, client_.options().backoff_cap, 1.0,
+    auto delay = fhir::backoff(attempt, client.options().backoff_base, client.options().backoff_cap, 1.0,
                                std::nullopt);
     spdlog::warn("GET {}: {}; retry in {} ms", where, page.error().message, delay.count());
     std::this_thread::sleep_for(delay);

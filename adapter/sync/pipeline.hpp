@@ -2,6 +2,7 @@
 // One pass of the data flow: ingest each resource type from its cursor, score the queue,
 // write back the RiskAssessments that changed.
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -69,11 +70,12 @@ class Pipeline {
 
  private:
   store::Scored score_one(const mapping::PatientInputs& in, fhir::Micros as_of) const;
-  fhir::SearchPage fetch_page(const std::string& url);
+  fhir::SearchPage fetch_page(fhir::Client& client, const std::string& url);
   int follow_deletions(const std::string& type, std::optional<fhir::Micros> searched_up_to);
   bool history_unavailable_ = false;
 
   fhir::Client& client_;
+  std::unique_ptr<fhir::Client> ahead_;  // fetches the next search page while this one is stored
   store::Store& store_;
   const mapping::Pseudonymizer& ps_;
   const score::ModelPackage& model_;
