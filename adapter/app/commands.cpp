@@ -122,6 +122,25 @@ std::optional<fhir::ClientOptions> client_options(const config::Config& cfg) {
   return opts;
 }
 
+// The pseudonym key from its file; nullopt after printing why not.
+std::optional<std::string> pseudonym_key(const config::Config& cfg) {
+  auto key = mapping::read_key_file(cfg.str("pseudonym.key_file"));
+  if (!key) {
+    error_line("pseudonym.key_file: " + key.error().message);
+    return std::nullopt;
+  }
+  return std::move(key).value();
+}
+
+// True when the database is at this binary's schema version; otherwise prints what to run.
+bool schema_current(store::Store& db, const std::string& config_file) {
+  int have = db.schema_version(), want = store::Store::latest_schema_version();
+  if (have == want) return true;
+  error_line(fmt::format("database schema is at version {}, this adapter needs {}: run "
+                         "`fhir-risk-adapter migrate --config {}`", have, want, config_file));
+  return false;
+}
+
 std::string instant_or_none(const std::optional<fhir::Micros>& t) {
   return t ? fhir::format_instant(*t) : std::string("(none)");
 }
@@ -148,12 +167,9 @@ int sync_once(const std::string& file) {
   auto cfg = load_config(file);
   if (!cfg) return kExitConfig;
 
-  auto key = mapping::read_key_file(cfg->str("pseudonym.key_file"));
-  if (!key) {
-    error_line("pseudonym.key_file: " + key.error().message);
-    return kExitConfig;
-  }
-  mapping::Pseudonymizer ps(key.value());
+  auto key = pseudonym_key(*cfg);
+  if (!key) return kExitConfig;
+  mapping::Pseudonymizer ps(*key);
 
   std::optional<score::ModelPackage> model;
   try {
@@ -168,12 +184,7 @@ int sync_once(const std::string& file) {
 
   try {
     store::Store db(cfg->str("database.url"));
-    int have = db.schema_version(), want = store::Store::latest_schema_version();
-    if (have != want) {
-      error_line(fmt::format("database schema is at version {}, this adapter needs {}: run "
-                             "`fhir-risk-adapter migrate --config {}`", have, want, file));
-      return kExitConfig;
-    }
+    if (!schema_current(db, file)) return kExitConfig;
     fhir::Client client(*opts);
     client.on_retry([](const std::string& where, const std::string& problem, std::chrono::milliseconds delay) {
       spdlog::warn("{}: {}; retry in {} ms", where, problem, delay.count());
@@ -218,20 +229,12 @@ int sync_once(const std::string& file) {
 int backfill(const std::string& file, const std::string& ndjson_dir, const std::string& export_kickoff, int batch) {
   auto cfg = load_config(file);
   if (!cfg) return kExitConfig;
-  auto key = mapping::read_key_file(cfg->str("pseudonym.key_file"));
-  if (!key) {
-    error_line("pseudonym.key_file: " + key.error().message);
-    return kExitConfig;
-  }
-  mapping::Pseudonymizer ps(key.value());
+  auto key = pseudonym_key(*cfg);
+  if (!key) return kExitConfig;
+  mapping::Pseudonymizer ps(*key);
   try {
     store::Store db(cfg->str("database.url"));
-    int have = db.schema_version(), want = store::Store::latest_schema_version();
-    if (have != want) {
-      error_line(fmt::format("database schema is at version {}, this adapter needs {}: run "
-                             "`fhir-risk-adapter migrate --config {}`", have, want, file));
-      return kExitConfig;
-    }
+    if (!schema_current(db, file)) return kExitConfig;
     // A progress line on a terminal, rewritten in place at most twice a second.
     const bool tty = ::isatty(STDERR_FILENO) != 0;
     double shown = -1;
