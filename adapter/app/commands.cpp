@@ -90,6 +90,10 @@ std::optional<fhir::ClientOptions> client_options(const config::Config& cfg) {
     opts.basic_user = cfg.str("fhir.basic_user");
     opts.basic_password = *password;
   }
+  // A static token may come from the environment (a secret store's injection), never the
+  // command line; a file named in the configuration wins.
+  if (const char* env_token = std::getenv("FRA_FHIR_BEARER_TOKEN"); env_token != nullptr && *env_token != '\0')
+    opts.bearer_token = env_token;
   if (const auto& token_file = cfg.str("fhir.bearer_token_file"); !token_file.empty()) {
     auto token = read_text(token_file);
     if (!token) {

@@ -852,6 +852,7 @@ function createServer(opts, repo, router) {
         if (typeof body.required === 'boolean') smart.required = body.required;
         if (typeof body.revokeEvery === 'number') smart.revokeEvery = body.revokeEvery;
         if (body.basic !== undefined) smart.basic = body.basic; // {user, password} or null
+        if (typeof body.mint === 'string') smart.tokens.set(body.mint, Date.now() + 300 * 1000); // a static token
         send(res, 200, { clients: smart.clients.size, required: smart.required, tokens: smart.tokens.size, issued: smart.issued });
         return;
       }

@@ -93,6 +93,28 @@ class Smart(unittest.TestCase):
         self.assertRegex(run.stdout, r"Observation +fetched +\d{4,}")
         self.assertGreater(admin({})["issued"] - before, 3, "expected a new token after each revocation")
 
+    def test_static_bearer_token_from_a_file_or_the_environment(self):
+        admin({"mint": "static-token-123"})
+        token_file = os.path.join(WORK, "bearer.token")
+        with open(token_file, "w") as f:
+            f.write("static-token-123\n")
+        db = database("fra_bearer")
+        from_file = write_config("bearer.toml", db=db)
+        with open(from_file) as f:
+            text = f.read()
+        with open(from_file, "w") as f:
+            f.write(text.replace("[fhir]\n", f'[fhir]\nbearer_token_file = "{token_file}"\n', 1))
+        self.assertEqual(adapter("migrate", "--config", from_file).returncode, 0)
+        run = adapter("sync", "--once", "--config", from_file)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        plain = write_config("bearer_env.toml", db=db)
+        run = adapter("sync", "--once", "--config", plain, env={"FRA_FHIR_BEARER_TOKEN": "static-token-123"})
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        run = adapter("sync", "--once", "--config", plain, env={"FRA_FHIR_BEARER_TOKEN": "not-a-token"})
+        self.assertEqual(run.returncode, 69, run.stdout + run.stderr)
+        self.assertIn("HTTP 401", run.stderr)
+        self.assertNotIn("not-a-token", run.stdout + run.stderr)
+
     def test_a_key_the_server_does_not_know_is_refused_in_one_line(self):
         db = database("fra_smart_wrong")
         cfg = smart_config("smart-wrong.toml", db, "adapter-rsa", self.other_key)
