@@ -39,10 +39,11 @@ std::string url_encode(const std::string& s) {
 }
 
 std::string factor_text(const RiskFactor& f) {
-  if (!f.text.empty()) return fmt::format("{}: {}", f.name, f.text);
-  if (std::isnan(f.value)) return fmt::format("{}: not recorded", f.name);
-  if (f.unit.empty()) return fmt::format("{}: {:.4g}", f.name, f.value);
-  return fmt::format("{}: {:.4g} {}", f.name, f.value, f.unit);
+  const char* effect = f.contribution > 0 ? "raises the risk" : "lowers the risk";
+  if (!f.text.empty()) return fmt::format("{} {} ({})", f.name, f.text, effect);
+  if (std::isnan(f.value)) return fmt::format("{} not recorded ({})", f.name, effect);
+  if (f.unit.empty()) return fmt::format("{} {:.4g} ({})", f.name, f.value, effect);
+  return fmt::format("{} {:.4g} {} ({})", f.name, f.value, f.unit, effect);
 }
 
 }  // namespace
@@ -104,7 +105,7 @@ std::string build_risk_assessment(const RiskAssessmentInput& in) {
   std::string note = fmt::format("{} risk: {:.1f}% ({}), {} {}.", in.outcome_display, in.probability * 100,
                                  in.band_display, in.model_name, in.model_version);
   if (!in.factors.empty()) {
-    note += " Inputs:";
+    note += " Main factors:";
     for (std::size_t i = 0; i < in.factors.size(); ++i)
       note += (i == 0 ? " " : "; ") + factor_text(in.factors[i]);
     note += ".";

@@ -15,6 +15,7 @@ struct RiskFactor {
   double value = 0;          ///< NaN when missing
   std::string unit;          ///< shown after the value; "" for none
   std::string text;          ///< shown instead of value and unit when set (e.g. "female")
+  double contribution = 0;   ///< its share of the score's margin (TreeSHAP): > 0 raises the risk
 };
 
 struct RiskAssessmentInput {
@@ -30,7 +31,7 @@ struct RiskAssessmentInput {
   double probability = 0;
   std::string band_code;          ///< risk-probability code: low, moderate, high, ...
   std::string band_display;
-  std::vector<RiskFactor> factors;
+  std::vector<RiskFactor> factors;  ///< the main factors, largest contribution first
 };
 
 /// The system of the qualitativeRisk coding.

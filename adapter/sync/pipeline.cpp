@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "adapter/score/explain.hpp"
 #include "adapter/sync/map_page.hpp"
 #include "fhir/bundle.hpp"
 #include "fhir/retry.hpp"
@@ -25,22 +26,32 @@ std::string search_instant(fhir::Micros t) {
   return s.substr(0, 23) + "Z";
 }
 
-std::vector<fhir::RiskFactor> factors_of(const std::string& features_json,
-                                         const std::vector<mapping::FeatureDefinition>& defs) {
+// The few features that moved this patient's score the most (TreeSHAP), in plain words, with
+// their values: what the clinician reads in the RiskAssessment.
+std::vector<fhir::RiskFactor> main_factors(const std::string& features_json,
+                                           const std::vector<mapping::FeatureDefinition>& defs,
+                                           const score::Model& model, std::size_t k) {
   std::vector<fhir::RiskFactor> out;
   rapidjson::Document doc;
   doc.Parse(features_json.c_str());
   if (doc.HasParseError() || !doc.IsObject()) return out;
+  std::vector<float> row;
   for (const auto& d : defs) {
     auto it = doc.FindMember(d.name.c_str());
-    double v = (it != doc.MemberEnd() && it->value.IsNumber()) ? it->value.GetDouble()
-                                                               : std::numeric_limits<double>::quiet_NaN();
-    fhir::RiskFactor f{d.label, v, d.unit == "1" ? "" : d.unit == "a" ? "years" : d.unit, ""};
+    row.push_back(it != doc.MemberEnd() && it->value.IsNumber() ? static_cast<float>(it->value.GetDouble())
+                                                                : std::numeric_limits<float>::quiet_NaN());
+  }
+  std::vector<float> contributions(row.size() + 1);
+  model.contributions(row.data(), contributions.data());
+  for (const auto& f : score::top_contributions(row.data(), contributions.data(), row.size(), k)) {
+    const auto& d = defs[f.feature];
+    double v = f.value;
+    fhir::RiskFactor factor{d.label, v, d.unit == "1" ? "" : d.unit == "a" ? "years" : d.unit, "", f.contribution};
     if (d.kind == mapping::FeatureDefinition::Kind::sex_female && !std::isnan(v)) {
-      f.name = "Sex";
-      f.text = v == 1.0 ? "female" : "not female";
+      factor.name = "Sex";
+      factor.text = v == 1.0 ? "female" : "not female";
     }
-    out.push_back(f);
+    out.push_back(factor);
   }
   return out;
 }
@@ -203,7 +214,7 @@ WriteReport Pipeline::write_back() {
       fhir::RiskAssessmentInput in{options_.identifier_system, pw.identifier, ref.value(), pw.as_of,
                                    m.name, m.version, m.model_sha256,
                                    {m.outcome_system, m.outcome_code}, m.outcome_display, pw.probability,
-                                   band.code, band.display, factors_of(pw.features_json, features_)};
+                                   band.code, band.display, main_factors(pw.features_json, features_, model_.model, 3)};
       auto resp = client_.put(fhir::conditional_path(in), fhir::build_risk_assessment(in));
       if (resp.status == 200 || resp.status == 201) {
         store_.mark_written(m.name, pw);

@@ -150,6 +150,27 @@ class EndToEnd(unittest.TestCase):
             self.assertAlmostEqual(float(stored), float(want), delta=1e-6)
             self.assertAlmostEqual(on_server, float(want), delta=1e-6)
 
+    def test_04b_notes_name_the_main_factors_as_xgboost_ranks_them(self):
+        labels = {"age_years": "Age", "sex_female": "Sex", "heart_rate": "Heart rate",
+                  "respiratory_rate": "Respiratory rate", "oxygen_saturation": "Oxygen saturation",
+                  "body_temperature": "Body temperature", "systolic_bp": "Systolic blood pressure",
+                  "diastolic_bp": "Diastolic blood pressure", "body_weight": "Body weight", "bmi": "Body mass index",
+                  "inpatient_admissions_365d": "Inpatient admissions in the last year"}
+        with open(os.path.join(MODEL, "manifest.json")) as f:
+            names = [feat["name"] for feat in json.load(f)["features"]]
+        rows = sql("SELECT ra.identifier, s.features::text FROM risk_assessment ra "
+                   "JOIN score s ON s.id = ra.written_score_id")
+        X = np.array([[np.nan if json.loads(feats)[n] is None else json.loads(feats)[n] for n in names]
+                      for _, feats in rows], dtype=np.float32)
+        booster = xgb.Booster(model_file=os.path.join(MODEL, "model.json"))
+        contribs = booster.predict(xgb.DMatrix(X, missing=np.nan, feature_names=names), pred_contribs=True)
+        for (identifier, _), c in zip(rows, contribs):
+            note = self.after_first[identifier]["note"][0]["text"]
+            self.assertEqual(note.count(" the risk)"), 3, note)
+            top = names[int(np.argmax(np.abs(c[:-1])))]
+            effect = "raises" if c[names.index(top)] > 0 else "lowers"
+            self.assertRegex(note, rf"Main factors: {labels[top]} [^;]*\({effect} the risk\);", note)
+
     def test_05_cursor_advanced_to_newest_resource(self):
         cursors = dict(sql("SELECT resource_type, to_char(last_updated AT TIME ZONE 'UTC', "
                            "'YYYY-MM-DD\"T\"HH24:MI:SS.MS') FROM sync_cursor"))

@@ -22,10 +22,10 @@ TEST_CASE("a RiskAssessment carries identifier, subject, method, prediction, ban
   in.probability = 0.123456789;
   in.band_code = "moderate";
   in.band_display = "Moderate likelihood";
-  in.factors = {{"Heart rate", 92, "/min", ""},
-                {"Oxygen saturation", std::numeric_limits<double>::quiet_NaN(), "%", ""},
-                {"Sex", 1, "", "female"},
-                {"Body temperature", 37.777779, "Cel", ""}};
+  in.factors = {{"Heart rate", 92, "/min", "", 0.8},
+                {"Oxygen saturation", std::numeric_limits<double>::quiet_NaN(), "%", "", 0.3},
+                {"Sex", 1, "", "female", -0.2},
+                {"Body temperature", 37.777779, "Cel", "", -0.1}};
   rapidjson::Document d;
   d.Parse(build_risk_assessment(in).c_str());
   REQUIRE(!d.HasParseError());
@@ -43,9 +43,9 @@ TEST_CASE("a RiskAssessment carries identifier, subject, method, prediction, ban
   CHECK(std::string(pred["outcome"]["coding"][0]["code"].GetString()) == "417005");
   std::string note = d["note"][0]["text"].GetString();
   CHECK(note.find("12.3% (Moderate likelihood)") != std::string::npos);
-  CHECK(note.find("Heart rate: 92 /min") != std::string::npos);
-  CHECK(note.find("Oxygen saturation: not recorded") != std::string::npos);
-  CHECK(note.find("Sex: female") != std::string::npos);
-  CHECK(note.find("Body temperature: 37.78 Cel") != std::string::npos);
+  CHECK(note.find("Main factors: Heart rate 92 /min (raises the risk)") != std::string::npos);
+  CHECK(note.find("Oxygen saturation not recorded (raises the risk)") != std::string::npos);
+  CHECK(note.find("Sex female (lowers the risk)") != std::string::npos);
+  CHECK(note.find("Body temperature 37.78 Cel (lowers the risk)") != std::string::npos);
   CHECK(conditional_path(in) == "RiskAssessment?identifier=urn%3Afhir-risk-adapter%3Arisk-assessment%7Cabc123");
 }
