@@ -56,7 +56,6 @@ Client::Client(ClientOptions options) : options_(std::move(options)) {
   while (!options_.base_url.empty() && options_.base_url.back() == '/') options_.base_url.pop_back();
   curl_ = curl_easy_init();
   if (curl_ == nullptr) throw FhirError("cannot initialise libcurl", 0);
-  sleep_ = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
 }
 
 Client::~Client() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
@@ -68,7 +67,6 @@ std::string Client::url_for(const std::string& p) const {
 
 Response Client::get(const std::string& p) { return request("GET", p, nullptr); }
 Response Client::put(const std::string& p, const std::string& b) { return request("PUT", p, &b); }
-Response Client::post(const std::string& p, const std::string& b) { return request("POST", p, &b); }
 Response Client::post_form(const std::string& u, const std::string& b) { return request("POST", u, &b, true); }
 
 Response Client::request_delete(const std::string& p) { return request("DELETE", p, nullptr); }
@@ -194,7 +192,7 @@ Response Client::request(const char* method, const std::string& path_or_url, con
     auto retry_after = parse_retry_after(r.retry_after, std::chrono::system_clock::now());
     auto delay = backoff(attempt, options_.backoff_base, options_.backoff_cap, jitter(rng), retry_after);
     if (on_retry_) on_retry_(where, last_problem, delay);
-    sleep_(delay);
+    std::this_thread::sleep_for(delay);
   }
   throw FhirError(fmt::format("{}: {} (gave up after {} attempts)", where, last_problem, max_attempts),
                   last_status);

@@ -60,8 +60,6 @@ class Client {
   Response get(const std::string& path_or_url);
   /// PUT a JSON body; same return and failure rules as get().
   Response put(const std::string& path_or_url, const std::string& body);
-  /// POST a JSON body; same return and failure rules as get().
-  Response post(const std::string& path_or_url, const std::string& body);
   /// POST an application/x-www-form-urlencoded body (an OAuth token request). Returns any
   /// final response, 4xx included; throws FhirError when no response could be had.
   Response post_form(const std::string& url, const std::string& body);
@@ -75,8 +73,6 @@ class Client {
   /// returned body is empty.
   Response download(const std::string& url, const std::string& path, std::string accept);
 
-  /// Replaces the sleep between retries (tests inject a clock).
-  void set_sleeper(std::function<void(std::chrono::milliseconds)> sleeper) { sleep_ = std::move(sleeper); }
   /// Called before each retry with the method and path (no query), the problem and the delay.
   void on_retry(std::function<void(const std::string&, const std::string&, std::chrono::milliseconds)> f) {
     on_retry_ = std::move(f);
@@ -93,7 +89,6 @@ class Client {
 
   ClientOptions options_;
   void* curl_;  // CURL*, kept for connection reuse
-  std::function<void(std::chrono::milliseconds)> sleep_;
   std::function<void(const std::string&, const std::string&, std::chrono::milliseconds)> on_retry_;
   std::string accept_;                      // overrides the FHIR JSON Accept header when set
   std::vector<std::string> extra_headers_;  // for the next request only

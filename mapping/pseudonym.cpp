@@ -112,8 +112,9 @@ Pseudonym Pseudonymizer::of(std::string_view type, const fhir::FhirId& id) const
 Pseudonym Pseudonymizer::derive(std::string_view purpose, std::string_view text) const {
   std::string msg(purpose);
   msg.append("|").append(text);
-  auto mac = hmac(key_, msg);
-  return {to_hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size())};
+  unsigned char mac[32];
+  keyed_->mac(msg, mac);
+  return {to_hex(mac, sizeof mac)};
 }
 
 std::vector<std::uint8_t> Pseudonymizer::seal(std::string_view plaintext) const {

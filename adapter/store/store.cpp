@@ -24,6 +24,14 @@ std::string micros_of(const char* column) {
   return fmt::format("(extract(epoch from {}) * 1000000)::bigint", column);
 }
 
+// Moves a cursor forward to `t`, never back, inside the caller's transaction.
+void move_cursor_forward(pqxx::work& w, const std::string& key, Micros t) {
+  w.exec_params("INSERT INTO sync_cursor (resource_type, last_updated) VALUES ($1, " + ts(2) + ") "
+                "ON CONFLICT (resource_type) DO UPDATE "
+                "SET last_updated = greatest(sync_cursor.last_updated, EXCLUDED.last_updated), updated_at = now()",
+                key, t);
+}
+
 std::string version_of(const mapping::Version& v) {
   return v.version_id.empty() ? fhir::format_instant(v.last_updated) : v.version_id;
 }
@@ -250,10 +258,7 @@ PageCounts Store::store_page(const Page& page) {
     }
     c.enqueued = static_cast<int>(w.exec(kEnqueue)[0][0].as<long>());
     if (page.max_last_updated > 0)
-      w.exec_params("INSERT INTO sync_cursor (resource_type, last_updated) VALUES ($1, " + ts(2) + ") "
-                    "ON CONFLICT (resource_type) DO UPDATE "
-                    "SET last_updated = greatest(sync_cursor.last_updated, EXCLUDED.last_updated), updated_at = now()",
-                    page.resource_type, page.max_last_updated);
+      move_cursor_forward(w, page.resource_type, page.max_last_updated);
     w.commit();
   } catch (const pqxx::sql_error& e) {
     throw StoreError(fmt::format("storing a {} page: {}", page.resource_type, first_line(e.what())));
@@ -285,10 +290,7 @@ int Store::delete_resources(std::string_view type, const std::vector<std::pair<m
                       row[0].as<std::string>());
     }
     if (cursor > 0)
-      w.exec_params("INSERT INTO sync_cursor (resource_type, last_updated) VALUES ($1, " + ts(2) + ") "
-                    "ON CONFLICT (resource_type) DO UPDATE "
-                    "SET last_updated = greatest(sync_cursor.last_updated, EXCLUDED.last_updated), updated_at = now()",
-                    std::string(cursor_key), cursor);
+      move_cursor_forward(w, std::string(cursor_key), cursor);
     w.commit();
   } catch (const pqxx::sql_error& e) {
     throw StoreError(fmt::format("removing deleted {} resources: {}", t, first_line(e.what())));
@@ -299,10 +301,7 @@ int Store::delete_resources(std::string_view type, const std::vector<std::pair<m
 void Store::advance_cursor(std::string_view type, Micros t) {
   try {
     pqxx::work w(conn_->c);
-    w.exec_params("INSERT INTO sync_cursor (resource_type, last_updated) VALUES ($1, " + ts(2) + ") "
-                  "ON CONFLICT (resource_type) DO UPDATE "
-                  "SET last_updated = greatest(sync_cursor.last_updated, EXCLUDED.last_updated), updated_at = now()",
-                  std::string(type), t);
+    move_cursor_forward(w, std::string(type), t);
     w.commit();
   } catch (const pqxx::sql_error& e) {
     throw StoreError("moving the cursor: " + first_line(e.what()));

@@ -14,17 +14,10 @@ import time
 import unittest
 import urllib.request
 
-from test_end_to_end import BINARY, RA_SYSTEM, WORK, write_config
+from test_end_to_end import BINARY, RA_SYSTEM, WORK, free_port, write_config
 from test_faults import database, table_hashes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def all_resources(base, path):

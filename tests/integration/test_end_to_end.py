@@ -23,6 +23,14 @@ MODEL = os.environ["FRA_TEST_MODEL"]
 RA_SYSTEM = "urn:fhir-risk-adapter:risk-assessment"
 
 
+def free_port():
+    """A TCP port nothing listens on now, for a server a test starts of its own."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def fhir_get(path):
     url = path if path.startswith("http") else f"{FHIR}/{path}"
     with urllib.request.urlopen(url) as r:

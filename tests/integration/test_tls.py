@@ -12,7 +12,7 @@ import unittest
 import urllib.request
 import json
 
-from test_end_to_end import FHIR, WORK, adapter, write_config
+from test_end_to_end import FHIR, WORK, adapter, free_port, write_config
 from test_faults import database
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -57,10 +57,7 @@ class Tls(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.pki = staticmethod(make_pki(os.path.join(WORK, "pki")))
-        import socket
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         log = os.path.join(WORK, "tls-fhir.log")
         cls.base = subprocess.run(
             ["bash", f"{ROOT}/deploy/fhir-sandbox.sh", str(port), "20", "3", log, "--tls-cert", cls.pki("server.pem"),

@@ -74,3 +74,11 @@ TEST_CASE("key files: short, missing and group-readable are refused with the rea
   std::remove(path.c_str());
   CHECK(fra::mapping::read_key_file(path).error().message.find("cannot read") != std::string::npos);
 }
+
+TEST_CASE("derived names are HMAC-SHA256 of purpose|text") {
+  unsigned char mac[32];
+  unsigned int len = 0;
+  std::string msg = "risk-assessment/m|abc";
+  HMAC(EVP_sha256(), kKey.data(), 32, reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac, &len);
+  CHECK(Pseudonymizer(kKey).derive("risk-assessment/m", "abc").hex == fra::mapping::to_hex(mac, len));
+}
