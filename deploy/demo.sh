@@ -45,6 +45,9 @@ key_file = "$work/pseudonym.key"
 
 [model]
 path = "$root/models/readmission-risk"
+
+[features]
+file = "$root/models/readmission-risk/features.toml"
 TOML
 
 echo "== fhir-risk-adapter migrate"

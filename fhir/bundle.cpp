@@ -6,6 +6,10 @@
 #include "fhir/json.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 namespace fra::fhir {
 
@@ -97,6 +101,45 @@ std::string operation_outcome_text(std::string_view body) {
     if (text == nullptr || !text->IsString()) continue;
     if (!out.empty()) out += "; ";
     out.append(text->GetString(), text->GetStringLength());
+  }
+  return out;
+}
+
+std::string batch_bundle(const std::vector<BatchEntry>& entries) {
+  std::string out = R"({"resourceType":"Bundle","type":"batch","entry":[)";
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const auto& e = entries[i];
+    // The resource is already JSON; method and URL are ASCII the adapter made (percent-encoded).
+    out += i ? "," : "";
+    out += R"({"resource":)" + e.resource_json + R"(,"request":{"method":")" + e.method + R"(","url":")" + e.url + R"("}})";
+  }
+  return out + "]}";
+}
+
+Result<std::vector<EntryOutcome>> parse_batch_response(std::string_view body, std::size_t expected) {
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
+  if (doc.HasParseError() || !is_string(member(doc, "resourceType"), "Bundle"))
+    return make_error("not-bundle", "the batch response is not a Bundle");
+  const auto* entries = member(doc, "entry");
+  if (entries == nullptr || !entries->IsArray() || entries->Size() != expected)
+    return make_error("bad-batch-response", "the batch response does not have one entry per request", "/entry");
+  std::vector<EntryOutcome> out;
+  for (const auto& e : entries->GetArray()) {
+    EntryOutcome o;
+    const auto* resp = member(e, "response");
+    const auto* status = resp != nullptr ? member(*resp, "status") : nullptr;
+    if (status != nullptr && status->IsString()) o.status = std::atoi(status->GetString());  // "201 Created"
+    if (o.status < 200 || o.status >= 300) {
+      const auto* outcome = resp != nullptr ? member(*resp, "outcome") : nullptr;
+      if (outcome != nullptr) {
+        rapidjson::StringBuffer buf;
+        rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+        outcome->Accept(w);
+        o.problem = operation_outcome_text(std::string_view(buf.GetString(), buf.GetSize()));
+      }
+    }
+    out.push_back(std::move(o));
   }
   return out;
 }

@@ -45,4 +45,24 @@ Result<HistoryPage> parse_history_page(std::string_view body, std::string_view r
 /// when the body is not one.
 std::string operation_outcome_text(std::string_view body);
 
+/// One entry of a batch Bundle: a request and the JSON of its resource.
+struct BatchEntry {
+  std::string method;  ///< "PUT", "POST"
+  std::string url;     ///< e.g. "RiskAssessment?identifier=system%7Cvalue"
+  std::string resource_json;
+};
+
+/// A batch Bundle (each entry applied on its own) of the given entries.
+std::string batch_bundle(const std::vector<BatchEntry>& entries);
+
+/// What the server did with one batch entry.
+struct EntryOutcome {
+  int status = 0;       ///< HTTP status of the entry (201, 200, 400, ...)
+  std::string problem;  ///< OperationOutcome text when it failed
+};
+
+/// The entries of a batch-response Bundle, in request order. Fails when the body is not a
+/// Bundle with `expected` entries.
+Result<std::vector<EntryOutcome>> parse_batch_response(std::string_view body, std::size_t expected);
+
 }  // namespace fra::fhir

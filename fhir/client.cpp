@@ -62,11 +62,13 @@ Client::~Client() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
 
 std::string Client::url_for(const std::string& p) const {
   if (p.starts_with("http://") || p.starts_with("https://")) return p;
+  if (p.empty()) return options_.base_url;  // system-level interactions (batch)
   return options_.base_url + "/" + p;
 }
 
 Response Client::get(const std::string& p) { return request("GET", p, nullptr); }
 Response Client::put(const std::string& p, const std::string& b) { return request("PUT", p, &b); }
+Response Client::post(const std::string& p, const std::string& b) { return request("POST", p, &b); }
 Response Client::post_form(const std::string& u, const std::string& b) { return request("POST", u, &b, true); }
 
 Response Client::request_delete(const std::string& p) { return request("DELETE", p, nullptr); }

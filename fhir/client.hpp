@@ -60,6 +60,9 @@ class Client {
   Response get(const std::string& path_or_url);
   /// PUT a JSON body; same return and failure rules as get().
   Response put(const std::string& path_or_url, const std::string& body);
+  /// POST a JSON body (a batch Bundle: its entries must be idempotent, since a POST is retried
+  /// like any request); same return and failure rules as get().
+  Response post(const std::string& path_or_url, const std::string& body);
   /// POST an application/x-www-form-urlencoded body (an OAuth token request). Returns any
   /// final response, 4xx included; throws FhirError when no response could be had.
   Response post_form(const std::string& url, const std::string& body);

@@ -38,6 +38,47 @@ std::string url_encode(const std::string& s) {
   return out;
 }
 
+void decimal(Writer& w, double v, const char* format = "{:.9g}") {
+  std::string text = fmt::format(fmt::runtime(format), v);
+  w.RawValue(text.c_str(), text.size(), rapidjson::kNumberType);
+}
+
+// One factor as data: a complex extension whose parts a program can read without parsing the note.
+void factor_extension(Writer& w, const RiskFactor& f, int rank) {
+  auto part = [&](const char* url, const char* type, auto&& value) {
+    w.StartObject();
+    key_string(w, "url", url);
+    w.Key(type);
+    value();
+    w.EndObject();
+  };
+  w.StartObject();
+  w.Key("extension");
+  w.StartArray();
+  part("rank", "valuePositiveInt", [&] { w.Int(rank); });
+  part("feature", "valueString", [&] { w.String(f.feature.c_str()); });
+  part("label", "valueString", [&] { w.String(f.name.c_str()); });
+  if (!f.text.empty()) {
+    part("value", "valueString", [&] { w.String(f.text.c_str()); });
+  } else if (std::isfinite(f.value)) {
+    part("value", "valueQuantity", [&] {
+      w.StartObject();
+      w.Key("value");
+      decimal(w, f.value);
+      const std::string code = f.ucum.empty() ? "1" : f.ucum;
+      key_string(w, "unit", f.unit.empty() ? code : f.unit);
+      key_string(w, "system", "http://unitsofmeasure.org");
+      key_string(w, "code", code);
+      w.EndObject();
+    });
+  }
+  part("contribution", "valueDecimal", [&] { decimal(w, f.contribution, "{:.6g}"); });
+  part("effect", "valueCode", [&] { w.String(f.contribution > 0 ? "raises" : "lowers"); });
+  w.EndArray();
+  key_string(w, "url", kRiskFactorExtension);
+  w.EndObject();
+}
+
 std::string factor_text(const RiskFactor& f) {
   const char* effect = f.contribution > 0 ? "raises the risk" : "lowers the risk";
   if (!f.text.empty()) return fmt::format("{} {} ({})", f.name, f.text, effect);
@@ -81,6 +122,12 @@ std::string build_risk_assessment(const RiskAssessmentInput& in) {
   w.Key("prediction");
   w.StartArray();
   w.StartObject();
+  if (!in.factors.empty()) {
+    w.Key("extension");
+    w.StartArray();
+    for (std::size_t i = 0; i < in.factors.size(); ++i) factor_extension(w, in.factors[i], static_cast<int>(i + 1));
+    w.EndArray();
+  }
   w.Key("outcome");
   w.StartObject();
   w.Key("coding");

@@ -2,91 +2,302 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <limits>
+#include <set>
+
+#include "mapping/units.hpp"
 
 namespace fra::mapping {
 namespace {
 
-constexpr fhir::Micros kDay = 86400LL * 1000000LL;
+constexpr double kMicrosPerSecond = 1e6;
 constexpr float kMissing = std::numeric_limits<float>::quiet_NaN();
+using Def = FeatureDefinition;
 
-bool is_inpatient(const std::string& class_code) {
-  return class_code == "IMP" || class_code == "ACUTE" || class_code == "NONAC";
+bool in_window(const Def& d, fhir::Micros t, fhir::Micros as_of) {
+  return t <= as_of && (d.window == 0 || t > as_of - d.window);
 }
 
-float last_value(const FeatureDefinition& d, const PatientInputs& in, fhir::Micros as_of) {
-  const TimedValue* best = nullptr;
-  for (const auto& m : in.measurements) {
-    if (m.code != d.code || m.effective > as_of) continue;
-    if (d.lookback > 0 && m.effective <= as_of - d.lookback) continue;
-    // Latest wins; equal times take the larger value so the result does not depend on order.
-    if (best == nullptr || m.effective > best->effective ||
-        (m.effective == best->effective && m.value > best->value))
-      best = &m;
-  }
-  return best == nullptr ? kMissing : static_cast<float>(best->value);
+bool has_class(const Def& d, const std::string& c) {
+  return std::find(d.classes.begin(), d.classes.end(), c) != d.classes.end();
 }
 
-float compute_one(const FeatureDefinition& d, const PatientInputs& in, fhir::Micros as_of) {
-  switch (d.kind) {
-    case FeatureDefinition::Kind::age_years:
-      if (!in.birth_year) return kMissing;
-      return static_cast<float>(fhir::year_of(as_of) - *in.birth_year);
-    case FeatureDefinition::Kind::sex_female:
-      if (in.sex == "female") return 1.0f;
-      if (in.sex == "male") return 0.0f;
-      return kMissing;
-    case FeatureDefinition::Kind::last_value:
-      return last_value(d, in, as_of);
-    case FeatureDefinition::Kind::inpatient_admissions: {
-      int n = 0;
-      for (const auto& s : in.stays)
-        if (is_inpatient(s.class_code) && s.start && *s.start <= as_of && *s.start > as_of - d.lookback) ++n;
-      return static_cast<float>(n);
+// Seconds in one `unit` of a duration feature, or 0 when the unit is not a duration.
+double seconds_per(std::string_view unit) {
+  if (unit == "d") return 86400;
+  if (unit == "h") return 3600;
+  if (unit == "min") return 60;
+  if (unit == "s") return 1;
+  if (unit == "wk") return 7 * 86400;
+  return 0;
+}
+
+struct Point {
+  fhir::Micros t;
+  double v;
+};
+
+float aggregate(Def::Aggregation a, std::vector<Point>& pts) {
+  using A = Def::Aggregation;
+  if (a == A::count) return static_cast<float>(pts.size());
+  if (pts.empty()) return kMissing;
+  // One order, whatever order the store returned them in: by time, then by value.
+  std::sort(pts.begin(), pts.end(), [](const Point& x, const Point& y) { return x.t != y.t ? x.t < y.t : x.v < y.v; });
+  switch (a) {
+    case A::last: return static_cast<float>(pts.back().v);
+    case A::delta: return static_cast<float>(pts.back().v - pts.front().v);
+    case A::min: {
+      double m = pts.front().v;
+      for (const auto& p : pts) m = std::min(m, p.v);
+      return static_cast<float>(m);
     }
+    case A::max: {
+      double m = pts.front().v;
+      for (const auto& p : pts) m = std::max(m, p.v);
+      return static_cast<float>(m);
+    }
+    case A::mean: {
+      double s = 0;
+      for (const auto& p : pts) s += p.v;
+      return static_cast<float>(s / static_cast<double>(pts.size()));
+    }
+    case A::slope: {
+      // Least squares of value against days since the first value.
+      const double n = static_cast<double>(pts.size());
+      double mt = 0, mv = 0;
+      for (const auto& p : pts) {
+        mt += static_cast<double>(p.t - pts.front().t) / (86400 * kMicrosPerSecond);
+        mv += p.v;
+      }
+      mt /= n;
+      mv /= n;
+      double sxy = 0, sxx = 0;
+      for (const auto& p : pts) {
+        double dt = static_cast<double>(p.t - pts.front().t) / (86400 * kMicrosPerSecond) - mt;
+        sxy += dt * (p.v - mv);
+        sxx += dt * dt;
+      }
+      return sxx > 0 ? static_cast<float>(sxy / sxx) : kMissing;
+    }
+    case A::count: break;
   }
   return kMissing;
 }
 
-}  // namespace
-
-const std::vector<FeatureDefinition>& known_features() {
-  using K = FeatureDefinition::Kind;
-  static const std::vector<FeatureDefinition> kAll{
-      {"age_years", K::age_years, "", "a", "Age", 0},
-      {"sex_female", K::sex_female, "", "1", "Female sex", 0},
-      {"heart_rate", K::last_value, "8867-4", "/min", "Heart rate", 365 * kDay},
-      {"respiratory_rate", K::last_value, "9279-1", "/min", "Respiratory rate", 365 * kDay},
-      {"oxygen_saturation", K::last_value, "59408-5", "%", "Oxygen saturation", 365 * kDay},
-      {"body_temperature", K::last_value, "8310-5", "Cel", "Body temperature", 365 * kDay},
-      {"systolic_bp", K::last_value, "8480-6", "mm[Hg]", "Systolic blood pressure", 365 * kDay},
-      {"diastolic_bp", K::last_value, "8462-4", "mm[Hg]", "Diastolic blood pressure", 365 * kDay},
-      {"body_weight", K::last_value, "29463-7", "kg", "Body weight", 365 * kDay},
-      {"bmi", K::last_value, "39156-5", "kg/m2", "Body mass index", 365 * kDay},
-      {"inpatient_admissions_365d", K::inpatient_admissions, "", "1", "Inpatient admissions in the last year",
-       365 * kDay},
-  };
-  return kAll;
+bool valid_name(const std::string& n) {
+  if (n.empty() || !(n[0] >= 'a' && n[0] <= 'z')) return false;
+  return std::all_of(n.begin(), n.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
 }
 
-Result<std::vector<FeatureDefinition>> bind_features(const std::vector<std::string>& names) {
+}  // namespace
+
+Result<fhir::Micros> parse_window(std::string_view text) {
+  auto bad = [&](std::string why) {
+    return make_error("bad-window", fmt::format("window \"{}\": {}", text, why));
+  };
+  if (text.size() < 3 || text[0] != 'P') return bad("expected an ISO 8601 duration such as P365D or PT48H");
+  bool time = false, any = false;
+  double seconds = 0;
+  std::size_t i = 1;
+  while (i < text.size()) {
+    if (text[i] == 'T') {
+      if (time) return bad("two T designators");
+      time = true;
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < text.size() && ((text[j] >= '0' && text[j] <= '9') || text[j] == '.')) ++j;
+    if (j == i || j == text.size()) return bad("expected a number followed by W, D, H, M or S");
+    double n = 0;
+    auto [p, ec] = std::from_chars(text.data() + i, text.data() + j, n);
+    if (ec != std::errc() || p != text.data() + j) return bad("not a number");
+    const char unit = text[j];
+    double per = 0;
+    if (!time && unit == 'W') per = 7 * 86400;
+    else if (!time && unit == 'D') per = 86400;
+    else if (time && unit == 'H') per = 3600;
+    else if (time && unit == 'M') per = 60;
+    else if (time && unit == 'S') per = 1;
+    else if (!time && (unit == 'Y' || unit == 'M'))
+      return bad("years and months vary in length; give days instead (P365D, P30D)");
+    else return bad(fmt::format("unexpected '{}'", unit));
+    seconds += n * per;
+    any = true;
+    i = j + 1;
+  }
+  if (!any || seconds <= 0) return bad("must be longer than zero");
+  return static_cast<fhir::Micros>(std::llround(seconds * kMicrosPerSecond));
+}
+
+std::optional<Error> check_definitions(const std::vector<FeatureDefinition>& defs) {
+  std::set<std::string> names;
+  for (const auto& d : defs) {
+    auto err = [&](std::string what) { return make_error("bad-feature", fmt::format("feature '{}': {}", d.name, what)); };
+    if (!valid_name(d.name)) return err("the name must match [a-z][a-z0-9_]*");
+    if (!names.insert(d.name).second) return err("defined twice");
+    switch (d.source) {
+      case Def::Source::observation:
+        if (d.codes.empty()) return err("an observation feature needs codes = [\"system|code\", ...]");
+        for (const auto& c : d.codes) {
+          auto bar = c.find('|');
+          if (bar == std::string::npos || bar == 0 || bar + 1 == c.size())
+            return err(fmt::format("code \"{}\" is not system|code", c));
+        }
+        if (d.aggregation == Def::Aggregation::count ? d.unit != "1" : !known_unit(d.unit))
+          return err(d.aggregation == Def::Aggregation::count ? "a count has unit \"1\""
+                                                               : fmt::format("unit \"{}\" is not a UCUM unit the adapter converts", d.unit));
+        if (d.plausible_min && d.plausible_max && *d.plausible_min > *d.plausible_max)
+          return err("plausible = [min, max] with min above max");
+        break;
+      case Def::Source::encounter:
+        if (d.classes.empty()) return err("an encounter feature needs classes = [\"IMP\", ...]");
+        if (d.measure == Def::Measure::admissions ? d.unit != "1" : seconds_per(d.unit) == 0)
+          return err(d.measure == Def::Measure::admissions ? "admissions have unit \"1\""
+                                                            : "a duration has unit \"d\", \"h\", \"min\", \"s\" or \"wk\"");
+        break;
+      case Def::Source::patient:
+        if (d.attribute == Def::Attribute::age && d.unit != "a") return err("age has unit \"a\"");
+        if (d.attribute == Def::Attribute::sex) {
+          if (d.unit != "1") return err("sex has unit \"1\"");
+          if (d.equals.empty()) return err("sex needs equals = \"female\" (or another administrative gender)");
+        }
+        break;
+    }
+  }
+  return std::nullopt;
+}
+
+Result<ObservationCatalog> catalog_of(const std::vector<FeatureDefinition>& defs) {
+  ObservationCatalog out;
+  for (const auto& d : defs) {
+    if (d.source != Def::Source::observation) continue;
+    for (const auto& code : d.codes) {
+      // A count reads the code's values in whatever unit another feature keeps them.
+      const bool counts = d.aggregation == Def::Aggregation::count;
+      auto it = out.find(code);
+      if (it == out.end()) {
+        if (counts) continue;
+        CodeRule rule{d.unit};
+        if (d.plausible_min) rule.min_plausible = *d.plausible_min;
+        if (d.plausible_max) rule.max_plausible = *d.plausible_max;
+        out.emplace(code, rule);
+      } else if (!counts && !convert_unit(1.0, it->second.unit, d.unit)) {
+        return make_error("bad-feature", fmt::format("feature '{}': code {} is kept in \"{}\" for another feature, "
+                                                     "which does not convert to \"{}\"",
+                                                     d.name, code, it->second.unit, d.unit));
+      }
+    }
+  }
+  // Codes only counted still need to be kept: in no particular unit, any value.
+  for (const auto& d : defs)
+    if (d.source == Def::Source::observation && d.aggregation == Def::Aggregation::count)
+      for (const auto& code : d.codes) out.try_emplace(code, CodeRule{""});
+  return out;
+}
+
+Result<std::vector<FeatureDefinition>> bind_features(const std::vector<FeatureDefinition>& defined,
+                                                     const std::vector<std::pair<std::string, std::string>>& wanted) {
   std::vector<FeatureDefinition> out;
-  for (const auto& n : names) {
-    const FeatureDefinition* found = nullptr;
-    for (const auto& d : known_features())
-      if (d.name == n) found = &d;
-    if (found == nullptr) return make_error("unknown-feature", fmt::format("the model needs feature '{}', which has no definition", n));
-    out.push_back(*found);
+  for (const auto& [name, unit] : wanted) {
+    auto it = std::find_if(defined.begin(), defined.end(), [&](const Def& d) { return d.name == name; });
+    if (it == defined.end())
+      return make_error("unknown-feature", fmt::format("the model needs feature '{}', which has no definition", name));
+    Def d = *it;
+    if (d.unit != unit) {
+      const bool convertible = (d.source == Def::Source::observation && d.aggregation != Def::Aggregation::count &&
+                                convert_unit(1.0, d.unit, unit)) ||
+                               (d.source == Def::Source::encounter && d.measure != Def::Measure::admissions &&
+                                seconds_per(unit) > 0);
+      if (!convertible)
+        return make_error("feature-unit", fmt::format("the model wants feature '{}' in \"{}\", its definition gives \"{}\"",
+                                                      name, unit, d.unit));
+      d.unit = unit;
+    }
+    out.push_back(std::move(d));
   }
   return out;
 }
 
-std::vector<float> compute_features(const std::vector<FeatureDefinition>& defs, const PatientInputs& in,
-                                    fhir::Micros as_of) {
-  std::vector<float> out;
-  out.reserve(defs.size());
-  for (const auto& d : defs) out.push_back(compute_one(d, in, as_of));
+FeatureComputer::FeatureComputer(std::vector<FeatureDefinition> defs, const ObservationCatalog& catalog)
+    : defs_(std::move(defs)) {
+  for (const auto& d : defs_) {
+    std::vector<std::pair<std::string, Affine>> codes;
+    if (d.source == Def::Source::observation) {
+      for (const auto& c : d.codes) {
+        Affine a;
+        auto it = catalog.find(c);
+        if (d.aggregation != Def::Aggregation::count && it != catalog.end() && it->second.unit != d.unit) {
+          a.offset = convert_unit(0.0, it->second.unit, d.unit).value_or(0.0);
+          a.scale = convert_unit(1.0, it->second.unit, d.unit).value_or(1.0) - a.offset;
+        }
+        codes.emplace_back(c, a);
+      }
+    }
+    codes_.push_back(std::move(codes));
+  }
+}
+
+std::vector<float> FeatureComputer::compute(const PatientInputs& in, fhir::Micros as_of) const {
+  std::vector<float> out(defs_.size());
+  compute(in, as_of, out.data());
   return out;
+}
+
+void FeatureComputer::compute(const PatientInputs& in, fhir::Micros as_of, float* out) const {
+  std::vector<Point> pts;
+  for (std::size_t f = 0; f < defs_.size(); ++f) {
+    const Def& d = defs_[f];
+    float v = kMissing;
+    switch (d.source) {
+      case Def::Source::observation: {
+        pts.clear();
+        for (const auto& m : in.measurements) {
+          if (!in_window(d, m.effective, as_of)) continue;
+          for (const auto& [code, conv] : codes_[f])
+            if (m.code == code) {
+              pts.push_back({m.effective, m.value * conv.scale + conv.offset});
+              break;
+            }
+        }
+        v = aggregate(d.aggregation, pts);
+        break;
+      }
+      case Def::Source::encounter: {
+        if (d.measure == Def::Measure::admissions) {
+          int n = 0;
+          for (const auto& s : in.stays)
+            if (has_class(d, s.class_code) && s.start && in_window(d, *s.start, as_of)) ++n;
+          v = static_cast<float>(n);
+          break;
+        }
+        // The last stay that ended at or before as-of (the longer one at equal ends).
+        const Stay* last = nullptr;
+        for (const auto& s : in.stays) {
+          if (!has_class(d, s.class_code) || !s.start || !s.end || !in_window(d, *s.end, as_of) || *s.start > *s.end)
+            continue;
+          if (last == nullptr || *s.end > *last->end || (*s.end == *last->end && *s.start < *last->start)) last = &s;
+        }
+        if (last == nullptr) break;
+        const double per = seconds_per(d.unit) * kMicrosPerSecond;
+        v = static_cast<float>(d.measure == Def::Measure::length_of_stay
+                                   ? static_cast<double>(*last->end - *last->start) / per
+                                   : static_cast<double>(as_of - *last->end) / per);
+        break;
+      }
+      case Def::Source::patient:
+        if (d.attribute == Def::Attribute::age) {
+          if (in.birth_year) v = static_cast<float>(fhir::year_of(as_of) - *in.birth_year);
+        } else if (in.sex && *in.sex != "unknown") {
+          v = *in.sex == d.equals ? 1.0f : 0.0f;
+        }
+        break;
+    }
+    out[f] = v;
+  }
 }
 
 }  // namespace fra::mapping

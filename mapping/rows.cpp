@@ -52,28 +52,36 @@ bool observation_counts(const std::string& status) {
   return status == "final" || status == "amended" || status == "corrected" || status == "preliminary";
 }
 
-std::optional<std::string> loinc_code(const std::vector<fhir::Coding>& codings) {
-  for (const auto& c : codings)
-    if (c.system == kLoincSystem && find_vital_sign(c.code) != nullptr) return c.code;
-  return std::nullopt;
+// The first coding some feature reads, as "system|code", with its rule.
+const ObservationCatalog::value_type* coded(const std::vector<fhir::Coding>& codings, const ObservationCatalog& catalog) {
+  for (const auto& c : codings) {
+    auto it = catalog.find(c.system + "|" + c.code);
+    if (it != catalog.end()) return &*it;
+  }
+  return nullptr;
 }
 
-// Converts one quantity of a known vital sign; absent value → nullopt without error.
-Result<std::optional<Measurement>> measure(const std::string& code, const std::optional<fhir::Quantity>& q,
-                                           const std::string& pointer) {
+// Converts one quantity to the unit the store keeps for its code; absent value → nullopt
+// without error.
+Result<std::optional<Measurement>> measure(const ObservationCatalog::value_type& code,
+                                           const std::optional<fhir::Quantity>& q, const std::string& pointer) {
   if (!q || !q->value) return std::optional<Measurement>();
-  const VitalSign* vs = find_vital_sign(code);
+  const auto& [name, rule] = code;
   std::string unit = q->code.empty() ? q->unit : q->code;
   if (!q->system.empty() && q->system != kUcumSystem && !q->code.empty())
-    return make_error("unknown-unit", fmt::format("unit of {} is not UCUM", code), pointer + "/system");
-  auto v = convert_unit(*q->value, unit, vs->canonical_unit);
-  if (!v) return make_error("unknown-unit", fmt::format("unit of {} cannot be converted to {}", code, vs->canonical_unit),
+    return make_error("unknown-unit", fmt::format("unit of {} is not UCUM", name), pointer + "/system");
+  if (rule.unit.empty()) {  // only counted: any value, as it came
+    if (!valid_utf8(unit)) return make_error("invalid-utf8", "text is not valid UTF-8", pointer + "/code");
+    return std::optional<Measurement>(Measurement{name, *q->value, unit});
+  }
+  auto v = convert_unit(*q->value, unit, rule.unit);
+  if (!v) return make_error("unknown-unit", fmt::format("unit of {} cannot be converted to {}", name, rule.unit),
                             pointer + "/code");
-  if (!std::isfinite(*v) || *v < vs->min_plausible || *v > vs->max_plausible)
-    return make_error("implausible-value", fmt::format("value of {} is outside {}..{} {}", code, vs->min_plausible,
-                                                       vs->max_plausible, vs->canonical_unit),
+  if (!std::isfinite(*v) || *v < rule.min_plausible || *v > rule.max_plausible)
+    return make_error("implausible-value", fmt::format("value of {} is outside {}..{} {}", name, rule.min_plausible,
+                                                       rule.max_plausible, rule.unit),
                       pointer + "/value");
-  return std::optional<Measurement>(Measurement{code, *v, std::string(vs->canonical_unit)});
+  return std::optional<Measurement>(Measurement{name, *v, rule.unit});
 }
 
 }  // namespace
@@ -88,7 +96,8 @@ Result<PatientRecord> map_patient(const fhir::Patient& p, const Pseudonymizer& p
   return r;
 }
 
-Result<ObservationRecord> map_observation(const fhir::Observation& o, const Pseudonymizer& ps) {
+Result<ObservationRecord> map_observation(const fhir::Observation& o, const Pseudonymizer& ps,
+                                         const ObservationCatalog& catalog) {
   if (auto e = bad_text({{o.meta.version_id, "/meta/versionId"}})) return *e;
   if (!o.subject) return make_error("missing-subject", "Observation.subject is not a Patient reference", "/subject");
   ObservationRecord r;
@@ -97,18 +106,17 @@ Result<ObservationRecord> map_observation(const fhir::Observation& o, const Pseu
   r.status = o.status;
   if (!observation_counts(o.status)) return r;
 
-  auto code = loinc_code(o.code);
-  if (code) {
+  if (const auto* code = coded(o.code, catalog)) {
     auto m = measure(*code, o.value, "/valueQuantity");
     if (!m) return m.error();
     if (*m) r.values.push_back(**m);
   }
   for (const auto& c : o.components) {
-    auto ccode = loinc_code(c.code);
-    if (!ccode) continue;
+    const auto* ccode = coded(c.code, catalog);
+    if (ccode == nullptr) continue;
     // One value per code and observation: a repeated component keeps its first value.
     bool seen = false;
-    for (const auto& v : r.values) seen = seen || v.code == *ccode;
+    for (const auto& v : r.values) seen = seen || v.code == ccode->first;
     if (seen) continue;
     auto m = measure(*ccode, c.value, c.value_pointer);
     if (!m) return m.error();

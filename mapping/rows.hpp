@@ -11,6 +11,7 @@
 
 #include "fhir/resources.hpp"
 #include "fhir/result.hpp"
+#include "mapping/features.hpp"
 #include "mapping/pseudonym.hpp"
 
 namespace fra::mapping {
@@ -31,9 +32,9 @@ struct PatientRecord {
 
 /// One measured value, in the canonical unit of its code.
 struct Measurement {
-  std::string code;  ///< LOINC
+  std::string code;  ///< "system|code"
   double value = 0;
-  std::string unit;  ///< canonical UCUM
+  std::string unit;  ///< UCUM: the unit the catalog keeps for the code
 };
 
 struct ObservationRecord {
@@ -62,9 +63,11 @@ bool valid_utf8(std::string_view s);
 
 /// Maps a Patient: keeps birth year and sex, seals the reference.
 Result<PatientRecord> map_patient(const fhir::Patient& p, const Pseudonymizer& ps);
-/// Maps an Observation: vital signs converted to canonical units. Errors: missing-subject,
-/// missing-effective, unknown-unit, implausible-value.
-Result<ObservationRecord> map_observation(const fhir::Observation& o, const Pseudonymizer& ps);
+/// Maps an Observation: the values of codes some feature reads (the catalog), converted to the
+/// unit kept for the code. Errors: missing-subject, missing-effective, unknown-unit,
+/// implausible-value.
+Result<ObservationRecord> map_observation(const fhir::Observation& o, const Pseudonymizer& ps,
+                                         const ObservationCatalog& catalog);
 /// Maps an Encounter. Errors: missing-subject.
 Result<EncounterRecord> map_encounter(const fhir::Encounter& e, const Pseudonymizer& ps);
 

@@ -5,18 +5,6 @@
 namespace fra::mapping {
 namespace {
 
-constexpr std::array<VitalSign, 9> kVitals{{
-    {"8867-4", "/min", 10, 350},      // heart rate
-    {"9279-1", "/min", 1, 100},       // respiratory rate
-    {"59408-5", "%", 30, 100},        // oxygen saturation (pulse oximetry)
-    {"8310-5", "Cel", 25, 46},        // body temperature
-    {"8480-6", "mm[Hg]", 30, 300},    // systolic blood pressure
-    {"8462-4", "mm[Hg]", 10, 200},    // diastolic blood pressure
-    {"29463-7", "kg", 0.2, 700},      // body weight
-    {"39156-5", "kg/m2", 5, 150},     // body mass index
-    {"8302-2", "cm", 20, 280},        // body height
-}};
-
 // Linear units: value_in_base = value * factor. Temperatures are affine and handled apart.
 struct Linear {
   std::string_view code;
@@ -24,7 +12,7 @@ struct Linear {
   double factor;
 };
 
-constexpr std::array<Linear, 12> kLinear{{
+constexpr std::array<Linear, 17> kLinear{{
     {"kg", "mass", 1.0},
     {"g", "mass", 0.001},
     {"[lb_av]", "mass", 0.45359237},
@@ -37,6 +25,11 @@ constexpr std::array<Linear, 12> kLinear{{
     {"%", "fraction", 1.0},
     {"mm[Hg]", "pressure", 1.0},
     {"kg/m2", "bmi", 1.0},
+    {"s", "time", 1.0},
+    {"min", "time", 60.0},
+    {"h", "time", 3600.0},
+    {"d", "time", 86400.0},
+    {"wk", "time", 604800.0},
 }};
 
 const Linear* find_linear(std::string_view code) {
@@ -54,10 +47,8 @@ std::optional<double> to_celsius(double v, std::string_view from) {
 
 }  // namespace
 
-const VitalSign* find_vital_sign(std::string_view loinc) {
-  for (const auto& v : kVitals)
-    if (v.loinc == loinc) return &v;
-  return nullptr;
+bool known_unit(std::string_view ucum) {
+  return find_linear(ucum) != nullptr || to_celsius(0.0, ucum).has_value() || ucum == "1";
 }
 
 std::optional<double> convert_unit(double value, std::string_view from, std::string_view to) {

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <stdlib.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include "adapter/sync/backfill.hpp"
 #include "adapter/sync/bulk_export.hpp"
 #include "adapter/sync/pipeline.hpp"
+#include "adapter/sync/training_export.hpp"
 #include "fhir/client.hpp"
 #include "fhir/smart.hpp"
 #include "mapping/pseudonym.hpp"
@@ -198,11 +200,13 @@ int sync_once(const std::string& file) {
     sopts.score_batch = static_cast<int>(cfg->integer("score.batch_size"));
     sopts.overlap_seconds = cfg->integer("sync.overlap_seconds");
     sopts.track_deletions = cfg->boolean("sync.track_deletions");
+    sopts.write_batch = static_cast<int>(cfg->integer("writeback.batch_size"));
+    sopts.write_in_flight = static_cast<int>(cfg->integer("writeback.in_flight"));
     std::optional<sync::Pipeline> pipeline;
     try {
-      pipeline.emplace(client, db, ps, *model, sopts);
+      pipeline.emplace(client, db, ps, *model, cfg->features(), cfg->catalog(), sopts);
     } catch (const std::invalid_argument& e) {
-      error_line(std::string("model.path: ") + e.what());
+      error_line(fmt::format("model.path: {} ({})", e.what(), cfg->file()));
       return kExitConfig;
     }
     auto report = pipeline->run_once();
@@ -212,8 +216,9 @@ int sync_once(const std::string& file) {
                  r.resource_type, r.fetched, r.counts.stored, r.counts.unchanged, r.counts.dead_lettered, r.deleted,
                  r.seconds,
                  instant_or_none(r.cursor_before), instant_or_none(r.cursor_after));
-    fmt::print("scored {} patients with {} {} in {:.2f} s", report.scored.scored, model->manifest.name,
-               model->manifest.version, report.score_seconds);
+    fmt::print("scored {} patients with {} {} in {:.2f} s (features {:.2f} s, model {:.2f} s)", report.scored.scored,
+               model->manifest.name, model->manifest.version, report.score_seconds,
+               report.score_timing.features_seconds, report.score_timing.model_seconds);
     if (report.scored.waiting > 0) fmt::print(" ({} waiting for their Patient resource)", report.scored.waiting);
     fmt::print("\nRiskAssessments: {} created, {} updated, {} failed in {:.2f} s\n", report.written.created,
                report.written.updated, report.written.failed, report.write_seconds);
@@ -273,7 +278,7 @@ int backfill(const std::string& file, const std::string& ndjson_dir, const std::
       fmt::print("bulk export {}: {} files after {} status polls, as of {}\n", export_kickoff, exported->files.size(),
                  exported->polls, fhir::format_instant(exported->transaction_time));
     }
-    auto reports = sync::backfill_ndjson(dir, db, ps, static_cast<std::size_t>(batch), progress);
+    auto reports = sync::backfill_ndjson(dir, db, ps, cfg->catalog(), static_cast<std::size_t>(batch), progress);
     if (exported) {
       // The store now holds the server as of the export: the next sync starts there.
       if (exported->transaction_time > 0)
@@ -304,6 +309,53 @@ int backfill(const std::string& file, const std::string& ndjson_dir, const std::
   } catch (const std::runtime_error& e) {
     error_line(e.what());
     return kExitDataErr;
+  }
+  return kExitOk;
+}
+
+int export_training(const std::string& file, const std::string& output, const std::string& index_classes,
+                    const std::string& horizon) {
+  auto cfg = load_config(file);
+  if (!cfg) return kExitConfig;
+  sync::TrainingOptions opts;
+  auto h = mapping::parse_window(horizon);
+  if (!h) {
+    error_line("--horizon: " + h.error().message);
+    return kExitUsage;
+  }
+  opts.horizon = *h;
+  opts.index_classes.clear();
+  for (std::size_t at = 0; at <= index_classes.size();) {
+    auto comma = std::min(index_classes.find(',', at), index_classes.size());
+    if (comma > at) opts.index_classes.push_back(index_classes.substr(at, comma - at));
+    at = comma + 1;
+  }
+  if (opts.index_classes.empty()) {
+    error_line("--index-classes: give at least one Encounter class, e.g. IMP");
+    return kExitUsage;
+  }
+  if (cfg->features().empty()) {
+    error_line(fmt::format("{}: no features are defined ([[feature]] tables or features.file)", file));
+    return kExitConfig;
+  }
+  mapping::FeatureComputer features(cfg->features(), cfg->catalog());
+  try {
+    store::Store db(cfg->str("database.url"));
+    if (!schema_current(db, file)) return kExitConfig;
+    std::ofstream out(output + ".partial", std::ios::binary);
+    auto rep = sync::export_training(db, features, opts, out);
+    out.close();
+    // Only a complete file takes the name asked for.
+    if (!out || std::rename((output + ".partial").c_str(), output.c_str()) != 0) {
+      error_line(fmt::format("{}: cannot write", output));
+      return kExitDataErr;
+    }
+    fmt::print("exported {} index events ({} readmitted within {}) of {} patients to {}; {} discharges too recent "
+               "for their label were left out\n",
+               rep.rows, rep.positives, horizon, rep.patients, output, rep.censored);
+  } catch (const store::StoreError& e) {
+    error_line(e.what());
+    return kExitUnavailable;
   }
   return kExitOk;
 }

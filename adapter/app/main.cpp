@@ -38,6 +38,15 @@ int main(int argc, char** argv) {
   ndjson_opt->excludes(export_opt);
   backfill_cmd->add_option("--batch", backfill_batch, "Resources per transaction")->check(CLI::Range(1, 1000000));
 
+  std::string training_out, index_classes = "IMP,ACUTE,NONAC", horizon = "P30D";
+  auto* export_cmd = app.add_subcommand(
+      "export-training", "Write features as of each discharge and the readmission label, for training (CSV)");
+  export_cmd->add_option("-c,--config", config, "Configuration file (TOML)")->required();
+  export_cmd->add_option("--out", training_out, "Output CSV")->required();
+  export_cmd->add_option("--index-classes", index_classes, "Encounter classes whose discharges are index events")
+      ->capture_default_str();
+  export_cmd->add_option("--horizon", horizon, "Readmission window after a discharge (ISO 8601)")->capture_default_str();
+
   std::string model, input, output;
   auto* csv_cmd = app.add_subcommand("score-csv", "Score a CSV whose header names the model's features");
   csv_cmd->add_option("--model", model, "Model package directory or XGBoost JSON model file")->required();
@@ -79,6 +88,7 @@ int main(int argc, char** argv) {
       if (*export_opt && export_kickoff.empty()) export_kickoff = "Patient/$export";
       return backfill(config, ndjson_dir, *export_opt ? export_kickoff : "", backfill_batch);
     }
+    if (*export_cmd) return export_training(config, training_out, index_classes, horizon);
     if (*csv_cmd) return score_csv(model, input, output, csv_flags);
     if (*check_cmd) return config_check(check_file);
     if (*example_cmd) return config_example();

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <filesystem>
 #include <cassert>
 #include <toml++/toml.h>
 
@@ -91,6 +92,175 @@ std::string describe(const toml::node& n) {
   return "a value of another type";
 }
 
+
+// ---- [[feature]] tables ---------------------------------------------------------------------
+
+using mapping::FeatureDefinition;
+
+template <typename E>
+struct Choice {
+  std::string_view name;
+  E value;
+};
+
+constexpr Choice<FeatureDefinition::Source> kSources[] = {{"observation", FeatureDefinition::Source::observation},
+                                                          {"encounter", FeatureDefinition::Source::encounter},
+                                                          {"patient", FeatureDefinition::Source::patient}};
+constexpr Choice<FeatureDefinition::Aggregation> kAggregations[] = {
+    {"last", FeatureDefinition::Aggregation::last},   {"min", FeatureDefinition::Aggregation::min},
+    {"max", FeatureDefinition::Aggregation::max},     {"mean", FeatureDefinition::Aggregation::mean},
+    {"count", FeatureDefinition::Aggregation::count}, {"delta", FeatureDefinition::Aggregation::delta},
+    {"slope", FeatureDefinition::Aggregation::slope}};
+constexpr Choice<FeatureDefinition::Measure> kMeasures[] = {
+    {"admissions", FeatureDefinition::Measure::admissions},
+    {"length_of_stay", FeatureDefinition::Measure::length_of_stay},
+    {"days_since_discharge", FeatureDefinition::Measure::days_since_discharge}};
+constexpr Choice<FeatureDefinition::Attribute> kAttributes[] = {{"age", FeatureDefinition::Attribute::age},
+                                                                {"sex", FeatureDefinition::Attribute::sex}};
+
+// Which keys each source takes, beyond name, label, source, unit.
+bool key_fits(std::string_view key, FeatureDefinition::Source s) {
+  using S = FeatureDefinition::Source;
+  if (key == "name" || key == "label" || key == "source" || key == "unit") return true;
+  if (key == "window") return s != S::patient;
+  if (key == "codes" || key == "aggregation" || key == "plausible") return s == S::observation;
+  if (key == "classes" || key == "measure") return s == S::encounter;
+  if (key == "attribute" || key == "equals") return s == S::patient;
+  return false;
+}
+
+struct FeatureReader {
+  std::string file;
+  std::vector<Problem>& problems;
+
+  void problem(const toml::node& n, std::string msg) {
+    const auto& b = n.source().begin;
+    problems.push_back({file, static_cast<int>(b.line), static_cast<int>(b.column), std::move(msg)});
+  }
+
+  template <typename E, std::size_t N>
+  std::optional<E> choice(const toml::node& n, const std::string& what, const Choice<E> (&choices)[N]) {
+    std::string names;
+    if (auto s = n.as_string())
+      for (const auto& c : choices)
+        if (c.name == s->get()) return c.value;
+    for (const auto& c : choices) names += (names.empty() ? "" : ", ") + std::string(c.name);
+    problem(n, fmt::format("{}: expected one of {}, got {}", what, names, describe(n)));
+    return std::nullopt;
+  }
+
+  std::optional<std::string> text(const toml::node& n, const std::string& what) {
+    if (auto s = n.as_string(); s && !s->get().empty()) return s->get();
+    problem(n, fmt::format("{}: expected a non-empty string, got {}", what, describe(n)));
+    return std::nullopt;
+  }
+
+  std::optional<std::vector<std::string>> texts(const toml::node& n, const std::string& what) {
+    std::vector<std::string> out;
+    auto* a = n.as_array();
+    if (a != nullptr)
+      for (const auto& e : *a)
+        if (auto s = e.as_string(); s && !s->get().empty()) out.push_back(s->get());
+    if (a == nullptr || a->empty() || out.size() != a->size()) {
+      problem(n, fmt::format("{}: expected an array of non-empty strings, got {}", what, describe(n)));
+      return std::nullopt;
+    }
+    return out;
+  }
+
+  std::optional<double> number(const toml::node& n) {
+    if (auto i = n.as_integer()) return static_cast<double>(i->get());
+    if (auto f = n.as_floating_point()) return f->get();
+    return std::nullopt;
+  }
+
+  // One [[feature]] table; nullopt after recording its problems.
+  std::optional<FeatureDefinition> read(const toml::table& t, std::size_t index) {
+    FeatureDefinition d;
+    std::size_t before = problems.size();
+    std::string where = fmt::format("feature[{}]", index);
+    if (auto n = t.get("name")) {
+      if (auto v = text(*n, where + ".name")) {
+        d.name = *v;
+        where = fmt::format("feature '{}'", d.name);
+      }
+    } else {
+      problem(t, where + ": name is missing");
+    }
+    auto src = t.get("source");
+    if (src == nullptr) {
+      problem(t, where + ": source is missing (observation, encounter or patient)");
+      return std::nullopt;
+    }
+    auto source = choice(*src, where + ".source", kSources);
+    if (!source) return std::nullopt;
+    d.source = *source;
+    for (auto&& [key, value] : t) {
+      if (!key_fits(key.str(), d.source)) {
+        problem(value, fmt::format("{}: unknown key '{}' for a source of {}", where, key.str(), describe(*src)));
+        continue;
+      }
+      const std::string what = fmt::format("{}.{}", where, key.str());
+      if (key.str() == "label") {
+        if (auto v = text(value, what)) d.label = *v;
+      } else if (key.str() == "unit") {
+        if (auto v = text(value, what)) d.unit = *v;
+      } else if (key.str() == "window") {
+        if (auto v = text(value, what)) {
+          auto w = mapping::parse_window(*v);
+          if (w) d.window = *w;
+          else problem(value, fmt::format("{}: {}", what, w.error().message));
+        }
+      } else if (key.str() == "codes") {
+        if (auto v = texts(value, what)) d.codes = *v;
+      } else if (key.str() == "classes") {
+        if (auto v = texts(value, what)) d.classes = *v;
+      } else if (key.str() == "aggregation") {
+        if (auto v = choice(value, what, kAggregations)) d.aggregation = *v;
+      } else if (key.str() == "measure") {
+        if (auto v = choice(value, what, kMeasures)) d.measure = *v;
+      } else if (key.str() == "attribute") {
+        if (auto v = choice(value, what, kAttributes)) d.attribute = *v;
+      } else if (key.str() == "equals") {
+        if (auto v = text(value, what)) d.equals = *v;
+      } else if (key.str() == "plausible") {
+        auto* a = value.as_array();
+        std::optional<double> lo, hi;
+        if (a != nullptr && a->size() == 2) lo = number(*a->get(0)), hi = number(*a->get(1));
+        if (!lo || !hi) problem(value, fmt::format("{}: expected [min, max], got {}", what, describe(value)));
+        else d.plausible_min = lo, d.plausible_max = hi;
+      }
+    }
+    auto need = [&](const char* key, const char* why) {
+      if (t.get(key) == nullptr) problem(t, fmt::format("{}: {} is missing ({})", where, key, why));
+    };
+    need("unit", "the UCUM unit of the value");
+    if (d.source == FeatureDefinition::Source::observation) {
+      need("codes", "[\"system|code\", ...]");
+      need("aggregation", "last, min, max, mean, count, delta or slope");
+    } else if (d.source == FeatureDefinition::Source::encounter) {
+      need("classes", "Encounter.class codes such as [\"IMP\"]");
+      need("measure", "admissions, length_of_stay or days_since_discharge");
+    } else {
+      need("attribute", "age or sex");
+    }
+    if (d.label.empty()) d.label = d.name;
+    if (problems.size() != before) return std::nullopt;
+    return d;
+  }
+
+  // Every [[feature]] of a parsed file, in order.
+  void read_all(const toml::node& features, std::vector<FeatureDefinition>& out) {
+    auto* a = features.as_array();
+    if (a == nullptr || !a->is_array_of_tables()) {
+      problem(features, fmt::format("feature: expected [[feature]] tables, got {}", describe(features)));
+      return;
+    }
+    for (std::size_t i = 0; i < a->size(); ++i)
+      if (auto d = read(*a->get(i)->as_table(), out.size() + 1)) out.push_back(std::move(*d));
+  }
+};
+
 }  // namespace
 
 const std::vector<KeySpec>& key_specs() {
@@ -131,7 +301,12 @@ const std::vector<KeySpec>& key_specs() {
       {"sync.track_deletions", Type::boolean, "true", 0, 0,
        "Follow each type's _history for deleted Observations and Encounters (a server without it is "
        "noted once and the sync goes on)"},
-      {"score.batch_size", Type::integer, "500", 1, 100000, "Patients scored per transaction"},
+      {"features.file", Type::string, "", 0, 0,
+       "A TOML file of [[feature]] tables (docs/features.md), relative to this file; they add to the "
+       "[[feature]] tables here"},
+      {"score.batch_size", Type::integer, "1000", 1, 100000, "Patients scored per transaction"},
+      {"writeback.batch_size", Type::integer, "100", 1, 1000, "RiskAssessments per batch Bundle"},
+      {"writeback.in_flight", Type::integer, "4", 1, 32, "Batch Bundles sent at once, each on its own connection"},
       {"log.level", Type::string, "info", 0, 0, "One of trace, debug, info, warn, error"},
   };
   return kSpecs;
@@ -186,7 +361,12 @@ struct Loader {
       return r;
     }
 
+    FeatureReader features{path, r.problems};
     for (auto&& [section, node] : root) {
+      if (section.str() == "feature") {
+        features.read_all(node, cfg.features_);
+        continue;
+      }
       const auto& sb = node.source().begin;
       auto* table = node.as_table();
       if (table == nullptr) {
@@ -267,12 +447,67 @@ struct Loader {
       if (std::find(kLevels.begin(), kLevels.end(), level) == kLevels.end())
         problem(0, 0, fmt::format("log.level: expected one of trace, debug, info, warn, error, got \"{}\"", level));
     }
+    read_feature_file(path, cfg, r.problems);
+    if (r.problems.empty()) {
+      if (auto e = mapping::check_definitions(cfg.features_)) problem(0, 0, e->message);
+      else if (auto cat = mapping::catalog_of(cfg.features_); !cat) problem(0, 0, cat.error().message);
+      else cfg.catalog_ = std::move(cat).value();
+    }
     if (r.problems.empty()) r.config = std::move(cfg);
     return r;
+  }
+
+  static FeatureFile features_only(const std::string& path) {
+    FeatureFile out;
+    Config cfg;
+    cfg.values_["features.file"] = Value(std::filesystem::absolute(path).string());
+    Loader::read_feature_file(std::filesystem::absolute(path).string(), cfg, out.problems);
+    if (!out.problems.empty()) return out;
+    if (auto e = mapping::check_definitions(cfg.features_)) {
+      out.problems.push_back({path, 0, 0, e->message});
+      return out;
+    }
+    auto cat = mapping::catalog_of(cfg.features_);
+    if (!cat) {
+      out.problems.push_back({path, 0, 0, cat.error().message});
+      return out;
+    }
+    out.features = std::move(cfg.features_);
+    out.catalog = std::move(cat).value();
+    return out;
+  }
+
+  // The [[feature]] tables of `features.file`, after those of the configuration itself.
+  static void read_feature_file(const std::string& config_path, Config& cfg, std::vector<Problem>& problems) {
+    auto it = cfg.values_.find("features.file");
+    if (it == cfg.values_.end() || std::get<std::string>(it->second).empty()) return;
+    std::filesystem::path file = std::get<std::string>(it->second);
+    if (file.is_relative()) file = std::filesystem::path(config_path).parent_path() / file;
+    toml::table root;
+    try {
+      root = toml::parse_file(file.string());
+    } catch (const toml::parse_error& e) {
+      const auto& b = e.source().begin;
+      std::string what(e.description());
+      if (what.find("File could not be opened") != std::string::npos)
+        problems.push_back({config_path, 0, 0, fmt::format("features.file: {}: cannot read", file.string())});
+      else
+        problems.push_back({file.string(), static_cast<int>(b.line), static_cast<int>(b.column),
+                            fmt::format("not valid TOML: {}", what)});
+      return;
+    }
+    FeatureReader features{file.string(), problems};
+    for (auto&& [key, node] : root) {
+      if (key.str() == "feature") features.read_all(node, cfg.features_);
+      else features.problem(node, fmt::format("{}: unknown key; a features file holds [[feature]] tables only", key.str()));
+    }
   }
 };
 
 LoadResult load(const std::string& path, const char* (*env)(const char*)) { return Loader::run(path, env); }
+
+FeatureFile load_features(const std::string& path) { return Loader::features_only(path); }
+
 
 std::string example() {
   std::string out = "# fhir-risk-adapter configuration. Every key can be overridden by an environment\n"
@@ -288,7 +523,9 @@ std::string example() {
     out += fmt::format("# {}{}\n", k.description, k.default_value ? "" : " (required)");
     std::string key(k.name.substr(dot + 1));
     std::string value;
-    if (k.default_value) {
+    if (k.name == "features.file") {
+      value = "\"/usr/local/share/fhir-risk-adapter/models/readmission-risk/features.toml\"";
+    } else if (k.default_value) {
       value = k.type == Type::string ? fmt::format("\"{}\"", *k.default_value) : std::string(*k.default_value);
     } else if (k.name == "fhir.base_url") {
       value = "\"http://127.0.0.1:8103/fhir/R4\"";
@@ -301,6 +538,19 @@ std::string example() {
     }
     out += fmt::format("{} = {}\n", key, value);
   }
+  out += R"(
+# Features may also be declared here, one [[feature]] table each (docs/features.md):
+#
+# [[feature]]
+# name = "heart_rate_max_48h"
+# label = "Highest heart rate in the last 48 hours"
+# source = "observation"
+# codes = ["http://loinc.org|8867-4"]
+# unit = "/min"
+# aggregation = "max"
+# window = "PT48H"
+# plausible = [10, 350]
+)";
   return out;
 }
 

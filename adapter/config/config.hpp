@@ -10,6 +10,8 @@
 #include <variant>
 #include <vector>
 
+#include "mapping/features.hpp"
+
 namespace fra::config {
 
 enum class Type { string, integer, boolean };
@@ -48,11 +50,17 @@ class Config {
   bool boolean(std::string_view key) const;
   /// The file it was read from.
   const std::string& file() const { return file_; }
+  /// The feature definitions: `[[feature]]` tables of this file, then of `features.file`.
+  const std::vector<mapping::FeatureDefinition>& features() const { return features_; }
+  /// The Observation codes those features read.
+  const mapping::ObservationCatalog& catalog() const { return catalog_; }
 
  private:
   friend struct Loader;
   std::string file_;
   std::map<std::string, Value, std::less<>> values_;
+  std::vector<mapping::FeatureDefinition> features_;
+  mapping::ObservationCatalog catalog_;
 };
 
 /// Either a Config or every problem found.
@@ -65,6 +73,15 @@ struct LoadResult {
 /// value of a variable or nullptr), fills defaults and checks every key. Collects all
 /// problems rather than stopping at the first.
 LoadResult load(const std::string& path, const char* (*env)(const char*));
+
+/// The definitions of a features file (a TOML file of [[feature]] tables), checked, with the
+/// catalog of the Observation codes they read.
+struct FeatureFile {
+  std::vector<mapping::FeatureDefinition> features;
+  mapping::ObservationCatalog catalog;
+  std::vector<Problem> problems;
+};
+FeatureFile load_features(const std::string& path);
 
 /// A complete, commented example configuration.
 std::string example();

@@ -308,8 +308,42 @@ void Store::advance_cursor(std::string_view type, Micros t) {
   }
 }
 
-ScoreCounts Store::score_batch(int limit, const ModelInfo& model, Micros as_of,
-                               const std::function<Scored(const mapping::PatientInputs&)>& score,
+namespace {
+
+// The stored inputs of the given patients, in the order of `keys` (whose birth year and sex are
+// filled by the caller's query).
+void load_inputs(pqxx::work& w, const std::vector<std::string>& keys, std::vector<mapping::PatientInputs>& inputs) {
+  std::map<std::string, std::size_t, std::less<>> at;
+  for (std::size_t i = 0; i < keys.size(); ++i) at.emplace(keys[i], i);
+  const std::string arr = key_array(keys);
+  for (const auto& row : w.exec_params("SELECT patient_key, code, value, " + micros_of("effective") +
+                                       " FROM observation_value WHERE patient_key = ANY($1::text[])", arr))
+    inputs[at.at(row[0].as<std::string>())].measurements.push_back(
+        {row[1].as<std::string>(), row[2].as<double>(), row[3].as<Micros>()});
+  for (const auto& row : w.exec_params("SELECT patient_key, class_code, " + micros_of("period_start") + ", " +
+                                       micros_of("period_end") +
+                                       " FROM encounter WHERE counts AND patient_key = ANY($1::text[])", arr))
+    inputs[at.at(row[0].as<std::string>())].stays.push_back(
+        {row[1].as<std::string>(), opt<Micros>(row[2]), opt<Micros>(row[3])});
+}
+
+// A text array literal of arbitrary strings: each element quoted, `"` and `\` escaped.
+std::string text_array(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    out += i ? ",\"" : "\"";
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+}  // namespace
+
+ScoreCounts Store::score_batch(int limit, const ModelInfo& model, Micros as_of, const BatchScorer& score,
                                const std::function<std::string(const std::string&)>& identifier_of) {
   ScoreCounts c;
   try {
@@ -319,13 +353,11 @@ ScoreCounts Store::score_batch(int limit, const ModelInfo& model, Micros as_of,
         "SELECT q.patient_key, p.birth_year, p.sex FROM scoring_queue q JOIN patient p USING (patient_key) "
         "ORDER BY q.enqueued_at, q.patient_key LIMIT $1 FOR UPDATE OF q SKIP LOCKED", limit);
     std::vector<std::string> keys;
-    std::map<std::string, mapping::PatientInputs> inputs;
+    std::vector<mapping::PatientInputs> inputs(queued.size());
     for (const auto& row : queued) {
-      auto key = row[0].as<std::string>();
-      keys.push_back(key);
-      auto& in = inputs[key];
-      in.birth_year = opt<int>(row[1]);
-      in.sex = opt<std::string>(row[2]);
+      inputs[keys.size()].birth_year = opt<int>(row[1]);
+      inputs[keys.size()].sex = opt<std::string>(row[2]);
+      keys.push_back(row[0].as<std::string>());
     }
     c.waiting = static_cast<int>(w.exec("SELECT count(*) FROM scoring_queue q WHERE NOT EXISTS "
                                         "(SELECT 1 FROM patient p WHERE p.patient_key = q.patient_key)")[0][0].as<long>());
@@ -333,39 +365,44 @@ ScoreCounts Store::score_batch(int limit, const ModelInfo& model, Micros as_of,
       w.commit();
       return c;
     }
-    std::string arr = key_array(keys);
-    for (const auto& row : w.exec_params("SELECT patient_key, code, value, " + micros_of("effective") +
-                                         " FROM observation_value WHERE patient_key = ANY($1::text[])", arr))
-      inputs[row[0].as<std::string>()].measurements.push_back(
-          {row[1].as<std::string>(), row[2].as<double>(), row[3].as<Micros>()});
-    for (const auto& row : w.exec_params("SELECT patient_key, class_code, " + micros_of("period_start") + ", " +
-                                         micros_of("period_end") +
-                                         " FROM encounter WHERE counts AND patient_key = ANY($1::text[])", arr))
-      inputs[row[0].as<std::string>()].stays.push_back(
-          {row[1].as<std::string>(), opt<Micros>(row[2]), opt<Micros>(row[3])});
+    load_inputs(w, keys, inputs);
+    std::vector<Scored> scored = score(inputs);
 
-    for (const auto& key : keys) {
-      Scored s = score(inputs[key]);
-      auto id = w.exec_params(
-          "INSERT INTO score (patient_key, model_name, model_version, model_sha256, as_of, probability, band, features) "
-          "VALUES ($1, $2, $3, $4, " + ts(5) + ", $6, $7, $8::jsonb) RETURNING id",
-          key, model.name, model.version, model.sha256, as_of, s.probability, s.band,
-          features_json(model.feature_names, s.features))[0][0].as<std::int64_t>();
-      // Write back only what changed what the clinician sees: the probability or the band.
-      auto marked = w.exec_params(
-          "INSERT INTO risk_assessment (patient_key, model_name, identifier, pending_score_id) VALUES ($1, $2, $3, $4) "
-          "ON CONFLICT (patient_key, model_name) DO UPDATE SET pending_score_id = EXCLUDED.pending_score_id "
-          "WHERE risk_assessment.written_probability IS DISTINCT FROM $5 "
-          "OR risk_assessment.written_band IS DISTINCT FROM $6 "
-          "RETURNING 1",
-          key, model.name, identifier_of(key), id, s.probability, s.band);
-      if (marked.empty())  // unchanged: drop a write still pending from an older score
-        w.exec_params("UPDATE risk_assessment SET pending_score_id = NULL WHERE patient_key = $1 AND model_name = $2",
-                      key, model.name);
-      else
-        ++c.to_write;
-      ++c.scored;
+    // Every score in one statement, then every RiskAssessment row in one more.
+    std::vector<std::string> probs, bands, features, contributions, identifiers;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      probs.push_back(fmt::format("{:.17g}", scored[i].probability));
+      bands.push_back(scored[i].band);
+      features.push_back(features_json(model.feature_names, scored[i].features));
+      contributions.push_back(scored[i].contributions_json);
+      identifiers.push_back(identifier_of(keys[i]));
     }
+    const std::string arr = key_array(keys);
+    auto ids = w.exec_params(
+        "INSERT INTO score (patient_key, model_name, model_version, model_sha256, as_of, probability, band, features, "
+        "contributions) SELECT u.k, $2, $3, $4, " + ts(5) + ", u.p, u.b, u.f::jsonb, u.c::jsonb "
+        "FROM unnest($1::text[], $6::float8[], $7::text[], $8::text[], $9::text[]) WITH ORDINALITY AS u(k, p, b, f, c, n) "
+        "ORDER BY u.n RETURNING patient_key, id",
+        arr, model.name, model.version, model.sha256, as_of, key_array(probs), text_array(bands),
+        text_array(features), text_array(contributions));
+    std::map<std::string, std::string, std::less<>> id_of;
+    for (const auto& row : ids) id_of.emplace(row[0].as<std::string>(), row[1].as<std::string>());
+    std::vector<std::string> id_text;
+    for (const auto& k : keys) id_text.push_back(id_of.at(k));
+    // Marked for write-back; then unmarked again where the server already shows this
+    // probability and band (what the clinician sees did not change).
+    w.exec_params(
+        "INSERT INTO risk_assessment (patient_key, model_name, identifier, pending_score_id) "
+        "SELECT u.k, $2, u.i, u.s FROM unnest($1::text[], $3::text[], $4::bigint[]) AS u(k, i, s) "
+        "ON CONFLICT (patient_key, model_name) DO UPDATE SET pending_score_id = EXCLUDED.pending_score_id",
+        arr, model.name, key_array(identifiers), key_array(id_text));
+    auto unchanged = w.exec_params(
+        "UPDATE risk_assessment ra SET pending_score_id = NULL FROM score s "
+        "WHERE ra.model_name = $2 AND ra.patient_key = ANY($1::text[]) AND s.id = ra.pending_score_id "
+        "AND ra.written_probability = s.probability AND ra.written_band = s.band",
+        arr, model.name);
+    c.scored = static_cast<int>(keys.size());
+    c.to_write = c.scored - static_cast<int>(unchanged.affected_rows());
     w.exec_params("DELETE FROM scoring_queue WHERE patient_key = ANY($1::text[])", arr);
     w.commit();
   } catch (const pqxx::sql_error& e) {
@@ -374,31 +411,72 @@ ScoreCounts Store::score_batch(int limit, const ModelInfo& model, Micros as_of,
   return c;
 }
 
+void Store::for_each_patient(int batch, const PatientVisitor& visit) {
+  std::string after;
+  for (;;) {
+    std::vector<std::string> keys;
+    std::vector<mapping::PatientInputs> inputs;
+    try {
+      pqxx::work w(conn_->c);
+      auto rows = w.exec_params("SELECT patient_key, birth_year, sex FROM patient WHERE patient_key > $1 "
+                                "ORDER BY patient_key LIMIT $2", after, batch);
+      inputs.resize(rows.size());
+      for (const auto& row : rows) {
+        inputs[keys.size()].birth_year = opt<int>(row[1]);
+        inputs[keys.size()].sex = opt<std::string>(row[2]);
+        keys.push_back(row[0].as<std::string>());
+      }
+      if (!keys.empty()) load_inputs(w, keys, inputs);
+      w.commit();
+    } catch (const pqxx::sql_error& e) {
+      throw StoreError("reading patients: " + first_line(e.what()));
+    }
+    if (keys.empty()) return;
+    visit(keys, inputs);
+    after = keys.back();
+  }
+}
+
+std::optional<Micros> Store::newest_encounter_time() {
+  pqxx::work w(conn_->c);
+  auto r = w.exec("SELECT " + micros_of("max(greatest(period_start, period_end))") + " FROM encounter WHERE counts");
+  return opt<Micros>(r[0][0]);
+}
+
 std::vector<PendingWrite> Store::pending_writes(const std::string& model_name, int limit) {
   std::vector<PendingWrite> out;
   pqxx::work w(conn_->c);
   for (const auto& row : w.exec_params(
            "SELECT ra.patient_key, ra.identifier, encode(p.sealed_ref, 'hex'), s.id, s.probability, s.band, " +
-               micros_of("s.as_of") + ", s.features::text "
+               micros_of("s.as_of") + ", s.features::text, s.contributions::text "
                "FROM risk_assessment ra JOIN score s ON s.id = ra.pending_score_id "
                "JOIN patient p ON p.patient_key = ra.patient_key "
                "WHERE ra.model_name = $1 AND ra.pending_score_id IS NOT NULL ORDER BY s.id LIMIT $2",
            model_name, limit)) {
     out.push_back({row[0].as<std::string>(), row[1].as<std::string>(), from_hex(row[2].as<std::string>()),
                    row[3].as<std::int64_t>(), row[4].as<double>(), row[5].as<std::string>(), row[6].as<Micros>(),
-                   row[7].as<std::string>()});
+                   row[7].as<std::string>(), row[8].as<std::string>()});
   }
   w.commit();
   return out;
 }
 
-void Store::mark_written(const std::string& model_name, const PendingWrite& pw) {
+void Store::mark_written(const std::string& model_name, const std::vector<PendingWrite>& written) {
+  if (written.empty()) return;
+  std::vector<std::string> keys, ids, probs, bands;
+  for (const auto& pw : written) {
+    keys.push_back(pw.patient_key);
+    ids.push_back(std::to_string(pw.score_id));
+    probs.push_back(fmt::format("{:.17g}", pw.probability));
+    bands.push_back(pw.band);
+  }
   pqxx::work w(conn_->c);
   w.exec_params(
-      "UPDATE risk_assessment SET written_score_id = $3, written_probability = $4, written_band = $5, "
+      "UPDATE risk_assessment ra SET written_score_id = u.s, written_probability = u.p, written_band = u.b, "
       "written_at = now(), pending_score_id = NULL "
-      "WHERE patient_key = $1 AND model_name = $2 AND pending_score_id = $3",
-      pw.patient_key, model_name, pw.score_id, pw.probability, pw.band);
+      "FROM unnest($2::text[], $3::bigint[], $4::float8[], $5::text[]) AS u(k, s, p, b) "
+      "WHERE ra.patient_key = u.k AND ra.model_name = $1 AND ra.pending_score_id = u.s",
+      model_name, key_array(keys), key_array(ids), key_array(probs), text_array(bands));
   w.commit();
 }
 

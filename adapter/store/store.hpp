@@ -59,7 +59,14 @@ struct Scored {
   double probability = 0;
   std::string band;
   std::vector<float> features;
+  std::string contributions_json;  ///< [{"feature": name, "value": v | null, "contribution": c}, ...]
 };
+
+/// Scores a batch of patients' inputs: one Scored per input, in order.
+using BatchScorer = std::function<std::vector<Scored>(const std::vector<mapping::PatientInputs>&)>;
+/// Receives patients' pseudonyms and their stored inputs, in the same order.
+using PatientVisitor =
+    std::function<void(const std::vector<std::string>&, const std::vector<mapping::PatientInputs>&)>;
 
 struct ScoreCounts {
   int scored = 0;
@@ -76,7 +83,8 @@ struct PendingWrite {
   double probability = 0;
   std::string band;
   fhir::Micros as_of = 0;
-  std::string features_json;  ///< {"name": value | null}
+  std::string features_json;       ///< {"name": value | null}
+  std::string contributions_json;  ///< as in Scored
 };
 
 class Store {
@@ -108,13 +116,18 @@ class Store {
   /// Takes up to `limit` queued patients (FOR UPDATE SKIP LOCKED), scores them with `score`
   /// as of `as_of`, stores each score and marks changed ones for write-back, in one
   /// transaction. `identifier_of` derives the RiskAssessment identifier of a patient key.
-  ScoreCounts score_batch(int limit, const ModelInfo& model, fhir::Micros as_of,
-                          const std::function<Scored(const mapping::PatientInputs&)>& score,
+  ScoreCounts score_batch(int limit, const ModelInfo& model, fhir::Micros as_of, const BatchScorer& score,
                           const std::function<std::string(const std::string&)>& identifier_of);
+  /// Every stored patient's inputs, in pseudonym order, `batch` patients at a time (each batch
+  /// read in its own transaction).
+  void for_each_patient(int batch, const PatientVisitor& visit);
+  /// The latest start or end of a stored encounter that counts; nullopt when there is none.
+  std::optional<fhir::Micros> newest_encounter_time();
   /// RiskAssessments waiting to be written for a model.
   std::vector<PendingWrite> pending_writes(const std::string& model_name, int limit);
-  /// Records that the server holds the given score now (no-op if a newer score is pending).
-  void mark_written(const std::string& model_name, const PendingWrite& w);
+  /// Records that the server holds the given scores now (each a no-op if a newer score is
+  /// pending), in one transaction.
+  void mark_written(const std::string& model_name, const std::vector<PendingWrite>& written);
 
   /// Patients on the scoring queue.
   std::int64_t queue_depth();

@@ -113,8 +113,8 @@ class BatchQueue {
 };
 
 // Reads and maps one file into batches of `batch` lines (the producer side).
-void read_file(std::istream& in, BackfillReport& rep, const mapping::Pseudonymizer& ps, std::size_t batch,
-               BatchQueue& queue) {
+void read_file(std::istream& in, BackfillReport& rep, const mapping::Pseudonymizer& ps,
+               const mapping::ObservationCatalog& catalog, std::size_t batch, BatchQueue& queue) {
   std::string line;
   BatchQueue::Batch b;
   std::size_t in_batch = 0;
@@ -154,7 +154,7 @@ void read_file(std::istream& in, BackfillReport& rep, const mapping::Pseudonymiz
             return;
           }
         }
-        map_resource(rep.resource_type, doc, ps, b.page);
+        map_resource(rep.resource_type, doc, ps, catalog, b.page);
       }
     }
     if (in_batch >= batch && !hand_over()) return;
@@ -165,8 +165,8 @@ void read_file(std::istream& in, BackfillReport& rep, const mapping::Pseudonymiz
 }  // namespace
 
 std::vector<BackfillReport> backfill_ndjson(const std::string& dir, store::Store& store,
-                                            const mapping::Pseudonymizer& ps, std::size_t batch,
-                                            const BackfillProgress& progress) {
+                                            const mapping::Pseudonymizer& ps, const mapping::ObservationCatalog& catalog,
+                                            std::size_t batch, const BackfillProgress& progress) {
   std::vector<fs::path> files;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec))
@@ -188,7 +188,7 @@ std::vector<BackfillReport> backfill_ndjson(const std::string& dir, store::Store
     BatchQueue queue;
     std::thread reader([&] {
       try {
-        read_file(in, rep, ps, batch, queue);
+        read_file(in, rep, ps, catalog, batch, queue);
         queue.finish();
       } catch (...) {
         queue.finish(std::current_exception());

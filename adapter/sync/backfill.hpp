@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "adapter/store/store.hpp"
+#include "mapping/features.hpp"
 #include "mapping/pseudonym.hpp"
 
 namespace fra::sync {
@@ -32,7 +33,7 @@ inline constexpr std::size_t kMaxLineBytes = 16u << 20;
 /// too long or unmappable is a dead letter; the load goes on. Throws store::StoreError, or
 /// std::runtime_error when `dir` cannot be read.
 std::vector<BackfillReport> backfill_ndjson(const std::string& dir, store::Store& store,
-                                            const mapping::Pseudonymizer& ps, std::size_t batch,
-                                            const BackfillProgress& progress);
+                                            const mapping::Pseudonymizer& ps, const mapping::ObservationCatalog& catalog,
+                                            std::size_t batch, const BackfillProgress& progress);
 
 }  // namespace fra::sync

@@ -14,12 +14,11 @@ std::string version_or_instant(const fhir::Meta& m) {
   return m.version_id;
 }
 
-template <typename View, typename Record>
-void take(store::Page& out, const std::string& type, const Result<View>& view,
-          Result<Record> (*map)(const View&, const mapping::Pseudonymizer&), const mapping::Pseudonymizer& ps,
-          std::vector<Record>& into) {
+template <typename View, typename Map, typename Record>
+void take(store::Page& out, const std::string& type, const Result<View>& view, Map&& map,
+          const mapping::Pseudonymizer& ps, std::vector<Record>& into) {
   if (!view) return;
-  auto rec = map(view.value(), ps);
+  auto rec = map(view.value());
   if (!rec) {
     out.dead_letters.push_back({type, ps.of(type, view->id), version_or_instant(view->meta), rec.error()});
     return;
@@ -30,7 +29,7 @@ void take(store::Page& out, const std::string& type, const Result<View>& view,
 }  // namespace
 
 void map_resource(const std::string& type, const rapidjson::Value& r, const mapping::Pseudonymizer& ps,
-                  store::Page& out) {
+                  const mapping::ObservationCatalog& catalog, store::Page& out) {
   std::string rtype = fhir::resource_type_of(r);
   std::string id = fhir::resource_id_of(r);
   std::optional<mapping::Pseudonym> key;
@@ -48,23 +47,25 @@ void map_resource(const std::string& type, const rapidjson::Value& r, const mapp
   if (type == "Patient") {
     auto v = fhir::read_patient(r);
     note(v);
-    take(out, type, v, &mapping::map_patient, ps, out.patients);
+    take(out, type, v, [&](const auto& p) { return mapping::map_patient(p, ps); }, ps, out.patients);
   } else if (type == "Observation") {
     auto v = fhir::read_observation(r);
     note(v);
-    take(out, type, v, &mapping::map_observation, ps, out.observations);
+    take(
+        out, type, v, [&](const auto& o) { return mapping::map_observation(o, ps, catalog); }, ps, out.observations);
   } else if (type == "Encounter") {
     auto v = fhir::read_encounter(r);
     note(v);
-    take(out, type, v, &mapping::map_encounter, ps, out.encounters);
+    take(out, type, v, [&](const auto& e) { return mapping::map_encounter(e, ps); }, ps, out.encounters);
   }
   out.max_last_updated = std::max(out.max_last_updated, last_updated);
 }
 
-store::Page map_page(const std::string& type, const fhir::SearchPage& page, const mapping::Pseudonymizer& ps) {
+store::Page map_page(const std::string& type, const fhir::SearchPage& page, const mapping::Pseudonymizer& ps,
+                     const mapping::ObservationCatalog& catalog) {
   store::Page out;
   out.resource_type = type;
-  for (const rapidjson::Value* r : page.resources) map_resource(type, *r, ps, out);
+  for (const rapidjson::Value* r : page.resources) map_resource(type, *r, ps, catalog, out);
   return out;
 }
 

@@ -26,54 +26,49 @@ std::string search_instant(fhir::Micros t) {
   return s.substr(0, 23) + "Z";
 }
 
-// The few features that moved this patient's score the most (TreeSHAP), in plain words, with
-// their values: what the clinician reads in the RiskAssessment.
-std::vector<fhir::RiskFactor> main_factors(const std::string& features_json,
-                                           const std::vector<mapping::FeatureDefinition>& defs,
-                                           const score::Model& model, std::size_t k) {
-  std::vector<fhir::RiskFactor> out;
-  rapidjson::Document doc;
-  doc.Parse(features_json.c_str());
-  if (doc.HasParseError() || !doc.IsObject()) return out;
-  std::vector<float> row;
-  for (const auto& d : defs) {
-    auto it = doc.FindMember(d.name.c_str());
-    row.push_back(it != doc.MemberEnd() && it->value.IsNumber() ? static_cast<float>(it->value.GetDouble())
-                                                                : std::numeric_limits<float>::quiet_NaN());
-  }
-  std::vector<float> contributions(row.size() + 1);
-  model.contributions(row.data(), contributions.data());
-  for (const auto& f : score::top_contributions(row.data(), contributions.data(), row.size(), k)) {
-    const auto& d = defs[f.feature];
-    double v = f.value;
-    fhir::RiskFactor factor{d.label, v, d.unit == "1" ? "" : d.unit == "a" ? "years" : d.unit, "", f.contribution};
-    if (d.kind == mapping::FeatureDefinition::Kind::sex_female && !std::isnan(v)) {
-      factor.name = "Sex";
-      factor.text = v == 1.0 ? "female" : "not female";
-    }
-    out.push_back(factor);
-  }
-  return out;
+// The model's features bound to their definitions, in the model's order and units.
+mapping::FeatureComputer bind(const score::ModelPackage& model, const std::vector<mapping::FeatureDefinition>& defined,
+                              const mapping::ObservationCatalog& catalog) {
+  std::vector<std::pair<std::string, std::string>> wanted;
+  for (const auto& f : model.manifest.features) wanted.emplace_back(f.name, f.unit);
+  auto bound = mapping::bind_features(defined, wanted);
+  if (!bound) throw std::invalid_argument(bound.error().message);
+  return mapping::FeatureComputer(std::move(bound).value(), catalog);
 }
+
+// How a value's unit reads after the number in a note.
+std::string unit_words(const std::string& ucum) {
+  if (ucum == "1") return "";
+  if (ucum == "a") return "years";
+  if (ucum == "d") return "days";
+  if (ucum == "h") return "hours";
+  if (ucum == "Cel") return "°C";
+  if (ucum == "[degF]") return "°F";
+  if (ucum == "[lb_av]") return "lb";
+  if (ucum == "[in_i]") return "in";
+  return ucum;
+}
+
+std::string json_number(double v) { return std::isfinite(v) ? fmt::format("{:.9g}", v) : "null"; }
 
 }  // namespace
 
 Pipeline::Pipeline(fhir::Client& client, store::Store& store, const mapping::Pseudonymizer& ps,
-                   const score::ModelPackage& model, Options options)
+                   const score::ModelPackage& model, const std::vector<mapping::FeatureDefinition>& features,
+                   const mapping::ObservationCatalog& catalog, Options options)
     : client_(client),
       ahead_(std::make_unique<fhir::Client>(client.options())),
       store_(store),
       ps_(ps),
       model_(model),
+      catalog_(catalog),
+      features_(bind(model, features, catalog)),
       options_(std::move(options)) {
   ahead_->on_retry(client.on_retry());
-  auto bound = mapping::bind_features(model.manifest.feature_names());
-  if (!bound) throw std::invalid_argument(bound.error().message);
-  features_ = std::move(bound).value();
-  for (std::size_t i = 0; i < features_.size(); ++i)
-    if (features_[i].unit != model.manifest.features[i].unit)
-      throw std::invalid_argument(fmt::format("the model wants feature '{}' in '{}', the adapter computes it in '{}'",
-                                              features_[i].name, model.manifest.features[i].unit, features_[i].unit));
+  for (int i = 0; i < std::max(1, options_.write_in_flight); ++i) {
+    writers_.push_back(std::make_unique<fhir::Client>(client.options()));
+    writers_.back()->on_retry(client.on_retry());
+  }
   info_ = {model.manifest.name, model.manifest.version, model.manifest.model_sha256, model.manifest.feature_names()};
 }
 
@@ -99,7 +94,7 @@ IngestReport Pipeline::ingest(const std::string& type) {
     const std::string next = page.next.value_or("");
     std::future<fhir::SearchPage> ahead;
     if (!next.empty()) ahead = std::async(std::launch::async, [this, next] { return fetch_page(*ahead_, next); });
-    store::Page rows = map_page(type, page, ps_);
+    store::Page rows = map_page(type, page, ps_, catalog_);
     store::PageCounts c = store_.store_page(rows);
     ++rep.pages;
     rep.fetched += static_cast<int>(page.resources.size());
@@ -172,20 +167,45 @@ fhir::SearchPage Pipeline::fetch_page(fhir::Client& client, const std::string& u
   }
 }
 
-store::Scored Pipeline::score_one(const mapping::PatientInputs& in, fhir::Micros as_of) const {
-  store::Scored s;
-  s.features = mapping::compute_features(features_, in, as_of);
-  s.probability = model_.model.predict(s.features.data());
-  s.band = model_.manifest.band_for(s.probability).code;
-  return s;
+std::vector<store::Scored> Pipeline::score_inputs(const std::vector<mapping::PatientInputs>& in, fhir::Micros as_of) {
+  const auto& defs = features_.definitions();
+  const std::size_t n = in.size(), width = defs.size();
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<float> rows(n * width);
+  for (std::size_t i = 0; i < n; ++i) features_.compute(in[i], as_of, rows.data() + i * width);
+  timing_.features_seconds += seconds_since(t0);
+
+  t0 = std::chrono::steady_clock::now();
+  const score::Model& model = model_.model;
+  std::vector<float> probabilities(n), contributions(n * (width + 1));
+  model.predict_batch(rows.data(), n, probabilities.data());
+  model.contributions_batch(rows.data(), n, contributions.data());
+  std::vector<store::Scored> out(n);
+  const std::size_t k = static_cast<std::size_t>(std::max(0, options_.top_factors));
+  for (std::size_t i = 0; i < n; ++i) {
+    const float* row = rows.data() + i * width;
+    auto& s = out[i];
+    s.probability = probabilities[i];
+    s.band = model_.manifest.band_for(s.probability).code;
+    s.features.assign(row, row + width);
+    s.contributions_json = "[";
+    for (const auto& f : score::top_contributions(row, contributions.data() + i * (width + 1), width, k))
+      s.contributions_json += fmt::format(R"({}{{"feature": "{}", "value": {}, "contribution": {}}})",
+                                          s.contributions_json.size() > 1 ? ", " : "", defs[f.feature].name,
+                                          json_number(f.value), json_number(f.contribution));
+    s.contributions_json += "]";
+  }
+  timing_.model_seconds += seconds_since(t0);
+  return out;
 }
 
 store::ScoreCounts Pipeline::score_queue(fhir::Micros as_of) {
   store::ScoreCounts total;
+  timing_ = {};
   auto identifier_of = [this](const std::string& patient_key) {
     return ps_.derive("risk-assessment/" + model_.manifest.name, patient_key).hex;
   };
-  auto scorer = [&](const mapping::PatientInputs& in) { return score_one(in, as_of); };
+  auto scorer = [&](const std::vector<mapping::PatientInputs>& in) { return score_inputs(in, as_of); };
   for (;;) {
     auto c = store_.score_batch(options_.score_batch, info_, as_of, scorer, identifier_of);
     total.scored += c.scored;
@@ -196,37 +216,103 @@ store::ScoreCounts Pipeline::score_queue(fhir::Micros as_of) {
   return total;
 }
 
+// The factors a score keeps (feature, value, contribution), in the clinician's words.
+std::vector<fhir::RiskFactor> Pipeline::factors_of(const std::string& contributions_json) const {
+  std::vector<fhir::RiskFactor> out;
+  rapidjson::Document doc;
+  doc.Parse(contributions_json.c_str());
+  if (doc.HasParseError() || !doc.IsArray()) return out;
+  const auto& defs = features_.definitions();
+  for (const auto& c : doc.GetArray()) {
+    if (!c.IsObject() || !c.HasMember("feature") || !c["feature"].IsString()) continue;
+    auto d = std::find_if(defs.begin(), defs.end(), [&](const auto& x) { return x.name == c["feature"].GetString(); });
+    if (d == defs.end()) continue;
+    const double v = c.HasMember("value") && c["value"].IsNumber() ? c["value"].GetDouble()
+                                                                      : std::numeric_limits<double>::quiet_NaN();
+    const double contribution = c.HasMember("contribution") && c["contribution"].IsNumber() ? c["contribution"].GetDouble() : 0;
+    fhir::RiskFactor f{d->name, d->label, v, unit_words(d->unit), d->unit, "", contribution};
+    if (d->source == mapping::FeatureDefinition::Source::patient &&
+        d->attribute == mapping::FeatureDefinition::Attribute::sex && !std::isnan(v))
+      f.name = "Sex", f.text = v == 1.0 ? d->equals : "not " + d->equals;
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
 WriteReport Pipeline::write_back() {
   WriteReport rep;
   const auto& m = model_.manifest;
+  const std::size_t per = static_cast<std::size_t>(std::max(1, options_.write_batch));
   for (;;) {
-    auto batch = store_.pending_writes(m.name, 200);
-    if (batch.empty()) break;
-    int progressed = 0;
-    for (const auto& pw : batch) {
+    auto pending = store_.pending_writes(m.name, static_cast<int>(per * writers_.size()));
+    if (pending.empty()) break;
+    // The Bundles of this round, one per writer at most.
+    std::vector<std::vector<const store::PendingWrite*>> chunks;
+    std::vector<std::vector<fhir::BatchEntry>> bodies;
+    for (const auto& pw : pending) {
       auto ref = ps_.open(pw.sealed_ref);
       if (!ref) {
         spdlog::error("patient {}: {}", pw.patient_key.substr(0, 12), ref.error().message);
         ++rep.failed;
         continue;
       }
+      if (chunks.empty() || chunks.back().size() == per) {
+        chunks.emplace_back();
+        bodies.emplace_back();
+      }
       const score::Band& band = m.band_for(pw.probability);
       fhir::RiskAssessmentInput in{options_.identifier_system, pw.identifier, ref.value(), pw.as_of,
                                    m.name, m.version, m.model_sha256,
                                    {m.outcome_system, m.outcome_code}, m.outcome_display, pw.probability,
-                                   band.code, band.display, main_factors(pw.features_json, features_, model_.model, 3)};
-      auto resp = client_.put(fhir::conditional_path(in), fhir::build_risk_assessment(in));
-      if (resp.status == 200 || resp.status == 201) {
-        store_.mark_written(m.name, pw);
-        (resp.status == 201 ? rep.created : rep.updated) += 1;
-        ++progressed;
-      } else {
-        spdlog::error("RiskAssessment for patient {}: HTTP {} {}", pw.patient_key.substr(0, 12), resp.status,
-                      fhir::operation_outcome_text(resp.body));
-        ++rep.failed;
+                                   band.code, band.display, factors_of(pw.contributions_json)};
+      chunks.back().push_back(&pw);
+      bodies.back().push_back({"PUT", fhir::conditional_path(in), fhir::build_risk_assessment(in)});
+    }
+    // Every Bundle of the round in flight at once, each on its own connection.
+    std::vector<std::future<std::optional<std::vector<fhir::EntryOutcome>>>> sent;
+    for (std::size_t i = 0; i < chunks.size(); ++i)
+      sent.push_back(std::async(std::launch::async, [this, i, &bodies]() -> std::optional<std::vector<fhir::EntryOutcome>> {
+        auto resp = writers_[i]->post("", fhir::batch_bundle(bodies[i]));
+        if (resp.status != 200) {
+          spdlog::error("batch of {} RiskAssessments: HTTP {} {}", bodies[i].size(), resp.status,
+                        fhir::operation_outcome_text(resp.body));
+          return std::nullopt;
+        }
+        auto outcomes = fhir::parse_batch_response(resp.body, bodies[i].size());
+        if (!outcomes) {
+          spdlog::error("batch of {} RiskAssessments: {}", bodies[i].size(), outcomes.error().message);
+          return std::nullopt;
+        }
+        return std::move(outcomes).value();
+      }));
+    std::vector<store::PendingWrite> written;
+    std::exception_ptr error;
+    for (std::size_t i = 0; i < chunks.size(); ++i) {
+      std::optional<std::vector<fhir::EntryOutcome>> outcomes;
+      try {
+        outcomes = sent[i].get();
+      } catch (...) {  // a transport failure after every retry: the others are still collected
+        error = std::current_exception();
+      }
+      if (!outcomes) {
+        rep.failed += static_cast<int>(chunks[i].size());
+        continue;
+      }
+      for (std::size_t j = 0; j < chunks[i].size(); ++j) {
+        const auto& o = (*outcomes)[j];
+        if (o.status == 200 || o.status == 201) {
+          written.push_back(*chunks[i][j]);
+          (o.status == 201 ? rep.created : rep.updated) += 1;
+        } else {
+          spdlog::error("RiskAssessment for patient {}: HTTP {} {}", chunks[i][j]->patient_key.substr(0, 12), o.status,
+                        o.problem);
+          ++rep.failed;
+        }
       }
     }
-    if (progressed == 0) break;  // every remaining write failed: leave them pending for the next run
+    store_.mark_written(m.name, written);
+    if (error) std::rethrow_exception(error);
+    if (written.empty()) break;  // every remaining write failed: leave them pending for the next run
   }
   return rep;
 }
@@ -236,6 +322,7 @@ Report Pipeline::run_once() {
   for (const char* type : {"Patient", "Encounter", "Observation"}) r.ingested.push_back(ingest(type));
   auto t0 = std::chrono::steady_clock::now();
   r.scored = score_queue(fhir::now_micros());
+  r.score_timing = timing_;
   r.score_seconds = seconds_since(t0);
   t0 = std::chrono::steady_clock::now();
   r.written = write_back();

@@ -10,6 +10,7 @@
 #include "adapter/store/store.hpp"
 #include "fhir/bundle.hpp"
 #include "fhir/client.hpp"
+#include "fhir/risk_assessment.hpp"
 #include "mapping/features.hpp"
 #include "mapping/pseudonym.hpp"
 
@@ -32,9 +33,16 @@ struct WriteReport {
   int failed = 0;
 };
 
+/// Where scoring time went, summed over the batches of one score_queue().
+struct ScoreTiming {
+  double features_seconds = 0;  ///< computing feature vectors from the stored inputs
+  double model_seconds = 0;     ///< evaluating the model and its TreeSHAP contributions
+};
+
 struct Report {
   std::vector<IngestReport> ingested;
   store::ScoreCounts scored;
+  ScoreTiming score_timing;
   WriteReport written;
   double score_seconds = 0;
   double write_seconds = 0;
@@ -42,7 +50,12 @@ struct Report {
 
 struct Options {
   int page_size = 200;
-  int score_batch = 500;
+  int score_batch = 1000;
+  /// RiskAssessments per batch Bundle, and batch Bundles in flight at once.
+  int write_batch = 100;
+  int write_in_flight = 4;
+  /// Contributing factors kept with each score and shown in its RiskAssessment.
+  int top_factors = 3;
   /// How far before the cursor each search starts, for servers whose lastUpdated order lags.
   long overlap_seconds = 5;
   /// Follow each type's `_history` for deletes (Observation and Encounter).
@@ -53,23 +66,28 @@ struct Options {
 
 class Pipeline {
  public:
-  /// Binds the model's features; throws std::invalid_argument naming a feature that has no
-  /// definition.
+  /// Binds the model's features to their definitions; throws std::invalid_argument naming a
+  /// feature that has no definition or one in a unit that does not convert.
   Pipeline(fhir::Client& client, store::Store& store, const mapping::Pseudonymizer& ps,
-           const score::ModelPackage& model, Options options);
+           const score::ModelPackage& model, const std::vector<mapping::FeatureDefinition>& features,
+           const mapping::ObservationCatalog& catalog, Options options);
 
   /// Pages through one resource type from its cursor. Throws fhir::FhirError or
   /// store::StoreError; the cursor keeps the last page committed.
   IngestReport ingest(const std::string& resource_type);
   /// Scores every queued patient as of `as_of`.
   store::ScoreCounts score_queue(fhir::Micros as_of);
-  /// Writes every pending RiskAssessment with a conditional update on its identifier.
+  /// Where the last score_queue() spent its time.
+  const ScoreTiming& score_timing() const { return timing_; }
+  /// Writes every pending RiskAssessment, in batch Bundles of conditional updates on their
+  /// identifiers, several in flight.
   WriteReport write_back();
   /// ingest Patient, Encounter, Observation; score; write back.
   Report run_once();
 
  private:
-  store::Scored score_one(const mapping::PatientInputs& in, fhir::Micros as_of) const;
+  std::vector<store::Scored> score_inputs(const std::vector<mapping::PatientInputs>& in, fhir::Micros as_of);
+  std::vector<fhir::RiskFactor> factors_of(const std::string& contributions_json) const;
   fhir::SearchPage fetch_page(fhir::Client& client, const std::string& url);
   int follow_deletions(const std::string& type, std::optional<fhir::Micros> searched_up_to);
   bool history_unavailable_ = false;
@@ -79,9 +97,12 @@ class Pipeline {
   store::Store& store_;
   const mapping::Pseudonymizer& ps_;
   const score::ModelPackage& model_;
-  std::vector<mapping::FeatureDefinition> features_;
+  const mapping::ObservationCatalog& catalog_;
+  mapping::FeatureComputer features_;
   store::ModelInfo info_;
   Options options_;
+  std::vector<std::unique_ptr<fhir::Client>> writers_;  // one per batch Bundle in flight
+  ScoreTiming timing_;
 };
 
 }  // namespace fra::sync

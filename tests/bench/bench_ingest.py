@@ -116,7 +116,8 @@ def main():
         cfg = os.path.join(work, "adapter.toml")
         with open(cfg, "w") as f:
             f.write(f'[fhir]\nbase_url = "http://127.0.0.1:9/fhir/R4"\n[database]\nurl = "{url}"\n'
-                    f'[pseudonym]\nkey_file = "{key}"\n[model]\npath = "{ROOT}/models/readmission-risk"\n')
+                    f'[pseudonym]\nkey_file = "{key}"\n[model]\npath = "{ROOT}/models/readmission-risk"\n'
+                    f'[features]\nfile = "{ROOT}/models/readmission-risk/features.toml"\n')
         subprocess.run([args.binary, "migrate", "--config", cfg], check=True, capture_output=True)
 
         t0 = time.monotonic()

@@ -5,6 +5,7 @@ Started by tests/integration/run.sh, which passes FRA_TEST_BINARY, FRA_TEST_DB, 
 FRA_TEST_WORK and FRA_TEST_MODEL. Tests run in name order: they follow one deployment's life.
 """
 import json
+import tomllib
 import os
 import re
 import subprocess
@@ -76,7 +77,8 @@ KEY = write_key("pseudonym.key", 32)
 
 def write_config(name, fhir=FHIR, db=DB, key=KEY, skip=()):
     sections = {"fhir": {"base_url": fhir, "page_size": 100}, "database": {"url": db},
-                "pseudonym": {"key_file": key}, "model": {"path": MODEL}}
+                "pseudonym": {"key_file": key}, "model": {"path": MODEL},
+                "features": {"file": os.path.join(MODEL, "features.toml")}}
     path = os.path.join(WORK, name)
     with open(path, "w") as f:
         for section, keys in sections.items():
@@ -117,9 +119,10 @@ class EndToEnd(unittest.TestCase):
         self.assertEqual(self.migrate1.returncode, 0, self.migrate1.stderr)
         self.assertIn("applied 001_feature_store", self.migrate1.stdout)
         self.assertIn("applied 002_dead_letter_once", self.migrate1.stdout)
+        self.assertIn("applied 003_declared_features", self.migrate1.stdout)
         self.assertEqual(self.migrate2.returncode, 0, self.migrate2.stderr)
-        self.assertIn("schema up to date at version 2", self.migrate2.stdout)
-        self.assertEqual(sql("SELECT count(*) FROM schema_migrations"), [["2"]])
+        self.assertIn("schema up to date at version 3", self.migrate2.stdout)
+        self.assertEqual(sql("SELECT count(*) FROM schema_migrations"), [["3"]])
 
     def test_02_first_sync_scores_every_patient(self):
         self.assertEqual(self.first.returncode, 0, self.first.stderr)
@@ -159,11 +162,9 @@ class EndToEnd(unittest.TestCase):
             self.assertAlmostEqual(on_server, float(want), delta=1e-6)
 
     def test_04b_notes_name_the_main_factors_as_xgboost_ranks_them(self):
-        labels = {"age_years": "Age", "sex_female": "Sex", "heart_rate": "Heart rate",
-                  "respiratory_rate": "Respiratory rate", "oxygen_saturation": "Oxygen saturation",
-                  "body_temperature": "Body temperature", "systolic_bp": "Systolic blood pressure",
-                  "diastolic_bp": "Diastolic blood pressure", "body_weight": "Body weight", "bmi": "Body mass index",
-                  "inpatient_admissions_365d": "Inpatient admissions in the last year"}
+        with open(os.path.join(MODEL, "features.toml"), "rb") as f:
+            labels = {d["name"]: ("Sex" if d.get("attribute") == "sex" else d.get("label", d["name"]))
+                      for d in tomllib.load(f)["feature"]}
         with open(os.path.join(MODEL, "manifest.json")) as f:
             names = [feat["name"] for feat in json.load(f)["features"]]
         rows = sql("SELECT ra.identifier, s.features::text FROM risk_assessment ra "

@@ -86,6 +86,33 @@ TEST_CASE("out of range, invalid TOML and a missing file") {
 TEST_CASE("the example configuration names every key and loads") {
   std::string ex = fra::config::example();
   for (const auto& k : fra::config::key_specs()) CHECK(ex.find(std::string(k.name.substr(k.name.find('.') + 1)) + " = ") != std::string::npos);
+  // Its features file is where `cmake --install` puts the shipped one; here, the source tree's.
+  g_env["FRA_FEATURES_FILE"] = FRA_SOURCE_DIR "/models/readmission-risk/features.toml";
   auto r = load_text(ex);
+  g_env.clear();
+  for (const auto& p : r.problems) INFO(p.format());
   CHECK(r.problems.empty());
+  REQUIRE(r.config);
+  CHECK(r.config->features().size() >= 11);
+}
+
+TEST_CASE("[[feature]] tables in the configuration add to those of features.file") {
+  auto r = load_text(std::string(kComplete) + "[features]\nfile = \"" FRA_SOURCE_DIR
+                     "/models/readmission-risk/features.toml\"\n"
+                     "[[feature]]\nname = \"heart_rate_max_48h\"\nsource = \"observation\"\n"
+                     "codes = [\"http://loinc.org|8867-4\"]\nunit = \"/min\"\naggregation = \"max\"\nwindow = \"PT48H\"\n");
+  for (const auto& p : r.problems) INFO(p.format());
+  REQUIRE(r.config);
+  const auto& f = r.config->features();
+  CHECK(f.front().name == "heart_rate_max_48h");
+  CHECK(f.front().label == "heart_rate_max_48h");
+  CHECK(f.size() >= 12);
+  auto twice = load_text(std::string(kComplete) + "[features]\nfile = \"" FRA_SOURCE_DIR
+                         "/models/readmission-risk/features.toml\"\n"
+                         "[[feature]]\nname = \"age_years\"\nsource = \"patient\"\nattribute = \"age\"\nunit = \"a\"\n");
+  REQUIRE(twice.problems.size() == 1);
+  CHECK(twice.problems[0].message == "feature 'age_years': defined twice");
+  auto missing = load_text(std::string(kComplete) + "[features]\nfile = \"/nonexistent/features.toml\"\n");
+  REQUIRE(missing.problems.size() == 1);
+  CHECK(missing.problems[0].format() == "adapter.toml: error: features.file: /nonexistent/features.toml: cannot read");
 }

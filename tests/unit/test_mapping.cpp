@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "adapter/config/config.hpp"
 #include "mapping/rows.hpp"
 #include "mapping/units.hpp"
 
@@ -14,13 +15,19 @@ const mapping::Pseudonymizer& ps() {
   return p;
 }
 
+const mapping::ObservationCatalog& catalog() {
+  static config::FeatureFile f = config::load_features(FRA_SOURCE_DIR "/models/readmission-risk/features.toml");
+  REQUIRE(f.problems.empty());
+  return f.catalog;
+}
+
 Result<mapping::ObservationRecord> map_json(const std::string& json) {
   rapidjson::Document d;
   d.Parse(json.c_str());
   REQUIRE(!d.HasParseError());
   auto o = fhir::read_observation(d);
   REQUIRE(o.ok());
-  return mapping::map_observation(o.value(), ps());
+  return mapping::map_observation(o.value(), ps(), catalog());
 }
 
 std::string vital(const std::string& code, const std::string& value, const std::string& unit,
@@ -95,7 +102,7 @@ TEST_CASE("a component repeated with the same code keeps its first value, once")
   REQUIRE(r.ok());
   REQUIRE(r->values.size() == 2);
   CHECK(r->values[0].value == 120);
-  CHECK(r->values[1].code == "8462-4");
+  CHECK(r->values[1].code == "http://loinc.org|8462-4");
 }
 
 TEST_CASE("text the store keeps must be UTF-8: a bad encounter status is a dead letter") {

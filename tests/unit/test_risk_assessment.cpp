@@ -22,10 +22,10 @@ TEST_CASE("a RiskAssessment carries identifier, subject, method, prediction, ban
   in.probability = 0.123456789;
   in.band_code = "moderate";
   in.band_display = "Moderate likelihood";
-  in.factors = {{"Heart rate", 92, "/min", "", 0.8},
-                {"Oxygen saturation", std::numeric_limits<double>::quiet_NaN(), "%", "", 0.3},
-                {"Sex", 1, "", "female", -0.2},
-                {"Body temperature", 37.777779, "Cel", "", -0.1}};
+  in.factors = {{"heart_rate", "Heart rate", 92, "/min", "/min", "", 0.8},
+                {"oxygen_saturation", "Oxygen saturation", std::numeric_limits<double>::quiet_NaN(), "%", "%", "", 0.3},
+                {"sex_female", "Sex", 1, "", "1", "female", -0.2},
+                {"body_temperature", "Body temperature", 37.777779, "°C", "Cel", "", -0.1}};
   rapidjson::Document d;
   d.Parse(build_risk_assessment(in).c_str());
   REQUIRE(!d.HasParseError());
@@ -46,6 +46,25 @@ TEST_CASE("a RiskAssessment carries identifier, subject, method, prediction, ban
   CHECK(note.find("Main factors: Heart rate 92 /min (raises the risk)") != std::string::npos);
   CHECK(note.find("Oxygen saturation not recorded (raises the risk)") != std::string::npos);
   CHECK(note.find("Sex female (lowers the risk)") != std::string::npos);
-  CHECK(note.find("Body temperature 37.78 Cel (lowers the risk)") != std::string::npos);
+  CHECK(note.find("Body temperature 37.78 °C (lowers the risk)") != std::string::npos);
+
+  // The same factors as data, in rank order, on the prediction.
+  REQUIRE(pred["extension"].Size() == 4);
+  const auto& hr = pred["extension"][0];
+  CHECK(std::string(hr["url"].GetString()) == kRiskFactorExtension);
+  auto part = [](const rapidjson::Value& ext, const char* url) -> const rapidjson::Value* {
+    for (const auto& p : ext["extension"].GetArray())
+      if (std::string(p["url"].GetString()) == url) return &p;
+    return nullptr;
+  };
+  CHECK(part(hr, "rank")->operator[]("valuePositiveInt").GetInt() == 1);
+  CHECK(std::string((*part(hr, "feature"))["valueString"].GetString()) == "heart_rate");
+  CHECK((*part(hr, "value"))["valueQuantity"]["value"].GetDouble() == 92);
+  CHECK(std::string((*part(hr, "value"))["valueQuantity"]["code"].GetString()) == "/min");
+  CHECK((*part(hr, "contribution"))["valueDecimal"].GetDouble() == 0.8);
+  CHECK(std::string((*part(hr, "effect"))["valueCode"].GetString()) == "raises");
+  CHECK(part(pred["extension"][1], "value") == nullptr);  // not recorded: no value
+  CHECK(std::string((*part(pred["extension"][2], "value"))["valueString"].GetString()) == "female");
+  CHECK(std::string((*part(pred["extension"][3], "value"))["valueQuantity"]["unit"].GetString()) == "°C");
   CHECK(conditional_path(in) == "RiskAssessment?identifier=urn%3Afhir-risk-adapter%3Arisk-assessment%7Cabc123");
 }
