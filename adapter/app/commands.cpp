@@ -216,7 +216,7 @@ int sync_once(const std::string& file) {
                  r.resource_type, r.fetched, r.counts.stored, r.counts.unchanged, r.counts.dead_lettered, r.deleted,
                  r.seconds,
                  instant_or_none(r.cursor_before), instant_or_none(r.cursor_after));
-    fmt::print("scored {} patients with {} {} in {:.2f} s (features {:.2f} s, model {:.2f} s)", report.scored.scored,
+    fmt::print("scored {} patients with {} {} in {:.3f} s (features {:.3f} s, model {:.3f} s)", report.scored.scored,
                model->manifest.name, model->manifest.version, report.score_seconds,
                report.score_timing.features_seconds, report.score_timing.model_seconds);
     if (report.scored.waiting > 0) fmt::print(" ({} waiting for their Patient resource)", report.scored.waiting);
