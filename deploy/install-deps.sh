@@ -9,7 +9,7 @@ packages=(
   libcurl4-openssl-dev libssl-dev libtomlplusplus-dev libcli11-dev libspdlog-dev
   libbenchmark-dev clang libclang-rt-14-dev
   postgresql-15 postgresql-client-15
-  python3 python3-xgboost python3-numpy libxgboost-dev
+  python3 python3-xgboost python3-numpy python3-jsonschema libxgboost-dev
   util-linux procps time
 )
 # node and npm run the FHIR test server; keep a node that is already there (it may come

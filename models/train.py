@@ -1,114 +1,232 @@
 #!/usr/bin/python3
-"""Trains the default model package from generated feature vectors.
+"""Trains the shipped readmission-risk model from the adapter's training export.
 
-The features are the ones the adapter computes (see manifest.json); the label is
-"readmitted within 30 days", drawn from a known logistic function of the features so
-the model has something real to learn. Deterministic: same seed, same model file.
+    /usr/bin/python3 models/train.py --csv training.csv [--features FILE] [--out DIR] [--seed 7]
 
-    /usr/bin/python3 models/train.py [--seed 7] [--rows 20000] [--out models/readmission-risk]
+The CSV is what `fhir-risk-adapter export-training` writes (docs/features.md): columns
+`patient` (a pseudonym), `as_of`, one column per feature in the order of the feature
+definitions, `label` (1 when another inpatient stay started within 30 days of the discharge);
+an empty cell is a missing value. The features' names, units and labels come from the
+definitions file (default models/readmission-risk/features.toml) and the CSV header must name
+exactly those features in that order, so the model reads in production what it was trained on.
+
+20% of the patients are held out to report a validation AUC; the model written is then trained
+on every row. Deterministic: the same rows give the same model file, whatever the pseudonym key
+(rows are put in an order of their content, and patients are assigned to the hold-out by a hash
+of their rows, not of their pseudonyms), with a fixed seed and one thread. `bash models/build.sh`
+runs the whole chain (test server, adapter, export, this script).
+
+    /usr/bin/python3 models/train.py --feature-package DIR [--features FILE]
+
+writes a model package whose manifest lists the definitions' features and whose model is a
+constant. export-training writes the features of the configured model's manifest, so
+build.sh points the adapter at this package to export exactly the features defined now.
 """
 import argparse
+import csv
 import hashlib
 import json
+import math
 import os
+import sys
+import tomllib
 
 import numpy as np
 import xgboost as xgb
 
-FEATURES = [
-    ("age_years", "a", "Age in years"),
-    ("sex_female", "1", "1 if administrative sex is female, 0 otherwise"),
-    ("heart_rate", "/min", "Last heart rate"),
-    ("respiratory_rate", "/min", "Last respiratory rate"),
-    ("oxygen_saturation", "%", "Last oxygen saturation (SpO2)"),
-    ("body_temperature", "Cel", "Last body temperature"),
-    ("systolic_bp", "mm[Hg]", "Last systolic blood pressure"),
-    ("diastolic_bp", "mm[Hg]", "Last diastolic blood pressure"),
-    ("body_weight", "kg", "Last body weight"),
-    ("bmi", "kg/m2", "Last body mass index"),
-    ("inpatient_admissions_365d", "1", "Inpatient admissions in the last 365 days"),
+HERE = os.path.dirname(os.path.abspath(__file__))
+PACKAGE = os.path.join(HERE, "readmission-risk")
+HOLDOUT = 0.2
+ROUNDS = 150
+PARAMS = {
+    "objective": "binary:logistic",
+    "max_depth": 3,
+    "eta": 0.05,
+    "min_child_weight": 5,
+    "subsample": 0.8,
+    "colsample_bynode": 0.8,
+    "nthread": 1,
+    "eval_metric": "auc",
+}
+MANIFEST = {
+    "name": "readmission-risk",
+    "version": "2.0.0",
+    "description": "Risk of another inpatient stay within 30 days of an inpatient discharge, from vital "
+                   "signs, weight, age, sex and recent inpatient stays. Trained on the adapter's training "
+                   "export of generated patients: a demonstration model, not for clinical use.",
+    "outcome": {"system": "http://snomed.info/sct", "code": "417005", "display": "Hospital re-admission"},
+}
+BANDS = [
+    {"code": "low", "display": "Low likelihood", "below": 0.10},
+    {"code": "moderate", "display": "Moderate likelihood", "below": 0.30},
+    {"code": "high", "display": "High likelihood", "below": 1.01},
 ]
 
 
-def generate(rng, n):
-    sick = rng.random(n) < 0.25
-    cols = {
-        "age_years": rng.integers(18, 96, n).astype(np.float32),
-        "sex_female": (rng.random(n) < 0.5).astype(np.float32),
-        "heart_rate": rng.normal(np.where(sick, 98, 76), 12),
-        "respiratory_rate": rng.normal(np.where(sick, 22, 15), 3),
-        "oxygen_saturation": np.clip(rng.normal(np.where(sick, 92, 97.5), 2), 70, 100),
-        "body_temperature": rng.normal(np.where(sick, 37.9, 36.8), 0.5),
-        "systolic_bp": rng.normal(np.where(sick, 145, 122), 15),
-        "diastolic_bp": rng.normal(np.where(sick, 88, 78), 9),
-        "body_weight": rng.normal(78, 16, n),
-        "bmi": rng.normal(27, 5, n),
-        "inpatient_admissions_365d": rng.poisson(np.where(sick, 1.6, 0.3)).astype(np.float32),
-    }
-    X = np.stack([cols[name].astype(np.float32) for name, _, _ in FEATURES], axis=1)
-    # Missing values, as the feature store produces them when a vital sign was never taken.
-    X[rng.random(X.shape) < 0.08] = np.nan
-    z = (
-        -4.2
-        + 0.025 * (cols["age_years"] - 50)
-        + 0.04 * (cols["heart_rate"] - 75)
-        + 0.12 * (cols["respiratory_rate"] - 15)
-        - 0.18 * (cols["oxygen_saturation"] - 97)
-        + 0.6 * (cols["body_temperature"] - 37)
-        + 0.012 * (cols["systolic_bp"] - 120)
-        + 0.55 * cols["inpatient_admissions_365d"]
-    )
-    y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(np.float32)
-    return X, y
+def fail(message):
+    sys.stderr.write(f"train.py: error: {message}\n")
+    sys.exit(65)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--rows", type=int, default=20000)
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "readmission-risk"))
-    args = ap.parse_args()
+def load_features(path):
+    """[(name, unit, label)] of the [[feature]] tables of a definitions file, in order."""
+    try:
+        with open(path, "rb") as f:
+            tables = tomllib.load(f).get("feature", [])
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        fail(f"{path}: {e}")
+    if not tables:
+        fail(f"{path}: no [[feature]] tables")
+    out = []
+    for i, t in enumerate(tables):
+        if "name" not in t or "unit" not in t:
+            fail(f"{path}: feature[{i}]: needs a name and a unit")
+        out.append((t["name"], t["unit"], t.get("label", t["name"])))
+    return out
 
-    rng = np.random.default_rng(args.seed)
-    X, y = generate(rng, args.rows)
-    dtrain = xgb.DMatrix(X, label=y, feature_names=[f[0] for f in FEATURES], missing=np.nan)
-    params = {
-        "objective": "binary:logistic",
-        "max_depth": 4,
-        "eta": 0.1,
-        "subsample": 0.8,
-        "seed": args.seed,
-        "nthread": 1,
-        "eval_metric": "auc",
-    }
-    booster = xgb.train(params, dtrain, num_boost_round=120)
-    os.makedirs(args.out, exist_ok=True)
-    model_path = os.path.join(args.out, "model.json")
+
+def read_export(path, names):
+    """Patients, as-of times, feature matrix (NaN for empty cells) and labels of a training export."""
+    expected = ["patient", "as_of", *names, "label"]
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header != expected:
+            got = set(header or [])
+            missing = [c for c in expected if c not in got]
+            extra = [c for c in (header or []) if c not in expected]
+            detail = (f"missing {missing}" if missing else "") + ("; " if missing and extra else "") + \
+                     (f"not defined {extra}" if extra else "")
+            fail(f"{path}: header does not match the feature definitions: {detail or 'columns in another order'}; "
+                 f"expected {','.join(expected)}")
+        patients, as_of, X, y = [], [], [], []
+        for line, row in enumerate(reader, start=2):
+            if len(row) != len(expected):
+                fail(f"{path}:{line}: {len(row)} cells, expected {len(expected)}")
+            try:
+                X.append([float(v) if v != "" else math.nan for v in row[2:-1]])
+            except ValueError:
+                fail(f"{path}:{line}: a feature value is not a number")
+            if row[-1] not in ("0", "1"):
+                fail(f"{path}:{line}: label must be 0 or 1")
+            if not row[0]:
+                fail(f"{path}:{line}: empty patient")
+            patients.append(row[0])
+            as_of.append(row[1])
+            y.append(float(row[-1]))
+    if not X:
+        fail(f"{path}: no rows")
+    X, y = np.array(X, dtype=np.float32), np.array(y, dtype=np.float32)
+    if y.min() == y.max():
+        fail(f"{path}: every label is {int(y[0])}; training needs both outcomes")
+    return patients, as_of, X, y
+
+
+def canonical(patients, as_of, X, y, seed):
+    """Rows in an order of their content, and a hold-out mask of about HOLDOUT of the patients.
+
+    Pseudonyms change with the pseudonym key, so neither the order nor the split may depend on
+    them: a patient is identified by a hash of their rows instead.
+    """
+    rows = [as_of[i].encode() + X[i].tobytes() + y[i].tobytes() for i in range(len(y))]
+    order = sorted(range(len(y)), key=lambda i: rows[i])
+    by_patient = {}
+    for i in order:
+        by_patient.setdefault(patients[i], []).append(rows[i])
+    digest = {p: hashlib.sha256(str(seed).encode() + b"".join(r)).digest() for p, r in by_patient.items()}
+    ranked = sorted(digest, key=digest.get)
+    held = set(ranked[:round(HOLDOUT * len(ranked))])
+    order = np.array(order)
+    return order, np.array([patients[i] in held for i in order])
+
+
+def train(X, y, names, seed, evals=()):
+    params = {**PARAMS, "seed": seed}
+    dtrain = xgb.DMatrix(X, label=y, feature_names=names, missing=np.nan)
+    return xgb.train(params, dtrain, num_boost_round=ROUNDS, evals=evals, verbose_eval=False)
+
+
+def write_package(out, booster, features, description=None):
+    os.makedirs(out, exist_ok=True)
+    model_path = os.path.join(out, "model.json")
     booster.save_model(model_path)
     with open(model_path, "rb") as f:
         sha = hashlib.sha256(f.read()).hexdigest()
-    manifest = {
-        "name": "readmission-risk",
-        "version": "1.0.0",
-        "description": "Risk of unplanned readmission within 30 days, from vital signs, age, "
-                       "sex and recent inpatient admissions. Trained on generated data: "
-                       "a demonstration model, not for clinical use.",
-        "outcome": {"system": "http://snomed.info/sct", "code": "417005",
-                    "display": "Hospital re-admission"},
-        "model_file": "model.json",
-        "model_sha256": sha,
-        "features": [{"name": n, "unit": u, "description": d} for n, u, d in FEATURES],
-        "bands": [
-            {"code": "low", "display": "Low likelihood", "below": 0.10},
-            {"code": "moderate", "display": "Moderate likelihood", "below": 0.30},
-            {"code": "high", "display": "High likelihood", "below": 1.01},
-        ],
-    }
-    with open(os.path.join(args.out, "manifest.json"), "w") as f:
+    manifest = {**MANIFEST, "model_file": "model.json", "model_sha256": sha,
+                "features": [{"name": n, "unit": u, "description": label} for n, u, label in features],
+                "bands": BANDS}
+    if description:
+        manifest["description"] = description
+    with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)
         f.write("\n")
-    auc = booster.eval(dtrain).split(":")[-1]
-    print(f"trained {model_path}: 120 trees, depth 4, train {auc}, sha256 {sha}")
+    return model_path, sha
+
+
+def feature_package(out, features):
+    """A package with the definitions' features and a constant model (one leaf, probability 0.5)."""
+    names = [n for n, _, _ in features]
+    dtrain = xgb.DMatrix(np.full((2, len(names)), np.nan, dtype=np.float32), label=[0, 1], feature_names=names,
+                         missing=np.nan)
+    booster = xgb.train({"objective": "binary:logistic", "nthread": 1, "base_score": 0.5}, dtrain, num_boost_round=1)
+    write_package(out, booster, features,
+                  "Feature list for export-training only: a constant model, never for scoring.")
+    print(f"wrote {out}: {len(names)} features, constant model")
+
+
+def auc(y, p):
+    """Area under the ROC curve (ties count half)."""
+    order = np.argsort(p, kind="stable")
+    ranks = np.empty(len(p))
+    sp = p[order]
+    i = 0
+    while i < len(sp):
+        j = i
+        while j + 1 < len(sp) and sp[j + 1] == sp[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    pos = y == 1
+    n1, n0 = pos.sum(), (~pos).sum()
+    return (ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    what = ap.add_mutually_exclusive_group(required=True)
+    what.add_argument("--csv", help="training export (fhir-risk-adapter export-training --out FILE)")
+    what.add_argument("--feature-package", metavar="DIR", help="write a feature-list package for export-training")
+    ap.add_argument("--features", default=os.path.join(PACKAGE, "features.toml"), help="feature definitions (TOML)")
+    ap.add_argument("--out", default=PACKAGE, help="model package directory to write")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+
+    features = load_features(args.features)
+    names = [n for n, _, _ in features]
+    if args.feature_package:
+        feature_package(args.feature_package, features)
+        return
+
+    patients, as_of, X, y = read_export(args.csv, names)
+    order, held = canonical(patients, as_of, X, y, args.seed)
+    X, y = X[order], y[order]
+    n_patients, n_held = len(set(patients)), len({patients[i] for i in order[held]})
+    if held.all() or not held.any() or y[held].min() == y[held].max() or y[~held].min() == y[~held].max():
+        fail(f"{args.csv}: too few patients ({n_patients}) to hold out {HOLDOUT:.0%} with both outcomes on each side")
+
+    check = train(X[~held], y[~held], names, args.seed)
+    p_held = check.predict(xgb.DMatrix(X[held], feature_names=names, missing=np.nan))
+    val_auc = auc(y[held], p_held)
+
+    booster = train(X, y, names, args.seed)
+    model_path, sha = write_package(args.out, booster, features)
+    p_all = booster.predict(xgb.DMatrix(X, feature_names=names, missing=np.nan))
+    print(f"{len(y)} discharges of {n_patients} patients, {y.mean():.1%} readmitted within the horizon, "
+          f"{np.isnan(X).mean():.1%} of values missing")
+    print(f"validation: {held.sum()} discharges of {n_held} held-out patients ({y[held].mean():.1%} readmitted), "
+          f"AUC {val_auc:.3f} (model trained on the other {(~held).sum()})")
+    print(f"trained {model_path} on all {len(y)}: {ROUNDS} trees, depth {PARAMS['max_depth']}, "
+          f"training AUC {auc(y, p_all):.3f}, sha256 {sha}")
 
 
 if __name__ == "__main__":

@@ -184,6 +184,13 @@ int sync_once(const std::string& file) {
     error_line(std::string("model.path: ") + e.what());
     return kExitConfig;
   }
+  // Every feature the model names must be defined, checked before anything is touched.
+  try {
+    sync::bind_model(*model, cfg->features(), cfg->catalog());
+  } catch (const std::invalid_argument& e) {
+    error_line(fmt::format("model.path: {} ({})", e.what(), cfg->file()));
+    return kExitConfig;
+  }
 
   auto opts = client_options(*cfg);
   if (!opts) return kExitConfig;
@@ -202,14 +209,8 @@ int sync_once(const std::string& file) {
     sopts.track_deletions = cfg->boolean("sync.track_deletions");
     sopts.write_batch = static_cast<int>(cfg->integer("writeback.batch_size"));
     sopts.write_in_flight = static_cast<int>(cfg->integer("writeback.in_flight"));
-    std::optional<sync::Pipeline> pipeline;
-    try {
-      pipeline.emplace(client, db, ps, *model, cfg->features(), cfg->catalog(), sopts);
-    } catch (const std::invalid_argument& e) {
-      error_line(fmt::format("model.path: {} ({})", e.what(), cfg->file()));
-      return kExitConfig;
-    }
-    auto report = pipeline->run_once();
+    sync::Pipeline pipeline(client, db, ps, *model, cfg->features(), cfg->catalog(), sopts);
+    auto report = pipeline.run_once();
     for (const auto& r : report.ingested)
       fmt::print("{:<12} fetched {:>6}  stored {:>6}  unchanged {:>6}  dead-lettered {:>4}  deleted {:>4}  in {:.2f} s  "
                  "cursor {} -> {}\n",

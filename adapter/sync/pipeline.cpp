@@ -26,16 +26,6 @@ std::string search_instant(fhir::Micros t) {
   return s.substr(0, 23) + "Z";
 }
 
-// The model's features bound to their definitions, in the model's order and units.
-mapping::FeatureComputer bind(const score::ModelPackage& model, const std::vector<mapping::FeatureDefinition>& defined,
-                              const mapping::ObservationCatalog& catalog) {
-  std::vector<std::pair<std::string, std::string>> wanted;
-  for (const auto& f : model.manifest.features) wanted.emplace_back(f.name, f.unit);
-  auto bound = mapping::bind_features(defined, wanted);
-  if (!bound) throw std::invalid_argument(bound.error().message);
-  return mapping::FeatureComputer(std::move(bound).value(), catalog);
-}
-
 // How a value's unit reads after the number in a note.
 std::string unit_words(const std::string& ucum) {
   if (ucum == "1") return "";
@@ -53,6 +43,16 @@ std::string json_number(double v) { return std::isfinite(v) ? fmt::format("{:.9g
 
 }  // namespace
 
+mapping::FeatureComputer bind_model(const score::ModelPackage& model,
+                                    const std::vector<mapping::FeatureDefinition>& defined,
+                                    const mapping::ObservationCatalog& catalog) {
+  std::vector<std::pair<std::string, std::string>> wanted;
+  for (const auto& f : model.manifest.features) wanted.emplace_back(f.name, f.unit);
+  auto bound = mapping::bind_features(defined, wanted);
+  if (!bound) throw std::invalid_argument(bound.error().message);
+  return mapping::FeatureComputer(std::move(bound).value(), catalog);
+}
+
 Pipeline::Pipeline(fhir::Client& client, store::Store& store, const mapping::Pseudonymizer& ps,
                    const score::ModelPackage& model, const std::vector<mapping::FeatureDefinition>& features,
                    const mapping::ObservationCatalog& catalog, Options options)
@@ -62,7 +62,7 @@ Pipeline::Pipeline(fhir::Client& client, store::Store& store, const mapping::Pse
       ps_(ps),
       model_(model),
       catalog_(catalog),
-      features_(bind(model, features, catalog)),
+      features_(bind_model(model, features, catalog)),
       options_(std::move(options)) {
   ahead_->on_retry(client.on_retry());
   for (int i = 0; i < std::max(1, options_.write_in_flight); ++i) {

@@ -64,6 +64,13 @@ struct Options {
   std::string identifier_system = "urn:fhir-risk-adapter:risk-assessment";
 };
 
+/// The model's features bound to their definitions, in the model's order and units. Throws
+/// std::invalid_argument naming the first feature the model needs that has no definition in a
+/// convertible unit: the daemon refuses to start on it.
+mapping::FeatureComputer bind_model(const score::ModelPackage& model,
+                                    const std::vector<mapping::FeatureDefinition>& defined,
+                                    const mapping::ObservationCatalog& catalog);
+
 class Pipeline {
  public:
   /// Binds the model's features to their definitions; throws std::invalid_argument naming a

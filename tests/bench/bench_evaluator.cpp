@@ -126,6 +126,24 @@ void BM_row_xgboost(benchmark::State& state) {
   single_rows(state, [&](const float* row) { benchmark::DoNotOptimize(xgb_inplace(m.xgb, row, 1)); });
 }
 
+// The path most C API users take for one row: a DMatrix around it, predict, free. What the
+// inplace call above saves is this overhead, not tree work.
+void BM_row_xgboost_dmatrix(benchmark::State& state) {
+  auto& m = models(static_cast<int>(state.range(0)));
+  xgb_threads(m.xgb, 1);
+  const char* config = R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0, "strict_shape": false})";
+  single_rows(state, [&](const float* row) {
+    DMatrixHandle d = nullptr;
+    xgb_check(XGDMatrixCreateFromMat(row, 1, kFeatures, std::nanf(""), &d));
+    const bst_ulong* shape = nullptr;
+    bst_ulong dim = 0;
+    const float* result = nullptr;
+    xgb_check(XGBoosterPredictFromDMatrix(m.xgb, d, config, &shape, &dim, &result));
+    benchmark::DoNotOptimize(result);
+    XGDMatrixFree(d);
+  });
+}
+
 // ---- TreeSHAP: 10k rows --------------------------------------------------------------------
 
 void BM_shap_fra(benchmark::State& state) {
@@ -157,6 +175,7 @@ BENCHMARK(BM_batch_fra)->ArgsProduct({{200, 1000}, {1, 2}})->Unit(benchmark::kMi
 BENCHMARK(BM_batch_xgboost)->ArgsProduct({{200, 1000}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_row_fra)->Arg(200)->Arg(1000)->Iterations(100000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_row_xgboost)->Arg(200)->Arg(1000)->Iterations(20000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_row_xgboost_dmatrix)->Arg(200)->Arg(1000)->Iterations(20000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_shap_fra)->Args({200, 1})->Args({200, 2})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
 BENCHMARK(BM_shap_xgboost)->Args({200, 2})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
@@ -185,6 +204,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
         auto theirs = counters_[fmt::format("BM_row_xgboost/{}/iterations:20000:{}", trees, q)];
         ratio(fmt::format("single row {} trees, {} ({:.2f} us vs {:.2f} us)", trees, q, ours, theirs), theirs, ours,
               20.0);
+        auto dm = counters_[fmt::format("BM_row_xgboost_dmatrix/{}/iterations:20000:{}", trees, q)];
+        ratio(fmt::format("  same, XGBoost via a DMatrix per row ({:.2f} us)", dm), dm, ours, 20.0);
       }
     ratio("TreeSHAP 10k rows, 200 trees, 2 threads", results_["BM_shap_xgboost/200/2/iterations:1/real_time"],
           results_["BM_shap_fra/200/2/iterations:2/real_time"], 10.0);

@@ -204,146 +204,286 @@ function makePatient(rnd, mrn, usedNames) {
   return { patient, age, gender };
 }
 
-function makeEncounters(rnd, subjectRef, sick, stats) {
-  const count = sick ? rnd.int(2, 4) : rnd.int(1, 4);
-  const inpatientProbability = sick ? 0.6 : 0.15;
-  const encounters = [];
-  for (let i = 0; i < count; i++) {
-    const inpatient = rnd.chance(inpatientProbability);
-    // Start within the last 2 years; whole stay must end before the reference date.
-    const startMs = REFERENCE_DATE - rnd.int(12, 729) * DAY_MS + rnd.int(0, 23) * 3600e3 + rnd.int(0, 3) * 900e3;
-    const endMs = inpatient
-      ? startMs + rnd.int(1, 10) * DAY_MS + rnd.int(0, 8) * 3600e3
-      : startMs + rnd.int(2, 12) * 900e3;
-    const cancelled = rnd.chance(0.03);
-    const encounter = {
-      resourceType: 'Encounter',
-      status: cancelled ? 'cancelled' : 'finished',
-      class: inpatient
-        ? { system: ACT_CODE, code: 'IMP', display: 'inpatient encounter' }
-        : { system: ACT_CODE, code: 'AMB', display: 'ambulatory' },
-      type: [
-        inpatient
-          ? { coding: [{ system: SNOMED, code: '32485007', display: 'Hospital admission' }], text: 'Hospital admission' }
-          : {
-              coding: [{ system: SNOMED, code: '185349003', display: 'Encounter for check up' }],
-              text: 'Encounter for check up',
-            },
-      ],
-      subject: { reference: subjectRef },
-      period: { start: isoSeconds(startMs), end: isoSeconds(endMs) },
-    };
-    if (cancelled) {
-      stats.encountersCancelled++;
-    }
-    if (inpatient) {
-      stats.encountersInpatient++;
-    }
-    encounters.push(encounter);
-  }
-  encounters.sort((a, b) => (a.period.start < b.period.start ? -1 : a.period.start > b.period.start ? 1 : 0));
-  return encounters;
+// Two years of care before the reference date: inpatient stays (some of them readmissions) and
+// clinic visits, each with the vital signs taken at it, so that a feature vector as of any
+// discharge sees the vital signs of that stay.
+const HISTORY_START = REFERENCE_DATE - 729 * DAY_MS;
+const HISTORY_END = REFERENCE_DATE - 2 * DAY_MS; // every stay and visit ends before this
+const READMISSION_DAYS = 30;
+
+// Vital signs by the patient's state when they are taken: [mean, sd, min, max] of heart rate,
+// respiratory rate, SpO2 (%), temperature (Cel), systolic and diastolic pressure.
+const VITAL_STATES = {
+  // at a clinic visit
+  well: {
+    hr: [74, 9, 45, 120], rr: [15, 2, 10, 22], spo2: [97.5, 1.2, 93, 100],
+    temp: [36.8, 0.3, 35.8, 37.7], sys: [122, 12, 90, 160], dia: [78, 8, 50, 100],
+  },
+  sick: {
+    hr: [104, 14, 60, 160], rr: [23, 4, 12, 36], spo2: [91, 3.5, 78, 99],
+    temp: [38.2, 0.8, 35.5, 40.5], sys: [150, 18, 95, 210], dia: [90, 11, 55, 125],
+  },
+  // on admission: an acute episode, worse on top of chronic illness
+  admitWell: {
+    hr: [96, 14, 55, 150], rr: [20, 3, 12, 32], spo2: [94.5, 2.2, 85, 100],
+    temp: [37.7, 0.8, 35.8, 40.2], sys: [134, 16, 90, 190], dia: [82, 10, 50, 115],
+  },
+  admitSick: {
+    hr: [112, 15, 65, 170], rr: [25, 4, 14, 40], spo2: [89, 3.5, 75, 98],
+    temp: [38.4, 0.9, 35.5, 40.8], sys: [152, 20, 90, 220], dia: [90, 12, 50, 130],
+  },
+  // a few hours before discharge: recovered, or not quite
+  dischargeWell: {
+    hr: [76, 9, 48, 115], rr: [16, 2, 10, 22], spo2: [96.8, 1.3, 92, 100],
+    temp: [36.9, 0.3, 35.9, 37.8], sys: [124, 12, 90, 165], dia: [77, 8, 50, 100],
+  },
+  dischargeSick: {
+    hr: [95, 13, 58, 145], rr: [21, 3.5, 12, 34], spo2: [92.5, 3, 80, 99],
+    temp: [37.5, 0.6, 35.8, 39.5], sys: [142, 17, 95, 200], dia: [86, 10, 55, 120],
+  },
+};
+
+/**
+ * Probability that another inpatient stay starts within 30 days of a discharge: higher for the
+ * chronically sick, the old and those admitted often in the past year (the stay just ended not
+ * counted). The readmission signal a model trained on the export can learn.
+ */
+function readmissionProbability(sick, age, priorStays) {
+  const z = -3.2 + 1.7 * (sick ? 1 : 0) + 0.03 * (age - 65) + 0.5 * Math.min(priorStays, 4);
+  return Math.min(0.8, 1 / (1 + Math.exp(-z)));
 }
 
-function makeObservations(rnd, subjectRef, profile, stats) {
-  const { sick, usesFahrenheit, usesPounds, baseWeightKg, heightM } = profile;
-  const timePoints = sick ? rnd.int(4, 7) : rnd.int(2, 6);
-  const times = [];
-  for (let i = 0; i < timePoints; i++) {
-    times.push(REFERENCE_DATE - rnd.int(1, 364) * DAY_MS + rnd.int(0, 95) * 900e3);
-  }
-  times.sort((a, b) => a - b);
+// Milliseconds to the next event of a Poisson process with `perDay` events a day.
+const exponentialMs = (rnd, perDay) => (-Math.log(1 - rnd.next()) / perDay) * DAY_MS;
+// Down to the quarter hour, as charted times are.
+const quarterHour = (ms) => Math.floor(ms / 900e3) * 900e3;
 
-  const observations = [];
-  for (const t of times) {
-    const effective = isoSeconds(t);
-    const point = [];
-
-    const hr = vitalObservation(VITALS.heartRate, subjectRef, effective);
-    hr.valueQuantity = quantity(
-      Math.round(sick ? rnd.clampedNormal(104, 14, 60, 160) : rnd.clampedNormal(74, 9, 45, 120)),
-      'beats/minute',
-      '/min'
-    );
-    point.push(hr);
-
-    const rr = vitalObservation(VITALS.respRate, subjectRef, effective);
-    rr.valueQuantity = quantity(
-      Math.round(sick ? rnd.clampedNormal(23, 4, 12, 36) : rnd.clampedNormal(15, 2, 10, 22)),
-      'breaths/minute',
-      '/min'
-    );
-    point.push(rr);
-
-    const spo2 = vitalObservation(VITALS.spo2, subjectRef, effective);
-    spo2.valueQuantity = quantity(
-      Math.round(sick ? rnd.clampedNormal(91, 3.5, 78, 99) : rnd.clampedNormal(97.5, 1.2, 93, 100)),
-      '%',
-      '%'
-    );
-    point.push(spo2);
-
-    const temp = vitalObservation(VITALS.temperature, subjectRef, effective);
-    const celsius = sick ? rnd.clampedNormal(38.2, 0.8, 35.5, 40.5) : rnd.clampedNormal(36.8, 0.3, 35.8, 37.7);
-    temp.valueQuantity = usesFahrenheit
-      ? quantity(round((celsius * 9) / 5 + 32, 1), '°F', '[degF]')
-      : quantity(round(celsius, 1), '°C', 'Cel');
-    point.push(temp);
-
-    if (rnd.chance(0.5)) {
-      const kg = Math.max(35, baseWeightKg + rnd.normal(0, 1.2));
-      const weight = vitalObservation(VITALS.weight, subjectRef, effective);
-      weight.valueQuantity = usesPounds ? quantity(round(kg * 2.20462, 1), 'lb', '[lb_av]') : quantity(round(kg, 1), 'kg', 'kg');
-      point.push(weight);
-
-      const bmi = vitalObservation(VITALS.bmi, subjectRef, effective);
-      bmi.valueQuantity = quantity(round(kg / (heightM * heightM), 1), 'kg/m2', 'kg/m2');
-      point.push(bmi);
+/**
+ * Inpatient stays over the history, in order: admissions come as a Poisson process (more often
+ * for the sick); after each discharge a readmission follows within 30 days with
+ * readmissionProbability, otherwise the next admission is at least 30 days away. Stays of the
+ * sick last longer. Returns [{startMs, endMs}].
+ */
+function planStays(rnd, sick, age) {
+  const perDay = (sick ? 1.3 : 0.4) / 730;
+  const stays = [];
+  let t = HISTORY_START + exponentialMs(rnd, perDay);
+  while (stays.length < 12) {
+    const startMs = quarterHour(t);
+    const days = sick ? rnd.clampedNormal(6, 3, 2, 16) : rnd.clampedNormal(2.5, 1.5, 1, 7);
+    const endMs = quarterHour(startMs + days * DAY_MS);
+    if (endMs > HISTORY_END) {
+      break;
     }
+    const prior = stays.filter((s) => s.startMs > endMs - 365 * DAY_MS).length;
+    stays.push({ startMs, endMs });
+    if (rnd.chance(readmissionProbability(sick, age, prior))) {
+      // Readmissions come early more often than late.
+      const u = rnd.next();
+      t = endMs + (1 + Math.floor(28 * u * u)) * DAY_MS + rnd.int(0, 23) * 3600e3;
+    } else {
+      t = endMs + READMISSION_DAYS * DAY_MS + exponentialMs(rnd, perDay);
+    }
+  }
+  return stays;
+}
 
-    const bp = vitalObservation(VITALS.bloodPressure, subjectRef, effective);
-    const systolic = Math.round(sick ? rnd.clampedNormal(150, 18, 95, 210) : rnd.clampedNormal(122, 12, 90, 160));
-    const diastolic = Math.min(
-      systolic - 20,
-      Math.round(sick ? rnd.clampedNormal(90, 11, 55, 125) : rnd.clampedNormal(78, 8, 50, 100))
-    );
-    bp.component = [
-      { code: codeOf(VITALS.systolic), valueQuantity: quantity(systolic, 'mmHg', 'mm[Hg]') },
-      { code: codeOf(VITALS.diastolic), valueQuantity: quantity(diastolic, 'mmHg', 'mm[Hg]') },
-    ];
-    point.push(bp);
-
-    // Untidy records, a few percent each.
-    for (const obs of point) {
-      if (obs.valueQuantity && rnd.chance(0.02)) {
-        delete obs.valueQuantity;
-        if (rnd.chance(0.5)) {
-          obs.dataAbsentReason = {
-            coding: [{ system: DATA_ABSENT, code: rnd.pick(['unknown', 'not-performed', 'error']) }],
-          };
-          stats.observationsNoValueWithReason++;
-        } else {
-          stats.observationsNoValue++;
-        }
-      } else if (rnd.chance(0.02)) {
-        obs.status = 'entered-in-error';
-        if (obs.valueQuantity && rnd.chance(0.5)) {
-          // The wrong value that got the record retracted.
-          obs.valueQuantity.value = round(obs.valueQuantity.value * 10, 1);
-        }
-        stats.observationsEnteredInError++;
+/**
+ * Clinic visits in office hours, none within a day of a stay: check-ups, and a follow-up 5 to 14
+ * days after about half of the discharges. Returns [{startMs, endMs}].
+ */
+function planVisits(rnd, sick, stays) {
+  const nearStay = (ms) => stays.some((s) => ms > s.startMs - DAY_MS && ms < s.endMs + DAY_MS);
+  const visits = [];
+  const count = sick ? rnd.int(1, 3) : rnd.int(1, 4);
+  for (let i = 0; i < count; i++) {
+    let startMs;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      startMs = HISTORY_START + rnd.int(0, 725) * DAY_MS + rnd.int(32, 68) * 900e3;
+      if (!nearStay(startMs)) {
+        break;
       }
     }
-    if (rnd.chance(0.03)) {
-      const unknown = vitalObservation({ code: '99999-9', display: 'Unknown local test' }, subjectRef, effective);
-      delete unknown.meta; // no vital-signs profile for this code
-      unknown.valueQuantity = quantity(round(rnd.normal(50, 15), 1), '1', '1');
-      point.push(unknown);
-      stats.observationsUnknownCode++;
-    }
-    observations.push(...point);
+    visits.push({ startMs, endMs: startMs + rnd.int(2, 12) * 900e3 });
   }
-  return observations;
+  for (const s of stays) {
+    if (rnd.chance(0.5)) {
+      const day = Math.floor((s.endMs + rnd.int(5, 14) * DAY_MS) / DAY_MS) * DAY_MS;
+      const startMs = day + rnd.int(32, 68) * 900e3;
+      if (startMs < HISTORY_END && !nearStay(startMs)) {
+        visits.push({ startMs, endMs: startMs + rnd.int(2, 6) * 900e3 });
+      }
+    }
+  }
+  return visits;
+}
+
+function encounterResource(subjectRef, inpatient, startMs, endMs, status) {
+  return {
+    resourceType: 'Encounter',
+    status,
+    class: inpatient
+      ? { system: ACT_CODE, code: 'IMP', display: 'inpatient encounter' }
+      : { system: ACT_CODE, code: 'AMB', display: 'ambulatory' },
+    type: [
+      inpatient
+        ? { coding: [{ system: SNOMED, code: '32485007', display: 'Hospital admission' }], text: 'Hospital admission' }
+        : {
+            coding: [{ system: SNOMED, code: '185349003', display: 'Encounter for check up' }],
+            text: 'Encounter for check up',
+          },
+    ],
+    subject: { reference: subjectRef },
+    period: { start: isoSeconds(startMs), end: isoSeconds(endMs) },
+  };
+}
+
+/**
+ * The vital signs taken at one moment, in the patient's units: heart rate, respiratory rate,
+ * SpO2, temperature, weight and BMI when `kg` is given, a blood-pressure panel; a few percent
+ * untidy (no value, entered in error, an unknown code).
+ */
+function vitalSet(rnd, subjectRef, profile, t, state, kg, stats) {
+  const { usesFahrenheit, usesPounds, heightM } = profile;
+  const v = VITAL_STATES[state];
+  const draw = ([mean, sd, lo, hi]) => rnd.clampedNormal(mean, sd, lo, hi);
+  const effective = isoSeconds(t);
+  const point = [];
+
+  const hr = vitalObservation(VITALS.heartRate, subjectRef, effective);
+  hr.valueQuantity = quantity(Math.round(draw(v.hr)), 'beats/minute', '/min');
+  point.push(hr);
+
+  const rr = vitalObservation(VITALS.respRate, subjectRef, effective);
+  rr.valueQuantity = quantity(Math.round(draw(v.rr)), 'breaths/minute', '/min');
+  point.push(rr);
+
+  const spo2 = vitalObservation(VITALS.spo2, subjectRef, effective);
+  spo2.valueQuantity = quantity(Math.round(draw(v.spo2)), '%', '%');
+  point.push(spo2);
+
+  const temp = vitalObservation(VITALS.temperature, subjectRef, effective);
+  const celsius = draw(v.temp);
+  temp.valueQuantity = usesFahrenheit
+    ? quantity(round((celsius * 9) / 5 + 32, 1), '°F', '[degF]')
+    : quantity(round(celsius, 1), '°C', 'Cel');
+  point.push(temp);
+
+  if (kg !== undefined) {
+    const weight = vitalObservation(VITALS.weight, subjectRef, effective);
+    weight.valueQuantity = usesPounds
+      ? quantity(round(kg * 2.20462, 1), 'lb', '[lb_av]')
+      : quantity(round(kg, 1), 'kg', 'kg');
+    point.push(weight);
+
+    const bmi = vitalObservation(VITALS.bmi, subjectRef, effective);
+    bmi.valueQuantity = quantity(round(kg / (heightM * heightM), 1), 'kg/m2', 'kg/m2');
+    point.push(bmi);
+  }
+
+  const bp = vitalObservation(VITALS.bloodPressure, subjectRef, effective);
+  const systolic = Math.round(draw(v.sys));
+  const diastolic = Math.min(systolic - 20, Math.round(draw(v.dia)));
+  bp.component = [
+    { code: codeOf(VITALS.systolic), valueQuantity: quantity(systolic, 'mmHg', 'mm[Hg]') },
+    { code: codeOf(VITALS.diastolic), valueQuantity: quantity(diastolic, 'mmHg', 'mm[Hg]') },
+  ];
+  point.push(bp);
+
+  // Untidy records, a few percent each.
+  for (const obs of point) {
+    if (obs.valueQuantity && rnd.chance(0.02)) {
+      delete obs.valueQuantity;
+      if (rnd.chance(0.5)) {
+        obs.dataAbsentReason = {
+          coding: [{ system: DATA_ABSENT, code: rnd.pick(['unknown', 'not-performed', 'error']) }],
+        };
+        stats.observationsNoValueWithReason++;
+      } else {
+        stats.observationsNoValue++;
+      }
+    } else if (rnd.chance(0.02)) {
+      obs.status = 'entered-in-error';
+      if (obs.valueQuantity && rnd.chance(0.5)) {
+        // The wrong value that got the record retracted.
+        obs.valueQuantity.value = round(obs.valueQuantity.value * 10, 1);
+      }
+      stats.observationsEnteredInError++;
+    }
+  }
+  if (rnd.chance(0.03)) {
+    const unknown = vitalObservation({ code: '99999-9', display: 'Unknown local test' }, subjectRef, effective);
+    delete unknown.meta; // no vital-signs profile for this code
+    unknown.valueQuantity = quantity(round(rnd.normal(50, 15), 1), '1', '1');
+    point.push(unknown);
+    stats.observationsUnknownCode++;
+  }
+  return point;
+}
+
+/**
+ * A patient's Encounters (in order of start) and Observations (in order of time). Each stay has
+ * vital signs with weight on admission (in the emergency department shortly before, or on the
+ * ward) and a few hours before discharge, each charted 92% of the time; the sick come in with
+ * fluid on board and leave lighter, so weight changes over a stay. Each clinic visit has vital
+ * signs, with weight at about half. About 3% of encounters are followed by a cancelled one (a
+ * planned admission or appointment that did not happen) within 30 days.
+ */
+function makeCare(rnd, subjectRef, profile, age, stats) {
+  const { sick, baseWeightKg } = profile;
+  const stays = planStays(rnd, sick, age);
+  const visits = planVisits(rnd, sick, stays);
+  // Slow weight loss of chronic illness, and noise of the scales.
+  const weightAt = (ms) =>
+    Math.max(35, baseWeightKg - (sick ? (0.008 * (ms - HISTORY_START)) / DAY_MS : 0) + rnd.normal(0, 0.5));
+
+  const encounters = [];
+  const sets = [];
+  for (const s of stays) {
+    encounters.push({ ...s, resource: encounterResource(subjectRef, true, s.startMs, s.endMs, 'finished') });
+    // Now and then a set was not charted (or charted elsewhere): earlier values, or none, count.
+    if (rnd.chance(0.92)) {
+      const admitted = s.startMs + rnd.int(-8, 8) * 900e3;
+      const fluidKg = sick ? 1 + 3 * rnd.next() : rnd.next();
+      sets.push({ ms: admitted, state: sick ? 'admitSick' : 'admitWell', kg: weightAt(admitted) + fluidKg });
+    }
+    if (rnd.chance(0.92)) {
+      const discharged = s.endMs - rnd.int(2, 16) * 900e3;
+      const leftKg = sick ? 1.2 * rnd.next() : 0;
+      const kg = weightAt(discharged) + leftKg;
+      sets.push({ ms: discharged, state: sick ? 'dischargeSick' : 'dischargeWell', kg });
+    }
+  }
+  for (const v of visits) {
+    encounters.push({ ...v, resource: encounterResource(subjectRef, false, v.startMs, v.endMs, 'finished') });
+    const at = v.startMs + rnd.int(0, 2) * 900e3;
+    sets.push({ ms: at, state: sick ? 'sick' : 'well', kg: rnd.chance(0.5) ? weightAt(at) : undefined });
+  }
+  for (const e of [...encounters]) {
+    if (rnd.chance(0.03)) {
+      const inpatient = rnd.chance(0.5);
+      const startMs = quarterHour(e.endMs + rnd.int(1, 29) * DAY_MS + rnd.int(0, 23) * 3600e3);
+      const endMs = startMs + (inpatient ? rnd.int(1, 5) * DAY_MS : rnd.int(2, 8) * 900e3);
+      if (endMs < REFERENCE_DATE) {
+        const resource = encounterResource(subjectRef, inpatient, startMs, endMs, 'cancelled');
+        encounters.push({ startMs, endMs, resource });
+        stats.encountersCancelled++;
+      }
+    }
+  }
+  encounters.sort((a, b) => a.startMs - b.startMs);
+  sets.sort((a, b) => a.ms - b.ms);
+
+  stats.inpatientStays += stays.length;
+  stats.encountersInpatient += encounters.filter((e) => e.resource.class.code === 'IMP').length;
+  for (let i = 1; i < stays.length; i++) {
+    stats.readmissions += stays[i].startMs - stays[i - 1].endMs <= READMISSION_DAYS * DAY_MS ? 1 : 0;
+  }
+  const observations = [];
+  for (const set of sets) {
+    observations.push(...vitalSet(rnd, subjectRef, profile, set.ms, set.state, set.kg, stats));
+  }
+  return { encounters: encounters.map((e) => e.resource), observations };
 }
 
 /**
@@ -367,6 +507,8 @@ function generateWithStats({ patients = 200, seed = 42 } = {}) {
     encounters: 0,
     encountersInpatient: 0,
     encountersCancelled: 0,
+    inpatientStays: 0,
+    readmissions: 0,
     observations: 0,
     observationsNoValue: 0,
     observationsNoValueWithReason: 0,
@@ -389,8 +531,7 @@ function generateWithStats({ patients = 200, seed = 42 } = {}) {
       baseWeightKg: rnd.clampedNormal(26 * heightM * heightM, 5 * heightM * heightM, 40, 180),
     };
     const ref = patientReference(mrn);
-    const encounters = makeEncounters(rnd, ref, sick, stats);
-    const observations = makeObservations(rnd, ref, profile, stats);
+    const { encounters, observations } = makeCare(rnd, ref, profile, age, stats);
     resources.push(patient, ...encounters, ...observations);
     stats.patients++;
     stats.sickPatients += sick ? 1 : 0;

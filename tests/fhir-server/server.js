@@ -218,6 +218,18 @@ class ValidatingMemoryRepository extends MemoryRepository {
     super();
     this.validateWrites = false;
     this.deletions = []; // {type, id, at}: the stock repository keeps no history record of a delete
+    // `type\0system\0value` -> ids that had that identifier when written. Only candidates: a
+    // lookup checks each against the store, so deletes and changed identifiers need no upkeep.
+    this.identifierIndex = new Map();
+  }
+  indexIdentifiers(resource) {
+    for (const i of resource.identifier ?? []) {
+      if (typeof i?.system !== 'string' || typeof i.value !== 'string') continue;
+      const key = `${resource.resourceType}\0${i.system}\0${i.value}`;
+      let ids = this.identifierIndex.get(key);
+      if (!ids) this.identifierIndex.set(key, (ids = new Set()));
+      ids.add(resource.id);
+    }
   }
   async deleteResource(type, id, options) {
     await super.deleteResource(type, id, options);
@@ -227,18 +239,24 @@ class ValidatingMemoryRepository extends MemoryRepository {
     if (this.validateWrites) {
       core.validateResource(resource);
     }
-    return super.createResource(resource, options, update);
+    // Every write but a conditional create (below) stores through here: update and patch too.
+    const stored = await super.createResource(resource, options, update);
+    this.indexIdentifiers(stored);
+    return stored;
   }
   async conditionalCreate(resource, search, options) {
     if (this.validateWrites) {
       core.validateResource(resource);
     }
-    return super.conditionalCreate(resource, search, options);
+    const result = await super.conditionalCreate(resource, search, options);
+    this.indexIdentifiers(result.resource);
+    return result;
   }
-  // A search on `identifier=system|value` alone (what a conditional update by identifier runs)
-  // compares identifiers directly instead of evaluating FHIRPath on every stored resource, which
-  // costs a quarter of a millisecond per resource: the same matches, without the quadratic
-  // cost that made writing 1,000 RiskAssessments take minutes.
+  // A search on `identifier=system|value` alone (what a conditional update by identifier runs,
+  // twice per batch entry that creates) looks the identifier up in an index instead of
+  // evaluating FHIRPath on every stored resource (a quarter of a millisecond each): that made
+  // writing 1,000 RiskAssessments take minutes, and even a scan comparing identifiers directly
+  // kept writes quadratic (4,000 conditional updates: 1,350/s, against 4,300/s for creates).
   async searchResources(search) {
     const f = search.filters?.length === 1 && !search.sortRules?.length && !search.offset ? search.filters[0] : undefined;
     const bar = typeof f?.value === 'string' ? f.value.indexOf('|') : -1;
@@ -247,11 +265,12 @@ class ValidatingMemoryRepository extends MemoryRepository {
     }
     const system = f.value.slice(0, bar);
     const value = f.value.slice(bar + 1);
+    const stored = this.resources.get(search.resourceType);
     const out = [];
-    for (const r of this.resources.get(search.resourceType)?.values() ?? []) {
-      if (r.identifier?.some((i) => i.system === system && i.value === value)) {
-        out.push(await this.readResource(search.resourceType, r.id));
-        if (search.count !== undefined && out.length >= search.count) break;
+    for (const id of this.identifierIndex.get(`${search.resourceType}\0${system}\0${value}`) ?? []) {
+      if (search.count !== undefined && out.length >= search.count) break;
+      if (stored?.get(id)?.identifier?.some((i) => i.system === system && i.value === value)) {
+        out.push(await this.readResource(search.resourceType, id));
       }
     }
     return out;
@@ -760,6 +779,52 @@ function createServer(opts, repo, router) {
     });
   }
 
+  // Batch and transaction entries reach the router without the HTTP layer's checks: an unknown
+  // parameter in a conditional PUT/DELETE/PATCH would match nothing and turn a conditional update
+  // into a create, as the direct request's check (in handleFhir) prevents. Check each entry's
+  // criteria the same way: a batch answers a bad entry 400 (412 without criteria) and runs the
+  // others, a transaction fails whole.
+  async function bundleRequest(res, url, bundle, headers) {
+    const entries = Array.isArray(bundle.entry) ? bundle.entry : [];
+    const refused = new Map(); // entry index -> HttpError
+    entries.forEach((entry, i) => {
+      const target = entry?.request?.url;
+      const q = typeof target === 'string' ? target.indexOf('?') : -1;
+      if (q < 0 || !['PUT', 'DELETE', 'PATCH'].includes(entry.request.method)) return;
+      const resourceType = target.substring(0, q);
+      if (!R4_RESOURCE_TYPES.has(resourceType)) return; // the router answers it
+      try {
+        const criteria = normalizeSearchParams(resourceType, new URLSearchParams(target.substring(q + 1)));
+        if (criteria.length === 0) {
+          throw new HttpError(412, outcome('error', 'processing', `Conditional ${entry.request.method} needs search criteria`));
+        }
+        entry.request.url = `${resourceType}?${queryString(criteria)}`;
+      } catch (err) {
+        if (!(err instanceof HttpError)) throw err;
+        refused.set(i, err);
+      }
+    });
+    if (refused.size === 0) {
+      sendRouterResult(res, await forward('POST', '', url.search.substring(1), bundle, headers));
+      return;
+    }
+    if (bundle.type !== 'batch') {
+      throw refused.values().next().value;
+    }
+    const rest = entries.filter((_, i) => !refused.has(i));
+    const answered = rest.length ? await forward('POST', '', url.search.substring(1), { ...bundle, entry: rest }, headers) : undefined;
+    if (answered && !core.isOk(answered[0])) {
+      sendRouterResult(res, answered);
+      return;
+    }
+    const others = answered?.[1]?.entry ?? [];
+    let next = 0;
+    const entry = entries.map((_, i) =>
+      refused.has(i) ? { response: { status: String(refused.get(i).status), outcome: refused.get(i).outcome } } : others[next++]
+    );
+    send(res, 200, { resourceType: 'Bundle', type: 'batch-response', entry });
+  }
+
   async function handleFhir(req, res, url, rawBody) {
     const method = req.method;
     const path = url.pathname.substring(BASE_PATH.length).replace(/^\/+|\/+$/g, '');
@@ -777,6 +842,10 @@ function createServer(opts, repo, router) {
     }
     if (segments.length === 0 || segments[0].startsWith('$')) {
       // System-level interactions (batch/transaction, $graphql): the router's own.
+      if (method === 'POST' && segments.length === 0 && body?.resourceType === 'Bundle') {
+        await bundleRequest(res, url, body, req.headers);
+        return;
+      }
       sendRouterResult(res, await forward(method, path, url.search.substring(1), body, req.headers));
       return;
     }

@@ -75,10 +75,10 @@ def write_key(name, nbytes, mode=0o600):
 KEY = write_key("pseudonym.key", 32)
 
 
-def write_config(name, fhir=FHIR, db=DB, key=KEY, skip=()):
+def write_config(name, fhir=FHIR, db=DB, key=KEY, skip=(), features=os.path.join(MODEL, "features.toml")):
     sections = {"fhir": {"base_url": fhir, "page_size": 100}, "database": {"url": db},
                 "pseudonym": {"key_file": key}, "model": {"path": MODEL},
-                "features": {"file": os.path.join(MODEL, "features.toml")}}
+                "features": {"file": features}}
     path = os.path.join(WORK, name)
     with open(path, "w") as f:
         for section, keys in sections.items():
@@ -285,6 +285,32 @@ class BadConfiguration(unittest.TestCase):
         cfg = write_config("missing.toml", skip={"database.url"})
         self.one_line_error(adapter("sync", "--once", "--config", cfg), 78,
                             "database.url: required key is missing")
+
+    def test_model_feature_without_definition(self):
+        # The shipped definitions less heart_rate: the model needs it, so the adapter stops.
+        with open(os.path.join(MODEL, "features.toml")) as f:
+            tables = f.read().split("[[feature]]")
+        kept = [t for t in tables[1:] if 'name = "heart_rate"' not in t]
+        self.assertEqual(len(kept), len(tables) - 2)
+        path = os.path.join(WORK, "features-less.toml")
+        with open(path, "w") as f:
+            f.write("".join("[[feature]]" + t for t in kept))
+        cfg = write_config("unbound.toml", features=path)
+        self.one_line_error(adapter("sync", "--once", "--config", cfg), 78,
+                            "the model needs feature 'heart_rate', which has no definition")
+
+    def test_feature_definition_mistake_names_file_line_and_feature(self):
+        path = os.path.join(WORK, "features-bad.toml")
+        with open(os.path.join(MODEL, "features.toml")) as f:
+            text = f.read().replace('aggregation = "last"', 'aggregation = "latest"', 1)
+        with open(path, "w") as f:
+            f.write(text)
+        cfg = write_config("badfeature.toml", features=path)
+        run = adapter("config", "check", cfg)
+        self.assertEqual(run.returncode, 78, run.stderr)
+        line = next(i for i, l in enumerate(text.splitlines(), 1) if 'aggregation = "latest"' in l)
+        self.assertIn(f"{path}:{line}:15: error: feature 'heart_rate'.aggregation: expected one of last, min, max, "
+                      'mean, count, delta, slope, got "latest"', run.stderr)
 
     def test_short_key(self):
         cfg = write_config("short.toml", key=write_key("short.key", 16))

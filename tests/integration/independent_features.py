@@ -1,0 +1,277 @@
+"""Feature vectors computed from FHIR resources by a second implementation of docs/features.md,
+written apart from the adapter's C++ so that the two can check each other.
+
+    features = Features.load("models/readmission-risk/features.toml")
+    data = PatientData.from_resources(patients, observations, encounters, features)
+    row = features.vector(data["<patient id>"], as_of, names)   # float32 array, NaN when missing
+
+Times are integer microseconds since the epoch (UTC), as FHIR instants carry at most that.
+Where docs/features.md is silent, this follows what the adapter is described to do elsewhere
+(docs/data-model.md: which Observations are dead letters) or, failing that, reads the resource
+as fhir/resources.cpp does (which effective[x] counts); each such place says so.
+"""
+import datetime
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+UCUM = "http://unitsofmeasure.org"
+MICROS_PER_DAY = 86400 * 10**6
+COUNTING_STATUSES = {"final", "amended", "corrected", "preliminary"}
+NOT_COUNTING_ENCOUNTERS = {"cancelled", "entered-in-error"}
+
+# Linear UCUM units: value in the dimension's base unit = value * factor.
+LINEAR_UNITS = {
+    "kg": ("mass", 1.0), "g": ("mass", 1e-3), "[lb_av]": ("mass", 0.45359237),
+    "cm": ("length", 0.01), "m": ("length", 1.0), "[in_i]": ("length", 0.0254),
+    "/min": ("rate", 1.0), "{beats}/min": ("rate", 1.0), "{breaths}/min": ("rate", 1.0),
+    "%": ("percent", 1.0), "mm[Hg]": ("pressure", 1.0), "kg/m2": ("mass per area", 1.0),
+}
+TO_CELSIUS = {"Cel": lambda v: v, "[degF]": lambda v: (v - 32.0) * 5.0 / 9.0, "K": lambda v: v - 273.15}
+FROM_CELSIUS = {"Cel": lambda c: c, "[degF]": lambda c: c * 9.0 / 5.0 + 32.0, "K": lambda c: c + 273.15}
+SECONDS_PER = {"s": 1, "min": 60, "h": 3600, "d": 86400, "wk": 7 * 86400}
+
+DATETIME = re.compile(r"(\d{4})(?:-(\d\d)(?:-(\d\d)(?:T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d))?)?)?")
+DURATION = re.compile(r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?")
+
+
+def parse_instant(text):
+    """Microseconds since the epoch of a FHIR date, dateTime or instant (a partial date is its
+    first moment, in UTC); None when it is not one. Digits past the microsecond are dropped."""
+    m = DATETIME.fullmatch(text) if isinstance(text, str) else None
+    if m is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = m.groups()
+    try:
+        date = datetime.date(int(year), int(month or 1), int(day or 1))
+    except ValueError:
+        return None
+    micros = (date.toordinal() - datetime.date(1970, 1, 1).toordinal()) * MICROS_PER_DAY
+    if hour is None:
+        return micros
+    if int(hour) > 23 or int(minute) > 59 or int(second) > 60:
+        return None
+    micros += ((int(hour) * 60 + int(minute)) * 60 + int(second)) * 10**6 + int((fraction or "0")[:6].ljust(6, "0"))
+    if zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        micros -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60) * 10**6
+    return micros
+
+
+def format_instant(micros):
+    """The instant as the adapter writes it: 2026-10-30T08:15:00.000000Z."""
+    t = datetime.datetime(1970, 1, 1) + datetime.timedelta(microseconds=micros)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def year_of(micros):
+    return (datetime.datetime(1970, 1, 1) + datetime.timedelta(microseconds=micros)).year
+
+
+def parse_duration(text):
+    """Microseconds of an ISO 8601 duration in weeks, days, hours, minutes, seconds."""
+    m = DURATION.fullmatch(text)
+    assert m and any(m.groups()), f"not a duration features.md allows: {text}"
+    weeks, days, hours, minutes, seconds = (int(g or 0) for g in m.groups())
+    return ((((weeks * 7 + days) * 24 + hours) * 60 + minutes) * 60 + seconds) * 10**6
+
+
+def convert(value, unit, to):
+    """value in `unit` converted to `to`, or None when the two do not convert."""
+    if unit == to:
+        return value
+    if unit in TO_CELSIUS and to in FROM_CELSIUS:
+        return FROM_CELSIUS[to](TO_CELSIUS[unit](value))
+    (dim_from, f_from), (dim_to, f_to) = LINEAR_UNITS.get(unit, (None, 0)), LINEAR_UNITS.get(to, ("", 0))
+    return value * f_from / f_to if dim_from == dim_to else None
+
+
+def patient_id(resource):
+    """The id of the Patient that `subject` references (relative or absolute), else None."""
+    ref = (resource.get("subject") or {}).get("reference", "")
+    m = re.search(r"(?:^|/)Patient/([^/]+)(?:/_history/.*)?$", ref)
+    return m.group(1) if m else None
+
+
+@dataclass
+class Value:
+    """One usable value of an Observation, in the unit the store keeps for its code."""
+    code: str
+    value: float
+    effective: int
+
+
+@dataclass
+class Stay:
+    class_code: str
+    start: int | None
+    end: int | None
+
+
+@dataclass
+class PatientData:
+    birth_year: int | None
+    gender: str | None
+    values: list = field(default_factory=list)
+    stays: list = field(default_factory=list)  # Encounters that count
+
+    @staticmethod
+    def from_resources(patients, observations, encounters, features):
+        """{Patient id: PatientData} of the resources, and {("Observation", id): reason} of the
+        Observations that are dead letters."""
+        out, dead = {}, {}
+        for p in patients:
+            born = parse_instant(p.get("birthDate"))
+            out[p["id"]] = PatientData(None if born is None else year_of(born), p.get("gender"))
+        for o in observations:
+            values, reason = features.observation_values(o)
+            if reason:
+                dead[o["id"]] = reason
+            elif values and patient_id(o) in out:
+                out[patient_id(o)].values += values
+        for e in encounters:
+            period = e.get("period", {})
+            start, end = parse_instant(period.get("start")), parse_instant(period.get("end"))
+            unreadable = (start is None and "start" in period) or (end is None and "end" in period)
+            if patient_id(e) in out and not unreadable and e.get("status") not in NOT_COUNTING_ENCOUNTERS:
+                out[patient_id(e)].stays.append(Stay((e.get("class") or {}).get("code"), start, end))
+        return out, dead
+
+
+class Features:
+    """The [[feature]] tables of a definitions file, and what they make of resources."""
+
+    def __init__(self, definitions):
+        self.defs = {d["name"]: d for d in definitions}
+        self.order = [d["name"] for d in definitions]
+        # Each code is kept in the unit, and checked against the plausible range, of the first
+        # feature that reads it (a count keeps values in whatever unit another feature gives).
+        self.kept = {}
+        for d in definitions:
+            if d["source"] == "observation" and d["aggregation"] != "count":
+                for code in d["codes"]:
+                    self.kept.setdefault(code, (d["unit"], *d.get("plausible", (-math.inf, math.inf))))
+        for d in definitions:
+            if d["source"] == "observation" and d["aggregation"] == "count":
+                for code in d["codes"]:
+                    self.kept.setdefault(code, (None, -math.inf, math.inf))
+
+    @classmethod
+    def load(cls, path):
+        with open(path, "rb") as f:
+            return cls(tomllib.load(f)["feature"])
+
+    def observation_values(self, o):
+        """([Value], None) of one Observation, or ([], reason) when it is a dead letter."""
+        if patient_id(o) is None:
+            return [], "missing-subject"
+        # fhir/resources.cpp: effectiveDateTime, else effectivePeriod.start (a period without a
+        # start gives no time), else effectiveInstant.
+        if "effectiveDateTime" in o:
+            text = o["effectiveDateTime"]
+        elif "effectivePeriod" in o:
+            text = o["effectivePeriod"].get("start")
+        else:
+            text = o.get("effectiveInstant")
+        effective = None if text is None else parse_instant(text)
+        if text is not None and effective is None:
+            return [], "bad-date"
+        # A value of another type than Quantity, in the Observation or a component.
+        for part in [o, *o.get("component", [])]:
+            quantity = part.get("valueQuantity")
+            if quantity is None and any(k.startswith("value") and len(k) > 5 for k in part):
+                return [], "bad-value"
+            if quantity is not None and type(quantity.get("value", 0)) not in (int, float):
+                return [], "bad-value"
+        if o.get("status") not in COUNTING_STATUSES:
+            return [], None
+        values = []
+        for part in [o, *o.get("component", [])]:
+            code = next((c for c in (f"{x.get('system', '')}|{x.get('code')}"
+                                     for x in (part.get("code") or {}).get("coding", []) if "code" in x)
+                         if c in self.kept), None)
+            if code is None or any(v.code == code for v in values):
+                continue  # a code no feature reads, or one this Observation already gave a value for
+            value, reason = self.measure(code, part.get("valueQuantity"))
+            if reason:
+                return [], reason
+            if value is not None:
+                values.append(Value(code, value, effective))
+        if values and effective is None:
+            return [], "missing-effective"
+        return values, None
+
+    def measure(self, code, quantity):
+        """(value in the code's kept unit, None), (None, None) without a value, or (None, reason)."""
+        if not quantity or quantity.get("value") is None:
+            return None, None
+        unit, low, high = self.kept[code]
+        system, ucum = quantity.get("system"), quantity.get("code") or quantity.get("unit", "")
+        if system not in (None, "", UCUM) and quantity.get("code"):
+            return None, "unknown-unit"
+        if unit is None:
+            return float(quantity["value"]), None
+        value = convert(float(quantity["value"]), ucum, unit)
+        if value is None:
+            return None, "unknown-unit"
+        if not (low <= value <= high):
+            return None, "implausible-value"
+        return value, None
+
+    def vector(self, data, as_of, names):
+        """The features `names` of one patient as of `as_of`, float32, NaN when missing."""
+        return np.array([self.value(self.defs[n], data, as_of) for n in names], dtype=np.float32)
+
+    def value(self, d, data, as_of):
+        window = parse_duration(d["window"]) if "window" in d else None
+        in_window = lambda t: t is not None and t <= as_of and (window is None or t > as_of - window)
+        if d["source"] == "patient":
+            if d["attribute"] == "age":
+                return math.nan if data.birth_year is None else year_of(as_of) - data.birth_year
+            if data.gender in (None, "unknown"):
+                return math.nan
+            return 1.0 if data.gender == d["equals"] else 0.0
+        if d["source"] == "encounter":
+            stays = [s for s in data.stays if s.class_code in d["classes"]]
+            if d["measure"] == "admissions":
+                return float(sum(1 for s in stays if in_window(s.start)))
+            # The last stay that ended at or before as-of, in the window. features.md does not
+            # say which of two stays ending together counts; the adapter takes the longer.
+            ended = [s for s in stays if s.start is not None and in_window(s.end) and s.start <= s.end]
+            if not ended:
+                return math.nan
+            last = max(ended, key=lambda s: (s.end, -s.start))
+            micros = last.end - last.start if d["measure"] == "length_of_stay" else as_of - last.end
+            return micros / (SECONDS_PER[d["unit"]] * 10**6)
+        points = sorted((v.effective, convert(v.value, self.kept[v.code][0], d["unit"])
+                         if d["aggregation"] != "count" else v.value)
+                        for v in data.values if v.code in d["codes"] and in_window(v.effective))
+        return aggregate(d["aggregation"], points)
+
+
+def aggregate(how, points):
+    """last, min, max, mean, count, delta or slope (per day) of (time, value) points in (time,
+    value) order."""
+    if how == "count":
+        return float(len(points))
+    if not points:
+        return math.nan
+    values = [v for _, v in points]
+    if how == "last":
+        return values[-1]
+    if how == "delta":
+        return values[-1] - values[0]
+    if how in ("min", "max"):
+        return min(values) if how == "min" else max(values)
+    if how == "mean":
+        return sum(values) / len(values)
+    assert how == "slope", how
+    days = [(t - points[0][0]) / MICROS_PER_DAY for t, _ in points]
+    mean_t, mean_v = sum(days) / len(days), sum(values) / len(values)
+    sxx = sum((t - mean_t) ** 2 for t in days)
+    if sxx == 0:
+        return math.nan
+    return sum((t - mean_t) * (v - mean_v) for t, v in zip(days, values)) / sxx
