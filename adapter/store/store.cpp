@@ -443,7 +443,7 @@ std::optional<Micros> Store::newest_encounter_time() {
   return opt<Micros>(r[0][0]);
 }
 
-std::vector<PendingWrite> Store::pending_writes(const std::string& model_name, int limit) {
+std::vector<PendingWrite> Store::pending_writes(const std::string& model_name, int limit, std::int64_t after_score_id) {
   std::vector<PendingWrite> out;
   pqxx::work w(conn_->c);
   for (const auto& row : w.exec_params(
@@ -451,8 +451,8 @@ std::vector<PendingWrite> Store::pending_writes(const std::string& model_name, i
                micros_of("s.as_of") + ", s.features::text, s.contributions::text "
                "FROM risk_assessment ra JOIN score s ON s.id = ra.pending_score_id "
                "JOIN patient p ON p.patient_key = ra.patient_key "
-               "WHERE ra.model_name = $1 AND ra.pending_score_id IS NOT NULL ORDER BY s.id LIMIT $2",
-           model_name, limit)) {
+               "WHERE ra.model_name = $1 AND ra.pending_score_id > $3 ORDER BY s.id LIMIT $2",
+           model_name, limit, after_score_id)) {
     out.push_back({row[0].as<std::string>(), row[1].as<std::string>(), from_hex(row[2].as<std::string>()),
                    row[3].as<std::int64_t>(), row[4].as<double>(), row[5].as<std::string>(), row[6].as<Micros>(),
                    row[7].as<std::string>(), row[8].as<std::string>()});

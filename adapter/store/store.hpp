@@ -123,8 +123,9 @@ class Store {
   void for_each_patient(int batch, const PatientVisitor& visit);
   /// The latest start or end of a stored encounter that counts; nullopt when there is none.
   std::optional<fhir::Micros> newest_encounter_time();
-  /// RiskAssessments waiting to be written for a model.
-  std::vector<PendingWrite> pending_writes(const std::string& model_name, int limit);
+  /// RiskAssessments waiting to be written for a model, in score order, of scores after
+  /// `after_score_id` (a write-back pass reads on while earlier ones are in flight).
+  std::vector<PendingWrite> pending_writes(const std::string& model_name, int limit, std::int64_t after_score_id = 0);
   /// Records that the server holds the given scores now (each a no-op if a newer score is
   /// pending), in one transaction.
   void mark_written(const std::string& model_name, const std::vector<PendingWrite>& written);

@@ -243,76 +243,104 @@ WriteReport Pipeline::write_back() {
   WriteReport rep;
   const auto& m = model_.manifest;
   const std::size_t per = static_cast<std::size_t>(std::max(1, options_.write_batch));
-  for (;;) {
-    auto pending = store_.pending_writes(m.name, static_cast<int>(per * writers_.size()));
-    if (pending.empty()) break;
-    // The Bundles of this round, one per writer at most.
-    std::vector<std::vector<const store::PendingWrite*>> chunks;
+  // One round: up to one Bundle per writer. Rounds go in score order; the next is read and
+  // built while the one before is in flight, and sent as soon as its writers are free, so the
+  // server is not left waiting on the database. A write that fails stays pending for the next
+  // run, which retries it.
+  struct Round {
+    std::vector<store::PendingWrite> pending;
+    std::vector<std::vector<std::size_t>> chunks;  // indices into pending, one Bundle each
     std::vector<std::vector<fhir::BatchEntry>> bodies;
-    for (const auto& pw : pending) {
+    std::int64_t last_score_id = 0;
+  };
+  auto read_round = [&](std::int64_t after) {
+    Round r;
+    r.pending = store_.pending_writes(m.name, static_cast<int>(per * writers_.size()), after);
+    for (std::size_t k = 0; k < r.pending.size(); ++k) {
+      const auto& pw = r.pending[k];
+      r.last_score_id = std::max(r.last_score_id, pw.score_id);
       auto ref = ps_.open(pw.sealed_ref);
       if (!ref) {
         spdlog::error("patient {}: {}", pw.patient_key.substr(0, 12), ref.error().message);
         ++rep.failed;
         continue;
       }
-      if (chunks.empty() || chunks.back().size() == per) {
-        chunks.emplace_back();
-        bodies.emplace_back();
+      if (r.chunks.empty() || r.chunks.back().size() == per) {
+        r.chunks.emplace_back();
+        r.bodies.emplace_back();
       }
       const score::Band& band = m.band_for(pw.probability);
       fhir::RiskAssessmentInput in{options_.identifier_system, pw.identifier, ref.value(), pw.as_of,
                                    m.name, m.version, m.model_sha256,
                                    {m.outcome_system, m.outcome_code}, m.outcome_display, pw.probability,
                                    band.code, band.display, factors_of(pw.contributions_json)};
-      chunks.back().push_back(&pw);
-      bodies.back().push_back({"PUT", fhir::conditional_path(in), fhir::build_risk_assessment(in)});
+      r.chunks.back().push_back(k);
+      r.bodies.back().push_back({"PUT", fhir::conditional_path(in), fhir::build_risk_assessment(in)});
     }
-    // Every Bundle of the round in flight at once, each on its own connection.
-    std::vector<std::future<std::optional<std::vector<fhir::EntryOutcome>>>> sent;
-    for (std::size_t i = 0; i < chunks.size(); ++i)
-      sent.push_back(std::async(std::launch::async, [this, i, &bodies]() -> std::optional<std::vector<fhir::EntryOutcome>> {
-        auto resp = writers_[i]->post("", fhir::batch_bundle(bodies[i]));
+    return r;
+  };
+  using Outcomes = std::optional<std::vector<fhir::EntryOutcome>>;
+  // Every Bundle of a round in flight at once, each on its own connection.
+  auto send = [&](const Round& r) {
+    std::vector<std::future<Outcomes>> sent;
+    for (std::size_t i = 0; i < r.bodies.size(); ++i)
+      sent.push_back(std::async(std::launch::async, [this, i, &r]() -> Outcomes {
+        auto resp = writers_[i]->post("", fhir::batch_bundle(r.bodies[i]));
         if (resp.status != 200) {
-          spdlog::error("batch of {} RiskAssessments: HTTP {} {}", bodies[i].size(), resp.status,
+          spdlog::error("batch of {} RiskAssessments: HTTP {} {}", r.bodies[i].size(), resp.status,
                         fhir::operation_outcome_text(resp.body));
           return std::nullopt;
         }
-        auto outcomes = fhir::parse_batch_response(resp.body, bodies[i].size());
+        auto outcomes = fhir::parse_batch_response(resp.body, r.bodies[i].size());
         if (!outcomes) {
-          spdlog::error("batch of {} RiskAssessments: {}", bodies[i].size(), outcomes.error().message);
+          spdlog::error("batch of {} RiskAssessments: {}", r.bodies[i].size(), outcomes.error().message);
           return std::nullopt;
         }
         return std::move(outcomes).value();
       }));
+    return sent;
+  };
+
+  // Rounds live on the heap: the requests in flight refer to their Bundles.
+  auto current = std::make_unique<Round>(read_round(0));
+  auto sent = send(*current);
+  while (!current->pending.empty()) {
+    auto next = std::make_unique<Round>(read_round(current->last_score_id));
     std::vector<store::PendingWrite> written;
     std::exception_ptr error;
-    for (std::size_t i = 0; i < chunks.size(); ++i) {
-      std::optional<std::vector<fhir::EntryOutcome>> outcomes;
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+      Outcomes outcomes;
       try {
         outcomes = sent[i].get();
       } catch (...) {  // a transport failure after every retry: the others are still collected
         error = std::current_exception();
       }
       if (!outcomes) {
-        rep.failed += static_cast<int>(chunks[i].size());
+        rep.failed += static_cast<int>(current->chunks[i].size());
         continue;
       }
-      for (std::size_t j = 0; j < chunks[i].size(); ++j) {
+      for (std::size_t j = 0; j < current->chunks[i].size(); ++j) {
+        const auto& pw = current->pending[current->chunks[i][j]];
         const auto& o = (*outcomes)[j];
         if (o.status == 200 || o.status == 201) {
-          written.push_back(*chunks[i][j]);
+          written.push_back(pw);
           (o.status == 201 ? rep.created : rep.updated) += 1;
         } else {
-          spdlog::error("RiskAssessment for patient {}: HTTP {} {}", chunks[i][j]->patient_key.substr(0, 12), o.status,
+          spdlog::error("RiskAssessment for patient {}: HTTP {} {}", pw.patient_key.substr(0, 12), o.status,
                         o.problem);
           ++rep.failed;
         }
       }
     }
+    if (error || (written.empty() && !sent.empty())) {
+      // The server is down or refuses everything: stop; what was not written stays pending.
+      store_.mark_written(m.name, written);
+      if (error) std::rethrow_exception(error);
+      break;
+    }
+    sent = send(*next);  // the writers are free: keep the server busy while the store is updated
     store_.mark_written(m.name, written);
-    if (error) std::rethrow_exception(error);
-    if (written.empty()) break;  // every remaining write failed: leave them pending for the next run
+    current = std::move(next);
   }
   return rep;
 }
