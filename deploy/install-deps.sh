@@ -6,10 +6,10 @@ set -euo pipefail
 packages=(
   build-essential cmake ccache pkg-config git
   rapidjson-dev libpqxx-dev libpq-dev libfmt-dev doctest-dev
-  libcurl4-openssl-dev libssl-dev libtomlplusplus-dev libcli11-dev libspdlog-dev
+  libcurl4-openssl-dev libssl-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libcpp-httplib-dev
   libbenchmark-dev clang libclang-rt-14-dev
   postgresql-15 postgresql-client-15
-  python3 python3-xgboost python3-numpy python3-jsonschema libxgboost-dev
+  python3 python3-xgboost python3-numpy python3-jsonschema python3-prometheus-client libxgboost-dev
   util-linux procps time
 )
 # node and npm run the FHIR test server; keep a node that is already there (it may come

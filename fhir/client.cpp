@@ -175,6 +175,7 @@ Response Client::request(const char* method, const std::string& path_or_url, con
       last_problem = curl_easy_strerror(rc);
     } else {
       curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
+      if (options_.on_status) options_.on_status(r.status);
       action = classify_status(r.status);
       last_status = r.status;
       std::string outcome = operation_outcome_text(r.body);
@@ -198,6 +199,17 @@ Response Client::request(const char* method, const std::string& path_or_url, con
   }
   throw FhirError(fmt::format("{}: {} (gave up after {} attempts)", where, last_problem, max_attempts),
                   last_status);
+}
+
+std::string url_encode(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+      out += static_cast<char>(c);
+    else
+      out += fmt::format("%{:02X}", c);
+  }
+  return out;
 }
 
 }  // namespace fra::fhir

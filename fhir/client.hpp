@@ -26,6 +26,8 @@ struct ClientOptions {
   /// Supplies the bearer token for each request (`renew`: the last one was refused with 401);
   /// empty for none. Wins over bearer_token.
   std::function<std::string(bool renew)> token_provider;
+  /// Called with the status of every HTTP response received, retried ones included (metrics).
+  std::function<void(long status)> on_status;
 };
 
 struct Response {
@@ -47,6 +49,9 @@ class FhirError : public std::runtime_error {
  private:
   long status_;
 };
+
+/// `s` percent-encoded for a URL query value (RFC 3986 unreserved characters kept).
+std::string url_encode(const std::string& s);
 
 class Client {
  public:

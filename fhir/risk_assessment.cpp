@@ -1,5 +1,7 @@
 #include "fhir/risk_assessment.hpp"
 
+#include "fhir/client.hpp"
+
 #include <cctype>
 #include <cmath>
 
@@ -25,17 +27,6 @@ void coding(Writer& w, const std::string& system, const std::string& code, const
   key_string(w, "code", code);
   if (!display.empty()) key_string(w, "display", display);
   w.EndObject();
-}
-
-std::string url_encode(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
-      out += static_cast<char>(c);
-    else
-      out += fmt::format("%{:02X}", c);
-  }
-  return out;
 }
 
 void decimal(Writer& w, double v, const char* format = "{:.9g}") {

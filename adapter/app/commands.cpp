@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <optional>
 #include <sstream>
 
+#include "adapter/app/setup.hpp"
 #include "adapter/config/config.hpp"
 #include "adapter/score/csv.hpp"
 #include "adapter/score/manifest.hpp"
@@ -33,22 +35,51 @@ namespace {
 
 const char* getenv_wrapper(const char* name) { return std::getenv(name); }
 
-void error_line(const std::string& msg) { std::cerr << "fhir-risk-adapter: error: " << msg << "\n"; }
+// `%j`: the message, escaped for a JSON string.
+class JsonMessage : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    for (char c : msg.payload) {
+      const unsigned char u = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') {
+        dest.push_back('\\');
+        dest.push_back(c);
+      } else if (u < 0x20) {
+        fmt::format_to(std::back_inserter(dest), "\\u{:04x}", u);
+      } else {
+        dest.push_back(c);
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessage>(); }
+};
 
-void setup_logging(const std::string& level) {
-  auto logger = spdlog::stderr_color_mt("fra");
+void setup_logging(const std::string& level, const std::string& format) {
+  auto logger = spdlog::get("fra");
+  if (!logger) logger = spdlog::stderr_color_mt("fra");
   spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  if (format == "json") {
+    auto f = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc, std::string("\n"));
+    f->add_flag<JsonMessage>('j').set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","message":"%j"})");
+    spdlog::set_formatter(std::move(f));
+  } else {
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  }
   spdlog::set_level(spdlog::level::from_str(level));
 }
 
-// Loads the configuration, printing every problem like a compiler. nullopt: exit 78.
+}  // namespace
+
+void error_line(const std::string& msg) { std::cerr << "fhir-risk-adapter: error: " << msg << "\n"; }
+
 std::optional<config::Config> load_config(const std::string& file) {
   auto r = config::load(file, &getenv_wrapper);
   for (const auto& p : r.problems) std::cerr << p.format() << "\n";
-  if (r.config) setup_logging(r.config->str("log.level"));
+  if (r.config) setup_logging(r.config->str("log.level"), r.config->str("log.format"));
   return r.config;
 }
+
+namespace {
 
 std::optional<std::string> read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -58,8 +89,8 @@ std::optional<std::string> read_text(const std::string& path) {
   return ss.str();
 }
 
-// The FHIR client's options from the configuration: timeouts, retries, TLS and authentication
-// (a static bearer token from a file, or SMART Backend Services). nullopt: a problem was printed.
+}  // namespace
+
 std::optional<fhir::ClientOptions> client_options(const config::Config& cfg) {
   fhir::ClientOptions opts;
   opts.base_url = cfg.str("fhir.base_url");
@@ -128,7 +159,6 @@ std::optional<fhir::ClientOptions> client_options(const config::Config& cfg) {
   return opts;
 }
 
-// The pseudonym key from its file; nullopt after printing why not.
 std::optional<std::string> pseudonym_key(const config::Config& cfg) {
   auto key = mapping::read_key_file(cfg.str("pseudonym.key_file"));
   if (!key) {
@@ -138,7 +168,6 @@ std::optional<std::string> pseudonym_key(const config::Config& cfg) {
   return std::move(key).value();
 }
 
-// True when the database is at this binary's schema version; otherwise prints what to run.
 bool schema_current(store::Store& db, const std::string& config_file) {
   int have = db.schema_version(), want = store::Store::latest_schema_version();
   if (have == want) return true;
@@ -146,6 +175,8 @@ bool schema_current(store::Store& db, const std::string& config_file) {
                          "`fhir-risk-adapter migrate --config {}`", have, want, config_file));
   return false;
 }
+
+namespace {
 
 std::string instant_or_none(const std::optional<fhir::Micros>& t) {
   return t ? fhir::format_instant(*t) : std::string("(none)");

@@ -17,6 +17,9 @@ inline constexpr int kExitConfig = 78;
 
 int migrate(const std::string& config_file);
 int sync_once(const std::string& config_file);
+/// The continuous daemon: polls or follows Subscriptions, scores, writes back, serves its HTTP
+/// endpoint; drains on SIGTERM/SIGINT, reloads the model on SIGHUP.
+int run_daemon(const std::string& config_file);
 /// Loads ndjson files from `ndjson_dir`, or, when `export_kickoff` is set, from a Bulk Data export.
 int backfill(const std::string& config_file, const std::string& ndjson_dir, const std::string& export_kickoff,
              int batch);

@@ -22,6 +22,11 @@ int main(int argc, char** argv) {
   sync_cmd->add_option("-c,--config", config, "Configuration file (TOML)")->required();
   sync_cmd->add_flag("--once", once, "Run one pass and exit (the continuous daemon is `run`)")->required();
 
+  auto* run_cmd = app.add_subcommand(
+      "run", "Run continuously: sync, score and write back; /healthz, /readyz, /metrics; SIGTERM drains, SIGHUP "
+             "reloads the model");
+  run_cmd->add_option("-c,--config", config, "Configuration file (TOML)")->required();
+
   std::string ndjson_dir;
   int backfill_batch = 10000;
   auto* backfill_cmd = app.add_subcommand("backfill", "Load FHIR Bulk Data ndjson files into the store");
@@ -80,6 +85,7 @@ int main(int argc, char** argv) {
   try {
     if (*migrate_cmd) return migrate(config);
     if (*sync_cmd) return sync_once(config);
+    if (*run_cmd) return run_daemon(config);
     if (*backfill_cmd) {
       if (!*ndjson_opt && !*export_opt) {
         std::cerr << "fhir-risk-adapter: error: backfill needs --ndjson DIR or --export\n";

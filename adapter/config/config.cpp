@@ -6,6 +6,7 @@
 #include <array>
 #include <charconv>
 #include <filesystem>
+#include <map>
 #include <cassert>
 #include <toml++/toml.h>
 
@@ -73,7 +74,23 @@ std::optional<Value> parse_text(const KeySpec& k, std::string_view text) {
   return std::nullopt;
 }
 
+// Keys whose string value is one of a few words.
+const std::vector<std::string_view>* choices_of(std::string_view key) {
+  static const std::map<std::string_view, std::vector<std::string_view>> kChoices{
+      {"log.level", {"trace", "debug", "info", "warn", "error"}},
+      {"log.format", {"text", "json"}},
+      {"sync.mode", {"poll", "subscription"}},
+  };
+  auto it = kChoices.find(key);
+  return it == kChoices.end() ? nullptr : &it->second;
+}
+
 std::optional<std::string> range_problem(const KeySpec& k, const Value& v) {
+  if (const auto* words = choices_of(k.name); words != nullptr) {
+    const auto& s = std::get<std::string>(v);
+    if (std::find(words->begin(), words->end(), s) == words->end())
+      return fmt::format("{}: expected one of {}, got \"{}\"", k.name, fmt::join(*words, ", "), s);
+  }
   if (k.type == Type::integer) {
     auto i = std::get<std::int64_t>(v);
     if (i < k.min || i > k.max) return fmt::format("{}: expected {}, got {}", k.name, expected(k), i);
@@ -301,6 +318,17 @@ const std::vector<KeySpec>& key_specs() {
       {"sync.track_deletions", Type::boolean, "true", 0, 0,
        "Follow each type's _history for deleted Observations and Encounters (a server without it is "
        "noted once and the sync goes on)"},
+      {"sync.mode", Type::string, "poll", 0, 0,
+       "run: poll (search each type on its interval) or subscription (register rest-hook Subscriptions "
+       "and fetch when notified; poll at sync.safety_net_seconds as well)"},
+      {"sync.patient_interval_seconds", Type::integer, "60", 1, 86400, "run, poll mode: seconds between Patient searches"},
+      {"sync.encounter_interval_seconds", Type::integer, "30", 1, 86400,
+       "run, poll mode: seconds between Encounter searches"},
+      {"sync.observation_interval_seconds", Type::integer, "15", 1, 86400,
+       "run, poll mode: seconds between Observation searches"},
+      {"sync.safety_net_seconds", Type::integer, "300", 1, 86400,
+       "run, subscription mode: seconds between searches of every type, so that a lost notification delays "
+       "a score but never loses it"},
       {"features.file", Type::string, "", 0, 0,
        "A TOML file of [[feature]] tables (docs/features.md), relative to this file; they add to the "
        "[[feature]] tables here"},
@@ -308,6 +336,15 @@ const std::vector<KeySpec>& key_specs() {
       {"writeback.batch_size", Type::integer, "100", 1, 1000, "RiskAssessments per batch Bundle"},
       {"writeback.in_flight", Type::integer, "4", 1, 32, "Batch Bundles sent at once, each on its own connection"},
       {"log.level", Type::string, "info", 0, 0, "One of trace, debug, info, warn, error"},
+      {"log.format", Type::string, "text", 0, 0,
+       "text: one human-readable line per event; json: one JSON object per line (for a log collector)"},
+      {"subscription.endpoint", Type::string, "", 0, 0,
+       "subscription mode: the URL at which the FHIR server reaches this adapter's /notify (e.g. "
+       "https://adapter.example.org:9464/notify); each type's Subscription posts to it plus /<type>"},
+      {"subscription.secret_file", Type::string, "", 0, 0,
+       "subscription mode: file holding the secret the FHIR server sends in the X-Fra-Secret header, mode 0600"},
+      {"http.listen", Type::string, "127.0.0.1:9464", 0, 0,
+       "run: address:port of /healthz, /readyz, /metrics and /notify; empty for none"},
   };
   return kSpecs;
 }
@@ -441,11 +478,12 @@ struct Loader {
     if (std::get<std::string>(cfg.values_["fhir.client_cert_file"]).empty() !=
         std::get<std::string>(cfg.values_["fhir.client_key_file"]).empty())
       problem(0, 0, "fhir.client_cert_file and fhir.client_key_file go together");
-    static constexpr std::array<std::string_view, 5> kLevels{"trace", "debug", "info", "warn", "error"};
-    if (auto it = cfg.values_.find("log.level"); it != cfg.values_.end()) {
-      const auto& level = std::get<std::string>(it->second);
-      if (std::find(kLevels.begin(), kLevels.end(), level) == kLevels.end())
-        problem(0, 0, fmt::format("log.level: expected one of trace, debug, info, warn, error, got \"{}\"", level));
+    if (std::get<std::string>(cfg.values_["sync.mode"]) == "subscription") {
+      for (const char* k : {"subscription.endpoint", "subscription.secret_file"})
+        if (std::get<std::string>(cfg.values_[k]).empty())
+          problem(0, 0, fmt::format("{}: required when sync.mode is \"subscription\"", k));
+      if (std::get<std::string>(cfg.values_["http.listen"]).empty())
+        problem(0, 0, "http.listen: required when sync.mode is \"subscription\" (notifications arrive there)");
     }
     read_feature_file(path, cfg, r.problems);
     if (r.problems.empty()) {

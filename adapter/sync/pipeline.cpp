@@ -106,9 +106,12 @@ IngestReport Pipeline::ingest(const std::string& type) {
                   page.resources.size(), c.stored, c.unchanged, c.dead_lettered);
     if (next.empty()) break;
     page = ahead.get();
+    if (stopping()) break;  // the cursor keeps the last page stored; the next run goes on from it
   }
   rep.cursor_after = store_.cursor(type);
-  rep.deleted = follow_deletions(type, rep.cursor_after);
+  // Deletions are followed from where a complete search ended: a search cut short by a stop
+  // would start the history there and bring tombstones of resources never stored.
+  if (!stopping()) rep.deleted = follow_deletions(type, rep.cursor_after);
   rep.seconds = seconds_since(t0);
   return rep;
 }
@@ -205,13 +208,18 @@ store::ScoreCounts Pipeline::score_queue(fhir::Micros as_of) {
   auto identifier_of = [this](const std::string& patient_key) {
     return ps_.derive("risk-assessment/" + model_.manifest.name, patient_key).hex;
   };
-  auto scorer = [&](const std::vector<mapping::PatientInputs>& in) { return score_inputs(in, as_of); };
+  bands_.clear();
+  auto scorer = [&](const std::vector<mapping::PatientInputs>& in) {
+    auto scored = score_inputs(in, as_of);
+    for (const auto& s : scored) ++bands_[s.band];
+    return scored;
+  };
   for (;;) {
     auto c = store_.score_batch(options_.score_batch, info_, as_of, scorer, identifier_of);
     total.scored += c.scored;
     total.to_write += c.to_write;
     total.waiting = c.waiting;
-    if (c.scored == 0) break;
+    if (c.scored == 0 || stopping()) break;
   }
   return total;
 }
@@ -285,7 +293,9 @@ WriteReport Pipeline::write_back() {
     std::vector<std::future<Outcomes>> sent;
     for (std::size_t i = 0; i < r.bodies.size(); ++i)
       sent.push_back(std::async(std::launch::async, [this, i, &r]() -> Outcomes {
+        const auto t0 = std::chrono::steady_clock::now();
         auto resp = writers_[i]->post("", fhir::batch_bundle(r.bodies[i]));
+        if (options_.on_write_batch) options_.on_write_batch(seconds_since(t0), static_cast<int>(r.bodies[i].size()));
         if (resp.status != 200) {
           spdlog::error("batch of {} RiskAssessments: HTTP {} {}", r.bodies[i].size(), resp.status,
                         fhir::operation_outcome_text(resp.body));
@@ -305,7 +315,7 @@ WriteReport Pipeline::write_back() {
   auto current = std::make_unique<Round>(read_round(0));
   auto sent = send(*current);
   while (!current->pending.empty()) {
-    auto next = std::make_unique<Round>(read_round(current->last_score_id));
+    auto next = std::make_unique<Round>(stopping() ? Round{} : read_round(current->last_score_id));
     std::vector<store::PendingWrite> written;
     std::exception_ptr error;
     for (std::size_t i = 0; i < sent.size(); ++i) {

@@ -2,6 +2,9 @@
 // One pass of the data flow: ingest each resource type from its cursor, score the queue,
 // write back the RiskAssessments that changed.
 
+#include <atomic>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +42,9 @@ struct ScoreTiming {
   double model_seconds = 0;     ///< evaluating the model and its TreeSHAP contributions
 };
 
+/// Scores by band, summed over the batches of one score_queue().
+using BandCounts = std::map<std::string, int>;
+
 struct Report {
   std::vector<IngestReport> ingested;
   store::ScoreCounts scored;
@@ -62,6 +68,11 @@ struct Options {
   bool track_deletions = true;
   /// The identifier system of the RiskAssessments this adapter writes.
   std::string identifier_system = "urn:fhir-risk-adapter:risk-assessment";
+  /// When set and true, a pass stops at the next boundary: after the page, scoring batch or
+  /// write-back round in progress, each committed whole (the daemon's drain on SIGTERM).
+  const std::atomic<bool>* stop = nullptr;
+  /// Called after each batch Bundle of RiskAssessments with its duration and size (metrics).
+  std::function<void(double seconds, int entries)> on_write_batch;
 };
 
 /// The model's features bound to their definitions, in the model's order and units. Throws
@@ -86,6 +97,8 @@ class Pipeline {
   store::ScoreCounts score_queue(fhir::Micros as_of);
   /// Where the last score_queue() spent its time.
   const ScoreTiming& score_timing() const { return timing_; }
+  /// The bands of the scores of the last score_queue().
+  const BandCounts& band_counts() const { return bands_; }
   /// Writes every pending RiskAssessment, in batch Bundles of conditional updates on their
   /// identifiers, several in flight.
   WriteReport write_back();
@@ -110,6 +123,8 @@ class Pipeline {
   Options options_;
   std::vector<std::unique_ptr<fhir::Client>> writers_;  // one per batch Bundle in flight
   ScoreTiming timing_;
+  BandCounts bands_;
+  bool stopping() const { return options_.stop != nullptr && options_.stop->load(); }
 };
 
 }  // namespace fra::sync

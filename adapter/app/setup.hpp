@@ -1,0 +1,28 @@
+#pragma once
+// What every subcommand does first: read the configuration, the keys and the FHIR client's
+// options, printing each problem as one line. Shared by commands.cpp and run.cpp.
+
+#include <optional>
+#include <string>
+
+#include "adapter/config/config.hpp"
+#include "adapter/store/store.hpp"
+#include "fhir/client.hpp"
+
+namespace fra::app {
+
+/// "fhir-risk-adapter: error: <msg>" on stderr.
+void error_line(const std::string& msg);
+/// Loads the configuration, printing every problem like a compiler, and sets up logging
+/// (log.level, log.format). nullopt: exit 78.
+std::optional<config::Config> load_config(const std::string& file);
+/// The FHIR client's options from the configuration: timeouts, retries, TLS and authentication
+/// (a static bearer token from a file or the environment, or SMART Backend Services).
+/// nullopt: a problem was printed.
+std::optional<fhir::ClientOptions> client_options(const config::Config& cfg);
+/// The pseudonym key from its file; nullopt after printing why not.
+std::optional<std::string> pseudonym_key(const config::Config& cfg);
+/// True when the database is at this binary's schema version; otherwise prints what to run.
+bool schema_current(store::Store& db, const std::string& config_file);
+
+}  // namespace fra::app
