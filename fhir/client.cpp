@@ -191,6 +191,10 @@ Response Client::request(const char* method, const std::string& path_or_url, con
     if (action == Action::done || (form && r.status >= 400 && r.status < 500)) return r;
     if (action == Action::fail) throw FhirError(fmt::format("{}: {}", where, last_problem), last_status);
     if (attempt == max_attempts) break;
+    if (options_.no_more_retries != nullptr && options_.no_more_retries->load()) {
+      max_attempts = attempt;  // stopping: the error goes up now
+      break;
+    }
     std::uniform_real_distribution<double> jitter(0.0, 1.0);
     auto retry_after = parse_retry_after(r.retry_after, std::chrono::system_clock::now());
     auto delay = backoff(attempt, options_.backoff_base, options_.backoff_cap, jitter(rng), retry_after);

@@ -1,6 +1,7 @@
 #pragma once
 // A FHIR R4 REST client over libcurl: JSON in and out, bearer auth, retries with backoff.
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -28,6 +29,8 @@ struct ClientOptions {
   std::function<std::string(bool renew)> token_provider;
   /// Called with the status of every HTTP response received, retried ones included (metrics).
   std::function<void(long status)> on_status;
+  /// When set and true, a failed request is not retried (a daemon that is stopping).
+  const std::atomic<bool>* no_more_retries = nullptr;
 };
 
 struct Response {

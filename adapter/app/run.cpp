@@ -28,6 +28,7 @@
 #include "adapter/app/setup.hpp"
 #include "adapter/daemon/http_endpoint.hpp"
 #include "adapter/daemon/metrics.hpp"
+#include "adapter/daemon/subscriptions.hpp"
 #include "adapter/score/manifest.hpp"
 #include "adapter/sync/pipeline.hpp"
 #include "fhir/smart.hpp"
@@ -114,73 +115,6 @@ std::optional<std::string> read_secret(const std::string& path) {
   return s;
 }
 
-void remove_subscriptions(fhir::Client& client, const std::vector<std::string>& ids) {
-  for (const auto& id : ids) {
-    try {
-      client.request_delete("Subscription/" + id);
-    } catch (const std::exception& e) {
-      spdlog::warn("could not remove Subscription/{}: {}", id, e.what());
-    }
-  }
-}
-
-// Registers one rest-hook Subscription per resource type and returns their ids. Subscriptions
-// to the same endpoint left by a run that did not stop cleanly are removed first, so that a
-// restart does not add a second one; if one registration fails, those made are removed.
-std::vector<std::string> subscribe(fhir::Client& client, const std::string& endpoint, const std::string& secret) {
-  std::vector<std::string> ids;
-  try {
-    for (const auto& type : kTypes) {
-      std::vector<std::string> stale;
-      auto found = client.get("Subscription?url=" + fhir::url_encode(endpoint + "/" + type));
-      rapidjson::Document bundle;
-      bundle.Parse(found.body.c_str());
-      if (found.status == 200 && !bundle.HasParseError() && bundle.IsObject() && bundle.HasMember("entry") &&
-          bundle["entry"].IsArray())
-        for (const auto& e : bundle["entry"].GetArray())
-          if (e.IsObject() && e.HasMember("resource") && e["resource"].IsObject() && e["resource"].HasMember("id") &&
-              e["resource"]["id"].IsString())
-            stale.emplace_back(e["resource"]["id"].GetString());
-      if (!stale.empty()) spdlog::info("removing {} earlier Subscriptions of {} to this endpoint", stale.size(), type);
-      remove_subscriptions(client, stale);
-
-      rapidjson::StringBuffer buf;
-      rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-      w.StartObject();
-      w.Key("resourceType");
-      w.String("Subscription");
-      w.Key("status");
-      w.String("requested");
-      w.Key("reason");
-      w.String(fmt::format("fhir-risk-adapter: wake-up when {} resources change", type).c_str());
-      w.Key("criteria");
-      w.String(type.c_str());
-      w.Key("channel");
-      w.StartObject();
-      w.Key("type");
-      w.String("rest-hook");
-      w.Key("endpoint");
-      w.String((endpoint + "/" + type).c_str());
-      w.Key("header");
-      w.StartArray();
-      w.String(("X-Fra-Secret: " + secret).c_str());
-      w.EndArray();
-      w.EndObject();
-      w.EndObject();
-      auto resp = client.post("Subscription", buf.GetString());
-      rapidjson::Document doc;
-      doc.Parse(resp.body.c_str());
-      if (resp.status != 201 || doc.HasParseError() || !doc.IsObject() || !doc.HasMember("id") || !doc["id"].IsString())
-        throw fhir::FhirError(fmt::format("POST Subscription ({}): HTTP {}", type, resp.status), resp.status);
-      ids.emplace_back(doc["id"].GetString());
-    }
-  } catch (...) {
-    remove_subscriptions(client, ids);
-    throw;
-  }
-  return ids;
-}
-
 // Blocks the signals the daemon handles in every thread started after it, and turns them into
 // flags on a thread of their own; joined when it goes out of scope.
 class SignalThread {
@@ -257,6 +191,7 @@ int run_daemon(const std::string& file) {
 
   daemon::Metrics metrics;
   declare_metrics(metrics);
+  opts->no_more_retries = &shared.stop;  // a drain does not wait out a long retry
   opts->on_status = [&metrics](long status) { metrics.add("fra_fhir_http_responses_total", 1, std::to_string(status)); };
   auto set_model_info = [&](const score::ModelPackage& p, double v) {
     metrics.set("fra_model_info", v, fmt::format("{} {} sha256:{}", p.manifest.name, p.manifest.version,
@@ -310,17 +245,19 @@ int run_daemon(const std::string& file) {
       for (const auto& [type, at] : shared.synced_at) metrics.set("fra_sync_lag_seconds", seconds_between(at, now), type);
       return metrics.render();
     };
-    h.notify = [&](const std::string& type, const std::string& given) {
+    h.notify = [&](const std::string& type, const std::string& given, const std::string& body) {
       const bool ok = subscription_mode && given.size() == secret.size() &&
                       CRYPTO_memcmp(given.data(), secret.data(), secret.size()) == 0;
       metrics.add("fra_notifications_total", 1, ok ? "accepted" : "refused");
       if (!ok) return 401;
       {
         std::lock_guard lock(shared.mu);
-        if (type.empty() || std::find(kTypes.begin(), kTypes.end(), type) == kTypes.end())
-          shared.woken.insert(kTypes.begin(), kTypes.end());
-        else
-          shared.woken.insert(type);
+        // The path's type (plain R4), else the types the body names (backport), else all.
+        std::set<std::string> types;
+        if (std::find(kTypes.begin(), kTypes.end(), type) != kTypes.end()) types.insert(type);
+        else types = daemon::notified_types(body, kTypes);
+        if (types.empty()) types.insert(kTypes.begin(), kTypes.end());
+        shared.woken.insert(types.begin(), types.end());
       }
       shared.cv.notify_all();
       return 200;
@@ -371,9 +308,14 @@ int run_daemon(const std::string& file) {
     open_session();
     if (!schema_current(*db, file)) return kExitConfig;
     if (subscription_mode) {
-      subscriptions = subscribe(*client, cfg->str("subscription.endpoint"), secret);
-      spdlog::info("subscribed to changes of {} (rest-hook to {}/<type>); searching every {} s as a safety net",
-                   fmt::join(kTypes, ", "), cfg->str("subscription.endpoint"), cfg->integer("sync.safety_net_seconds"));
+      auto plan = daemon::plan_subscriptions(*client, cfg->str("subscription.shape"), cfg->str("subscription.topic"));
+      subscriptions = daemon::subscribe(*client, plan, cfg->str("subscription.endpoint"), secret, kTypes);
+      if (plan.backport)
+        spdlog::info("subscribed to the topic {} (Subscriptions Backport, rest-hook to {}); searching every {} s as a "
+                     "safety net", plan.topic, cfg->str("subscription.endpoint"), cfg->integer("sync.safety_net_seconds"));
+      else
+        spdlog::info("subscribed to changes of {} (rest-hook to {}/<type>); searching every {} s as a safety net",
+                     fmt::join(kTypes, ", "), cfg->str("subscription.endpoint"), cfg->integer("sync.safety_net_seconds"));
     }
   } catch (const store::StoreError& e) {
     error_line(e.what());
@@ -442,6 +384,8 @@ int run_daemon(const std::string& file) {
             std::lock_guard lock(shared.mu);
             shared.synced_at[type] = started;
           }
+          if (rep.counts.enqueued + rep.deleted > 0)
+            metrics.set("fra_queue_depth", static_cast<double>(db->queue_depth()));
           if (rep.counts.stored + rep.counts.dead_lettered + rep.deleted > 0)
             spdlog::info("{}: {} stored, {} unchanged, {} dead-lettered, {} deleted in {:.2f} s", type,
                          rep.counts.stored, rep.counts.unchanged, rep.counts.dead_lettered, rep.deleted, rep.seconds);
@@ -480,6 +424,8 @@ int run_daemon(const std::string& file) {
       }
     } catch (const std::exception& e) {
       end_session(e);
+      std::unique_lock lock(shared.mu);
+      shared.cv.wait_for(lock, std::chrono::seconds(5), [&] { return shared.stop.load(); });
       continue;
     }
     std::unique_lock lock(shared.mu);
@@ -489,7 +435,7 @@ int run_daemon(const std::string& file) {
   }
 
   // A clean stop removes what it registered.
-  remove_subscriptions(*client, subscriptions);
+  daemon::unsubscribe(*client, subscriptions);
   if (!subscriptions.empty()) spdlog::info("removed {} Subscriptions", subscriptions.size());
   http.reset();
   spdlog::info("stopped");

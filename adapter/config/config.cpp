@@ -80,6 +80,7 @@ const std::vector<std::string_view>* choices_of(std::string_view key) {
       {"log.level", {"trace", "debug", "info", "warn", "error"}},
       {"log.format", {"text", "json"}},
       {"sync.mode", {"poll", "subscription"}},
+      {"subscription.shape", {"auto", "r4", "backport"}},
   };
   auto it = kChoices.find(key);
   return it == kChoices.end() ? nullptr : &it->second;
@@ -341,6 +342,13 @@ const std::vector<KeySpec>& key_specs() {
       {"subscription.endpoint", Type::string, "", 0, 0,
        "subscription mode: the URL at which the FHIR server reaches this adapter's /notify (e.g. "
        "https://adapter.example.org:9464/notify); each type's Subscription posts to it plus /<type>"},
+      {"subscription.shape", Type::string, "auto", 0, 0,
+       "subscription mode: r4 (one Subscription per resource type, criteria the type), backport (one Subscription "
+       "to a SubscriptionTopic, Subscriptions R5 Backport IG) or auto (backport when the server's "
+       "CapabilityStatement offers a topic, else r4)"},
+      {"subscription.topic", Type::string, "", 0, 0,
+       "subscription mode, backport: the SubscriptionTopic canonical URL to subscribe to; empty for the first "
+       "the server advertises"},
       {"subscription.secret_file", Type::string, "", 0, 0,
        "subscription mode: file holding the secret the FHIR server sends in the X-Fra-Secret header, mode 0600"},
       {"http.listen", Type::string, "127.0.0.1:9464", 0, 0,

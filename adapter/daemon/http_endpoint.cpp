@@ -38,7 +38,7 @@ HttpEndpoint::HttpEndpoint(const std::string& listen, Handlers handlers) : impl_
   });
   s.Post(R"(/notify(?:/([A-Za-z]+))?)", [h = handlers](const httplib::Request& req, httplib::Response& res) {
     const std::string type = req.matches.size() > 1 ? std::string(req.matches[1]) : "";
-    res.status = h.notify(type, req.get_header_value("X-Fra-Secret"));
+    res.status = h.notify(type, req.get_header_value("X-Fra-Secret"), req.body);
   });
   port_ = port == 0 ? s.bind_to_any_port(host) : (s.bind_to_port(host, port) ? port : -1);
   if (port_ < 0) throw std::runtime_error("http.listen: cannot listen on " + listen);

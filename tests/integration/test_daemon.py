@@ -109,6 +109,14 @@ class Daemon:
             return f.read()
 
 
+def write_secret():
+    path = os.path.join(WORK, "notify.secret")
+    with open(path, "w") as f:
+        f.write(os.urandom(32).hex() + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
 def value(metrics, name, **labels):
     return metrics.get((name, tuple(sorted(labels.items()))), 0.0)
 
@@ -227,6 +235,20 @@ class DaemonTests(unittest.TestCase):
                              value(m, "fra_risk_assessments_written_total", result="updated") + 1)
             self.assertLess(value(m2, "fra_sync_lag_seconds", type="Observation"), 10)
 
+            # An Observation in a unit no feature converts: a dead letter, counted.
+            post(observation(patient, "8867-4", 80, "kg"))
+            d.wait_until("the dead letter", lambda: value(d.metrics()[0], "fra_resources_dead_lettered_total",
+                                                          type="Observation") == 1)
+            # Faults on the server: retried, counted, and 503s among the statuses.
+            faults(0.5, 0)
+            try:
+                d.wait_until("retries", lambda: value(d.metrics()[0], "fra_fhir_retries_total") >= 3)
+            finally:
+                faults(0, 0)
+            m3, _ = d.metrics()
+            self.assertGreater(value(m3, "fra_fhir_http_responses_total", code="503") +
+                               value(m3, "fra_fhir_http_responses_total", code="429"), 0)
+
             # The database connection cut under it: it reconnects and goes on.
             sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'fra_daemon'")
             d.wait_until("the reconnection", lambda: "database: connected again" in d.output())
@@ -278,9 +300,11 @@ class DaemonTests(unittest.TestCase):
         faults(0, 25)  # every request 25 ms slower: the first sync takes several seconds
         try:
             d = Daemon(cfg, port, "term.log")
-            # Encounters done: the Observations (50 pages of 100, each 25 ms slower) are being stored.
+            # Encounters done: the Observations (50 pages of 100, each 25 ms slower) are being stored,
+            # and the patients stored so far wait on the queue.
             d.wait_until("ingest under way",
                          lambda: value(d.metrics()[0], "fra_resources_ingested_total", type="Encounter") > 0)
+            self.assertGreater(value(d.metrics()[0], "fra_queue_depth"), 0)
             code, seconds = d.stop()
         finally:
             faults(0, 0)
@@ -296,13 +320,10 @@ class DaemonTests(unittest.TestCase):
     def test_3_subscription_latency_and_safety_net(self):
         db = database("fra_sub")
         self.assertEqual(adapter("migrate", "--config", write_config("sub-migrate.toml", db=db)).returncode, 0)
-        secret = os.path.join(WORK, "notify.secret")
-        with open(secret, "w") as f:
-            f.write(os.urandom(24).hex())
-        os.chmod(secret, 0o600)
+        secret = write_secret()
         port = free_port()
         cfg = daemon_config("sub.toml", db, port,
-                            f'mode = "subscription"\nsafety_net_seconds = 3\n[subscription]\n'
+                            f'mode = "subscription"\nsafety_net_seconds = 3\n[subscription]\nshape = "r4"\n'
                             f'endpoint = "http://127.0.0.1:{port}/notify"\nsecret_file = "{secret}"\n')
         d = Daemon(cfg, port, "sub.log")
         try:
@@ -374,6 +395,40 @@ class DaemonTests(unittest.TestCase):
               f"p95 {1000 * p95:.0f} ms, max {1000 * max(latencies):.0f} ms; notifications off, through the "
               f"3 s safety-net poll: {', '.join(f'{s:.1f} s' for s in slow)}")
         self.assertLess(p95, 0.5)
+
+    def test_4_backport_topic_when_the_server_offers_one(self):
+        db = database("fra_backport")
+        self.assertEqual(adapter("migrate", "--config", write_config("bp-migrate.toml", db=db)).returncode, 0)
+        port = free_port()
+        endpoint = f"http://127.0.0.1:{port}/notify"
+        cfg = daemon_config("bp.toml", db, port,
+                            f'mode = "subscription"\nsafety_net_seconds = 300\n[subscription]\n'
+                            f'endpoint = "{endpoint}"\nsecret_file = "{write_secret()}"\n')
+        d = Daemon(cfg, port, "bp.log")
+        try:
+            d.wait_until("the first sync", lambda: d.idle(len(fhir_all("Patient?_count=500"))), timeout=120)
+            ours = [s for s in fhir_all("Subscription?_count=100") if s.get("channel", {}).get("endpoint") == endpoint]
+            self.assertEqual(len(ours), 1)
+            self.assertEqual(ours[0]["criteria"], "http://fhir-risk-adapter.test/SubscriptionTopic/clinical-data")
+            self.assertIn("Subscriptions Backport", d.output())
+            # A change arrives by notification: the safety net is 300 s away.
+            patient, identifier = flipping_patients(db, 1)[0]
+            rid = ra_of(identifier)["id"]
+            m, _ = d.metrics()
+            for hr in (40, 170):
+                before = fhir_get(f"RiskAssessment/{rid}")["meta"]["versionId"]
+                post(observation(patient, "8867-4", hr, "/min"))
+                d.wait_until("the notified change", lambda: fhir_get(f"RiskAssessment/{rid}")["meta"]["versionId"] !=
+                             before, timeout=10)
+                time.sleep(0.2)
+            m2, _ = d.metrics()
+            self.assertGreaterEqual(value(m2, "fra_notifications_total", result="accepted") -
+                                    value(m, "fra_notifications_total", result="accepted"), 2)
+        finally:
+            code, _ = d.stop()
+        self.assertEqual(code, 0, d.output()[-2000:])
+        self.assertEqual([s for s in fhir_all("Subscription?_count=100")
+                          if s.get("channel", {}).get("endpoint") == endpoint], [])
 
 
 if __name__ == "__main__":
