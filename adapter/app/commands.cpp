@@ -1,11 +1,13 @@
 #include "adapter/app/commands.hpp"
 
 #include <fmt/format.h>
+#include <rapidjson/document.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <stdlib.h>
@@ -240,6 +242,9 @@ int sync_once(const std::string& file) {
     sopts.track_deletions = cfg->boolean("sync.track_deletions");
     sopts.write_batch = static_cast<int>(cfg->integer("writeback.batch_size"));
     sopts.write_in_flight = static_cast<int>(cfg->integer("writeback.in_flight"));
+    db.set_actor("fhir-risk-adapter sync");
+    db.audit("model-load", model->manifest.name,
+             fmt::format(R"({{"version": "{}", "sha256": "{}"}})", model->manifest.version, model->manifest.model_sha256));
     sync::Pipeline pipeline(client, db, ps, *model, cfg->features(), cfg->catalog(), sopts);
     auto report = pipeline.run_once();
     for (const auto& r : report.ingested)
@@ -489,6 +494,84 @@ int model_inspect(const std::string& path) {
   } catch (const score::ModelError& e) {
     error_line(e.what());
     return kExitDataErr;
+  }
+  return kExitOk;
+}
+
+int audit_verify(const std::string& file) {
+  std::string url;
+  if (!file.empty()) {
+    auto cfg = load_config(file);
+    if (!cfg) return kExitConfig;
+    url = cfg->str("database.url");
+  } else if (const char* env = std::getenv("FRA_DATABASE_URL"); env != nullptr) {
+    url = env;  // else libpq's own PGHOST, PGUSER, PGDATABASE...
+  }
+  try {
+    store::Store db(url);
+    const bool tty = isatty(STDERR_FILENO) != 0;
+    auto check = db.verify_audit([tty](std::int64_t rows) {
+      if (tty) std::cerr << fmt::format("\r{} rows checked", rows) << std::flush;
+    });
+    if (tty) std::cerr << "\r";
+    if (check.problem) {
+      fmt::print("audit log: {} rows before it hold; {}\n", check.rows, check.problem->message);
+      return kExitDataErr;
+    }
+    fmt::print("audit log: {} rows, every hash and link holds; head {}\n", check.rows, check.head_hash);
+  } catch (const store::StoreError& e) {
+    error_line(e.what());
+    return kExitUnavailable;
+  }
+  return kExitOk;
+}
+
+int audit_rescore(const std::string& file, std::optional<int> sample) {
+  auto cfg = load_config(file);
+  if (!cfg) return kExitConfig;
+  std::optional<score::ModelPackage> model;
+  try {
+    model = score::load_model_package(cfg->str("model.path"));
+  } catch (const score::ModelError& e) {
+    error_line(std::string("model.path: ") + e.what());
+    return kExitConfig;
+  }
+  const auto names = model->manifest.feature_names();
+  try {
+    store::Store db(cfg->str("database.url"));
+    auto scores = db.stored_scores(sample);
+    std::map<std::string, int> other_models;  // sha256 -> scores not rescored
+    int rescored = 0, differ = 0;
+    std::vector<float> row(names.size());
+    for (const auto& s : scores) {
+      if (s.model_sha256 != model->manifest.model_sha256) {
+        ++other_models[s.model_sha256];
+        continue;
+      }
+      rapidjson::Document doc;
+      doc.Parse(s.features_json.c_str());
+      bool complete = doc.IsObject();
+      for (std::size_t i = 0; complete && i < names.size(); ++i) {
+        auto it = doc.FindMember(names[i].c_str());
+        complete = it != doc.MemberEnd() && (it->value.IsNull() || it->value.IsNumber());
+        if (complete) row[i] = it->value.IsNull() ? std::nanf("") : static_cast<float>(it->value.GetDouble());
+      }
+      ++rescored;
+      const double again = complete ? static_cast<double>(model->model.predict(row.data())) : -1.0;
+      if (!complete || again != s.probability) {
+        if (++differ <= 20)
+          fmt::print("score {}: stored {:.9g}, {} {:.9g}\n", s.id, s.probability,
+                     complete ? "recomputed" : "its feature vector is incomplete;", again);
+      }
+    }
+    fmt::print("{} scores read, {} rescored with {} {} (sha256 {}): {} differ\n", scores.size(), rescored,
+               model->manifest.name, model->manifest.version, model->manifest.model_sha256, differ);
+    for (const auto& [sha, n] : other_models)
+      fmt::print("{} scores were made by the model with sha256 {}, not the one at model.path: not rescored\n", n, sha);
+    if (differ > 0 || !other_models.empty()) return kExitDataErr;
+  } catch (const store::StoreError& e) {
+    error_line(e.what());
+    return kExitUnavailable;
   }
   return kExitOk;
 }

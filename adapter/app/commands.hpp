@@ -2,6 +2,7 @@
 // The subcommands of fhir-risk-adapter. Each returns the process exit code and prints its
 // errors as one line on stderr.
 
+#include <optional>
 #include <string>
 
 namespace fra::app {
@@ -39,5 +40,11 @@ int score_csv(const std::string& model, const std::string& input, const std::str
 int config_check(const std::string& config_file);
 int config_example();
 int model_inspect(const std::string& path);
+/// Walks the audit log's hash chain; exits 65 naming the first row that does not hold. Without
+/// a configuration file the database comes from FRA_DATABASE_URL or libpq's PG* variables.
+int audit_verify(const std::string& config_file);
+/// Recomputes stored scores (all, or a random `sample`) from their stored feature vectors with
+/// the model at model.path; exits 65 when one differs or was made by a model with another sha256.
+int audit_rescore(const std::string& config_file, std::optional<int> sample);
 
 }  // namespace fra::app

@@ -76,6 +76,24 @@ int main(int argc, char** argv) {
   auto* inspect_cmd = model_cmd->add_subcommand("inspect", "Print a model's manifest, trees, depths and features used");
   inspect_cmd->add_option("path", model_path, "Model package directory, or an XGBoost JSON/UBJSON model file")->required();
 
+  auto* audit_cmd = app.add_subcommand("audit", "Check the audit log and the stored scores");
+  audit_cmd->require_subcommand(1);
+  std::string audit_config;
+  auto* verify_cmd = audit_cmd->add_subcommand(
+      "verify", "Walk the audit log's hash chain; exit 65 naming the first row that does not hold");
+  verify_cmd->add_option("-c,--config", audit_config,
+                         "Configuration file (only database.url is used); without it FRA_DATABASE_URL or libpq's "
+                         "PG* variables");
+
+  std::string rescore_config;
+  int rescore_sample = 0;
+  auto* rescore_cmd = audit_cmd->add_subcommand(
+      "rescore", "Recompute stored scores from their feature vectors with the model at model.path and report any "
+                 "difference, or scores made by a model with another sha256");
+  rescore_cmd->add_option("-c,--config", rescore_config, "Configuration file (database.url, model.path)")->required();
+  auto* sample_opt =
+      rescore_cmd->add_option("--sample", rescore_sample, "Rescore a random sample of N scores")->check(CLI::Range(1, 100000000));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -99,6 +117,9 @@ int main(int argc, char** argv) {
     if (*check_cmd) return config_check(check_file);
     if (*example_cmd) return config_example();
     if (*inspect_cmd) return model_inspect(model_path);
+    if (*verify_cmd) return audit_verify(audit_config);
+    if (*rescore_cmd)
+      return audit_rescore(rescore_config, *sample_opt ? std::optional<int>(rescore_sample) : std::nullopt);
   } catch (const std::exception& e) {
     std::cerr << "fhir-risk-adapter: internal error: " << e.what() << "\n";
     return kExitSoftware;

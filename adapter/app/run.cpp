@@ -294,6 +294,7 @@ int run_daemon(const std::string& file) {
   std::unique_ptr<sync::Pipeline> pipeline;
   auto open_session = [&] {
     db = std::make_unique<store::Store>(database_url);
+    db->set_actor("fhir-risk-adapter run");
     pipeline = std::make_unique<sync::Pipeline>(*client, *db, ps, *model->package, cfg->features(), cfg->catalog(),
                                                 sopts);
   };
@@ -307,6 +308,9 @@ int run_daemon(const std::string& file) {
   try {
     open_session();
     if (!schema_current(*db, file)) return kExitConfig;
+    db->audit("model-load", model->package->manifest.name,
+              fmt::format(R"({{"version": "{}", "sha256": "{}"}})", model->package->manifest.version,
+                          model->package->manifest.model_sha256));
     if (subscription_mode) {
       auto plan = daemon::plan_subscriptions(*client, cfg->str("subscription.shape"), cfg->str("subscription.topic"));
       subscriptions = daemon::subscribe(*client, plan, cfg->str("subscription.endpoint"), secret, kTypes);
@@ -346,6 +350,14 @@ int run_daemon(const std::string& file) {
                                                       cfg->catalog(), sopts);
         set_model_info(*model->package, 1);
         metrics.add("fra_model_reloads_total", 1, "ok");
+        try {
+          if (db)
+            db->audit("model-load", model->package->manifest.name,
+                      fmt::format(R"({{"version": "{}", "sha256": "{}", "reload": true}})",
+                                  model->package->manifest.version, model->package->manifest.model_sha256));
+        } catch (const std::exception& e) {
+          end_session(e);
+        }
         spdlog::info("model reloaded: {} {} (sha256 {})", model->package->manifest.name,
                      model->package->manifest.version, model->package->manifest.model_sha256);
       } else {

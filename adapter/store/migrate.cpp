@@ -54,6 +54,13 @@ std::vector<std::string> Store::migrate() {
       w.exec_params("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name);
       applied.emplace_back(m.name);
     }
+    if (!applied.empty() && w.exec("SELECT to_regclass('audit_log') IS NOT NULL")[0][0].as<bool>()) {
+      std::string names;
+      for (const auto& a : applied) names += (names.empty() ? "\"" : ", \"") + a + "\"";
+      w.exec_params("INSERT INTO audit_log (actor, action, object, details) VALUES ('fhir-risk-adapter migrate', "
+                    "'migrate', 'schema', $1::jsonb)",
+                    "{\"applied\": [" + names + "], \"schema_version\": " + std::to_string(latest_schema_version()) + "}");
+    }
     w.commit();
   } catch (const pqxx::sql_error& e) {
     std::string what = e.what();

@@ -173,6 +173,14 @@ const std::string kEnqueue =
 
 }  // namespace
 
+// Appends one event to the audit log in the transaction `w` (the chaining trigger fills in the
+// position, time, database user and hashes). `details` is a JSON object.
+void audit_in(pqxx::work& w, const std::string& actor, std::string_view action, std::string_view object,
+              const std::string& details) {
+  w.exec_params("INSERT INTO audit_log (actor, action, object, details) VALUES ($1, $2, $3, $4::jsonb)", actor,
+                std::string(action), std::string(object), details);
+}
+
 PageCounts Store::store_page(const Page& page) {
   PageCounts c;
   try {
@@ -254,11 +262,23 @@ PageCounts Store::store_page(const Page& page) {
           "INSERT INTO dead_letter (resource_type, resource_key, version_id, reason_code, reason, json_pointer) "
           "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1",
           d.resource_type, key, d.version_id, d.error.code, d.error.message, d.error.pointer);
-      if (r.empty()) ++c.unchanged; else ++c.dead_lettered;
+      if (r.empty()) {
+        ++c.unchanged;
+      } else {
+        ++c.dead_lettered;
+        w.exec_params("INSERT INTO audit_log (actor, action, object, details) VALUES ($1, 'dead-letter', $2, "
+                      "jsonb_build_object('version', $3::text, 'reason_code', $4::text, 'json_pointer', $5::text))",
+                      actor_, d.resource_type + "/" + key.value_or("(no id)"), d.version_id, d.error.code,
+                      d.error.pointer);
+      }
     }
     c.enqueued = static_cast<int>(w.exec(kEnqueue)[0][0].as<long>());
     if (page.max_last_updated > 0)
       move_cursor_forward(w, page.resource_type, page.max_last_updated);
+    audit_in(w, actor_, "ingest", page.resource_type,
+             fmt::format(R"({{"resources": {}, "stored": {}, "unchanged": {}, "dead_lettered": {}, "cursor": "{}"}})",
+                         ord + static_cast<int>(page.dead_letters.size()), c.stored, c.unchanged, c.dead_lettered,
+                         page.max_last_updated > 0 ? fhir::format_instant(page.max_last_updated) : ""));
     w.commit();
   } catch (const pqxx::sql_error& e) {
     throw StoreError(fmt::format("storing a {} page: {}", page.resource_type, first_line(e.what())));
@@ -291,6 +311,7 @@ int Store::delete_resources(std::string_view type, const std::vector<std::pair<m
     }
     if (cursor > 0)
       move_cursor_forward(w, std::string(cursor_key), cursor);
+    if (held > 0) audit_in(w, actor_, "delete", t, fmt::format(R"({{"deleted": {}}})", held));
     w.commit();
   } catch (const pqxx::sql_error& e) {
     throw StoreError(fmt::format("removing deleted {} resources: {}", t, first_line(e.what())));
@@ -403,6 +424,15 @@ ScoreCounts Store::score_batch(int limit, const ModelInfo& model, Micros as_of, 
         arr, model.name);
     c.scored = static_cast<int>(keys.size());
     c.to_write = c.scored - static_cast<int>(unchanged.affected_rows());
+    // One audit event per score, carrying what it says and a hash of its feature vector, so that
+    // a score altered afterwards no longer matches the chain.
+    w.exec_params(
+        "INSERT INTO audit_log (actor, action, object, details) "
+        "SELECT $1, 'score', 'Patient/' || patient_key, jsonb_build_object('score_id', id, 'model', model_name, "
+        "'model_version', model_version, 'model_sha256', model_sha256, 'as_of', as_of, 'probability', probability, "
+        "'band', band, 'features_sha256', encode(sha256(convert_to(features::text, 'UTF8')), 'hex')) "
+        "FROM score WHERE id = ANY($2::bigint[]) ORDER BY id",
+        actor_, key_array(id_text));
     w.exec_params("DELETE FROM scoring_queue WHERE patient_key = ANY($1::text[])", arr);
     w.commit();
   } catch (const pqxx::sql_error& e) {
@@ -477,12 +507,24 @@ void Store::mark_written(const std::string& model_name, const std::vector<Pendin
       "FROM unnest($2::text[], $3::bigint[], $4::float8[], $5::text[]) AS u(k, s, p, b) "
       "WHERE ra.patient_key = u.k AND ra.model_name = $1 AND ra.pending_score_id = u.s",
       model_name, key_array(keys), key_array(ids), key_array(probs), text_array(bands));
+  audit_in(w, actor_, "write-back", model_name,
+           fmt::format(R"({{"risk_assessments": {}, "score_ids": [{}]}})", ids.size(), fmt::join(ids, ", ")));
   w.commit();
 }
 
 std::int64_t Store::queue_depth() {
   pqxx::work w(conn_->c);
   return w.exec("SELECT count(*) FROM scoring_queue")[0][0].as<std::int64_t>();
+}
+
+void Store::audit(std::string_view action, std::string_view object, const std::string& details) {
+  try {
+    pqxx::work w(conn_->c);
+    audit_in(w, actor_, action, object, details);
+    w.commit();
+  } catch (const pqxx::sql_error& e) {
+    throw StoreError("writing the audit log: " + first_line(e.what()));
+  }
 }
 
 }  // namespace fra::store

@@ -87,6 +87,30 @@ struct PendingWrite {
   std::string contributions_json;  ///< as in Scored
 };
 
+/// The first row of the audit log that does not hold, by its position in the chain.
+struct AuditProblem {
+  std::int64_t id = 0;
+  std::string message;
+};
+
+struct AuditCheck {
+  std::int64_t rows = 0;                ///< rows checked and found whole
+  std::optional<AuditProblem> problem;  ///< the first that is not
+  std::string head_hash;                ///< the last row's hash, when the whole chain holds
+};
+
+/// The canonical form of an audit row's fields (id, at, actor, action, object, details,
+/// prev_hash): each as <byte length>:<text> and a newline. sql/004_audit.sql computes the same.
+std::string audit_canonical(const std::vector<std::string>& fields);
+
+/// A stored score, as the auditor's view shows it.
+struct StoredScore {
+  std::int64_t id = 0;
+  std::string model_sha256;
+  double probability = 0;
+  std::string features_json;  ///< feature name -> value, null when missing
+};
+
 class Store {
  public:
   /// Connects. Throws StoreError with the server's first line of complaint.
@@ -132,10 +156,21 @@ class Store {
 
   /// Patients on the scoring queue.
   std::int64_t queue_depth();
+  /// Who the audit log names for what this store does ("fhir-risk-adapter sync", say); the
+  /// database user is added to it by the log itself.
+  void set_actor(std::string actor) { actor_ = std::move(actor); }
+  /// Appends one event to the audit log in a transaction of its own. `details` is a JSON object.
+  void audit(std::string_view action, std::string_view object, const std::string& details);
+  /// Walks the audit log (through the auditor's views, so an auditor's login can run it) and
+  /// recomputes each row's hash and link; `progress` gets the rows checked so far.
+  AuditCheck verify_audit(const std::function<void(std::int64_t)>& progress = {});
+  /// Stored scores (through the auditor's view), in id order: all, or a random sample of `sample`.
+  std::vector<StoredScore> stored_scores(std::optional<int> sample);
 
  private:
   struct Connection;  // wraps pqxx::connection, kept out of this header
   std::unique_ptr<Connection> conn_;
+  std::string actor_ = "fhir-risk-adapter";
 };
 
 }  // namespace fra::store

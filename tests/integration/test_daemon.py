@@ -403,7 +403,7 @@ class DaemonTests(unittest.TestCase):
         endpoint = f"http://127.0.0.1:{port}/notify"
         cfg = daemon_config("bp.toml", db, port,
                             f'mode = "subscription"\nsafety_net_seconds = 300\n[subscription]\n'
-                            f'endpoint = "{endpoint}"\nsecret_file = "{write_secret()}"\n')
+                            f'endpoint = "{endpoint}"\nsecret_file = "{write_secret()}"\n[log]\nformat = "json"\n')
         d = Daemon(cfg, port, "bp.log")
         try:
             d.wait_until("the first sync", lambda: d.idle(len(fhir_all("Patient?_count=500"))), timeout=120)
@@ -411,6 +411,7 @@ class DaemonTests(unittest.TestCase):
             self.assertEqual(len(ours), 1)
             self.assertEqual(ours[0]["criteria"], "http://fhir-risk-adapter.test/SubscriptionTopic/clinical-data")
             self.assertIn("Subscriptions Backport", d.output())
+            self.assertIn('"message":"subscribed to the topic ', d.output())
             # A change arrives by notification: the safety net is 300 s away.
             patient, identifier = flipping_patients(db, 1)[0]
             rid = ra_of(identifier)["id"]
@@ -429,6 +430,15 @@ class DaemonTests(unittest.TestCase):
         self.assertEqual(code, 0, d.output()[-2000:])
         self.assertEqual([s for s in fhir_all("Subscription?_count=100")
                           if s.get("channel", {}).get("endpoint") == endpoint], [])
+        # log.format = "json": every line one JSON object with a time, a level and a message.
+        lines = d.output().splitlines()
+        self.assertGreater(len(lines), 5)
+        for line in lines:
+            event = json.loads(line)
+            self.assertEqual(sorted(event), ["level", "message", "time"], line)
+            self.assertRegex(event["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+            self.assertIn(event["level"], ["info", "warning", "error"])
+        self.assertIn("stopped", [json.loads(line)["message"] for line in lines])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,184 @@
+#!/usr/bin/python3
+"""The audit log and the roles, on databases synced from the FHIR test server.
+
+- Every sync writes a hash-chained, append-only audit log; `audit verify` finds an untouched
+  chain whole, and names the row a superuser altered (one field) or deleted.
+- The daemon's work runs as a login in the writer role (no superuser, no DDL); the auditor role
+  reads the documented views and is refused the base tables, any write and the functions.
+
+Started by tests/integration/run.sh after the end-to-end tests, against the same servers.
+"""
+import json
+import os
+import subprocess
+import unittest
+
+from test_end_to_end import DB, adapter, write_config
+from test_faults import database
+
+BASE = DB.rsplit("/", 1)[0]
+
+
+def psql(url, query, check=True):
+    return subprocess.run(["psql", url, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", query], check=check,
+                          capture_output=True, text=True)
+
+
+def as_user(url, user):
+    """The same database, logged in as `user` (the sandbox trusts local logins)."""
+    return url.replace("postgresql://fra@", f"postgresql://{user}@")
+
+
+def synced(name):
+    """A database of its own, migrated and synced from the test server."""
+    url = database(name)
+    cfg = write_config(f"{name}.toml", db=url)
+    for args in (("migrate", "--config", cfg), ("sync", "--once", "--config", cfg)):
+        run = adapter(*args)
+        assert run.returncode == 0, run.stdout + run.stderr
+    return url, cfg
+
+
+def verify(url):
+    return subprocess.run([os.environ["FRA_TEST_BINARY"], "audit", "verify"], capture_output=True, text=True,
+                          env={**os.environ, "FRA_DATABASE_URL": url}, timeout=120)
+
+
+class AuditLog(unittest.TestCase):
+    def test_1_a_sync_leaves_a_whole_chain_of_what_it_did(self):
+        url, _ = synced("fra_audit")
+        rows = psql(url, "SELECT action, count(*) FROM audit_log GROUP BY action ORDER BY action").stdout.split()
+        counts = dict(r.split("|") for r in rows)
+        scores = int(psql(url, "SELECT count(*) FROM score").stdout)
+        self.assertEqual(int(counts["score"]), scores)
+        self.assertEqual(counts["migrate"], "1")
+        self.assertEqual(counts["model-load"], "1")
+        self.assertGreater(int(counts["ingest"]), 3)
+        self.assertGreaterEqual(int(counts["write-back"]), 1)
+        self.assertEqual(int(counts.get("dead-letter", 0)), int(psql(url, "SELECT count(*) FROM dead_letter").stdout))
+        # Each score's event says what the score row says.
+        mismatched = psql(url, "SELECT count(*) FROM audit_log a JOIN score s ON s.id = (a.details->>'score_id')::bigint "
+                               "WHERE a.action = 'score' AND (s.probability <> (a.details->>'probability')::float8 "
+                               "OR s.band <> a.details->>'band' OR encode(sha256(convert_to(s.features::text, 'UTF8')), "
+                               "'hex') <> a.details->>'features_sha256')").stdout
+        self.assertEqual(int(mismatched), 0)
+        actors = psql(url, "SELECT DISTINCT actor FROM audit_log ORDER BY actor").stdout.split("\n")
+        self.assertIn("fhir-risk-adapter sync (fra)", actors)
+        run = verify(url)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        total = int(psql(url, "SELECT count(*) FROM audit_log").stdout)
+        self.assertRegex(run.stdout, rf"^audit log: {total} rows, every hash and link holds; head [0-9a-f]{{64}}\n$")
+        # A second sync adds to the same chain, which still holds.
+        self.assertEqual(adapter("sync", "--once", "--config", write_config("fra_audit.toml", db=url)).returncode, 0)
+        self.assertEqual(verify(url).returncode, 0)
+
+    def test_2_the_log_refuses_changes_and_verify_names_a_tampered_row(self):
+        url, _ = synced("fra_tamper")
+        for statement in ("UPDATE audit_log SET actor = 'x' WHERE id = 3", "DELETE FROM audit_log WHERE id = 3",
+                          "TRUNCATE audit_log"):
+            refused = psql(url, statement, check=False)
+            self.assertNotEqual(refused.returncode, 0, statement)
+            self.assertIn("append-only", refused.stderr)
+        # A superuser can get past the triggers; the chain shows it.
+        middle = int(psql(url, "SELECT count(*) / 2 FROM audit_log").stdout)
+        psql(url, f"SET session_replication_role = replica; UPDATE audit_log SET details = details || "
+                  f"'{{\"probability\": 0.01}}' WHERE id = {middle}")
+        run = verify(url)
+        self.assertEqual(run.returncode, 65, run.stdout + run.stderr)
+        self.assertIn(f"row {middle}: its content does not match its hash (altered)", run.stdout)
+        self.assertIn(f"audit log: {middle - 1} rows before it hold", run.stdout)
+
+        url2, _ = synced("fra_tamper_delete")
+        victim = int(psql(url2, "SELECT count(*) / 3 FROM audit_log").stdout)
+        psql(url2, f"SET session_replication_role = replica; DELETE FROM audit_log WHERE id = {victim}")
+        run = verify(url2)
+        self.assertEqual(run.returncode, 65, run.stdout + run.stderr)
+        self.assertIn(f"row {victim + 1} follows row {victim - 1}: row {victim} is missing", run.stdout)
+        # The last row deleted: only the head knows.
+        url3, _ = synced("fra_tamper_last")
+        last = int(psql(url3, "SELECT max(id) FROM audit_log").stdout)
+        psql(url3, f"SET session_replication_role = replica; DELETE FROM audit_log WHERE id = {last}")
+        run = verify(url3)
+        self.assertEqual(run.returncode, 65, run.stdout + run.stderr)
+        self.assertIn(f"the chain ends at row {last - 1} but its head says {last}: row {last} is missing", run.stdout)
+
+    def test_3_writer_and_auditor_roles(self):
+        url, _ = synced("fra_roles")
+        psql(url, "DROP ROLE IF EXISTS fra_test_writer; DROP ROLE IF EXISTS fra_test_auditor; "
+                  "CREATE ROLE fra_test_writer LOGIN IN ROLE fra_writer; "
+                  "CREATE ROLE fra_test_auditor LOGIN IN ROLE fra_auditor")
+        writer, auditor = as_user(url, "fra_test_writer"), as_user(url, "fra_test_auditor")
+        # The adapter's work runs as the writer: a sync, and its events name that login.
+        cfg = write_config("fra_roles_writer.toml", db=writer)
+        run = adapter("sync", "--once", "--config", cfg)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertEqual(psql(url, "SELECT count(*) > 0 FROM audit_log WHERE actor = "
+                                   "'fhir-risk-adapter sync (fra_test_writer)'").stdout.strip(), "t")
+        for statement in ("CREATE TABLE x (i int)", "ALTER TABLE score ADD COLUMN x int", "DROP TABLE score",
+                          "UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log", "UPDATE audit_head SET last_id = 0",
+                          "CREATE ROLE y"):
+            refused = psql(writer, statement, check=False)
+            self.assertNotEqual(refused.returncode, 0, statement)
+        # The auditor reads the views...
+        for view in ("audit_events", "audit_chain_head", "audit_scores", "audit_risk_assessments",
+                     "audit_resource_versions", "audit_dead_letters", "audit_schema"):
+            ok = psql(auditor, f"SELECT count(*) FROM {view}", check=False)
+            self.assertEqual(ok.returncode, 0, view + ok.stderr)
+        self.assertGreater(int(psql(auditor, "SELECT count(*) FROM audit_scores").stdout), 0)
+        run = verify(auditor)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        # ...and nothing else: base tables, writes, the adapter's functions.
+        for statement in ("SELECT * FROM score LIMIT 1", "SELECT * FROM patient LIMIT 1", "SELECT * FROM audit_log LIMIT 1",
+                          "SELECT * FROM audit_head", "SELECT * FROM resource_version LIMIT 1",
+                          "INSERT INTO audit_log (actor, action) VALUES ('x', 'y')", "DELETE FROM scoring_queue",
+                          "UPDATE risk_assessment SET written_band = 'low'",
+                          "SELECT audit_canonical(1, now(), 'a', 'b', 'c', '{}', 'd')", "SELECT audit_chain()",
+                          "CREATE TABLE x (i int)"):
+            refused = psql(auditor, statement, check=False)
+            self.assertNotEqual(refused.returncode, 0, statement)
+            self.assertRegex(refused.stderr, r"permission denied|must be owner", statement)
+
+    def test_4_rescore_reproduces_every_score_and_names_a_swapped_model(self):
+        url, cfg = synced("fra_rescore")
+        scores = int(psql(url, "SELECT count(*) FROM score").stdout)
+        run = adapter("audit", "rescore", "--config", cfg)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertRegex(run.stdout, rf"^{scores} scores read, {scores} rescored with readmission-risk \S+ "
+                                     rf"\(sha256 [0-9a-f]{{64}}\): 0 differ\n$")
+        run = adapter("audit", "rescore", "--config", cfg, "--sample", "25")
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertIn("25 scores read, 25 rescored", run.stdout)
+        # A stored probability changed behind the adapter's back.
+        victim = psql(url, "SELECT min(id) FROM score").stdout.strip()
+        psql(url, f"UPDATE score SET probability = probability / 2 WHERE id = {victim}")
+        run = adapter("audit", "rescore", "--config", cfg)
+        self.assertEqual(run.returncode, 65, run.stdout + run.stderr)
+        self.assertRegex(run.stdout, rf"^score {victim}: stored [\d.e-]+, recomputed [\d.e-]+\n")
+        self.assertIn(": 1 differ", run.stdout)
+        # Another model file at model.path: the scores are not silently rescored with it.
+        import shutil
+        other = os.path.join(os.environ["FRA_TEST_WORK"], "other-model")
+        shutil.copytree(os.environ["FRA_TEST_MODEL"], other)
+        with open(os.path.join(other, "model.json"), "a") as f:
+            f.write("\n")
+        with open(os.path.join(other, "manifest.json")) as f:
+            manifest = json.load(f)
+        import hashlib
+        with open(os.path.join(other, "model.json"), "rb") as f:
+            manifest["model_sha256"] = hashlib.sha256(f.read()).hexdigest()
+        with open(os.path.join(other, "manifest.json"), "w") as f:
+            json.dump(manifest, f)
+        with open(cfg) as f:
+            text = f.read().replace(json.dumps(os.environ["FRA_TEST_MODEL"]), json.dumps(other))
+        swapped = os.path.join(os.environ["FRA_TEST_WORK"], "rescore-swapped.toml")
+        with open(swapped, "w") as f:
+            f.write(text)
+        run = adapter("audit", "rescore", "--config", swapped)
+        self.assertEqual(run.returncode, 65, run.stdout + run.stderr)
+        self.assertIn(f"{scores} scores read, 0 rescored", run.stdout)
+        self.assertRegex(run.stdout, rf"{scores} scores were made by the model with sha256 [0-9a-f]{{64}}, not the one "
+                                     rf"at model.path: not rescored")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
