@@ -1,5 +1,7 @@
 #include "fhir/bundle.hpp"
 
+#include <cctype>
+
 #include <rapidjson/error/en.h>
 
 #include "fhir/datetime.hpp"
@@ -7,9 +9,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 namespace fra::fhir {
 
@@ -85,10 +84,46 @@ Result<HistoryPage> parse_history_page(std::string_view body, std::string_view t
   return page;
 }
 
-std::string operation_outcome_text(std::string_view body) {
-  rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  if (doc.HasParseError() || !is_string(member(doc, "resourceType"), "OperationOutcome")) return "";
+std::string scrub_server_text(std::string_view text) {
+  // What a server says about a request may quote the request's data back (an identifier, a
+  // name, a reference): quoted text, the id of a reference and runs of 4 or more digits go.
+  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  std::string out;
+  std::size_t word = 0;  // where the word being copied starts in `out`
+  for (std::size_t i = 0; i < text.size() && out.size() < 300; ++i) {
+    const char c = text[i];
+    if (c == '\'' || c == '"' || c == '`') {
+      const auto close = text.find(c, i + 1);
+      out += c;
+      out += "...";
+      out += c;
+      i = close == std::string_view::npos ? text.size() : close;
+      word = out.size();
+    } else if (c == '/' && word < out.size() && std::isupper(static_cast<unsigned char>(out[word])) &&
+               i + 1 < text.size() && alnum(text[i + 1])) {
+      out += "/...";  // Type/id: the type stays
+      while (i + 1 < text.size() && (alnum(text[i + 1]) || text[i + 1] == '-' || text[i + 1] == '.')) ++i;
+      word = out.size();
+    } else if (std::isdigit(static_cast<unsigned char>(c))) {
+      std::size_t j = i, digits = 0;
+      for (; j < text.size() && (std::isdigit(static_cast<unsigned char>(text[j])) || text[j] == '-'); ++j)
+        digits += text[j] != '-' ? 1 : 0;
+      if (digits >= 4) out += "#";
+      else out.append(text.substr(i, j - i));
+      i = j - 1;
+    } else {
+      out += c;
+      if (!alnum(c)) word = out.size();
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// The text of the issues of a parsed OperationOutcome: a flat walk, no recursion into the input.
+std::string outcome_text(const rapidjson::Value& doc) {
+  if (!is_string(member(doc, "resourceType"), "OperationOutcome")) return "";
   std::string out;
   const auto* issues = member(doc, "issue");
   if (issues == nullptr || !issues->IsArray()) return out;
@@ -103,6 +138,16 @@ std::string operation_outcome_text(std::string_view body) {
     out.append(text->GetString(), text->GetStringLength());
   }
   return out;
+}
+
+}  // namespace
+
+std::string operation_outcome_text(std::string_view body) {
+  rapidjson::Document doc;
+  // Iterative, as every body from the server: hostile nesting cannot exhaust the stack.
+  doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
+  if (doc.HasParseError()) return "";
+  return outcome_text(doc);
 }
 
 std::string batch_bundle(const std::vector<BatchEntry>& entries) {
@@ -132,12 +177,8 @@ Result<std::vector<EntryOutcome>> parse_batch_response(std::string_view body, st
     if (status != nullptr && status->IsString()) o.status = std::atoi(status->GetString());  // "201 Created"
     if (o.status < 200 || o.status >= 300) {
       const auto* outcome = resp != nullptr ? member(*resp, "outcome") : nullptr;
-      if (outcome != nullptr) {
-        rapidjson::StringBuffer buf;
-        rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-        outcome->Accept(w);
-        o.problem = operation_outcome_text(std::string_view(buf.GetString(), buf.GetSize()));
-      }
+      // Read in place: writing it out to parse it again recursed once per level of nesting.
+      if (outcome != nullptr) o.problem = outcome_text(*outcome);
     }
     out.push_back(std::move(o));
   }

@@ -44,6 +44,9 @@ Result<HistoryPage> parse_history_page(std::string_view body, std::string_view r
 /// The text of an OperationOutcome body (diagnostics or details.text of its issues), or ""
 /// when the body is not one.
 std::string operation_outcome_text(std::string_view body);
+/// Text a server sent, fit for a log line: quoted parts, the ids of references (`Patient/...`)
+/// and runs of 4 or more digits are left out, since a server may echo the request's data.
+std::string scrub_server_text(std::string_view text);
 
 /// One entry of a batch Bundle: a request and the JSON of its resource.
 struct BatchEntry {
