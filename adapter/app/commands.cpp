@@ -178,6 +178,20 @@ bool schema_current(store::Store& db, const std::string& config_file) {
   return false;
 }
 
+Result<std::optional<fhir::Micros>> retention_cutoff(const config::Config& cfg, fhir::Micros now) {
+  const auto days = cfg.integer("retention.raw_inputs_days");
+  if (days == 0) return std::optional<fhir::Micros>();
+  const fhir::Micros keep = days * 86400LL * 1000000LL;
+  for (const auto& f : cfg.features()) {
+    if (f.source == mapping::FeatureDefinition::Source::patient) continue;
+    if (f.window == 0 || f.window >= keep)
+      return make_error("retention", fmt::format("retention.raw_inputs_days ({}) must be longer than the window of "
+                                                 "feature '{}' ({}), or its values would change as data are purged",
+                                                 days, f.name, f.window == 0 ? "all history" : "longer"));
+  }
+  return std::optional<fhir::Micros>(now - keep);
+}
+
 namespace {
 
 std::string instant_or_none(const std::optional<fhir::Micros>& t) {
@@ -569,6 +583,32 @@ int audit_rescore(const std::string& file, std::optional<int> sample) {
     for (const auto& [sha, n] : other_models)
       fmt::print("{} scores were made by the model with sha256 {}, not the one at model.path: not rescored\n", n, sha);
     if (differ > 0 || !other_models.empty()) return kExitDataErr;
+  } catch (const store::StoreError& e) {
+    error_line(e.what());
+    return kExitUnavailable;
+  }
+  return kExitOk;
+}
+
+int purge(const std::string& file) {
+  auto cfg = load_config(file);
+  if (!cfg) return kExitConfig;
+  auto cutoff = retention_cutoff(*cfg, fhir::now_micros());
+  if (!cutoff) {
+    error_line(cutoff.error().message);
+    return kExitConfig;
+  }
+  if (!*cutoff) {
+    fmt::print("retention.raw_inputs_days is 0: everything is kept, nothing purged\n");
+    return kExitOk;
+  }
+  try {
+    store::Store db(cfg->str("database.url"));
+    if (!schema_current(db, file)) return kExitConfig;
+    db.set_actor("fhir-risk-adapter purge");
+    auto c = db.purge_raw_inputs(**cutoff);
+    fmt::print("purged inputs older than {}: {} observation values, {} encounters, {} dead letters\n",
+               fhir::format_instant(**cutoff), c.observation_values, c.encounters, c.dead_letters);
   } catch (const store::StoreError& e) {
     error_line(e.what());
     return kExitUnavailable;

@@ -43,6 +43,8 @@ int model_inspect(const std::string& path);
 /// Walks the audit log's hash chain; exits 65 naming the first row that does not hold. Without
 /// a configuration file the database comes from FRA_DATABASE_URL or libpq's PG* variables.
 int audit_verify(const std::string& config_file);
+/// Purges raw inputs older than retention.raw_inputs_days (audited); `run` does it daily.
+int purge(const std::string& config_file);
 /// Recomputes stored scores (all, or a random `sample`) from their stored feature vectors with
 /// the model at model.path; exits 65 when one differs or was made by a model with another sha256.
 int audit_rescore(const std::string& config_file, std::optional<int> sample);

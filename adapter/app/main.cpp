@@ -76,6 +76,10 @@ int main(int argc, char** argv) {
   auto* inspect_cmd = model_cmd->add_subcommand("inspect", "Print a model's manifest, trees, depths and features used");
   inspect_cmd->add_option("path", model_path, "Model package directory, or an XGBoost JSON/UBJSON model file")->required();
 
+  auto* purge_cmd = app.add_subcommand(
+      "purge", "Remove raw inputs older than retention.raw_inputs_days, keeping scores and their feature vectors");
+  purge_cmd->add_option("-c,--config", config, "Configuration file (TOML)")->required();
+
   auto* audit_cmd = app.add_subcommand("audit", "Check the audit log and the stored scores");
   audit_cmd->require_subcommand(1);
   std::string audit_config;
@@ -118,6 +122,7 @@ int main(int argc, char** argv) {
     if (*example_cmd) return config_example();
     if (*inspect_cmd) return model_inspect(model_path);
     if (*verify_cmd) return audit_verify(audit_config);
+    if (*purge_cmd) return purge(config);
     if (*rescore_cmd)
       return audit_rescore(rescore_config, *sample_opt ? std::optional<int>(rescore_sample) : std::nullopt);
   } catch (const std::exception& e) {

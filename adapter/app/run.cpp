@@ -181,6 +181,10 @@ int run_daemon(const std::string& file) {
   if (!model) return kExitConfig;
   auto opts = client_options(*cfg);
   if (!opts) return kExitConfig;
+  if (auto cutoff = retention_cutoff(*cfg, fhir::now_micros()); !cutoff) {
+    error_line(cutoff.error().message);
+    return kExitConfig;
+  }
   const bool subscription_mode = cfg->str("sync.mode") == "subscription";
   std::string secret;
   if (subscription_mode) {
@@ -337,6 +341,7 @@ int run_daemon(const std::string& file) {
   std::map<std::string, Clock::time_point> due;
   for (const auto& t : kTypes) due[t] = Clock::now();
   Clock::time_point work_retry_at = Clock::now();
+  Clock::time_point purge_at = Clock::now();  // retention: at start, then daily
   while (!shared.stop) {
     if (shared.reload.exchange(false)) {
       // The new package is checked whole before it replaces the one serving.
@@ -433,6 +438,14 @@ int run_daemon(const std::string& file) {
           work_retry_at = Clock::now() + std::chrono::seconds(5);
         }
         metrics.set("fra_queue_depth", static_cast<double>(db->queue_depth()));
+      }
+      if (!shared.stop && Clock::now() >= purge_at) {
+        purge_at = Clock::now() + std::chrono::hours(24);
+        if (auto cutoff = retention_cutoff(*cfg, fhir::now_micros()); cutoff && *cutoff) {
+          auto c = db->purge_raw_inputs(**cutoff);
+          spdlog::info("retention: purged inputs older than {}: {} observation values, {} encounters, {} dead letters",
+                       fhir::format_instant(**cutoff), c.observation_values, c.encounters, c.dead_letters);
+        }
       }
     } catch (const std::exception& e) {
       end_session(e);

@@ -8,6 +8,7 @@
 #include "adapter/config/config.hpp"
 #include "adapter/store/store.hpp"
 #include "fhir/client.hpp"
+#include "fhir/result.hpp"
 
 namespace fra::app {
 
@@ -24,5 +25,8 @@ std::optional<fhir::ClientOptions> client_options(const config::Config& cfg);
 std::optional<std::string> pseudonym_key(const config::Config& cfg);
 /// True when the database is at this binary's schema version; otherwise prints what to run.
 bool schema_current(store::Store& db, const std::string& config_file);
+/// The purge cutoff of retention.raw_inputs_days as of `now`, nullopt when retention is off.
+/// Fails naming the feature whose window reaches further back than the retention.
+Result<std::optional<fhir::Micros>> retention_cutoff(const config::Config& cfg, fhir::Micros now);
 
 }  // namespace fra::app

@@ -333,6 +333,9 @@ const std::vector<KeySpec>& key_specs() {
       {"features.file", Type::string, "", 0, 0,
        "A TOML file of [[feature]] tables (docs/features.md), relative to this file; they add to the "
        "[[feature]] tables here"},
+      {"retention.raw_inputs_days", Type::integer, "0", 0, 36500,
+       "Observation values, encounters and dead letters older than this many days are purged (daily by run, or "
+       "by `purge`); scores and their feature vectors stay. 0 keeps everything. Must exceed every feature's window"},
       {"score.batch_size", Type::integer, "1000", 1, 100000, "Patients scored per transaction"},
       {"writeback.batch_size", Type::integer, "100", 1, 1000, "RiskAssessments per batch Bundle"},
       {"writeback.in_flight", Type::integer, "4", 1, 32, "Batch Bundles sent at once, each on its own connection"},

@@ -201,7 +201,8 @@ void unsubscribe(fhir::Client& client, const std::vector<std::string>& ids) {
 std::set<std::string> notified_types(const std::string& body, const std::vector<std::string>& known) {
   std::set<std::string> out;
   rapidjson::Document doc;
-  doc.Parse(body.c_str());
+  // Iterative: a hostile body's nesting cannot exhaust the stack of the HTTP thread.
+  doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
   if (doc.HasParseError()) return out;
   auto add_reference = [&](const std::string& ref) {
     // "Observation/123", or an absolute URL ending in it.

@@ -527,4 +527,26 @@ void Store::audit(std::string_view action, std::string_view object, const std::s
   }
 }
 
+PurgeCounts Store::purge_raw_inputs(fhir::Micros cutoff) {
+  PurgeCounts c;
+  try {
+    pqxx::work w(conn_->c);
+    const std::string at = ts(1);
+    c.observation_values =
+        static_cast<std::int64_t>(w.exec_params("DELETE FROM observation_value WHERE effective < " + at, cutoff)
+                                      .affected_rows());
+    c.encounters = static_cast<std::int64_t>(
+        w.exec_params("DELETE FROM encounter WHERE coalesce(period_end, period_start) < " + at, cutoff).affected_rows());
+    c.dead_letters =
+        static_cast<std::int64_t>(w.exec_params("DELETE FROM dead_letter WHERE seen_at < " + at, cutoff).affected_rows());
+    audit_in(w, actor_, "purge", "raw inputs",
+             fmt::format(R"({{"cutoff": "{}", "observation_values": {}, "encounters": {}, "dead_letters": {}}})",
+                         fhir::format_instant(cutoff), c.observation_values, c.encounters, c.dead_letters));
+    w.commit();
+  } catch (const pqxx::sql_error& e) {
+    throw StoreError("purging raw inputs: " + first_line(e.what()));
+  }
+  return c;
+}
+
 }  // namespace fra::store

@@ -111,6 +111,13 @@ struct StoredScore {
   std::string features_json;  ///< feature name -> value, null when missing
 };
 
+/// What a retention purge removed.
+struct PurgeCounts {
+  std::int64_t observation_values = 0;
+  std::int64_t encounters = 0;
+  std::int64_t dead_letters = 0;
+};
+
 class Store {
  public:
   /// Connects. Throws StoreError with the server's first line of complaint.
@@ -166,6 +173,11 @@ class Store {
   AuditCheck verify_audit(const std::function<void(std::int64_t)>& progress = {});
   /// Stored scores (through the auditor's view), in id order: all, or a random sample of `sample`.
   std::vector<StoredScore> stored_scores(std::optional<int> sample);
+  /// Removes raw inputs older than `cutoff` in one transaction, audited: observation values
+  /// effective before it, encounters that ended (or, open, started) before it, dead letters
+  /// seen before it. Scores, their feature vectors, patients and resource versions stay (a
+  /// purged version fetched again is recognised and not stored again).
+  PurgeCounts purge_raw_inputs(fhir::Micros cutoff);
 
  private:
   struct Connection;  // wraps pqxx::connection, kept out of this header

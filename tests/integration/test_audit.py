@@ -179,6 +179,43 @@ class AuditLog(unittest.TestCase):
         self.assertRegex(run.stdout, rf"{scores} scores were made by the model with sha256 [0-9a-f]{{64}}, not the one "
                                      rf"at model.path: not rescored")
 
+    def test_5_retention_purges_old_inputs_keeps_scores_and_changes_no_score(self):
+        url, cfg = synced("fra_retention")
+        with open(cfg, "a") as f:
+            f.write("[retention]\nraw_inputs_days = 400\n")
+        counts = lambda: [int(psql(url, f"SELECT count(*) FROM {t}").stdout)
+                          for t in ("observation_value", "encounter", "score")]
+        values, encounters, scores = counts()
+        old = int(psql(url, "SELECT count(*) FROM observation_value WHERE effective < now() - interval '400 days'").stdout)
+        self.assertGreater(old, 0, "generated data should reach back further than 400 days")
+        run = adapter("purge", "--config", cfg)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertRegex(run.stdout, rf"^purged inputs older than \S+: {old} observation values, \d+ encounters, "
+                                     rf"\d+ dead letters\n$")
+        after = counts()
+        self.assertEqual(after[0], values - old)
+        self.assertLess(after[1], encounters)
+        self.assertEqual(after[2], scores, "scores and their feature vectors stay")
+        self.assertEqual(psql(url, "SELECT count(*) FROM audit_log WHERE action = 'purge'").stdout.strip(), "1")
+        self.assertEqual(verify(url).returncode, 0)
+        # Windows are shorter than the retention: rescoring everyone changes nothing a clinician sees.
+        psql(url, "INSERT INTO scoring_queue (patient_key) SELECT patient_key FROM patient")
+        run = adapter("sync", "--once", "--config", cfg)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertRegex(run.stdout, r"scored [1-9]\d* patients")
+        self.assertIn("RiskAssessments: 0 created, 0 updated, 0 failed", run.stdout)
+        # Everything fetched again (a Bulk Data export): the purged versions are not stored again.
+        run = adapter("backfill", "--export", "--config", cfg)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertEqual(counts()[:2], after[:2])
+        # A retention shorter than a feature's window is refused, naming the feature.
+        short = cfg.replace(".toml", "-short.toml")
+        with open(cfg) as f, open(short, "w") as g:
+            g.write(f.read().replace("raw_inputs_days = 400", "raw_inputs_days = 300"))
+        run = adapter("purge", "--config", short)
+        self.assertEqual(run.returncode, 78, run.stdout + run.stderr)
+        self.assertIn("retention.raw_inputs_days (300) must be longer than the window of feature", run.stderr)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
