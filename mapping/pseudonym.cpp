@@ -90,12 +90,15 @@ struct Pseudonymizer::Keyed {
   }
 };
 
-Pseudonymizer::Pseudonymizer(std::string key) : key_(std::move(key)) {
+Pseudonymizer::Pseudonymizer(std::string key, std::optional<std::string> seal_key) : key_(std::move(key)) {
   if (key_.size() < kMinKeyBytes)
     throw std::invalid_argument(fmt::format("pseudonym key is {} bytes; at least {} are required",
                                             key_.size(), kMinKeyBytes));
   keyed_ = std::make_unique<Keyed>(key_);
-  seal_key_ = hmac(key_, "fhir-risk-adapter/seal/v1");
+  if (seal_key && seal_key->size() < kMinKeyBytes)
+    throw std::invalid_argument(fmt::format("sealing key is {} bytes; at least {} are required", seal_key->size(),
+                                            kMinKeyBytes));
+  seal_key_ = hmac(seal_key.value_or(key_), "fhir-risk-adapter/seal/v1");
 }
 
 Pseudonymizer::~Pseudonymizer() = default;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,8 +28,10 @@ inline constexpr std::size_t kMinKeyBytes = 32;
 
 class Pseudonymizer {
  public:
-  /// Takes the secret key; refuses (std::invalid_argument) one shorter than kMinKeyBytes.
-  explicit Pseudonymizer(std::string key);
+  /// Takes the secret pseudonym key and, when given, a separate sealing key (else the sealing
+  /// key is derived from the pseudonym key); refuses (std::invalid_argument) one shorter than
+  /// kMinKeyBytes.
+  explicit Pseudonymizer(std::string key, std::optional<std::string> seal_key = std::nullopt);
   ~Pseudonymizer();
   Pseudonymizer(const Pseudonymizer&) = delete;
   Pseudonymizer& operator=(const Pseudonymizer&) = delete;

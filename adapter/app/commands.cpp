@@ -170,6 +170,25 @@ std::optional<std::string> pseudonym_key(const config::Config& cfg) {
   return std::move(key).value();
 }
 
+std::unique_ptr<mapping::Pseudonymizer> pseudonymizer(const config::Config& cfg) {
+  auto key = pseudonym_key(cfg);
+  if (!key) return nullptr;
+  std::optional<std::string> seal;
+  if (const auto& file = cfg.str("pseudonym.seal_key_file"); !file.empty()) {
+    auto s = mapping::read_key_file(file);
+    if (!s) {
+      error_line("pseudonym.seal_key_file: " + s.error().message);
+      return nullptr;
+    }
+    if (s.value() == *key) {
+      error_line("pseudonym.seal_key_file: the same key as pseudonym.key_file; the two must differ");
+      return nullptr;
+    }
+    seal = std::move(s).value();
+  }
+  return std::make_unique<mapping::Pseudonymizer>(*key, seal);
+}
+
 bool schema_current(store::Store& db, const std::string& config_file) {
   int have = db.schema_version(), want = store::Store::latest_schema_version();
   if (have == want) return true;
@@ -220,9 +239,9 @@ int sync_once(const std::string& file) {
   auto cfg = load_config(file);
   if (!cfg) return kExitConfig;
 
-  auto key = pseudonym_key(*cfg);
-  if (!key) return kExitConfig;
-  mapping::Pseudonymizer ps(*key);
+  auto pseudonyms = pseudonymizer(*cfg);
+  if (!pseudonyms) return kExitConfig;
+  const mapping::Pseudonymizer& ps = *pseudonyms;
 
   std::optional<score::ModelPackage> model;
   try {
@@ -289,9 +308,9 @@ int sync_once(const std::string& file) {
 int backfill(const std::string& file, const std::string& ndjson_dir, const std::string& export_kickoff, int batch) {
   auto cfg = load_config(file);
   if (!cfg) return kExitConfig;
-  auto key = pseudonym_key(*cfg);
-  if (!key) return kExitConfig;
-  mapping::Pseudonymizer ps(*key);
+  auto pseudonyms = pseudonymizer(*cfg);
+  if (!pseudonyms) return kExitConfig;
+  const mapping::Pseudonymizer& ps = *pseudonyms;
   try {
     store::Store db(cfg->str("database.url"));
     if (!schema_current(db, file)) return kExitConfig;

@@ -174,9 +174,9 @@ int run_daemon(const std::string& file) {
   SignalThread signals(shared);  // first: a signal during start-up is a request, not a kill
   auto cfg = load_config(file);
   if (!cfg) return kExitConfig;
-  auto key = pseudonym_key(*cfg);
-  if (!key) return kExitConfig;
-  mapping::Pseudonymizer ps(*key);
+  auto pseudonyms = pseudonymizer(*cfg);
+  if (!pseudonyms) return kExitConfig;
+  const mapping::Pseudonymizer& ps = *pseudonyms;
   auto model = load_bound_model(*cfg, error_line);
   if (!model) return kExitConfig;
   auto opts = client_options(*cfg);

@@ -2,6 +2,7 @@
 // What every subcommand does first: read the configuration, the keys and the FHIR client's
 // options, printing each problem as one line. Shared by commands.cpp and run.cpp.
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -9,6 +10,7 @@
 #include "adapter/store/store.hpp"
 #include "fhir/client.hpp"
 #include "fhir/result.hpp"
+#include "mapping/pseudonym.hpp"
 
 namespace fra::app {
 
@@ -23,6 +25,9 @@ std::optional<config::Config> load_config(const std::string& file);
 std::optional<fhir::ClientOptions> client_options(const config::Config& cfg);
 /// The pseudonym key from its file; nullopt after printing why not.
 std::optional<std::string> pseudonym_key(const config::Config& cfg);
+/// The keys of pseudonym.key_file and pseudonym.seal_key_file as a Pseudonymizer; nullptr after
+/// printing why not (a file missing, short, readable by others, or the same key twice).
+std::unique_ptr<mapping::Pseudonymizer> pseudonymizer(const config::Config& cfg);
 /// True when the database is at this binary's schema version; otherwise prints what to run.
 bool schema_current(store::Store& db, const std::string& config_file);
 /// The purge cutoff of retention.raw_inputs_days as of `now`, nullopt when retention is off.

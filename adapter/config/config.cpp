@@ -311,6 +311,9 @@ const std::vector<KeySpec>& key_specs() {
        "libpq connection string or URL of the PostgreSQL feature store"},
       {"pseudonym.key_file", Type::string, std::nullopt, 0, 0,
        "File holding the secret pseudonym key (at least 32 bytes, mode 0600)"},
+      {"pseudonym.seal_key_file", Type::string, "", 0, 0,
+       "File holding the key (>= 32 bytes, mode 0600) that seals the Patient references the write-back needs, "
+       "kept apart from pseudonym.key_file; empty derives it from pseudonym.key_file"},
       {"model.path", Type::string, std::nullopt, 0, 0,
        "Directory of the model package (manifest.json and the model it names)"},
       {"sync.overlap_seconds", Type::integer, "5", 0, 86400,

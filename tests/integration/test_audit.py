@@ -216,6 +216,39 @@ class AuditLog(unittest.TestCase):
         self.assertEqual(run.returncode, 78, run.stdout + run.stderr)
         self.assertIn("retention.raw_inputs_days (300) must be longer than the window of feature", run.stderr)
 
+    def test_6_a_separate_sealing_key(self):
+        url = database("fra_sealkey")
+        seal = os.path.join(os.environ["FRA_TEST_WORK"], "seal.key")
+        with open(seal, "wb") as f:
+            f.write(os.urandom(32))
+        os.chmod(seal, 0o600)
+        cfg = write_config("fra_sealkey.toml", db=url)
+        with open(cfg) as f:
+            text = f.read().replace("[pseudonym]\n", f"[pseudonym]\nseal_key_file = {json.dumps(seal)}\n")
+        with open(cfg, "w") as f:
+            f.write(text)
+        for args in (("migrate", "--config", cfg), ("sync", "--once", "--config", cfg)):
+            run = adapter(*args)
+            self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertIn("0 failed", run.stdout)  # every sealed reference opened for the write-back
+        # The same references do not open under the pseudonym key alone.
+        other = write_config("fra_sealkey_without.toml", db=url)
+        psql(url, "UPDATE risk_assessment SET written_probability = NULL, pending_score_id = written_score_id")
+        run = adapter("sync", "--once", "--config", other)
+        self.assertNotEqual(run.returncode, 0)
+        self.assertIn("does not open under this key", run.stderr)
+        os.chmod(seal, 0o640)
+        run = adapter("sync", "--once", "--config", cfg)
+        self.assertEqual(run.returncode, 78, run.stderr)
+        self.assertIn("pseudonym.seal_key_file:", run.stderr)
+        self.assertIn("readable by group or others", run.stderr)
+        os.chmod(seal, 0o600)
+        with open(os.path.join(os.environ["FRA_TEST_WORK"], "pseudonym.key"), "rb") as f, open(seal, "wb") as g:
+            g.write(f.read())
+        run = adapter("sync", "--once", "--config", cfg)
+        self.assertEqual(run.returncode, 78, run.stderr)
+        self.assertIn("the same key as pseudonym.key_file", run.stderr)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
