@@ -41,6 +41,9 @@ class Pseudonymizer {
   /// Pseudonym of a derived name (e.g. an identifier for a RiskAssessment): HMAC(key, purpose|text).
   Pseudonym derive(std::string_view purpose, std::string_view text) const;
 
+  /// A fingerprint of the pseudonym key (an HMAC under it), to tell keys apart without showing them.
+  std::string fingerprint() const { return derive("key-fingerprint", "v1").hex; }
+
   /// Seals a plaintext (AES-256-GCM, random nonce): nonce || ciphertext || tag.
   std::vector<std::uint8_t> seal(std::string_view plaintext) const;
   /// Opens what seal() produced; an error when it was altered or sealed under another key.

@@ -189,6 +189,13 @@ std::unique_ptr<mapping::Pseudonymizer> pseudonymizer(const config::Config& cfg)
   return std::make_unique<mapping::Pseudonymizer>(*key, seal);
 }
 
+bool pseudonym_key_matches(store::Store& db, const mapping::Pseudonymizer& ps) {
+  if (db.pseudonym_key_matches(ps.fingerprint())) return true;
+  error_line("pseudonym.key_file: this database's pseudonyms were made with another key; with this one every "
+             "patient would be stored again under a new pseudonym (use the key the database was made with)");
+  return false;
+}
+
 bool schema_current(store::Store& db, const std::string& config_file) {
   int have = db.schema_version(), want = store::Store::latest_schema_version();
   if (have == want) return true;
@@ -263,7 +270,7 @@ int sync_once(const std::string& file) {
 
   try {
     store::Store db(cfg->str("database.url"));
-    if (!schema_current(db, file)) return kExitConfig;
+    if (!schema_current(db, file) || !pseudonym_key_matches(db, ps)) return kExitConfig;
     fhir::Client client(*opts);
     client.on_retry([](const std::string& where, const std::string& problem, std::chrono::milliseconds delay) {
       spdlog::warn("{}: {}; retry in {} ms", where, problem, delay.count());
@@ -313,7 +320,7 @@ int backfill(const std::string& file, const std::string& ndjson_dir, const std::
   const mapping::Pseudonymizer& ps = *pseudonyms;
   try {
     store::Store db(cfg->str("database.url"));
-    if (!schema_current(db, file)) return kExitConfig;
+    if (!schema_current(db, file) || !pseudonym_key_matches(db, ps)) return kExitConfig;
     // A progress line on a terminal, rewritten in place at most twice a second.
     const bool tty = ::isatty(STDERR_FILENO) != 0;
     double shown = -1;

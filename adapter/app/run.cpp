@@ -311,7 +311,7 @@ int run_daemon(const std::string& file) {
   std::vector<std::string> subscriptions;
   try {
     open_session();
-    if (!schema_current(*db, file)) return kExitConfig;
+    if (!schema_current(*db, file) || !pseudonym_key_matches(*db, ps)) return kExitConfig;
     db->audit("model-load", model->package->manifest.name,
               fmt::format(R"({{"version": "{}", "sha256": "{}"}})", model->package->manifest.version,
                           model->package->manifest.model_sha256));

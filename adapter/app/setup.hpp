@@ -30,6 +30,9 @@ std::optional<std::string> pseudonym_key(const config::Config& cfg);
 std::unique_ptr<mapping::Pseudonymizer> pseudonymizer(const config::Config& cfg);
 /// True when the database is at this binary's schema version; otherwise prints what to run.
 bool schema_current(store::Store& db, const std::string& config_file);
+/// True when the database's pseudonyms were made with this key (recorded on first use);
+/// otherwise prints why the process must not go on.
+bool pseudonym_key_matches(store::Store& db, const mapping::Pseudonymizer& ps);
 /// The purge cutoff of retention.raw_inputs_days as of `now`, nullopt when retention is off.
 /// Fails naming the feature whose window reaches further back than the retention.
 Result<std::optional<fhir::Micros>> retention_cutoff(const config::Config& cfg, fhir::Micros now);

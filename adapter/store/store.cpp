@@ -549,4 +549,18 @@ PurgeCounts Store::purge_raw_inputs(fhir::Micros cutoff) {
   return c;
 }
 
+bool Store::pseudonym_key_matches(const std::string& fingerprint) {
+  try {
+    pqxx::work w(conn_->c);
+    auto set = w.exec_params("INSERT INTO pseudonym_key (fingerprint) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1",
+                             fingerprint);
+    if (!set.empty()) audit_in(w, actor_, "key-fingerprint", "pseudonym key", R"({"recorded": true})");
+    const bool same = w.exec("SELECT fingerprint FROM pseudonym_key")[0][0].as<std::string>() == fingerprint;
+    w.commit();
+    return same;
+  } catch (const pqxx::sql_error& e) {
+    throw StoreError("reading the pseudonym key's fingerprint: " + first_line(e.what()));
+  }
+}
+
 }  // namespace fra::store

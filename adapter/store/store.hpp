@@ -173,6 +173,9 @@ class Store {
   AuditCheck verify_audit(const std::function<void(std::int64_t)>& progress = {});
   /// Stored scores (through the auditor's view), in id order: all, or a random sample of `sample`.
   std::vector<StoredScore> stored_scores(std::optional<int> sample);
+  /// Records `fingerprint` as the store's pseudonym key when none is recorded (audited), and
+  /// says whether it is the one recorded.
+  bool pseudonym_key_matches(const std::string& fingerprint);
   /// Removes raw inputs older than `cutoff` in one transaction, audited: observation values
   /// effective before it, encounters that ended (or, open, started) before it, dead letters
   /// seen before it. Scores, their feature vectors, patients and resource versions stay (a

@@ -249,6 +249,21 @@ class AuditLog(unittest.TestCase):
         self.assertEqual(run.returncode, 78, run.stderr)
         self.assertIn("the same key as pseudonym.key_file", run.stderr)
 
+    def test_7_another_pseudonym_key_is_refused_before_anything_is_stored(self):
+        url, _ = synced("fra_otherkey")
+        other = os.path.join(os.environ["FRA_TEST_WORK"], "other.key")
+        with open(other, "wb") as f:
+            f.write(os.urandom(32))
+        os.chmod(other, 0o600)
+        cfg = write_config("fra_otherkey_wrong.toml", db=url, key=other)
+        before = psql(url, "SELECT count(*) FROM patient").stdout
+        for args in (("sync", "--once", "--config", cfg), ("backfill", "--export", "--config", cfg)):
+            run = adapter(*args)
+            self.assertEqual(run.returncode, 78, run.stdout + run.stderr)
+            self.assertIn("this database's pseudonyms were made with another key", run.stderr)
+        self.assertEqual(psql(url, "SELECT count(*) FROM patient").stdout, before)
+        self.assertEqual(psql(url, "SELECT count(*) FROM audit_log WHERE action = 'key-fingerprint'").stdout.strip(), "1")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
