@@ -89,7 +89,7 @@ Result<std::optional<Measurement>> measure(const ObservationCatalog::value_type&
 Result<PatientRecord> map_patient(const fhir::Patient& p, const Pseudonymizer& ps) {
   if (auto e = bad_text({{p.meta.version_id, "/meta/versionId"}, {p.gender.value_or(""), "/gender"}})) return *e;
   PatientRecord r;
-  r.version = {ps.of("Patient", p.id), p.meta.version_id, p.meta.last_updated};
+  r.version = {ps.of("Patient", p.id), p.meta.version_id, p.meta.last_updated, ps.seal("Patient/" + p.id.value)};
   r.birth_year = p.birth_year;
   r.sex = p.gender;
   r.sealed_reference = ps.seal("Patient/" + p.id.value);
@@ -101,7 +101,7 @@ Result<ObservationRecord> map_observation(const fhir::Observation& o, const Pseu
   if (auto e = bad_text({{o.meta.version_id, "/meta/versionId"}})) return *e;
   if (!o.subject) return make_error("missing-subject", "Observation.subject is not a Patient reference", "/subject");
   ObservationRecord r;
-  r.version = {ps.of("Observation", o.id), o.meta.version_id, o.meta.last_updated};
+  r.version = {ps.of("Observation", o.id), o.meta.version_id, o.meta.last_updated, ps.seal("Observation/" + o.id.value)};
   r.patient = ps.of("Patient", *o.subject);
   r.status = o.status;
   if (!observation_counts(o.status)) return r;
@@ -136,7 +136,7 @@ Result<EncounterRecord> map_encounter(const fhir::Encounter& e, const Pseudonymi
     return *bad;
   if (!e.subject) return make_error("missing-subject", "Encounter.subject is not a Patient reference", "/subject");
   EncounterRecord r;
-  r.version = {ps.of("Encounter", e.id), e.meta.version_id, e.meta.last_updated};
+  r.version = {ps.of("Encounter", e.id), e.meta.version_id, e.meta.last_updated, ps.seal("Encounter/" + e.id.value)};
   r.patient = ps.of("Patient", *e.subject);
   r.status = e.status;
   r.counts = e.status != "cancelled" && e.status != "entered-in-error";

@@ -21,6 +21,8 @@ struct Version {
   Pseudonym key;
   std::string version_id;
   fhir::Micros last_updated = 0;
+  /// "<type>/<id>" sealed under the sealing key: what lets `rekey` derive the pseudonym again.
+  std::vector<std::uint8_t> sealed;
 };
 
 struct PatientRecord {

@@ -642,4 +642,38 @@ int purge(const std::string& file) {
   return kExitOk;
 }
 
+int rekey(const std::string& file, const std::string& new_key_file) {
+  auto cfg = load_config(file);
+  if (!cfg) return kExitConfig;
+  auto from = pseudonymizer(*cfg);
+  if (!from) return kExitConfig;
+  auto key = mapping::read_key_file(new_key_file);
+  if (!key) {
+    error_line("--new-key-file: " + key.error().message);
+    return kExitConfig;
+  }
+  std::optional<std::string> seal;
+  if (const auto& f = cfg->str("pseudonym.seal_key_file"); !f.empty()) seal = mapping::read_key_file(f).value();
+  mapping::Pseudonymizer to(key.value(), seal);
+  if (to.fingerprint() == from->fingerprint()) {
+    error_line("--new-key-file: the same key as pseudonym.key_file");
+    return kExitConfig;
+  }
+  try {
+    store::Store db(cfg->str("database.url"));
+    if (!schema_current(db, file)) return kExitConfig;
+    db.set_actor("fhir-risk-adapter rekey");
+    auto c = db.rekey(*from, to);
+    fmt::print("re-derived {} pseudonyms ({} patients, {} dead letters) under the new key in one transaction; {} "
+               "deletions of resources never stored were dropped\n",
+               c.resources, c.patients, c.dead_letters, c.dropped_tombstones);
+    fmt::print("now point pseudonym.key_file at {} and start the adapter: one started with the old key is refused\n",
+               new_key_file);
+  } catch (const store::StoreError& e) {
+    error_line(e.what());
+    return kExitUnavailable;
+  }
+  return kExitOk;
+}
+
 }  // namespace fra::app

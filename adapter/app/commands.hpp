@@ -45,6 +45,9 @@ int model_inspect(const std::string& path);
 int audit_verify(const std::string& config_file);
 /// Purges raw inputs older than retention.raw_inputs_days (audited); `run` does it daily.
 int purge(const std::string& config_file);
+/// Moves every pseudonym to the key in `new_key_file` (the database's key is pseudonym.key_file),
+/// in one transaction; afterwards the configuration must name the new key.
+int rekey(const std::string& config_file, const std::string& new_key_file);
 /// Recomputes stored scores (all, or a random `sample`) from their stored feature vectors with
 /// the model at model.path; exits 65 when one differs or was made by a model with another sha256.
 int audit_rescore(const std::string& config_file, std::optional<int> sample);

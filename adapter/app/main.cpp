@@ -80,6 +80,13 @@ int main(int argc, char** argv) {
       "purge", "Remove raw inputs older than retention.raw_inputs_days, keeping scores and their feature vectors");
   purge_cmd->add_option("-c,--config", config, "Configuration file (TOML)")->required();
 
+  std::string new_key_file;
+  auto* rekey_cmd = app.add_subcommand(
+      "rekey", "Move every pseudonym to a new pseudonym key, in one transaction (stop the adapter first)");
+  rekey_cmd->add_option("-c,--config", config, "Configuration file (its pseudonym.key_file is the current key)")
+      ->required();
+  rekey_cmd->add_option("--new-key-file", new_key_file, "File holding the new key (>= 32 bytes, mode 0600)")->required();
+
   auto* audit_cmd = app.add_subcommand("audit", "Check the audit log and the stored scores");
   audit_cmd->require_subcommand(1);
   std::string audit_config;
@@ -123,6 +130,7 @@ int main(int argc, char** argv) {
     if (*inspect_cmd) return model_inspect(model_path);
     if (*verify_cmd) return audit_verify(audit_config);
     if (*purge_cmd) return purge(config);
+    if (*rekey_cmd) return rekey(config, new_key_file);
     if (*rescore_cmd)
       return audit_rescore(rescore_config, *sample_opt ? std::optional<int>(rescore_sample) : std::nullopt);
   } catch (const std::exception& e) {

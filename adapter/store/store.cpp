@@ -74,6 +74,8 @@ std::string features_json(const std::vector<std::string>& names, const std::vect
 Store::Store(const std::string& url) {
   try {
     conn_ = std::make_unique<Connection>(url);
+    // Named, so that `rekey` can tell whether another adapter process is connected.
+    pqxx::nontransaction(conn_->c).exec("SET application_name = 'fhir-risk-adapter'");
   } catch (const std::exception& e) {
     throw StoreError("cannot connect to the database: " + first_line(e.what()));
   }
@@ -95,7 +97,7 @@ namespace {
 // with COPY and merged into the store with a handful of statements, whatever its size.
 constexpr const char* kStagingTables = R"sql(
 CREATE TEMP TABLE IF NOT EXISTS stage_version (
-  ord integer, resource_type text, resource_key text, version_id text, source_updated bigint
+  ord integer, resource_type text, resource_key text, version_id text, source_updated bigint, sealed_ref text
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_patient (
   resource_key text, version_id text, birth_year integer, sex text, sealed_ref text
@@ -125,13 +127,15 @@ std::string at_micros_or_null(const std::string& column) {
 // than, or not yet in, the store.
 const std::string kClaim =
     "WITH incoming AS ("
-    " SELECT DISTINCT ON (resource_type, resource_key) resource_type, resource_key, version_id, source_updated"
-    " FROM stage_version ORDER BY resource_type, resource_key, source_updated DESC, ord DESC),"
+    " SELECT DISTINCT ON (resource_type, resource_key) resource_type, resource_key, version_id, source_updated,"
+    " sealed_ref FROM stage_version ORDER BY resource_type, resource_key, source_updated DESC, ord DESC),"
     " up AS ("
-    " INSERT INTO resource_version (resource_type, resource_key, version_id, source_updated)"
-    " SELECT resource_type, resource_key, version_id, " + at_micros("source_updated") + " FROM incoming"
+    " INSERT INTO resource_version (resource_type, resource_key, version_id, source_updated, sealed_ref)"
+    " SELECT resource_type, resource_key, version_id, " + at_micros("source_updated") + ", decode(sealed_ref, 'hex')"
+    " FROM incoming"
     " ON CONFLICT (resource_type, resource_key) DO UPDATE"
-    " SET version_id = EXCLUDED.version_id, source_updated = EXCLUDED.source_updated, stored_at = now()"
+    " SET version_id = EXCLUDED.version_id, source_updated = EXCLUDED.source_updated, stored_at = now(),"
+    " sealed_ref = EXCLUDED.sealed_ref"
     " WHERE resource_version.version_id <> EXCLUDED.version_id"
     " AND resource_version.source_updated <= EXCLUDED.source_updated"
     " RETURNING resource_type, resource_key, version_id, xmax = 0)"  // xmax 0: inserted, not updated
@@ -193,16 +197,16 @@ PageCounts Store::store_page(const Page& page) {
     {
       pqxx::stream_to versions(w, "stage_version",
                                std::vector<std::string>{"ord", "resource_type", "resource_key", "version_id",
-                                                        "source_updated"});
+                                                        "source_updated", "sealed_ref"});
       for (const auto& p : page.patients)
         versions << std::make_tuple(ord++, std::string("Patient"), p.version.key.hex, version_of(p.version),
-                                    p.version.last_updated);
+                                    p.version.last_updated, to_hex(p.version.sealed));
       for (const auto& o : page.observations)
         versions << std::make_tuple(ord++, std::string("Observation"), o.version.key.hex, version_of(o.version),
-                                    o.version.last_updated);
+                                    o.version.last_updated, to_hex(o.version.sealed));
       for (const auto& e : page.encounters)
         versions << std::make_tuple(ord++, std::string("Encounter"), e.version.key.hex, version_of(e.version),
-                                    e.version.last_updated);
+                                    e.version.last_updated, to_hex(e.version.sealed));
       versions.complete();
     }
     if (!page.patients.empty()) {
@@ -258,10 +262,12 @@ PageCounts Store::store_page(const Page& page) {
     for (const auto& d : page.dead_letters) {
       std::optional<std::string> key;
       if (d.key) key = d.key->hex;
+      std::optional<std::string> sealed;
+      if (!d.sealed.empty()) sealed = to_hex(d.sealed);
       auto r = w.exec_params(
-          "INSERT INTO dead_letter (resource_type, resource_key, version_id, reason_code, reason, json_pointer) "
-          "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1",
-          d.resource_type, key, d.version_id, d.error.code, d.error.message, d.error.pointer);
+          "INSERT INTO dead_letter (resource_type, resource_key, version_id, reason_code, reason, json_pointer, "
+          "sealed_ref) VALUES ($1, $2, $3, $4, $5, $6, decode($7, 'hex')) ON CONFLICT DO NOTHING RETURNING 1",
+          d.resource_type, key, d.version_id, d.error.code, d.error.message, d.error.pointer, sealed);
       if (r.empty()) {
         ++c.unchanged;
       } else {

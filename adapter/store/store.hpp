@@ -27,6 +27,7 @@ struct DeadLetter {
   std::optional<mapping::Pseudonym> key;
   std::string version_id;
   fra::Error error;
+  std::vector<std::uint8_t> sealed;  ///< "<type>/<id>" sealed, for `rekey`; empty without an id
 };
 
 /// Everything one search page produced, mapped.
@@ -118,6 +119,14 @@ struct PurgeCounts {
   std::int64_t dead_letters = 0;
 };
 
+/// What `rekey` re-derived.
+struct RekeyCounts {
+  std::int64_t resources = 0;     ///< stored versions, patients among them
+  std::int64_t patients = 0;
+  std::int64_t dead_letters = 0;
+  std::int64_t dropped_tombstones = 0;  ///< deletions of resources never stored, with no sealed reference
+};
+
 class Store {
  public:
   /// Connects. Throws StoreError with the server's first line of complaint.
@@ -176,6 +185,13 @@ class Store {
   /// Records `fingerprint` as the store's pseudonym key when none is recorded (audited), and
   /// says whether it is the one recorded.
   bool pseudonym_key_matches(const std::string& fingerprint);
+  /// Moves every pseudonym from the key of `from` to the key of `to`, in one transaction,
+  /// audited: each "<type>/<id>" is opened from its sealed reference with `from`, its pseudonym
+  /// derived with `to` and sealed again with `to`, in every table; RiskAssessment identifiers
+  /// stay as they are (the server knows them). Refused (StoreError) while another adapter
+  /// process is connected, when `from` is not the store's key, or when a stored version has no
+  /// sealed reference.
+  RekeyCounts rekey(const mapping::Pseudonymizer& from, const mapping::Pseudonymizer& to);
   /// Removes raw inputs older than `cutoff` in one transaction, audited: observation values
   /// effective before it, encounters that ended (or, open, started) before it, dead letters
   /// seen before it. Scores, their feature vectors, patients and resource versions stay (a

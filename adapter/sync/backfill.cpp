@@ -134,7 +134,7 @@ void read_file(std::istream& in, BackfillReport& rep, const mapping::Pseudonymiz
     const std::string type_or_file = rep.resource_type.empty() ? rep.file : rep.resource_type;
     if (too_long) {
       b.page.dead_letters.push_back({type_or_file, std::nullopt, fmt::format("{}:{}", rep.file, rep.lines),
-                                     make_error("too-large", fmt::format("line is longer than {} bytes", kMaxLineBytes))});
+                                     make_error("too-large", fmt::format("line is longer than {} bytes", kMaxLineBytes)), {}});
     } else {
       // A document per line: a reused one would keep every line's memory in its pool.
       rapidjson::Document doc;
@@ -142,7 +142,7 @@ void read_file(std::istream& in, BackfillReport& rep, const mapping::Pseudonymiz
       if (doc.HasParseError() || !doc.IsObject()) {
         std::string why = doc.HasParseError() ? rapidjson::GetParseError_En(doc.GetParseError()) : "not an object";
         b.page.dead_letters.push_back({type_or_file, std::nullopt, fmt::format("{}:{}", rep.file, rep.lines),
-                                       make_error("not-json", fmt::format("line is not a JSON resource: {}", why))});
+                                       make_error("not-json", fmt::format("line is not a JSON resource: {}", why)), {}});
       } else {
         if (rep.resource_type.empty()) {
           rep.resource_type = fhir::resource_type_of(doc);

@@ -20,7 +20,8 @@ void take(store::Page& out, const std::string& type, const Result<View>& view, M
   if (!view) return;
   auto rec = map(view.value());
   if (!rec) {
-    out.dead_letters.push_back({type, ps.of(type, view->id), version_or_instant(view->meta), rec.error()});
+    out.dead_letters.push_back({type, ps.of(type, view->id), version_or_instant(view->meta), rec.error(),
+                                ps.seal(type + "/" + view->id.value)});
     return;
   }
   into.push_back(std::move(rec).value());
@@ -33,16 +34,21 @@ void map_resource(const std::string& type, const rapidjson::Value& r, const mapp
   std::string rtype = fhir::resource_type_of(r);
   std::string id = fhir::resource_id_of(r);
   std::optional<mapping::Pseudonym> key;
-  if (!id.empty()) key = ps.of(rtype.empty() ? type : rtype, fhir::FhirId{id});
+  std::vector<std::uint8_t> sealed;
+  if (!id.empty()) {
+    key = ps.of(rtype.empty() ? type : rtype, fhir::FhirId{id});
+    sealed = ps.seal((rtype.empty() ? type : rtype) + "/" + id);
+  }
   if (rtype != type) {
     out.dead_letters.push_back(
-        {type, key, "", make_error("unexpected-type", "a resource of another type than expected", "/resourceType")});
+        {type, key, "", make_error("unexpected-type", "a resource of another type than expected", "/resourceType"),
+         sealed});
     return;
   }
   fhir::Micros last_updated = 0;
   auto note = [&](const auto& view) {
     if (view) last_updated = view->meta.last_updated;
-    else out.dead_letters.push_back({type, key, "", view.error()});
+    else out.dead_letters.push_back({type, key, "", view.error(), sealed});
   };
   if (type == "Patient") {
     auto v = fhir::read_patient(r);

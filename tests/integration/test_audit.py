@@ -10,6 +10,7 @@ Started by tests/integration/run.sh after the end-to-end tests, against the same
 """
 import json
 import os
+import re
 import subprocess
 import unittest
 
@@ -263,6 +264,57 @@ class AuditLog(unittest.TestCase):
             self.assertIn("this database's pseudonyms were made with another key", run.stderr)
         self.assertEqual(psql(url, "SELECT count(*) FROM patient").stdout, before)
         self.assertEqual(psql(url, "SELECT count(*) FROM audit_log WHERE action = 'key-fingerprint'").stdout.strip(), "1")
+
+    def test_8_rekey_moves_every_pseudonym_in_one_transaction(self):
+        import hashlib
+        import hmac
+        from test_end_to_end import KEY, fhir_all, fhir_post
+        url, cfg = synced("fra_rekey")
+        tables = ("resource_version", "patient", "observation_value", "encounter", "dead_letter", "score",
+                  "risk_assessment")
+        before = {t: psql(url, f"SELECT count(*) FROM {t}").stdout for t in tables}
+        identifiers = psql(url, "SELECT identifier FROM risk_assessment ORDER BY identifier").stdout
+        old_keys = set(psql(url, "SELECT patient_key FROM patient").stdout.split())
+        self.assertGreater(int(before["dead_letter"]), 0)
+        new = os.path.join(os.environ["FRA_TEST_WORK"], "rekey-new.key")
+        with open(new, "wb") as f:
+            f.write(os.urandom(32))
+        os.chmod(new, 0o600)
+        run = adapter("rekey", "--config", cfg, "--new-key-file", new)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        patients = fhir_all("Patient?_count=1000")
+        self.assertRegex(run.stdout, rf"re-derived \d+ pseudonyms \({len(patients)} patients, \d+ dead letters\)")
+        # Every patient's pseudonym is the new key's, and no old one is left anywhere.
+        with open(new, "rb") as f:
+            key = f.read()
+        want = {hmac.new(key, f"Patient/{p['id']}".encode(), hashlib.sha256).hexdigest() for p in patients}
+        self.assertEqual(set(psql(url, "SELECT patient_key FROM patient").stdout.split()), want)
+        for t in ("patient", "observation_value", "encounter", "scoring_queue", "score", "risk_assessment"):
+            left = set(psql(url, f"SELECT DISTINCT patient_key FROM {t}").stdout.split()) & old_keys
+            self.assertEqual(left, set(), t)
+        after = {t: psql(url, f"SELECT count(*) FROM {t}").stdout for t in tables}
+        self.assertEqual({t: v for t, v in after.items() if t != "resource_version"},
+                         {t: v for t, v in before.items() if t != "resource_version"})
+        self.assertEqual(psql(url, "SELECT identifier FROM risk_assessment ORDER BY identifier").stdout, identifiers)
+        self.assertEqual(psql(url, "SELECT count(*) FROM audit_log WHERE action = 'rekey'").stdout.strip(), "1")
+        self.assertEqual(verify(url).returncode, 0)
+        # The old key is refused from now on; with the new one, everything fetched again is known.
+        run = adapter("sync", "--once", "--config", cfg)
+        self.assertEqual(run.returncode, 78, run.stdout + run.stderr)
+        new_cfg = write_config("fra_rekey_new.toml", db=url, key=new)
+        run = adapter("backfill", "--export", "--config", new_cfg)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertEqual(re.findall(r"stored +(\d+)", run.stdout), ["0", "0", "0"], run.stdout)
+        self.assertEqual(psql(url, "SELECT count(*) FROM patient").stdout, before["patient"])
+        # A change reaches the same RiskAssessment: the identifiers followed.
+        fhir_post({"resourceType": "Observation", "status": "final",
+                   "code": {"coding": [{"system": "http://loinc.org", "code": "59408-5"}]},
+                   "subject": {"reference": f"Patient/{patients[3]['id']}"}, "effectiveDateTime": "2026-11-22T08:00:00Z",
+                   "valueQuantity": {"value": 74, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}})
+        run = adapter("sync", "--once", "--config", new_cfg)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertIn("RiskAssessments: 0 created, 1 updated, 0 failed", run.stdout)
+        self.assertEqual(psql(url, "SELECT count(*) FROM risk_assessment").stdout, before["risk_assessment"])
 
 
 if __name__ == "__main__":

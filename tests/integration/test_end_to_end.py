@@ -121,10 +121,10 @@ class EndToEnd(unittest.TestCase):
         self.assertIn("applied 002_dead_letter_once", self.migrate1.stdout)
         self.assertIn("applied 003_declared_features", self.migrate1.stdout)
         self.assertIn("applied 004_audit", self.migrate1.stdout)
-        self.assertIn("applied 005_key_fingerprint", self.migrate1.stdout)
+        self.assertIn("applied 006_sealed_resource_refs", self.migrate1.stdout)
         self.assertEqual(self.migrate2.returncode, 0, self.migrate2.stderr)
-        self.assertIn("schema up to date at version 5", self.migrate2.stdout)
-        self.assertEqual(sql("SELECT count(*) FROM schema_migrations"), [["5"]])
+        self.assertIn("schema up to date at version 6", self.migrate2.stdout)
+        self.assertEqual(sql("SELECT count(*) FROM schema_migrations"), [["6"]])
 
     def test_02_first_sync_scores_every_patient(self):
         self.assertEqual(self.first.returncode, 0, self.first.stderr)
