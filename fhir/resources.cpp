@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "fhir/json.hpp"
 
 namespace fra::fhir {
@@ -73,8 +75,14 @@ Result<std::optional<Quantity>> read_value(const rapidjson::Value& json, const s
   if (!json.IsObject()) return std::optional<Quantity>();
   for (auto it = json.MemberBegin(); it != json.MemberEnd(); ++it) {
     std::string_view name(it->name.GetString(), it->name.GetStringLength());
-    if (name.starts_with("value") && name.size() > 5)
-      return make_error("bad-value", fmt::format("{} is not a Quantity", name), base + "/" + std::string(name));
+    if (!name.starts_with("value") || name.size() <= 5) continue;
+    // The name goes into a dead letter, which PostgreSQL refuses unless it is UTF-8 without NUL:
+    // a FHIR element name is ASCII letters and digits, anything else is not echoed.
+    const bool element = std::all_of(name.begin(), name.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    });
+    const std::string shown = element ? std::string(name) : "value[x]";
+    return make_error("bad-value", fmt::format("{} is not a Quantity", shown), base + "/" + shown);
   }
   return std::optional<Quantity>();
 }

@@ -145,7 +145,7 @@ std::string SmartTokenSource::token(bool renew) {
                      "&client_assertion=" + assertion(now);
   Response r = http_.post_form(options_.token_url, body);
   rapidjson::Document doc;
-  doc.Parse(r.body.c_str());
+  doc.Parse<rapidjson::kParseIterativeFlag>(r.body.data(), r.body.size());
   if (r.status != 200) {
     std::string why;
     if (!doc.HasParseError() && doc.IsObject()) {

@@ -203,7 +203,7 @@ Result<std::vector<FeatureDefinition>> bind_features(const std::vector<FeatureDe
                                                      const std::vector<std::pair<std::string, std::string>>& wanted) {
   std::vector<FeatureDefinition> out;
   for (const auto& [name, unit] : wanted) {
-    auto it = std::find_if(defined.begin(), defined.end(), [&](const Def& d) { return d.name == name; });
+    auto it = std::find_if(defined.begin(), defined.end(), [&wanted = name](const Def& d) { return d.name == wanted; });
     if (it == defined.end())
       return make_error("unknown-feature", fmt::format("the model needs feature '{}', which has no definition", name));
     Def d = *it;

@@ -47,7 +47,7 @@ std::vector<std::string> subscriptions_to(fhir::Client& client, const std::strin
     return ids;
   }
   rapidjson::Document bundle;
-  bundle.Parse(found.body.c_str());
+  bundle.Parse<rapidjson::kParseIterativeFlag>(found.body.data(), found.body.size());
   if (found.status != 200 || bundle.HasParseError()) return ids;
   const Value* entries = member(bundle, "entry");
   if (entries == nullptr || !entries->IsArray()) return ids;
@@ -64,7 +64,7 @@ std::vector<std::string> subscriptions_to(fhir::Client& client, const std::strin
 std::string post_subscription(fhir::Client& client, const std::string& body, const std::string& what) {
   auto resp = client.post("Subscription", body);
   rapidjson::Document doc;
-  doc.Parse(resp.body.c_str());
+  doc.Parse<rapidjson::kParseIterativeFlag>(resp.body.data(), resp.body.size());
   if (resp.status != 201 || doc.HasParseError() || string_member(doc, "id").empty())
     throw fhir::FhirError(fmt::format("POST Subscription ({}): HTTP {} {}", what, resp.status,
                                       fhir::operation_outcome_text(resp.body)),
@@ -112,7 +112,7 @@ SubscriptionPlan plan_subscriptions(fhir::Client& client, const std::string& sha
   bool server = false;
   auto resp = client.get("metadata");
   rapidjson::Document cs;
-  cs.Parse(resp.body.c_str());
+  cs.Parse<rapidjson::kParseIterativeFlag>(resp.body.data(), resp.body.size());
   if (resp.status == 200 && !cs.HasParseError()) {
     if (const Value* inst = member(cs, "instantiates"); inst != nullptr && inst->IsArray())
       for (const auto& i : inst->GetArray()) server = server || (i.IsString() && std::string(i.GetString()) == kBackportServer);

@@ -56,7 +56,7 @@ ModelPackage load_model_package(const std::string& dir) {
   const std::string path = dir + "/manifest.json";
   rapidjson::Document doc;
   std::string text = read_file(path);
-  doc.Parse(text.data(), text.size());
+  doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
   if (doc.HasParseError() || !doc.IsObject()) throw ModelError(fmt::format("{}: not a JSON object", path));
   const std::string where = "manifest";
   Manifest m;

@@ -53,7 +53,7 @@ ExportResult run_bulk_export(fhir::Client& client, const std::string& kickoff, c
   }
 
   rapidjson::Document manifest;
-  manifest.Parse(r.body.c_str());
+  manifest.Parse<rapidjson::kParseIterativeFlag>(r.body.data(), r.body.size());
   if (manifest.HasParseError() || !manifest.IsObject() || !manifest.HasMember("output") ||
       !manifest["output"].IsArray())
     throw fhir::FhirError("bulk export: the completion manifest has no output list", 200);

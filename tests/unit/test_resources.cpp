@@ -1,6 +1,8 @@
 #include <doctest/doctest.h>
 #include <rapidjson/document.h>
 
+#include <string>
+
 #include "fhir/bundle.hpp"
 #include "fhir/resources.hpp"
 
@@ -53,6 +55,22 @@ TEST_CASE("a value of the wrong type is refused with a pointer to it") {
   CHECK(fra::fhir::read_observation(d2).error().pointer == "/valueQuantity/value");
 }
 
+TEST_CASE("a value member whose name is not UTF-8 is refused without echoing the name (fuzz_resource)") {
+  // PostgreSQL refuses a dead letter holding invalid UTF-8 or NUL, failing the page's transaction.
+  rapidjson::Document d;
+  const std::string json =
+      "{\"resourceType\":\"Observation\",\"id\":\"o\",\"component\":[{},{\"valueQ\xf7" "antity\":1}]}";
+  d.Parse(json.c_str());
+  REQUIRE(!d.HasParseError());
+  auto o = fra::fhir::read_observation(d);
+  REQUIRE(!o.ok());
+  CHECK(o.error().code == "bad-value");
+  CHECK(o.error().message == "value[x] is not a Quantity");
+  CHECK(o.error().pointer == "/component/1/value[x]");
+  auto nul = parse(R"({"resourceType":"Observation","id":"o","value\u0000String":"high"})");
+  CHECK(fra::fhir::read_observation(nul).error().pointer == "/value[x]");
+}
+
 TEST_CASE("an unparseable date is refused, and the message holds no field value") {
   auto d = parse(R"({"resourceType":"Patient","id":"p","birthDate":"1960-02-31"})");
   auto p = fra::fhir::read_patient(d);
@@ -87,4 +105,31 @@ TEST_CASE("OperationOutcome text is extracted from diagnostics or details") {
             R"({"resourceType":"OperationOutcome","issue":[{"diagnostics":"bad"},{"details":{"text":"worse"}}]})") ==
         "bad; worse");
   CHECK(fra::fhir::operation_outcome_text("not json").empty());
+}
+
+TEST_CASE("an OperationOutcome nested a million deep, alone or in a batch response, keeps the stack (fuzz_resource)") {
+  const std::string deep = std::string(1000000, '[') + std::string(1000000, ']');
+  CHECK(fra::fhir::operation_outcome_text(deep).empty());
+  auto batch = fra::fhir::parse_batch_response(
+      R"({"resourceType":"Bundle","entry":[{"response":{"status":"400","outcome":)" + deep + "}}]}", 1);
+  REQUIRE(batch.ok());
+  CHECK((*batch)[0].status == 400);
+  CHECK((*batch)[0].problem.empty());
+  auto named = fra::fhir::parse_batch_response(
+      R"({"resourceType":"Bundle","entry":[{"response":{"status":"400","outcome":{"resourceType":"OperationOutcome",)"
+      R"("issue":[{"diagnostics":"bad"}]}}}]})", 1);
+  CHECK((*named)[0].problem == "bad");
+}
+
+TEST_CASE("text a server sends back is scrubbed of what could identify a patient before it is logged") {
+  using fra::fhir::scrub_server_text;
+  CHECK(scrub_server_text("Resource Patient/8f3a-11 not found") == "Resource Patient/... not found");
+  CHECK(scrub_server_text("identifier 'MRN-4471234' matched 2 resources") == "identifier '...' matched 2 resources");
+  CHECK(scrub_server_text("Invalid birthDate 1980-05-12 for \"Jane Doe\"") == "Invalid birthDate # for \"...\"");
+  CHECK(scrub_server_text("call 555-0142 about line 3") == "call # about line 3");
+  CHECK(scrub_server_text("Missing required property (RiskAssessment.status)") ==
+        "Missing required property (RiskAssessment.status)");
+  CHECK(scrub_server_text("a/b and x/2") == "a/b and x/2");
+  CHECK(scrub_server_text(std::string(1000, 'x')).size() <= 300);
+  CHECK(scrub_server_text("unterminated 'quote") == "unterminated '...'");
 }
