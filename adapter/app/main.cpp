@@ -93,8 +93,8 @@ int main(int argc, char** argv) {
   auto* verify_cmd = audit_cmd->add_subcommand(
       "verify", "Walk the audit log's hash chain; exit 65 naming the first row that does not hold");
   verify_cmd->add_option("-c,--config", audit_config,
-                         "Configuration file (only database.url is used); without it FRA_DATABASE_URL or libpq's "
-                         "PG* variables");
+                         "Configuration file (checked whole; database.url is used); without it FRA_DATABASE_URL or "
+                         "libpq's PG* variables");
 
   std::string rescore_config;
   int rescore_sample = 0;

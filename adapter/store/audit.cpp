@@ -32,7 +32,10 @@ std::string audit_canonical(const std::vector<std::string>& fields) {
 AuditCheck Store::verify_audit(const std::function<void(std::int64_t)>& progress) {
   AuditCheck check;
   try {
+    pqxx::nontransaction(conn_->c).exec("SET application_name = 'fhir-risk-adapter audit'");
     pqxx::work w(conn_->c);
+    // One snapshot for the whole walk: rows appended meanwhile are not half seen.
+    w.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY");
     std::string prev(64, '0');
     std::int64_t expected = 1;
     constexpr int kBatch = 10000;
@@ -94,6 +97,7 @@ AuditCheck Store::verify_audit(const std::function<void(std::int64_t)>& progress
 std::vector<StoredScore> Store::stored_scores(std::optional<int> sample) {
   std::vector<StoredScore> out;
   try {
+    pqxx::nontransaction(conn_->c).exec("SET application_name = 'fhir-risk-adapter audit'");
     pqxx::work w(conn_->c);
     const std::string select = "SELECT score_id, model_sha256, probability, features::text FROM audit_scores";
     auto rows = sample ? w.exec_params("SELECT * FROM (" + select + " ORDER BY random() LIMIT $1) s ORDER BY score_id",

@@ -436,7 +436,8 @@ ScoreCounts Store::score_batch(int limit, const ModelInfo& model, Micros as_of, 
         "INSERT INTO audit_log (actor, action, object, details) "
         "SELECT $1, 'score', 'Patient/' || patient_key, jsonb_build_object('score_id', id, 'model', model_name, "
         "'model_version', model_version, 'model_sha256', model_sha256, 'as_of', as_of, 'probability', probability, "
-        "'band', band, 'features_sha256', encode(sha256(convert_to(features::text, 'UTF8')), 'hex')) "
+        "'band', band, 'features_sha256', encode(sha256(convert_to(features::text, 'UTF8')), 'hex'), "
+        "'contributions_sha256', encode(sha256(convert_to(contributions::text, 'UTF8')), 'hex'), 'scored_at', scored_at) "
         "FROM score WHERE id = ANY($2::bigint[]) ORDER BY id",
         actor_, key_array(id_text));
     w.exec_params("DELETE FROM scoring_queue WHERE patient_key = ANY($1::text[])", arr);
