@@ -142,7 +142,9 @@ REVOKE EXECUTE ON FUNCTION audit_canonical(bigint, timestamptz, text, text, text
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO fra_writer, fra_auditor;
 GRANT SELECT, INSERT, UPDATE, DELETE ON resource_version, patient, observation_value, encounter, sync_cursor,
-  dead_letter, scoring_queue, score, risk_assessment TO fra_writer;
+  dead_letter, scoring_queue, risk_assessment TO fra_writer;
+-- A score, once stored, is never changed by the daemon.
+GRANT SELECT, INSERT ON score TO fra_writer;
 GRANT SELECT ON schema_migrations TO fra_writer;
 GRANT SELECT, INSERT ON audit_log TO fra_writer;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO fra_writer;

@@ -44,7 +44,7 @@ RekeyCounts Store::rekey(const mapping::Pseudonymizer& from, const mapping::Pseu
                                    "process first", others, others == 1 ? " is open" : "s are open"));
     // Taken whole: nothing else writes while the keys move.
     w.exec("LOCK TABLE resource_version, patient, observation_value, encounter, dead_letter, scoring_queue, score, "
-           "risk_assessment, pseudonym_key IN EXCLUSIVE MODE");
+           "risk_assessment, pseudonym_key, input_version IN EXCLUSIVE MODE");
     auto fp = w.exec("SELECT fingerprint FROM pseudonym_key");
     if (fp.empty() || fp[0][0].as<std::string>() != from.fingerprint())
       throw StoreError("pseudonym.key_file is not the key this database's pseudonyms were made with");
@@ -102,7 +102,10 @@ RekeyCounts Store::rekey(const mapping::Pseudonymizer& from, const mapping::Pseu
            "WHERE o.resource_key = m.old_key AND m.resource_type = 'Observation'");
     w.exec("UPDATE encounter e SET resource_key = m.new_key FROM rekey_map m "
            "WHERE e.resource_key = m.old_key AND m.resource_type = 'Encounter'");
-    for (const char* table : {"observation_value", "encounter", "scoring_queue", "score", "risk_assessment"})
+    w.exec("UPDATE input_version i SET resource_key = m.new_key FROM rekey_map m "
+           "WHERE i.resource_key = m.old_key AND i.resource_type = m.resource_type");
+    for (const char* table : {"observation_value", "encounter", "scoring_queue", "score", "risk_assessment",
+                              "input_version"})
       w.exec(fmt::format("UPDATE {} t SET patient_key = m.new_key FROM rekey_map m "
                          "WHERE t.patient_key = m.old_key AND m.resource_type = 'Patient'", table));
     c.dead_letters = static_cast<std::int64_t>(

@@ -97,7 +97,8 @@ namespace {
 // with COPY and merged into the store with a handful of statements, whatever its size.
 constexpr const char* kStagingTables = R"sql(
 CREATE TEMP TABLE IF NOT EXISTS stage_version (
-  ord integer, resource_type text, resource_key text, version_id text, source_updated bigint, sealed_ref text
+  ord integer, resource_type text, resource_key text, version_id text, source_updated bigint, sealed_ref text,
+  patient_key text
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_patient (
   resource_key text, version_id text, birth_year integer, sex text, sealed_ref text
@@ -140,6 +141,17 @@ const std::string kClaim =
     " AND resource_version.source_updated <= EXCLUDED.source_updated"
     " RETURNING resource_type, resource_key, version_id, xmax = 0)"  // xmax 0: inserted, not updated
     " INSERT INTO stage_claimed SELECT * FROM up RETURNING resource_type, resource_key, version_id";
+
+// Lineage: the claimed versions become inputs of their patient from now on, and the versions
+// they replace stop being inputs now.
+const std::string kLineage =
+    "WITH superseded AS (UPDATE input_version i SET superseded_at = now() FROM stage_claimed c"
+    " WHERE NOT c.first_seen AND i.resource_type = c.resource_type AND i.resource_key = c.resource_key"
+    " AND i.superseded_at IS NULL)"
+    " INSERT INTO input_version (resource_type, resource_key, version_id, patient_key)"
+    " SELECT DISTINCT c.resource_type, c.resource_key, c.version_id, v.patient_key FROM stage_claimed c"
+    " JOIN stage_version v ON v.resource_type = c.resource_type AND v.resource_key = c.resource_key"
+    " AND v.version_id = c.version_id ON CONFLICT DO NOTHING";
 
 const std::string kMergePatients =
     "WITH up AS (INSERT INTO patient (patient_key, birth_year, sex, sealed_ref)"
@@ -197,16 +209,16 @@ PageCounts Store::store_page(const Page& page) {
     {
       pqxx::stream_to versions(w, "stage_version",
                                std::vector<std::string>{"ord", "resource_type", "resource_key", "version_id",
-                                                        "source_updated", "sealed_ref"});
+                                                        "source_updated", "sealed_ref", "patient_key"});
       for (const auto& p : page.patients)
         versions << std::make_tuple(ord++, std::string("Patient"), p.version.key.hex, version_of(p.version),
-                                    p.version.last_updated, to_hex(p.version.sealed));
+                                    p.version.last_updated, to_hex(p.version.sealed), p.version.key.hex);
       for (const auto& o : page.observations)
         versions << std::make_tuple(ord++, std::string("Observation"), o.version.key.hex, version_of(o.version),
-                                    o.version.last_updated, to_hex(o.version.sealed));
+                                    o.version.last_updated, to_hex(o.version.sealed), o.patient.hex);
       for (const auto& e : page.encounters)
         versions << std::make_tuple(ord++, std::string("Encounter"), e.version.key.hex, version_of(e.version),
-                                    e.version.last_updated, to_hex(e.version.sealed));
+                                    e.version.last_updated, to_hex(e.version.sealed), e.patient.hex);
       versions.complete();
     }
     if (!page.patients.empty()) {
@@ -236,6 +248,7 @@ PageCounts Store::store_page(const Page& page) {
         claimed_observations.emplace(row[1].as<std::string>(), row[2].as<std::string>());
     }
     c.unchanged = ord - c.stored;
+    if (c.stored > 0) w.exec(kLineage);
     if (!page.patients.empty()) w.exec(kMergePatients);
     if (!claimed_observations.empty()) {
       w.exec(kRetractObservations);
@@ -309,6 +322,8 @@ int Store::delete_resources(std::string_view type, const std::vector<std::pair<m
           t, key.hex, at);
       if (tomb.empty() || !tomb[0][0].as<bool>()) continue;  // unknown here, or already gone
       ++held;
+      w.exec_params("UPDATE input_version SET superseded_at = now() WHERE resource_type = $1 AND resource_key = $2 "
+                    "AND superseded_at IS NULL", t, key.hex);
       if (table == nullptr) continue;
       for (const auto& row : w.exec_params(fmt::format("DELETE FROM {} WHERE resource_key = $1 RETURNING patient_key", table),
                                            key.hex))

@@ -4,6 +4,7 @@
 --
 --   runuser -u postgres -- psql -v ON_ERROR_STOP=1 -f deploy/postgresql/roles.sql
 --
+-- (deploy/compose/compose.yaml runs it as is in its throwaway PostgreSQL's initialisation.)
 -- then give each login a password interactively (psql: \password fra_owner, \password
 -- fra_daemon, \password alice) or a client certificate; never keep a password in a file like
 -- this one. The login names are examples: keep the two group roles' names, which the

@@ -117,12 +117,13 @@ class AuditLog(unittest.TestCase):
                                    "'fhir-risk-adapter sync (fra_test_writer)'").stdout.strip(), "t")
         for statement in ("CREATE TABLE x (i int)", "ALTER TABLE score ADD COLUMN x int", "DROP TABLE score",
                           "UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log", "UPDATE audit_head SET last_id = 0",
+                          "UPDATE score SET probability = 0", "DELETE FROM score",
                           "CREATE ROLE y"):
             refused = psql(writer, statement, check=False)
             self.assertNotEqual(refused.returncode, 0, statement)
         # The auditor reads the views...
         for view in ("audit_events", "audit_chain_head", "audit_scores", "audit_risk_assessments",
-                     "audit_resource_versions", "audit_dead_letters", "audit_schema"):
+                     "audit_resource_versions", "audit_dead_letters", "audit_schema", "audit_score_inputs"):
             ok = psql(auditor, f"SELECT count(*) FROM {view}", check=False)
             self.assertEqual(ok.returncode, 0, view + ok.stderr)
         self.assertGreater(int(psql(auditor, "SELECT count(*) FROM audit_scores").stdout), 0)
@@ -130,7 +131,7 @@ class AuditLog(unittest.TestCase):
         self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
         # ...and nothing else: base tables, writes, the adapter's functions.
         for statement in ("SELECT * FROM score LIMIT 1", "SELECT * FROM patient LIMIT 1", "SELECT * FROM audit_log LIMIT 1",
-                          "SELECT * FROM audit_head", "SELECT * FROM resource_version LIMIT 1",
+                          "SELECT * FROM audit_head", "SELECT * FROM resource_version LIMIT 1", "SELECT * FROM input_version LIMIT 1",
                           "INSERT INTO audit_log (actor, action) VALUES ('x', 'y')", "DELETE FROM scoring_queue",
                           "UPDATE risk_assessment SET written_band = 'low'",
                           "SELECT audit_canonical(1, now(), 'a', 'b', 'c', '{}', 'd')", "SELECT audit_chain()",
@@ -315,6 +316,43 @@ class AuditLog(unittest.TestCase):
         self.assertEqual(run.returncode, 0, run.stderr)
         self.assertIn("RiskAssessments: 0 created, 1 updated, 0 failed", run.stdout)
         self.assertEqual(psql(url, "SELECT count(*) FROM risk_assessment").stdout, before["risk_assessment"])
+
+    def test_9_each_score_keeps_the_versions_that_fed_it(self):
+        from test_end_to_end import KEY, fhir_all, fhir_post
+        import hashlib
+        import hmac
+        url, cfg = synced("fra_lineage")
+        patient = fhir_all("Patient?_count=10")[5]["id"]
+        with open(KEY, "rb") as f:
+            key = hmac.new(f.read(), f"Patient/{patient}".encode(), hashlib.sha256).hexdigest()
+        first = psql(url, f"SELECT max(id) FROM score WHERE patient_key = '{key}'").stdout.strip()
+        inputs = lambda score: set(psql(url, f"SELECT resource_type || ' ' || resource_pseudonym || ' ' || version_id "
+                                             f"FROM audit_score_inputs WHERE score_id = {score}").stdout.splitlines())
+        before = inputs(first)
+        stored = set(psql(url, "SELECT resource_type || ' ' || resource_key || ' ' || version_id FROM resource_version "
+                               f"WHERE (resource_type = 'Patient' AND resource_key = '{key}') "
+                               f"OR resource_key IN (SELECT resource_key FROM observation_value WHERE patient_key = '{key}') "
+                               f"OR resource_key IN (SELECT resource_key FROM encounter WHERE patient_key = '{key}')")
+                     .stdout.splitlines())
+        self.assertGreater(len(stored), 5)
+        self.assertLessEqual(stored, before, "every stored input of the patient is in the score's lineage")
+        self.assertIn(f"Patient {key} ", " ".join(sorted(before)) + " ")
+        # A new observation: the next score has it among its inputs, the first keeps its own.
+        obs = fhir_post({"resourceType": "Observation", "status": "final",
+                         "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                         "subject": {"reference": f"Patient/{patient}"}, "effectiveDateTime": "2026-11-23T08:00:00Z",
+                         "valueQuantity": {"value": 131, "unit": "/min", "system": "http://unitsofmeasure.org",
+                                           "code": "/min"}})
+        run = adapter("sync", "--once", "--config", cfg)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        second = psql(url, f"SELECT max(id) FROM score WHERE patient_key = '{key}'").stdout.strip()
+        self.assertNotEqual(second, first)
+        with open(KEY, "rb") as f:
+            obs_key = hmac.new(f.read(), f"Observation/{obs['id']}".encode(), hashlib.sha256).hexdigest()
+        added = inputs(second) - before
+        self.assertEqual(len(added), 1, added)
+        self.assertTrue(next(iter(added)).startswith(f"Observation {obs_key} "))
+        self.assertEqual(inputs(first), before)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import subprocess
 import unittest
 
 from test_daemon import Daemon, daemon_config, observation, post
-from test_end_to_end import adapter, fhir_all, free_port, write_config
+from test_end_to_end import adapter, fhir_all, free_port, occurring, write_config
 from test_faults import database
 
 
@@ -72,8 +72,7 @@ class Privacy(unittest.TestCase):
         self.assertIn("COPY public.dead_letter", texts["pg_dump"])
         found = needles()
         self.assertGreater(len(found), 5 * len(patients))
-        leaks = {name: sorted(n for n in found if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text))[:5]
-                 for name, text in texts.items()}
+        leaks = {name: occurring(found, text)[:5] for name, text in texts.items()}
         self.assertEqual({k: v for k, v in leaks.items() if v}, {})
 
 
