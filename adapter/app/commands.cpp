@@ -321,6 +321,7 @@ int backfill(const std::string& file, const std::string& ndjson_dir, const std::
   try {
     store::Store db(cfg->str("database.url"));
     if (!schema_current(db, file) || !pseudonym_key_matches(db, ps)) return kExitConfig;
+    db.set_actor("fhir-risk-adapter backfill");
     // A progress line on a terminal, rewritten in place at most twice a second.
     const bool tty = ::isatty(STDERR_FILENO) != 0;
     double shown = -1;
@@ -377,6 +378,8 @@ int backfill(const std::string& file, const std::string& ndjson_dir, const std::
       total += r.lines;
       seconds += r.seconds;
     }
+    db.audit("backfill", export_kickoff.empty() ? "ndjson files" : "bulk data export",
+             fmt::format(R"({{"files": {}, "lines": {}}})", reports.size(), total));
     fmt::print("backfilled {} resources from {} files in {:.2f} s; {} patients queued for scoring (the next sync "
                "scores them)\n",
                total, reports.size(), seconds, db.queue_depth());
@@ -427,6 +430,10 @@ int export_training(const std::string& file, const std::string& output, const st
       error_line(fmt::format("{}: cannot write", output));
       return kExitDataErr;
     }
+    db.set_actor("fhir-risk-adapter export-training");
+    db.audit("export-training", "training CSV",
+             fmt::format(R"({{"index_events": {}, "patients": {}, "horizon": "{}", "censored": {}}})", rep.rows,
+                         rep.patients, horizon, rep.censored));
     fmt::print("exported {} index events ({} readmitted within {}) of {} patients to {}; {} discharges too recent "
                "for their label were left out\n",
                rep.rows, rep.positives, horizon, rep.patients, output, rep.censored);

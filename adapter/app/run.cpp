@@ -296,9 +296,19 @@ int run_daemon(const std::string& file) {
   });
   std::unique_ptr<store::Store> db;
   std::unique_ptr<sync::Pipeline> pipeline;
+  bool reload_unaudited = false;  // a reload while the database was away, audited on reconnection
+  auto audit_model = [&](bool reload) {
+    db->audit("model-load", model->package->manifest.name,
+              fmt::format(R"({{"version": "{}", "sha256": "{}", "reload": {}}})", model->package->manifest.version,
+                          model->package->manifest.model_sha256, reload));
+  };
   auto open_session = [&] {
     db = std::make_unique<store::Store>(database_url);
     db->set_actor("fhir-risk-adapter run");
+    if (reload_unaudited) {
+      audit_model(true);
+      reload_unaudited = false;
+    }
     pipeline = std::make_unique<sync::Pipeline>(*client, *db, ps, *model->package, cfg->features(), cfg->catalog(),
                                                 sopts);
   };
@@ -312,9 +322,7 @@ int run_daemon(const std::string& file) {
   try {
     open_session();
     if (!schema_current(*db, file) || !pseudonym_key_matches(*db, ps)) return kExitConfig;
-    db->audit("model-load", model->package->manifest.name,
-              fmt::format(R"({{"version": "{}", "sha256": "{}"}})", model->package->manifest.version,
-                          model->package->manifest.model_sha256));
+    audit_model(false);
     if (subscription_mode) {
       auto plan = daemon::plan_subscriptions(*client, cfg->str("subscription.shape"), cfg->str("subscription.topic"));
       subscriptions = daemon::subscribe(*client, plan, cfg->str("subscription.endpoint"), secret, kTypes);
@@ -355,11 +363,12 @@ int run_daemon(const std::string& file) {
                                                       cfg->catalog(), sopts);
         set_model_info(*model->package, 1);
         metrics.add("fra_model_reloads_total", 1, "ok");
+        reload_unaudited = true;
         try {
-          if (db)
-            db->audit("model-load", model->package->manifest.name,
-                      fmt::format(R"({{"version": "{}", "sha256": "{}", "reload": true}})",
-                                  model->package->manifest.version, model->package->manifest.model_sha256));
+          if (db) {
+            audit_model(true);
+            reload_unaudited = false;
+          }
         } catch (const std::exception& e) {
           end_session(e);
         }

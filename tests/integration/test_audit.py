@@ -210,6 +210,8 @@ class AuditLog(unittest.TestCase):
         run = adapter("backfill", "--export", "--config", cfg)
         self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
         self.assertEqual(counts()[:2], after[:2])
+        self.assertEqual(psql(url, "SELECT object FROM audit_log WHERE action = 'backfill'").stdout.strip(),
+                         "bulk data export")
         # A retention shorter than a feature's window is refused, naming the feature.
         short = cfg.replace(".toml", "-short.toml")
         with open(cfg) as f, open(short, "w") as g:
