@@ -72,3 +72,6 @@ for e in json.load(sys.stdin).get("entry", []):
 '
 echo "== a second sync finds nothing new and writes nothing"
 "$bin" sync --once --config "$work/adapter.toml" | tail -1
+echo "== the audit log: every page, score and write-back above, hash-chained"
+psql "$db_url" -X -q -c "SELECT action, count(*) AS events FROM audit_log GROUP BY action ORDER BY min(id)"
+FRA_DATABASE_URL="$db_url" "$bin" audit verify
