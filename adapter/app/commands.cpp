@@ -161,18 +161,12 @@ std::optional<fhir::ClientOptions> client_options(const config::Config& cfg) {
   return opts;
 }
 
-std::optional<std::string> pseudonym_key(const config::Config& cfg) {
-  auto key = mapping::read_key_file(cfg.str("pseudonym.key_file"));
+std::unique_ptr<mapping::Pseudonymizer> pseudonymizer(const config::Config& cfg, const std::string* key_file) {
+  auto key = key_file != nullptr ? mapping::read_key_file(*key_file) : mapping::read_key_file(cfg.str("pseudonym.key_file"));
   if (!key) {
-    error_line("pseudonym.key_file: " + key.error().message);
-    return std::nullopt;
+    error_line((key_file != nullptr ? "--new-key-file: " : "pseudonym.key_file: ") + key.error().message);
+    return nullptr;
   }
-  return std::move(key).value();
-}
-
-std::unique_ptr<mapping::Pseudonymizer> pseudonymizer(const config::Config& cfg) {
-  auto key = pseudonym_key(cfg);
-  if (!key) return nullptr;
   std::optional<std::string> seal;
   if (const auto& file = cfg.str("pseudonym.seal_key_file"); !file.empty()) {
     auto s = mapping::read_key_file(file);
@@ -180,13 +174,14 @@ std::unique_ptr<mapping::Pseudonymizer> pseudonymizer(const config::Config& cfg)
       error_line("pseudonym.seal_key_file: " + s.error().message);
       return nullptr;
     }
-    if (s.value() == *key) {
-      error_line("pseudonym.seal_key_file: the same key as pseudonym.key_file; the two must differ");
+    if (s.value() == key.value()) {
+      error_line(fmt::format("pseudonym.seal_key_file: the same key as {}; the two must differ",
+                             key_file != nullptr ? "--new-key-file" : "pseudonym.key_file"));
       return nullptr;
     }
     seal = std::move(s).value();
   }
-  return std::make_unique<mapping::Pseudonymizer>(*key, seal);
+  return std::make_unique<mapping::Pseudonymizer>(key.value(), seal);
 }
 
 bool pseudonym_key_matches(store::Store& db, const mapping::Pseudonymizer& ps) {
@@ -194,6 +189,17 @@ bool pseudonym_key_matches(store::Store& db, const mapping::Pseudonymizer& ps) {
   error_line("pseudonym.key_file: this database's pseudonyms were made with another key; with this one every "
              "patient would be stored again under a new pseudonym (use the key the database was made with)");
   return false;
+}
+
+sync::Options sync_options(const config::Config& cfg) {
+  sync::Options o;
+  o.page_size = static_cast<int>(cfg.integer("fhir.page_size"));
+  o.score_batch = static_cast<int>(cfg.integer("score.batch_size"));
+  o.overlap_seconds = cfg.integer("sync.overlap_seconds");
+  o.track_deletions = cfg.boolean("sync.track_deletions");
+  o.write_batch = static_cast<int>(cfg.integer("writeback.batch_size"));
+  o.write_in_flight = static_cast<int>(cfg.integer("writeback.in_flight"));
+  return o;
 }
 
 bool schema_current(store::Store& db, const std::string& config_file) {
@@ -275,13 +281,7 @@ int sync_once(const std::string& file) {
     client.on_retry([](const std::string& where, const std::string& problem, std::chrono::milliseconds delay) {
       spdlog::warn("{}: {}; retry in {} ms", where, problem, delay.count());
     });
-    sync::Options sopts;
-    sopts.page_size = static_cast<int>(cfg->integer("fhir.page_size"));
-    sopts.score_batch = static_cast<int>(cfg->integer("score.batch_size"));
-    sopts.overlap_seconds = cfg->integer("sync.overlap_seconds");
-    sopts.track_deletions = cfg->boolean("sync.track_deletions");
-    sopts.write_batch = static_cast<int>(cfg->integer("writeback.batch_size"));
-    sopts.write_in_flight = static_cast<int>(cfg->integer("writeback.in_flight"));
+    sync::Options sopts = sync_options(*cfg);
     db.set_actor("fhir-risk-adapter sync");
     db.audit("model-load", model->manifest.name,
              fmt::format(R"({{"version": "{}", "sha256": "{}"}})", model->manifest.version, model->manifest.model_sha256));
@@ -654,14 +654,9 @@ int rekey(const std::string& file, const std::string& new_key_file) {
   if (!cfg) return kExitConfig;
   auto from = pseudonymizer(*cfg);
   if (!from) return kExitConfig;
-  auto key = mapping::read_key_file(new_key_file);
-  if (!key) {
-    error_line("--new-key-file: " + key.error().message);
-    return kExitConfig;
-  }
-  std::optional<std::string> seal;
-  if (const auto& f = cfg->str("pseudonym.seal_key_file"); !f.empty()) seal = mapping::read_key_file(f).value();
-  mapping::Pseudonymizer to(key.value(), seal);
+  auto to_ptr = pseudonymizer(*cfg, &new_key_file);
+  if (!to_ptr) return kExitConfig;
+  const mapping::Pseudonymizer& to = *to_ptr;
   if (to.fingerprint() == from->fingerprint()) {
     error_line("--new-key-file: the same key as pseudonym.key_file");
     return kExitConfig;

@@ -48,7 +48,6 @@ struct Shared {
   std::atomic<bool> reload{false};
   std::set<std::string> woken;                     // types a notification asked for
   std::map<std::string, fhir::Micros> synced_at;  // type -> start of its last complete ingest
-  std::atomic<bool> model_loaded{false};
 };
 
 void declare_metrics(daemon::Metrics& m) {
@@ -202,7 +201,6 @@ int run_daemon(const std::string& file) {
                                                  p.manifest.model_sha256));
   };
   set_model_info(*model->package, 1);
-  shared.model_loaded = true;
 
   std::map<std::string, std::chrono::seconds> interval;
   for (const auto& [type, k] : {std::pair{"Patient", "sync.patient_interval_seconds"},
@@ -239,8 +237,7 @@ int run_daemon(const std::string& file) {
         r.ready = false;
         r.detail += "fhir unreachable\n";
       }
-      r.ready = r.ready && shared.model_loaded;
-      r.detail += shared.model_loaded ? "model loaded\n" : "no model\n";
+      r.detail += "model loaded\n";  // run does not start without one, and a reload keeps the old
       return r;
     };
     h.metrics = [&]() {
@@ -277,13 +274,7 @@ int run_daemon(const std::string& file) {
                  listen.substr(0, listen.rfind(':')), http->port());
   }
 
-  sync::Options sopts;
-  sopts.page_size = static_cast<int>(cfg->integer("fhir.page_size"));
-  sopts.score_batch = static_cast<int>(cfg->integer("score.batch_size"));
-  sopts.overlap_seconds = cfg->integer("sync.overlap_seconds");
-  sopts.track_deletions = cfg->boolean("sync.track_deletions");
-  sopts.write_batch = static_cast<int>(cfg->integer("writeback.batch_size"));
-  sopts.write_in_flight = static_cast<int>(cfg->integer("writeback.in_flight"));
+  sync::Options sopts = sync_options(*cfg);
   sopts.stop = &shared.stop;
   sopts.on_write_batch = [&metrics](double seconds, int) { metrics.observe("fra_writeback_seconds", seconds); };
 

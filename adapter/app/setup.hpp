@@ -8,6 +8,7 @@
 
 #include "adapter/config/config.hpp"
 #include "adapter/store/store.hpp"
+#include "adapter/sync/pipeline.hpp"
 #include "fhir/client.hpp"
 #include "fhir/result.hpp"
 #include "mapping/pseudonym.hpp"
@@ -23,11 +24,12 @@ std::optional<config::Config> load_config(const std::string& file);
 /// (a static bearer token from a file or the environment, or SMART Backend Services).
 /// nullopt: a problem was printed.
 std::optional<fhir::ClientOptions> client_options(const config::Config& cfg);
-/// The pseudonym key from its file; nullopt after printing why not.
-std::optional<std::string> pseudonym_key(const config::Config& cfg);
-/// The keys of pseudonym.key_file and pseudonym.seal_key_file as a Pseudonymizer; nullptr after
-/// printing why not (a file missing, short, readable by others, or the same key twice).
-std::unique_ptr<mapping::Pseudonymizer> pseudonymizer(const config::Config& cfg);
+/// The pipeline's options from the configuration (pages, batches, overlap, deletions, write-back).
+sync::Options sync_options(const config::Config& cfg);
+/// The keys of pseudonym.key_file (or `key_file` instead) and pseudonym.seal_key_file as a
+/// Pseudonymizer; nullptr after printing why not (a file missing, short, readable by others, or
+/// the same key twice).
+std::unique_ptr<mapping::Pseudonymizer> pseudonymizer(const config::Config& cfg, const std::string* key_file = nullptr);
 /// True when the database is at this binary's schema version; otherwise prints what to run.
 bool schema_current(store::Store& db, const std::string& config_file);
 /// True when the database's pseudonyms were made with this key (recorded on first use);

@@ -88,8 +88,7 @@ AuditCheck Store::verify_audit(const std::function<void(std::int64_t)>& progress
     }
     check.head_hash = prev;
   } catch (const pqxx::sql_error& e) {
-    std::string what = e.what();
-    throw StoreError("reading the audit log: " + what.substr(0, what.find('\n')));
+    throw StoreError("reading the audit log: " + first_line(e.what()));
   }
   return check;
 }
@@ -106,8 +105,7 @@ std::vector<StoredScore> Store::stored_scores(std::optional<int> sample) {
     for (const auto& r : rows)
       out.push_back({r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<double>(), r[3].as<std::string>()});
   } catch (const pqxx::sql_error& e) {
-    std::string what = e.what();
-    throw StoreError("reading the scores: " + what.substr(0, what.find('\n')));
+    throw StoreError("reading the scores: " + first_line(e.what()));
   }
   return out;
 }

@@ -7,6 +7,11 @@
 
 namespace fra::store {
 
+// Helpers the store's translation units share (store.cpp defines them).
+std::string first_line(const std::string& s);
+std::string to_hex(const std::vector<std::uint8_t>& b);
+std::vector<std::uint8_t> from_hex(const std::string& hex);
+
 struct Store::Connection {
   explicit Connection(const std::string& url) : c(url) {}
   pqxx::connection c;

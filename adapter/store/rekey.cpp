@@ -9,28 +9,6 @@
 #include "adapter/store/store.hpp"
 
 namespace fra::store {
-namespace {
-
-std::string hex(const std::vector<std::uint8_t>& b) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (auto c : b) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 15];
-  }
-  return out;
-}
-
-std::vector<std::uint8_t> unhex(const std::string& s) {
-  std::vector<std::uint8_t> out;
-  auto v = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
-  for (std::size_t i = 0; i + 1 < s.size(); i += 2) out.push_back(static_cast<std::uint8_t>(v(s[i]) * 16 + v(s[i + 1])));
-  return out;
-}
-
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
-
-}  // namespace
 
 RekeyCounts Store::rekey(const mapping::Pseudonymizer& from, const mapping::Pseudonymizer& to) {
   RekeyCounts c;
@@ -58,7 +36,7 @@ RekeyCounts Store::rekey(const mapping::Pseudonymizer& from, const mapping::Pseu
     w.exec("CREATE TEMP TABLE rekey_map (resource_type text, old_key text, new_key text, new_sealed text) "
            "ON COMMIT DROP");
     auto open = [&](const std::string& type, const std::string& sealed_hex) {
-      auto text = from.open(unhex(sealed_hex));
+      auto text = from.open(from_hex(sealed_hex));
       if (!text) throw StoreError(fmt::format("a sealed {} reference does not open: {}", type, text.error().message));
       const auto slash = text.value().find('/');
       if (slash == std::string::npos || text.value().substr(0, slash) != type)
@@ -77,16 +55,16 @@ RekeyCounts Store::rekey(const mapping::Pseudonymizer& from, const mapping::Pseu
         const auto type = r[0].as<std::string>();
         const auto id = open(type, r[2].as<std::string>());
         map << std::make_tuple(type, r[1].as<std::string>(), to.of(type, fhir::FhirId{id}).hex,
-                               hex(to.seal(type + "/" + id)));
+                               to_hex(to.seal(type + "/" + id)));
         ++c.resources;
       }
       for (const auto& r : letters) {
-        const auto sealed = from.open(unhex(r[2].as<std::string>()));
+        const auto sealed = from.open(from_hex(r[2].as<std::string>()));
         if (!sealed) throw StoreError("a sealed dead-letter reference does not open: " + sealed.error().message);
         const auto slash = sealed.value().find('/');
         const auto type = sealed.value().substr(0, slash), id = sealed.value().substr(slash + 1);
         map << std::make_tuple(type, r[1].as<std::string>(), to.of(type, fhir::FhirId{id}).hex,
-                               hex(to.seal(sealed.value())));
+                               to_hex(to.seal(sealed.value())));
       }
       map.complete();
     }

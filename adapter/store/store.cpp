@@ -12,11 +12,19 @@
 #include <utility>
 
 namespace fra::store {
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+std::string to_hex(const std::vector<std::uint8_t>& b) { return mapping::to_hex(b.data(), b.size()); }
+
+std::vector<std::uint8_t> from_hex(const std::string& hex) {
+  std::vector<std::uint8_t> out(hex.size() / 2);
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+  return out;
+}
+
 namespace {
 
 using fhir::Micros;
-
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
 // Timestamps cross the boundary as epoch microseconds, so no time zone setting can shift them.
 std::string ts(int param) { return fmt::format("(timestamptz 'epoch' + ${}::bigint * interval '1 microsecond')", param); }
@@ -48,16 +56,6 @@ template <typename T>
 std::optional<T> opt(const pqxx::field& f) {
   if (f.is_null()) return std::nullopt;
   return f.as<T>();
-}
-
-std::string to_hex(const std::vector<std::uint8_t>& b) {
-  return mapping::to_hex(b.data(), b.size());
-}
-
-std::vector<std::uint8_t> from_hex(const std::string& hex) {
-  std::vector<std::uint8_t> out(hex.size() / 2);
-  for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
-  return out;
 }
 
 std::string features_json(const std::vector<std::string>& names, const std::vector<float>& values) {
