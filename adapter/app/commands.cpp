@@ -466,7 +466,7 @@ int score_csv(const std::string& model_path, const std::string& input, const std
     }
     std::string out;
     try {
-      out = score::score_csv(*model, features, *text, {flags.margin, flags.contributions, flags.threads});
+      out = score::score_csv(*model, features, *text, {flags.margin, flags.contributions, flags.threads, flags.row_by_row});
     } catch (const std::runtime_error& e) {
       error_line(fmt::format("{}: {}", input, e.what()));
       return kExitDataErr;

@@ -33,6 +33,7 @@ struct ScoreCsvFlags {
   bool margin = false;
   bool contributions = false;
   int threads = 1;
+  bool row_by_row = false;
 };
 
 int score_csv(const std::string& model, const std::string& input, const std::string& output,

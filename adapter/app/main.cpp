@@ -62,6 +62,8 @@ int main(int argc, char** argv) {
   csv_cmd->add_flag("--contributions", csv_flags.contributions,
                     "Add exact TreeSHAP contributions per feature and the bias, as XGBoost's pred_contribs");
   csv_cmd->add_option("--threads", csv_flags.threads, "Threads to score with")->check(CLI::Range(1, 256));
+  csv_cmd->add_flag("--row-by-row", csv_flags.row_by_row,
+                    "Predictions and margins through the single-row path (as `audit rescore`), not in batches");
 
   auto* config_cmd = app.add_subcommand("config", "Check or print a configuration");
   config_cmd->require_subcommand(1);

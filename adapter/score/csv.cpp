@@ -109,10 +109,15 @@ std::string score_csv(const Model& model, const std::vector<std::string>& featur
   }
 
   std::vector<float> y(rows * o), m, c;
-  model.predict_batch(x.data(), rows, y.data(), options.threads);
-  if (options.margin) {
-    m.resize(rows * g);
-    model.margins_batch(x.data(), rows, m.data(), options.threads);
+  if (options.margin) m.resize(rows * g);
+  if (options.row_by_row) {
+    for (std::size_t r = 0; r < rows; ++r) {
+      model.predict(x.data() + r * f, y.data() + r * o);
+      if (options.margin) model.margins(x.data() + r * f, m.data() + r * g);
+    }
+  } else {
+    model.predict_batch(x.data(), rows, y.data(), options.threads);
+    if (options.margin) model.margins_batch(x.data(), rows, m.data(), options.threads);
   }
   if (options.contributions) {
     c.resize(rows * g * (f + 1));

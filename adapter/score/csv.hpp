@@ -19,6 +19,7 @@ struct CsvOptions {
   bool margin = false;         ///< add the raw margins
   bool contributions = false;  ///< add the TreeSHAP contributions and the bias
   int threads = 1;
+  bool row_by_row = false;     ///< predictions and margins one row at a time (the latency path)
 };
 
 /// Scores every row and returns the output CSV, values printed so that float32 round-trips.

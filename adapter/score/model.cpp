@@ -10,6 +10,8 @@
 #include <limits>
 #include <thread>
 
+#include "adapter/score/binned.hpp"
+
 namespace fra::score {
 namespace {
 
@@ -95,6 +97,10 @@ void Model::margins_block(const float* rows, std::size_t n, float* out) const no
 
 void Model::margins(const float* row, float* out) const noexcept {
   std::fill(out, out + num_groups_, base_margin_);
+  if (binned_) {
+    binned_->add_leaves(row, groups_.data(), out);
+    return;
+  }
   if (has_categorical_ || !doubled_rows_) {
     for (std::size_t t = 0; t < roots_.size(); ++t) out[groups_[t]] += nodes_[leaf<true>(roots_[t], row)].value;
     return;

@@ -22,6 +22,7 @@ class ModelError : public std::runtime_error {
 
 struct PathScratch;
 struct ShapTables;
+class BinnedForest;
 
 /// What predictions are, per XGBoost objective.
 enum class Output {
@@ -77,6 +78,7 @@ class Model {
 
  private:
   friend class ModelBuilder;
+  friend class BinnedForest;
 
   /// 12 bytes: the threshold (or leaf value, or index of a category set), the left child
   /// (the right child is left + 1), and in `meta` the flags in the top bits and, below them,
@@ -131,6 +133,8 @@ class Model {
   bool doubled_rows_ = true;  // false if a threshold makes the -inf stand-in for missing ambiguous
   // Built on the first call to contributions() and shared by copies of the model.
   std::shared_ptr<struct LazyShapTables> shap_;
+  // The compact layout for one row (binned.hpp), null when the model does not suit it.
+  std::shared_ptr<const BinnedForest> binned_;
 };
 
 inline bool Model::goes_right(const Node& n, float x) const noexcept {

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "adapter/score/model.hpp"
+#include "adapter/score/binned.hpp"
 #include "adapter/score/shap_tables.hpp"
 #include "adapter/score/ubjson.hpp"
 
@@ -172,6 +173,7 @@ Model ModelBuilder::build(const rapidjson::Document& doc) {
   m.nodes_.shrink_to_fit();
   m.cover_.shrink_to_fit();
   m.category_words_.shrink_to_fit();
+  m.binned_ = BinnedForest::compile(m);
   return m;
 }
 
@@ -341,7 +343,7 @@ std::size_t Model::memory_bytes() const {
   return nodes_.capacity() * sizeof(Node) + cover_.capacity() * sizeof(float) +
          (roots_.capacity() + groups_.capacity()) * sizeof(std::uint32_t) + depths_.capacity() +
          mean_values_.capacity() * sizeof(float) + category_sets_.capacity() * sizeof(CategorySet) +
-         category_words_.capacity() * sizeof(std::uint32_t);
+         category_words_.capacity() * sizeof(std::uint32_t) + (binned_ ? binned_->memory_bytes() : 0);
 }
 
 std::vector<std::size_t> Model::split_counts() const {

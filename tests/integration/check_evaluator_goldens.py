@@ -3,7 +3,9 @@
 
 Each model is trained here with Debian's XGBoost 1.7 (deterministic seeds), saved as JSON and as
 UBJSON, and scored by `score-csv` three times per format: predictions, `--margin` and
-`--contributions` (plus once with both flags, JSON only, to check the column order). The rows
+`--contributions` (plus once with both flags, JSON only, to check the column order). Predictions
+and margins are also computed `--row-by-row` (the single-row path, with and without the AVX-512
+walk), which must equal XGBoost and, to the bit, the batch run. The rows
 are steered down real tree paths so that features sit exactly on split thresholds, one float32
 ulp either side, on NaN; other rows carry ±inf, ±3.4e38, ±FLT_MAX, denormals and, for
 categorical features, category ids that are seen, unseen, negative, fractional, huge or NaN.
@@ -433,11 +435,12 @@ class EvaluatorGoldens(unittest.TestCase):
 
     # -- helpers
 
-    def score_csv(self, model, inp, out, flags, timeout=300):
+    def score_csv(self, model, inp, out, flags, timeout=300, env=None):
         cmd = [BINARY, "score-csv", "--model", model, "--input", inp, "--output", out, *flags]
         t0 = time.monotonic()
         try:
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                               env=None if env is None else {**os.environ, **env})
         finally:
             TIMINGS["score-csv"] = TIMINGS.get("score-csv", 0.0) + time.monotonic() - t0
         return p
@@ -469,11 +472,15 @@ class EvaluatorGoldens(unittest.TestCase):
                          f"xgboost {expected[rr, cc]!r}")
         return "\n".join(lines)
 
-    def run_and_check(self, gen, fmt, mode):
+    def run_and_check(self, gen, fmt, mode, row_by_row=None):
+        """row_by_row: None for batches, else the environment of a --row-by-row run."""
         spec = gen.spec
         what = f"{spec.name} [{fmt}] {mode}"
         pred_cols = prediction_columns(spec)
         flags, inp, n = [], gen.input, len(gen.X)
+        if row_by_row is not None:
+            flags.append("--row-by-row")
+            what += " row by row" + "".join(f" {k}={v}" for k, v in row_by_row.items())
         expected_cols = list(pred_cols)
         if mode in ("margin", "margin+contributions"):
             flags.append("--margin")
@@ -482,8 +489,11 @@ class EvaluatorGoldens(unittest.TestCase):
             flags.append("--contributions")
             expected_cols += contribution_columns(spec, gen.names)
             inp, n = gen.input_contrib, gen.n_contrib
-        out = os.path.join(gen.dir, f"out_{fmt}_{mode.replace('+', '_')}.csv")
-        p = self.score_csv(gen.paths[fmt], inp, out, flags)
+        batch_out = os.path.join(gen.dir, f"out_{fmt}_{mode.replace('+', '_')}.csv")
+        out = batch_out
+        if row_by_row is not None:
+            out = batch_out.replace(".csv", "_rows" + "".join(f"_{k}{v}" for k, v in row_by_row.items()) + ".csv")
+        p = self.score_csv(gen.paths[fmt], inp, out, flags, env=row_by_row)
         self.assertEqual(p.returncode, 0, f"{what}: score-csv {' '.join(flags)} exited {p.returncode}: "
                                           f"{p.stderr.strip()[:500]}")
         header, rows = read_output(out)
@@ -503,6 +513,16 @@ class EvaluatorGoldens(unittest.TestCase):
             cols = contribution_columns(spec, gen.names)
             problems.append(self.mismatches(what + " contributions", cols, table[:, at:at + len(cols)],
                                             gen.golden["contributions"], "rel", 1e-5))
+        if row_by_row is not None:
+            # `audit rescore` recomputes one row at a time what the daemon scored in batches,
+            # and compares exactly: the two paths must agree to the bit.
+            _, batch_rows = read_output(batch_out)
+            batch = np.array(batch_rows, dtype=np.float64).reshape(n, len(expected_cols))
+            same = (table == batch) | (np.isnan(table) & np.isnan(batch))
+            if not same.all():
+                r, c = np.argwhere(~same)[0]
+                problems.append(f"{what}: {int((~same).sum())} values differ from the batch run; first: row {r}, "
+                                f"column {expected_cols[c]}: {table[r, c]!r} row by row, {batch[r, c]!r} in a batch")
         problems = [p for p in problems if p]
         if problems:
             self.fail("\n".join(problems))
@@ -527,6 +547,12 @@ class EvaluatorGoldens(unittest.TestCase):
                     self.run_and_check(gen, fmt, mode)
         with self.subTest(format="json", output="margin+contributions"):
             self.run_and_check(gen, "json", "margin+contributions")
+        # The single-row path, with the vector walk where the CPU has it and without (FRA_SIMD=0).
+        for fmt in ("json", "ubj"):
+            with self.subTest(format=fmt, output="margin, row by row"):
+                self.run_and_check(gen, fmt, "margin", row_by_row={})
+        with self.subTest(format="ubj", output="margin, row by row, portable walk"):
+            self.run_and_check(gen, "ubj", "margin", row_by_row={"FRA_SIMD": "0"})
         TIMINGS[name]["score-csv"] = time.monotonic() - t0
 
     # -- malformed models

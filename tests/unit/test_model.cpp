@@ -1,8 +1,14 @@
 #include <doctest/doctest.h>
 
+#include <bit>
 #include <cmath>
+#include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <string>
+#include <vector>
+
+#include <fmt/format.h>
 
 #include "adapter/score/explain.hpp"
 #include "adapter/score/manifest.hpp"
@@ -102,4 +108,101 @@ TEST_CASE("top contributions: largest absolute first, zeros left out") {
   CHECK(top[1].feature == 3);
   CHECK(top[2].feature == 0);
   CHECK(fra::score::top_contributions(row, contribs, 4, 1).size() == 1);
+}
+
+namespace {
+// 40 trees over 3 features whose thresholds include -inf, +inf, -0, +0, a denormal and
+// FLT_MAX, mixed depths (a lone leaf, a leaf at depth 1, leaves at depth 2) and both default
+// directions: enough trees for the single-row walk's full groups of 16 and a remainder.
+struct Awkward {
+  struct Tree {
+    int a, b;
+    float t1, t2;
+    bool d1, d2;
+    float v2, v3, v4;
+    bool lone;
+  };
+  std::vector<Tree> trees;
+  std::string json;
+
+  Awkward() {
+    const float inf = std::numeric_limits<float>::infinity();
+    const float cuts[] = {-inf, inf, -0.0f, 0.0f, 1e-45f, std::numeric_limits<float>::max(), 0.5f, -2.0f};
+    auto num = [](float x) {
+      if (std::isinf(x)) return std::string(x > 0 ? "Infinity" : "-Infinity");
+      return fmt::format("{:.9g}", x);
+    };
+    std::string body, info;
+    for (int t = 0; t < 40; ++t) {
+      const auto ft = static_cast<float>(t);
+      Tree tr{t % 3, (t + 1) % 3, cuts[t % 8], cuts[(t * 5 + 3) % 8], t % 2 == 0, t % 3 == 0,
+              0.125f * (ft + 1), -0.0625f * ft, 0.03125f * static_cast<float>(t % 7), t % 13 == 7};
+      trees.push_back(tr);
+      if (t > 0) {
+        body += ",";
+        info += ",";
+      }
+      info += "0";
+      if (tr.lone) {
+        body += fmt::format(R"({{"left_children":[-1],"right_children":[-1],"split_indices":[0],)"
+                            R"("split_conditions":[{}],"default_left":[0],"split_type":[0],"sum_hessian":[1]}})",
+                            num(tr.v2));
+      } else {
+        body += fmt::format(R"({{"left_children":[1,3,-1,-1,-1],"right_children":[2,4,-1,-1,-1],)"
+                            R"("split_indices":[{},{},0,0,0],"split_conditions":[{},{},{},{},{}],)"
+                            R"("default_left":[{},{},0,0,0],"split_type":[0,0,0,0,0],"sum_hessian":[6,4,2,2,2]}})",
+                            tr.a, tr.b, num(tr.t1), num(tr.t2), num(tr.v2), num(tr.v3), num(tr.v4), int(tr.d1),
+                            int(tr.d2));
+      }
+    }
+    json = R"({"learner":{"learner_model_param":{"base_score":"0E0","num_class":"0","num_feature":"3"},
+      "objective":{"name":"binary:logitraw"},"gradient_booster":{"name":"gbtree","model":{"tree_info":[)" +
+           info + R"(],"trees":[)" + body + "]}}}}";
+  }
+
+  // XGBoost's rule, written out: x < threshold goes left, NaN takes the default direction;
+  // leaves summed in tree order in float from the base margin (0 here).
+  float margin(const float* row) const {
+    float sum = 0.0f;
+    auto left = [](float x, float t, bool d) { return std::isnan(x) ? d : x < t; };
+    for (const Tree& tr : trees) {
+      if (tr.lone) sum += tr.v2;
+      else if (!left(row[tr.a], tr.t1, tr.d1)) sum += tr.v2;
+      else sum += left(row[tr.b], tr.t2, tr.d2) ? tr.v3 : tr.v4;
+    }
+    return sum;
+  }
+};
+}  // namespace
+
+TEST_CASE("one row at a time equals the rule and the batch, to the bit, on awkward thresholds") {
+  Awkward awkward;
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> values = {-inf, -std::numeric_limits<float>::max(), -2.0f, -1e-45f, -0.0f, 0.0f, 1e-45f,
+                                     0.4999999f, 0.5f, 1.0f, std::numeric_limits<float>::max(), inf, kNaN};
+  std::vector<float> rows;
+  for (float x : values)
+    for (float y : values)
+      for (float z : {values[0], values[4], values[8], values[12], values[11]}) rows.insert(rows.end(), {x, y, z});
+  const std::size_t n = rows.size() / 3;
+
+  // Once with the CPU's vector walk, where it has one, once with the portable walk.
+  for (std::string simd : {"1", "0"}) {
+    CAPTURE(simd);
+    setenv("FRA_SIMD", simd.c_str(), 1);
+    Model m = Model::from_bytes(awkward.json);
+    std::vector<float> batch(n);
+    m.margins_batch(rows.data(), n, batch.data());
+    std::size_t wrong = 0, unlike_batch = 0;
+    for (std::size_t r = 0; r < n; ++r) {
+      float one = 0;
+      m.margins(rows.data() + 3 * r, &one);
+      const auto bits = std::bit_cast<std::uint32_t>(one);
+      wrong += bits != std::bit_cast<std::uint32_t>(awkward.margin(rows.data() + 3 * r));
+      unlike_batch += bits != std::bit_cast<std::uint32_t>(batch[r]);
+    }
+    CHECK(wrong == 0);
+    CHECK(unlike_batch == 0);
+  }
+  unsetenv("FRA_SIMD");
 }

@@ -1,0 +1,248 @@
+// The binned layout (see binned.hpp): compiled from the model's node array after load, used
+// by Model::margins for one row.
+
+#include "adapter/score/binned.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <string_view>
+
+#include "adapter/score/model.hpp"
+
+namespace fra::score {
+namespace {
+
+// FRA_SIMD=0 keeps the portable walk on a machine that has AVX-512: an escape hatch for
+// operators, and how the tests check the portable walk on such a machine.
+bool simd_allowed() {
+  const char* v = std::getenv("FRA_SIMD");
+  return v == nullptr || std::string_view(v) != "0";
+}
+
+}  // namespace
+
+std::unique_ptr<const BinnedForest> BinnedForest::compile(const Model& m) {
+  if (m.has_categorical_ || m.max_depth_ > kMaxDepth) return nullptr;
+  const std::size_t f = m.num_features_;
+  auto out = std::unique_ptr<BinnedForest>(new BinnedForest());
+  out->num_features_ = f;
+  out->num_trees_ = m.roots_.size();
+  // Whole groups of kLanes trees: the last is filled up with trees of padding nodes, which the
+  // walks go down but whose leaves they never add.
+  out->padded_trees_ = (out->num_trees_ + kLanes - 1) / kLanes * kLanes;
+  out->depth_ = m.max_depth_;
+  out->one_group_ = m.num_groups_ == 1;
+
+  // Each feature's distinct thresholds (NaN thresholds are refused at load).
+  std::vector<std::vector<float>> cuts(f);
+  for (const Model::Node& n : m.nodes_)
+    if (!(n.meta & Model::kLeaf)) cuts[Model::feature_of(n)].push_back(n.value);
+  std::size_t widest = 0;
+  for (auto& c : cuts) {
+    std::sort(c.begin(), c.end());
+    c.erase(std::unique(c.begin(), c.end()), c.end());  // -0 and +0 compare equal, and decide alike
+    widest = std::max(widest, c.size());
+  }
+  // A padding node reads slot 0 against the largest rank, which no bin reaches: it goes left.
+  if (2 * f > 65536 || widest > 65534) return nullptr;
+  out->wide_ = 2 * f > 256 || widest > 254;
+  const std::uint16_t pad = out->wide_ ? 0xFFFF : 0xFF;
+  const std::size_t inner = (std::size_t{1} << out->depth_) - 1, leaves = inner + 1;
+  const std::size_t bytes =
+      out->padded_trees_ * (inner * (out->wide_ ? 4 : 2) + leaves * sizeof(float));
+  if (bytes > m.nodes_.size() * sizeof(Model::Node)) return nullptr;
+
+  constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+  for (auto& c : cuts) {
+    const auto block = std::bit_ceil(static_cast<std::uint32_t>(c.size()) + 1);
+    out->cut_offset_.push_back(static_cast<std::uint32_t>(out->cuts_.size()));
+    out->cut_count_.push_back(static_cast<std::uint32_t>(c.size()));
+    out->cut_mask_.push_back(block - 1);
+    out->cut_top_ = std::max(out->cut_top_, block / 2);
+    out->cuts_.push_back(kNaN);
+    out->cuts_.insert(out->cuts_.end(), c.begin(), c.end());
+    out->cuts_.resize(out->cut_offset_.back() + block, kNaN);
+  }
+
+  std::vector<std::uint16_t> nodes(2 * out->padded_trees_ * inner, 0);
+  for (std::size_t i = 1; i < nodes.size(); i += 2) nodes[i] = pad;
+  out->leaves_.assign(out->padded_trees_ * leaves, 0.0f);
+  struct Step {
+    std::uint32_t node, at, level;
+  };
+  std::vector<Step> stack;
+  for (std::size_t t = 0; t < out->num_trees_; ++t) {
+    // Node s of the i-th tree of a group is node s * kLanes + i.
+    const std::size_t group = t / kLanes, lane = t % kLanes;
+    const std::size_t node_base = group * kLanes * inner + lane;
+    const std::size_t leaf_base = group * kLanes * leaves + lane;
+    stack.push_back({m.roots_[t], 0, 0});
+    while (!stack.empty()) {
+      const Step s = stack.back();
+      stack.pop_back();
+      const Model::Node& n = m.nodes_[s.node];
+      if (s.level == out->depth_) {
+        out->leaves_[leaf_base + (s.at - inner) * kLanes] = n.value;  // the walk ends at the depth
+      } else if (n.meta & Model::kLeaf) {
+        stack.push_back({s.node, 2 * s.at + 1, s.level + 1});  // padding: left down to the depth
+      } else {
+        const std::uint32_t feature = Model::feature_of(n);
+        const float* c = out->cuts_.data() + out->cut_offset_[feature] + 1;
+        const auto rank = std::lower_bound(c, c + out->cut_count_[feature], n.value) - c;
+        nodes[2 * (node_base + s.at * kLanes)] =
+            static_cast<std::uint16_t>(n.meta & Model::kIndexMask);
+        nodes[2 * (node_base + s.at * kLanes) + 1] = static_cast<std::uint16_t>(rank);
+        stack.push_back({n.left, 2 * s.at + 1, s.level + 1});
+        stack.push_back({n.left + 1, 2 * s.at + 2, s.level + 1});
+      }
+    }
+  }
+  if (out->wide_) {
+    out->nodes16_ = std::move(nodes);
+  } else {
+    out->nodes8_.assign(nodes.begin(), nodes.end());
+    out->nodes8_.resize(out->nodes8_.size() + 2);  // a 4-byte gather of the last node reads 2 more
+  }
+#if defined(__x86_64__)
+  // The vector walk holds the row's bins in registers: at most 64 slots.
+  out->simd_walk_ = 2 * f <= 64 && simd_allowed() && __builtin_cpu_supports("avx512f") &&
+                    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi");
+  // The vector ranks take two compares of 16 thresholds: at most 256 thresholds a feature,
+  // in 16 chunks of 16 and a 17th of NaN (for a value above them all), after one compare
+  // against the last threshold of each chunk.
+  if (out->simd_walk_ && widest <= 256) {
+    out->simd_ranks_ = true;
+    out->chunk_last_.assign(f * 16, kNaN);
+    out->chunks_.assign(f * 17 * 16, kNaN);
+    for (std::size_t i = 0; i < f; ++i) {
+      std::copy(cuts[i].begin(), cuts[i].end(),
+                out->chunks_.begin() + static_cast<std::ptrdiff_t>(i * 17 * 16));
+      for (std::size_t j = 0; j < 16; ++j)
+        out->chunk_last_[i * 16 + j] = out->chunks_[i * 17 * 16 + j * 16 + 15];
+    }
+  }
+#endif
+  return out;
+}
+
+namespace {
+
+// Walks a group of kLanes interleaved trees level by level, so that the steps of different
+// trees, independent of each other, overlap; unrolled, so that the positions stay in
+// registers. A position is kept as kLanes * (heap index, root = 1), which makes a step
+// q = 2q + kLanes * right and puts node q/kLanes - 1 of tree i at q + i - kLanes.
+template <std::size_t kLanes, typename T>
+inline void walk_lanes(const T* nodes, unsigned depth, const T* bins, std::size_t* at) noexcept {
+  std::size_t q[kLanes];
+  nodes -= 2 * kLanes;
+#pragma GCC unroll 16
+  for (std::size_t i = 0; i < kLanes; ++i) q[i] = kLanes;
+  for (unsigned level = 0; level < depth; ++level) {
+#pragma GCC unroll 16
+    for (std::size_t i = 0; i < kLanes; ++i) {
+      const T* n = nodes + 2 * (q[i] + i);
+      const std::size_t right = n[1] < bins[n[0]];
+      q[i] = 2 * q[i] + (kLanes & (0 - right));
+    }
+  }
+#pragma GCC unroll 16
+  for (std::size_t i = 0; i < kLanes; ++i) at[i] = q[i] + i;
+}
+
+}  // namespace
+
+void BinnedForest::ranks(const float* row, std::uint32_t* rank) const noexcept {
+  // A binary search over each feature's block, all features a step at a time and without
+  // branches, so that the searches overlap instead of mispredicting.
+  const std::size_t nf = num_features_;
+  const float* cuts = cuts_.data();
+  for (std::size_t f = 0; f < nf; ++f) rank[f] = 0;
+  for (std::uint32_t step = cut_top_; step != 0; step >>= 1) {
+    for (std::size_t f = 0; f < nf; ++f) {
+      const std::uint32_t s = step & cut_mask_[f];
+      const std::uint32_t le = cuts[cut_offset_[f] + rank[f] + s] <= row[f];
+      rank[f] += s & (0u - le);  // arithmetic, not a branch: the outcome is a coin toss
+    }
+  }
+}
+
+template <typename T>
+void BinnedForest::walk(const float* row, const std::uint32_t* groups, float* out) const noexcept {
+  // The row as bins, doubled like Model::expand_row: slot 2f has missing as 0 (below every
+  // rank: goes left), slot 2f+1 as the feature's threshold count (above every rank: right).
+  constexpr std::size_t kLocal = 256;
+  T local[kLocal];
+  std::uint32_t rank_local[kLocal / 2];
+  thread_local std::vector<T> bins_heap;
+  thread_local std::vector<std::uint32_t> rank_heap;
+  T* bins = local;
+  std::uint32_t* rank = rank_local;
+  const std::size_t nf = num_features_;
+  if (2 * nf > kLocal) {
+    bins_heap.resize(2 * nf);
+    rank_heap.resize(nf);
+    bins = bins_heap.data();
+    rank = rank_heap.data();
+  }
+#if defined(__x86_64__)
+  if (simd_ranks_)
+    ranks_avx512(row, rank);
+  else
+    ranks(row, rank);
+#else
+  ranks(row, rank);
+#endif
+  for (std::size_t f = 0; f < nf; ++f) {
+    const std::uint32_t missing = std::isnan(row[f]);
+    bins[2 * f] = static_cast<T>(rank[f]);  // a NaN was never <= anything: rank 0
+    bins[2 * f + 1] = static_cast<T>(rank[f] + (cut_count_[f] & (0u - missing)));
+  }
+
+  const T* nodes;
+  if constexpr (sizeof(T) == 1)
+    nodes = nodes8_.data();
+  else
+    nodes = nodes16_.data();
+  const std::size_t inner = (std::size_t{1} << depth_) - 1, width = inner + 1;
+  std::size_t t0 = 0;
+#if defined(__x86_64__)
+  if (simd_walk_) {
+    walk_avx512(bins, groups, out);
+    return;
+  }
+#endif
+  std::size_t at[kLanes];
+  float sum = out[0];
+  for (; t0 < padded_trees_; t0 += kLanes) {
+    walk_lanes<kLanes>(nodes + 2 * t0 * inner, depth_, bins, at);
+    const float* tl = leaves_.data() + t0 * width - (inner + 1) * kLanes;
+    const std::size_t real = std::min(kLanes, num_trees_ - t0);
+    if (one_group_) {
+      for (std::size_t i = 0; i < real; ++i) sum += tl[at[i]];
+    } else {
+      for (std::size_t i = 0; i < real; ++i) out[groups[t0 + i]] += tl[at[i]];
+    }
+  }
+  if (one_group_) out[0] = sum;
+}
+
+void BinnedForest::add_leaves(const float* row, const std::uint32_t* groups,
+                              float* out) const noexcept {
+  if (wide_)
+    walk<std::uint16_t>(row, groups, out);
+  else
+    walk<std::uint8_t>(row, groups, out);
+}
+
+std::size_t BinnedForest::memory_bytes() const {
+  return sizeof(*this) + (chunk_last_.capacity() + chunks_.capacity()) * sizeof(float) +
+         (cut_offset_.capacity() + cut_count_.capacity() + cut_mask_.capacity()) *
+             sizeof(std::uint32_t) +
+         cuts_.capacity() * sizeof(float) + nodes8_.capacity() +
+         nodes16_.capacity() * sizeof(std::uint16_t) + leaves_.capacity() * sizeof(float);
+}
+
+}  // namespace fra::score

@@ -1,0 +1,77 @@
+#pragma once
+// A second, compact layout of a model's trees for scoring one row at a time (the latency
+// path). The thresholds of each feature are replaced by their rank among that feature's
+// distinct thresholds; a row is turned once into bins (how many of the feature's thresholds
+// are <= its value) and a split then reads `bin > rank`, which is exactly `value >= threshold`.
+// Every tree is padded to a complete tree of the model's depth, so that a node's children are
+// 2i+1 and 2i+2 and a node is only a feature slot and a rank: 2 bytes when the model has at
+// most 128 features and 255 thresholds per feature, else 4. A 1000-tree model of depth 8 then
+// takes 1.5 MiB (its leaves included) and stays in L2, where its 12-byte nodes do not.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace fra::score {
+
+class Model;
+
+class BinnedForest {
+ public:
+  /// Compiles `model`'s trees; nullptr when they do not suit the layout (categorical splits,
+  /// depth over kMaxDepth, more thresholds of a feature than a rank can hold, or padding that
+  /// would take more memory than the model's own nodes).
+  static std::unique_ptr<const BinnedForest> compile(const Model& model);
+
+  /// Adds each tree's leaf for `row` (num_features floats, NaN = missing) to out[group of the
+  /// tree], in tree order and in float, so the sums are bit-identical to the node walk's.
+  void add_leaves(const float* row, const std::uint32_t* groups, float* out) const noexcept;
+
+  /// Bytes held by the layout.
+  std::size_t memory_bytes() const;
+
+  static constexpr unsigned kMaxDepth = 10;
+  /// Trees walked at once, and interleaved in memory in groups of this many.
+  static constexpr std::size_t kLanes = 16;
+
+ private:
+  template <typename T>
+  void walk(const float* row, const std::uint32_t* groups, float* out) const noexcept;
+  // Each feature's rank of row's value (how many of its thresholds are <= it; 0 for NaN).
+  void ranks(const float* row, std::uint32_t* rank) const noexcept;
+  // With AVX-512, in binned_avx512.cpp: the same ranks, and the same walk.
+  void ranks_avx512(const float* row, std::uint32_t* rank) const noexcept;
+  template <typename T>
+  void walk_avx512(const T* bins, const std::uint32_t* groups, float* out) const noexcept;
+
+  std::size_t num_features_ = 0;
+  std::size_t num_trees_ = 0;
+  std::size_t padded_trees_ = 0;  // num_trees_ rounded up to whole groups of kLanes
+  unsigned depth_ = 0;
+  // One margin: summed in a register. Adding through memory (out[group] += leaf) waits on a
+  // store-to-load round trip each time, which costs more than the add.
+  bool one_group_ = false;
+  bool wide_ = false;        // 2-byte slots, ranks and bins instead of 1-byte ones
+  bool simd_walk_ = false;   // walk with AVX-512 (at most 64 slots, and the CPU has it)
+  bool simd_ranks_ = false;  // rank with AVX-512 (also at most 256 thresholds a feature)
+  // Per feature, a block of cuts_ of 2^s floats: NaN, the feature's distinct thresholds
+  // ascending, NaN up to the end (a NaN is never <= x, so it sorts as above every value).
+  std::vector<std::uint32_t> cut_offset_;  // per feature, where its block starts
+  std::vector<std::uint32_t> cut_count_;   // per feature, how many thresholds
+  std::vector<std::uint32_t> cut_mask_;    // per feature, 2^s - 1
+  std::uint32_t cut_top_ = 0;              // half the largest block
+  std::vector<float> cuts_;
+  // For the AVX-512 ranks: per feature 17 chunks of 16 thresholds, NaN-padded, and the last
+  // threshold of each of the first 16.
+  std::vector<float> chunks_;
+  std::vector<float> chunk_last_;
+  // Per tree 2^depth - 1 nodes, each two values: the row slot the split reads (2 * feature,
+  // + 1 if missing goes right), then the threshold's rank; per tree 2^depth leaves. Trees are
+  // interleaved in groups of kLanes: node s of the group's i-th tree is node s * kLanes + i.
+  std::vector<std::uint8_t> nodes8_;
+  std::vector<std::uint16_t> nodes16_;
+  std::vector<float> leaves_;
+};
+
+}  // namespace fra::score
