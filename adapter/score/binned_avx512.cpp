@@ -79,7 +79,7 @@ FRA_AVX512_MEMBER void BinnedForest::walk_avx512(const T* bins, const std::uint3
   else
     nodes = nodes16_.data();
 
-  constexpr std::size_t kGroups = 8;
+  constexpr std::size_t kGroups = 16;
   constexpr unsigned kDirect = 3;
   __m512i offset[kGroups];
   for (std::size_t j = 0; j < kGroups; ++j)
