@@ -24,6 +24,51 @@ bool simd_allowed() {
 
 }  // namespace
 
+// For each node of the model, an id of its (feature, threshold) pair, numbered in order of
+// first appearance; leaves get kNone. -0 and +0 are one value: they compare equal, so they
+// decide alike.
+std::vector<std::uint32_t> BinnedForest::distinct_thresholds(const Model& m) {
+  constexpr std::uint32_t kNone = ~0u;
+  constexpr std::uint64_t kEmpty = ~0ull;
+  std::vector<std::uint32_t> id_of(m.nodes_.size(), kNone);
+  std::vector<std::uint64_t> keys(1024, kEmpty);
+  std::vector<std::uint32_t> ids(1024);
+  std::uint32_t count = 0;
+  auto slot = [&](std::uint64_t key) {
+    const std::size_t mask = keys.size() - 1;
+    std::size_t i = (key * 0x9E3779B97F4A7C15ull) >> 20 & mask;
+    while (keys[i] != kEmpty && keys[i] != key) i = (i + 1) & mask;
+    return i;
+  };
+  for (std::size_t k = 0; k < m.nodes_.size(); ++k) {
+    const Model::Node& n = m.nodes_[k];
+    if (n.meta & Model::kLeaf) continue;
+    const float v = n.value == 0.0f ? 0.0f : n.value;
+    const std::uint64_t key =
+        std::uint64_t{Model::feature_of(n)} << 32 | std::bit_cast<std::uint32_t>(v);
+    std::size_t i = slot(key);
+    if (keys[i] == kEmpty) {
+      if (2 * (count + 1) > keys.size()) {  // keep it at most half full
+        std::vector<std::uint64_t> old_keys(keys.size() * 2, kEmpty);
+        std::vector<std::uint32_t> old_ids(ids.size() * 2);
+        old_keys.swap(keys);
+        old_ids.swap(ids);
+        for (std::size_t j = 0; j < old_keys.size(); ++j)
+          if (old_keys[j] != kEmpty) {
+            const std::size_t at = slot(old_keys[j]);
+            keys[at] = old_keys[j];
+            ids[at] = old_ids[j];
+          }
+        i = slot(key);
+      }
+      keys[i] = key;
+      ids[i] = count++;
+    }
+    id_of[k] = ids[i];
+  }
+  return id_of;
+}
+
 std::unique_ptr<const BinnedForest> BinnedForest::compile(const Model& m) {
   if (m.has_categorical_ || m.max_depth_ > kMaxDepth) return nullptr;
   const std::size_t f = m.num_features_;
@@ -36,16 +81,32 @@ std::unique_ptr<const BinnedForest> BinnedForest::compile(const Model& m) {
   out->depth_ = m.max_depth_;
   out->one_group_ = m.num_groups_ == 1;
 
-  // Each feature's distinct thresholds (NaN thresholds are refused at load).
+  // Each feature's distinct thresholds (NaN thresholds are refused at load), and each split's
+  // rank among them: one hash of (feature, threshold) over the splits, then a sort of the
+  // distinct values alone (a 1000-tree model has 170,000 splits over a few thousand values).
+  const std::vector<std::uint32_t> distinct_of = distinct_thresholds(m);
   std::vector<std::vector<float>> cuts(f);
-  for (const Model::Node& n : m.nodes_)
-    if (!(n.meta & Model::kLeaf)) cuts[Model::feature_of(n)].push_back(n.value);
-  std::size_t widest = 0;
-  for (auto& c : cuts) {
-    std::sort(c.begin(), c.end());
-    c.erase(std::unique(c.begin(), c.end()), c.end());  // -0 and +0 compare equal, and decide alike
-    widest = std::max(widest, c.size());
+  std::vector<std::uint32_t> rank_of;  // by distinct value
+  {
+    std::vector<std::pair<std::uint32_t, float>> values;  // (feature, threshold) by distinct id
+    for (std::size_t k = 0; k < m.nodes_.size(); ++k)
+      if (distinct_of[k] == values.size())
+        values.emplace_back(Model::feature_of(m.nodes_[k]), m.nodes_[k].value);
+    std::vector<std::vector<std::uint32_t>> ids(f);
+    for (std::uint32_t id = 0; id < values.size(); ++id) ids[values[id].first].push_back(id);
+    rank_of.resize(values.size());
+    for (std::size_t i = 0; i < f; ++i) {
+      std::sort(ids[i].begin(), ids[i].end(), [&](std::uint32_t a, std::uint32_t b) {
+        return values[a].second < values[b].second;
+      });
+      for (std::uint32_t r = 0; r < ids[i].size(); ++r) {
+        rank_of[ids[i][r]] = r;
+        cuts[i].push_back(values[ids[i][r]].second);
+      }
+    }
   }
+  std::size_t widest = 0;
+  for (const auto& c : cuts) widest = std::max(widest, c.size());
   // A padding node reads slot 0 against the largest rank, which no bin reaches: it goes left.
   if (2 * f > 65536 || widest > 65534) return nullptr;
   out->wide_ = 2 * f > 256 || widest > 254;
@@ -89,9 +150,7 @@ std::unique_ptr<const BinnedForest> BinnedForest::compile(const Model& m) {
       } else if (n.meta & Model::kLeaf) {
         stack.push_back({s.node, 2 * s.at + 1, s.level + 1});  // padding: left down to the depth
       } else {
-        const std::uint32_t feature = Model::feature_of(n);
-        const float* c = out->cuts_.data() + out->cut_offset_[feature] + 1;
-        const auto rank = std::lower_bound(c, c + out->cut_count_[feature], n.value) - c;
+        const std::uint32_t rank = rank_of[distinct_of[s.node]];
         nodes[2 * (node_base + s.at * kLanes)] =
             static_cast<std::uint16_t>(n.meta & Model::kIndexMask);
         nodes[2 * (node_base + s.at * kLanes) + 1] = static_cast<std::uint16_t>(rank);

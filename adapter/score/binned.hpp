@@ -36,6 +36,7 @@ class BinnedForest {
   static constexpr std::size_t kLanes = 16;
 
  private:
+  static std::vector<std::uint32_t> distinct_thresholds(const Model& model);
   template <typename T>
   void walk(const float* row, const std::uint32_t* groups, float* out) const noexcept;
   // Each feature's rank of row's value (how many of its thresholds are <= it; 0 for NaN).
