@@ -41,7 +41,7 @@ stack_kb=1024
 toml_flags=("-DTOML_ASSERT(expr)=static_assert(true)" -fno-sanitize=unreachable)
 case "$target" in
   model_load)
-    sources=("$root"/adapter/score/{model_load,model,shap,ubjson}.cpp)
+    sources=("$root"/adapter/score/{model_load,model,binned,binned_avx512,shap,ubjson}.cpp)
     headers=("$root"/adapter/score/*.hpp)
     libs=(-lfmt)
     ;;
