@@ -106,7 +106,7 @@ CREATE TEMP TABLE IF NOT EXISTS stage_encounter (
   period_start bigint, period_end bigint
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_claimed (
-  resource_type text, resource_key text, version_id text, first_seen boolean
+  resource_type text, resource_key text, version_id text, first_seen boolean, patient_key text
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_touched (patient_key text) ON COMMIT DELETE ROWS;
 )sql";
@@ -123,11 +123,13 @@ std::string at_micros_or_null(const std::string& column) {
 }
 
 // The rows of a page's chosen versions: the newest of each resource in the page that is newer
-// than, or not yet in, the store.
+// than, or not yet in, the store. In the same statement, their lineage: the claimed versions
+// become inputs of their patient from now on, and the versions they replace stop being inputs
+// now (the UPDATE sees the table as it was before this statement, so not the new rows).
 const std::string kClaim =
     "WITH incoming AS ("
     " SELECT DISTINCT ON (resource_type, resource_key) resource_type, resource_key, version_id, source_updated,"
-    " sealed_ref FROM stage_version ORDER BY resource_type, resource_key, source_updated DESC, ord DESC),"
+    " sealed_ref, patient_key FROM stage_version ORDER BY resource_type, resource_key, source_updated DESC, ord DESC),"
     " up AS ("
     " INSERT INTO resource_version (resource_type, resource_key, version_id, source_updated, sealed_ref)"
     " SELECT resource_type, resource_key, version_id, " + at_micros("source_updated") + ", decode(sealed_ref, 'hex')"
@@ -137,19 +139,15 @@ const std::string kClaim =
     " sealed_ref = EXCLUDED.sealed_ref"
     " WHERE resource_version.version_id <> EXCLUDED.version_id"
     " AND resource_version.source_updated <= EXCLUDED.source_updated"
-    " RETURNING resource_type, resource_key, version_id, xmax = 0)"  // xmax 0: inserted, not updated
-    " INSERT INTO stage_claimed SELECT * FROM up RETURNING resource_type, resource_key, version_id";
-
-// Lineage: the claimed versions become inputs of their patient from now on, and the versions
-// they replace stop being inputs now.
-const std::string kLineage =
-    "WITH superseded AS (UPDATE input_version i SET superseded_at = now() FROM stage_claimed c"
-    " WHERE NOT c.first_seen AND i.resource_type = c.resource_type AND i.resource_key = c.resource_key"
-    " AND i.superseded_at IS NULL)"
-    " INSERT INTO input_version (resource_type, resource_key, version_id, patient_key)"
-    " SELECT DISTINCT c.resource_type, c.resource_key, c.version_id, v.patient_key FROM stage_claimed c"
-    " JOIN stage_version v ON v.resource_type = c.resource_type AND v.resource_key = c.resource_key"
-    " AND v.version_id = c.version_id ON CONFLICT DO NOTHING";
+    " RETURNING resource_type, resource_key, version_id, xmax = 0 AS first_seen)"  // xmax 0: inserted
+    " , claimed AS (INSERT INTO stage_claimed SELECT u.resource_type, u.resource_key, u.version_id, u.first_seen,"
+    " i.patient_key FROM up u JOIN incoming i ON i.resource_type = u.resource_type AND i.resource_key = u.resource_key"
+    " RETURNING *)"
+    " , superseded AS (UPDATE input_version v SET superseded_at = now() FROM claimed c"
+    " WHERE NOT c.first_seen AND v.resource_key = c.resource_key AND v.superseded_at IS NULL)"
+    " , lineage AS (INSERT INTO input_version (resource_type, resource_key, version_id, patient_key)"
+    " SELECT resource_type, resource_key, version_id, patient_key FROM claimed ON CONFLICT DO NOTHING)"
+    " SELECT resource_type, resource_key, version_id FROM claimed";
 
 const std::string kMergePatients =
     "WITH up AS (INSERT INTO patient (patient_key, birth_year, sex, sealed_ref)"
@@ -246,7 +244,6 @@ PageCounts Store::store_page(const Page& page) {
         claimed_observations.emplace(row[1].as<std::string>(), row[2].as<std::string>());
     }
     c.unchanged = ord - c.stored;
-    if (c.stored > 0) w.exec(kLineage);
     if (!page.patients.empty()) w.exec(kMergePatients);
     if (!claimed_observations.empty()) {
       w.exec(kRetractObservations);
@@ -320,8 +317,8 @@ int Store::delete_resources(std::string_view type, const std::vector<std::pair<m
           t, key.hex, at);
       if (tomb.empty() || !tomb[0][0].as<bool>()) continue;  // unknown here, or already gone
       ++held;
-      w.exec_params("UPDATE input_version SET superseded_at = now() WHERE resource_type = $1 AND resource_key = $2 "
-                    "AND superseded_at IS NULL", t, key.hex);
+      w.exec_params("UPDATE input_version SET superseded_at = now() WHERE resource_key = $1 AND superseded_at IS NULL",
+                    key.hex);
       if (table == nullptr) continue;
       for (const auto& row : w.exec_params(fmt::format("DELETE FROM {} WHERE resource_key = $1 RETURNING patient_key", table),
                                            key.hex))

@@ -24,7 +24,8 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VITALS = [("8867-4", "/min", 60, 110), ("9279-1", "/min", 10, 26), ("59408-5", "%", 88, 100),
           ("8310-5", "Cel", 36, 39.5), ("29463-7", "kg", 45, 120), ("39156-5", "kg/m2", 17, 40)]
-TABLES = ["resource_version", "patient", "observation_value"]
+# Every table the backfill fills row for row (input_version: one lineage row per version).
+TABLES = ["resource_version", "patient", "observation_value", "input_version"]
 
 
 def generate(folder, n_obs):
