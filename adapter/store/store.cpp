@@ -96,7 +96,7 @@ namespace {
 constexpr const char* kStagingTables = R"sql(
 CREATE TEMP TABLE IF NOT EXISTS stage_version (
   ord integer, resource_type text, resource_key text, version_id text, source_updated bigint, sealed_ref text,
-  patient_key text
+  patient_key text, has_values boolean
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_patient (
   resource_key text, version_id text, birth_year integer, sex text, sealed_ref text
@@ -106,7 +106,7 @@ CREATE TEMP TABLE IF NOT EXISTS stage_encounter (
   period_start bigint, period_end bigint
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_claimed (
-  resource_type text, resource_key text, version_id text, first_seen boolean, patient_key text
+  resource_type text, resource_key text, version_id text, first_seen boolean, patient_key text, has_values boolean
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_touched (patient_key text) ON COMMIT DELETE ROWS;
 )sql";
@@ -123,13 +123,18 @@ std::string at_micros_or_null(const std::string& column) {
 }
 
 // The rows of a page's chosen versions: the newest of each resource in the page that is newer
-// than, or not yet in, the store. In the same statement, their lineage: the claimed versions
-// become inputs of their patient from now on, and the versions they replace stop being inputs
-// now (the UPDATE sees the table as it was before this statement, so not the new rows).
+// than, or not yet in, the store. In the same statement (each statement is a round trip, and a
+// page's round trips were most of its time): their lineage, the claimed versions becoming
+// inputs of their patient from now on and the versions they replace ceasing to be inputs now
+// (the UPDATE sees the table as it was before this statement, so not the new rows); and the
+// retraction of the rows of the versions they replace (a new version replaces every value of
+// the old one, and may move to another patient; a resource seen for the first time has
+// nothing to retract).
 const std::string kClaim =
     "WITH incoming AS ("
     " SELECT DISTINCT ON (resource_type, resource_key) resource_type, resource_key, version_id, source_updated,"
-    " sealed_ref, patient_key FROM stage_version ORDER BY resource_type, resource_key, source_updated DESC, ord DESC),"
+    " sealed_ref, patient_key, has_values FROM stage_version"
+    " ORDER BY resource_type, resource_key, source_updated DESC, ord DESC),"
     " up AS ("
     " INSERT INTO resource_version (resource_type, resource_key, version_id, source_updated, sealed_ref)"
     " SELECT resource_type, resource_key, version_id, " + at_micros("source_updated") + ", decode(sealed_ref, 'hex')"
@@ -141,12 +146,20 @@ const std::string kClaim =
     " AND resource_version.source_updated <= EXCLUDED.source_updated"
     " RETURNING resource_type, resource_key, version_id, xmax = 0 AS first_seen)"  // xmax 0: inserted
     " , claimed AS (INSERT INTO stage_claimed SELECT u.resource_type, u.resource_key, u.version_id, u.first_seen,"
-    " i.patient_key FROM up u JOIN incoming i ON i.resource_type = u.resource_type AND i.resource_key = u.resource_key"
-    " RETURNING *)"
+    " i.patient_key, i.has_values FROM up u"
+    " JOIN incoming i ON i.resource_type = u.resource_type AND i.resource_key = u.resource_key RETURNING *)"
     " , superseded AS (UPDATE input_version v SET superseded_at = now() FROM claimed c"
     " WHERE NOT c.first_seen AND v.resource_key = c.resource_key AND v.superseded_at IS NULL)"
     " , lineage AS (INSERT INTO input_version (resource_type, resource_key, version_id, patient_key)"
     " SELECT resource_type, resource_key, version_id, patient_key FROM claimed ON CONFLICT DO NOTHING)"
+    " , gone_values AS (DELETE FROM observation_value o USING claimed c"
+    " WHERE c.resource_type = 'Observation' AND NOT c.first_seen AND o.resource_key = c.resource_key"
+    " RETURNING o.patient_key)"
+    " , gone_encounters AS (DELETE FROM encounter e USING claimed c"
+    " WHERE c.resource_type = 'Encounter' AND NOT c.first_seen AND e.resource_key = c.resource_key"
+    " RETURNING e.patient_key)"
+    " , touched AS (INSERT INTO stage_touched SELECT patient_key FROM gone_values"
+    " UNION ALL SELECT patient_key FROM gone_encounters)"
     " SELECT resource_type, resource_key, version_id FROM claimed";
 
 const std::string kMergePatients =
@@ -158,18 +171,6 @@ const std::string kMergePatients =
     " sealed_ref = EXCLUDED.sealed_ref, stored_at = now() RETURNING patient_key)"
     " INSERT INTO stage_touched SELECT patient_key FROM up";
 
-// A new version replaces every value of the old one (and may move to another patient); a
-// resource seen for the first time has nothing to retract.
-const std::string kRetractObservations =
-    "WITH gone AS (DELETE FROM observation_value o USING stage_claimed c"
-    " WHERE c.resource_type = 'Observation' AND NOT c.first_seen AND o.resource_key = c.resource_key"
-    " RETURNING o.patient_key)"
-    " INSERT INTO stage_touched SELECT patient_key FROM gone";
-const std::string kRetractEncounters =
-    "WITH gone AS (DELETE FROM encounter e USING stage_claimed c"
-    " WHERE c.resource_type = 'Encounter' AND NOT c.first_seen AND e.resource_key = c.resource_key"
-    " RETURNING e.patient_key)"
-    " INSERT INTO stage_touched SELECT patient_key FROM gone";
 const std::string kMergeEncounters =
     "WITH up AS (INSERT INTO encounter (resource_key, patient_key, status, counts, class_code, period_start,"
     " period_end) SELECT s.resource_key, s.patient_key, s.status, s.counts, s.class_code, " +
@@ -179,8 +180,12 @@ const std::string kMergeEncounters =
     " RETURNING patient_key)"
     " INSERT INTO stage_touched SELECT patient_key FROM up";
 
+// The patients whose inputs this page changed (retracted rows were added by kClaim, merged
+// patients and encounters by theirs) go on the scoring queue; the count comes back.
 const std::string kEnqueue =
-    "WITH q AS (INSERT INTO scoring_queue (patient_key) SELECT DISTINCT patient_key FROM stage_touched"
+    "INSERT INTO stage_touched SELECT patient_key FROM stage_claimed WHERE resource_type = 'Observation'"
+    " AND has_values;"
+    " WITH q AS (INSERT INTO scoring_queue (patient_key) SELECT DISTINCT patient_key FROM stage_touched"
     " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM q";
 
 }  // namespace
@@ -205,16 +210,18 @@ PageCounts Store::store_page(const Page& page) {
     {
       pqxx::stream_to versions(w, "stage_version",
                                std::vector<std::string>{"ord", "resource_type", "resource_key", "version_id",
-                                                        "source_updated", "sealed_ref", "patient_key"});
+                                                        "source_updated", "sealed_ref", "patient_key",
+                                                        "has_values"});
       for (const auto& p : page.patients)
         versions << std::make_tuple(ord++, std::string("Patient"), p.version.key.hex, version_of(p.version),
-                                    p.version.last_updated, to_hex(p.version.sealed), p.version.key.hex);
+                                    p.version.last_updated, to_hex(p.version.sealed), p.version.key.hex, false);
       for (const auto& o : page.observations)
         versions << std::make_tuple(ord++, std::string("Observation"), o.version.key.hex, version_of(o.version),
-                                    o.version.last_updated, to_hex(o.version.sealed), o.patient.hex);
+                                    o.version.last_updated, to_hex(o.version.sealed), o.patient.hex,
+                                    !o.values.empty());
       for (const auto& e : page.encounters)
         versions << std::make_tuple(ord++, std::string("Encounter"), e.version.key.hex, version_of(e.version),
-                                    e.version.last_updated, to_hex(e.version.sealed), e.patient.hex);
+                                    e.version.last_updated, to_hex(e.version.sealed), e.patient.hex, false);
       versions.complete();
     }
     if (!page.patients.empty()) {
@@ -246,8 +253,6 @@ PageCounts Store::store_page(const Page& page) {
     c.unchanged = ord - c.stored;
     if (!page.patients.empty()) w.exec(kMergePatients);
     if (!claimed_observations.empty()) {
-      w.exec(kRetractObservations);
-      std::set<std::string> patients;
       pqxx::stream_to values(w, "observation_value",
                              std::vector<std::string>{"resource_key", "code", "patient_key", "value", "unit",
                                                       "effective"});
@@ -256,17 +261,10 @@ PageCounts Store::store_page(const Page& page) {
         const std::string effective = fhir::format_instant(o.effective);
         for (const auto& v : o.values)
           values << std::make_tuple(o.version.key.hex, v.code, o.patient.hex, v.value, v.unit, effective);
-        patients.insert(o.patient.hex);
       }
       values.complete();
-      pqxx::stream_to touched(w, "stage_touched", std::vector<std::string>{"patient_key"});
-      for (const auto& p : patients) touched << std::make_tuple(p);
-      touched.complete();
     }
-    if (!page.encounters.empty()) {
-      w.exec(kRetractEncounters);
-      w.exec(kMergeEncounters);
-    }
+    if (!page.encounters.empty()) w.exec(kMergeEncounters);
     for (const auto& d : page.dead_letters) {
       std::optional<std::string> key;
       if (d.key) key = d.key->hex;
@@ -286,13 +284,23 @@ PageCounts Store::store_page(const Page& page) {
                       d.error.pointer);
       }
     }
-    c.enqueued = static_cast<int>(w.exec(kEnqueue)[0][0].as<long>());
+    // The cursor, the page's audit event and the queue in one round trip (so with literals,
+    // quoted by the connection, instead of parameters).
+    std::string finish;
     if (page.max_last_updated > 0)
-      move_cursor_forward(w, page.resource_type, page.max_last_updated);
-    audit_in(w, actor_, "ingest", page.resource_type,
-             fmt::format(R"({{"resources": {}, "stored": {}, "unchanged": {}, "dead_lettered": {}, "cursor": "{}"}})",
-                         ord + static_cast<int>(page.dead_letters.size()), c.stored, c.unchanged, c.dead_lettered,
-                         page.max_last_updated > 0 ? fhir::format_instant(page.max_last_updated) : ""));
+      finish += fmt::format(
+          "INSERT INTO sync_cursor (resource_type, last_updated) VALUES ({}, {}) ON CONFLICT (resource_type) "
+          "DO UPDATE SET last_updated = greatest(sync_cursor.last_updated, EXCLUDED.last_updated), "
+          "updated_at = now();",
+          w.quote(page.resource_type), at_micros(std::to_string(page.max_last_updated)));
+    finish += fmt::format(
+        "INSERT INTO audit_log (actor, action, object, details) VALUES ({}, 'ingest', {}, {}::jsonb);", w.quote(actor_),
+        w.quote(page.resource_type),
+        w.quote(fmt::format(
+            R"({{"resources": {}, "stored": {}, "unchanged": {}, "dead_lettered": {}, "cursor": "{}"}})",
+            ord + static_cast<int>(page.dead_letters.size()), c.stored, c.unchanged, c.dead_lettered,
+            page.max_last_updated > 0 ? fhir::format_instant(page.max_last_updated) : "")));
+    c.enqueued = static_cast<int>(w.exec(finish + kEnqueue)[0][0].as<long>());
     w.commit();
   } catch (const pqxx::sql_error& e) {
     throw StoreError(fmt::format("storing a {} page: {}", page.resource_type, first_line(e.what())));
