@@ -521,6 +521,7 @@ int model_inspect(const std::string& path) {
                static_cast<double>(model.memory_bytes()) / 1e6);
     std::map<int, std::size_t> depths;
     for (auto d : model.tree_depths()) ++depths[d];
+    fmt::print("scoring     {}\n", model.scoring_layout());
     fmt::print("depths     ");
     for (const auto& [d, n] : depths) fmt::print(" {}:{}", d, n);
     const auto counts = model.split_counts();

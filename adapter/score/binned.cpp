@@ -3,6 +3,8 @@
 
 #include "adapter/score/binned.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -294,6 +296,13 @@ void BinnedForest::add_leaves(const float* row, const std::uint32_t* groups,
     walk<std::uint16_t>(row, groups, out);
   else
     walk<std::uint8_t>(row, groups, out);
+}
+
+std::string BinnedForest::describe() const {
+  return fmt::format(
+      "compact layout: {}-byte nodes, {} trees as complete trees of depth {}; {}", wide_ ? 4 : 2,
+      padded_trees_, depth_,
+      simd_walk_ ? (simd_ranks_ ? "AVX-512 walk and ranks" : "AVX-512 walk") : "portable walk");
 }
 
 std::size_t BinnedForest::memory_bytes() const {

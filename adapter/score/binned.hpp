@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace fra::score {
@@ -30,6 +31,8 @@ class BinnedForest {
 
   /// Bytes held by the layout.
   std::size_t memory_bytes() const;
+  /// One line for `model inspect`: node width, trees and depth, and which walk scores.
+  std::string describe() const;
 
   static constexpr unsigned kMaxDepth = 10;
   /// Trees walked at once, and interleaved in memory in groups of this many.

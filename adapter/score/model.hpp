@@ -59,6 +59,8 @@ class Model {
   const std::vector<std::uint8_t>& tree_depths() const { return depths_; }
   /// How many splits use each feature.
   std::vector<std::size_t> split_counts() const;
+  /// How rows are scored: the compact layout and its walk, or the node walk and why.
+  std::string scoring_layout() const;
 
   /// The num_groups() margins of one row of num_features() floats (NaN = missing).
   void margins(const float* row, float* out) const noexcept;

@@ -350,6 +350,15 @@ std::size_t Model::memory_bytes() const {
          category_words_.capacity() * sizeof(std::uint32_t) + (binned_ ? binned_->memory_bytes() : 0);
 }
 
+std::string Model::scoring_layout() const {
+  if (binned_) return binned_->describe();
+  if (has_categorical_) return "node walk (the compact layout has no categorical splits)";
+  if (max_depth_ > BinnedForest::kMaxDepth)
+    return fmt::format("node walk (depth {} is over the compact layout's {})", max_depth_, BinnedForest::kMaxDepth);
+  return "node walk (the compact layout would take more memory than the model's own nodes, or a feature has "
+         "more than 65,534 thresholds)";
+}
+
 std::vector<std::size_t> Model::split_counts() const {
   std::vector<std::size_t> out(num_features_, 0);
   for (const auto& n : nodes_)

@@ -191,6 +191,8 @@ TEST_CASE("one row at a time equals the rule and the batch, to the bit, on awkwa
     CAPTURE(simd);
     setenv("FRA_SIMD", simd.c_str(), 1);
     Model m = Model::from_bytes(awkward.json);
+    CHECK(m.scoring_layout().rfind("compact layout: 2-byte nodes, 48 trees as complete trees of depth 2; ", 0) == 0);
+    if (simd == "0") CHECK(m.scoring_layout().find("portable walk") != std::string::npos);
     std::vector<float> batch(n);
     m.margins_batch(rows.data(), n, batch.data());
     std::size_t wrong = 0, unlike_batch = 0;
