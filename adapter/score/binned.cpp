@@ -37,8 +37,10 @@ std::vector<std::uint32_t> BinnedForest::distinct_thresholds(const Model& m) {
   std::vector<std::uint32_t> ids(1024);
   std::uint32_t count = 0;
   auto slot = [&](std::uint64_t key) {
+    // The top bits of the product: they depend on every bit of the key (the feature included,
+    // so that features split at the same value, as one-hot codes are, do not pile up).
     const std::size_t mask = keys.size() - 1;
-    std::size_t i = (key * 0x9E3779B97F4A7C15ull) >> 20 & mask;
+    std::size_t i = (key * 0x9E3779B97F4A7C15ull) >> (64 - std::countr_zero(keys.size()));
     while (keys[i] != kEmpty && keys[i] != key) i = (i + 1) & mask;
     return i;
   };
@@ -72,8 +74,10 @@ std::vector<std::uint32_t> BinnedForest::distinct_thresholds(const Model& m) {
 }
 
 std::unique_ptr<const BinnedForest> BinnedForest::compile(const Model& m) {
-  if (m.has_categorical_ || m.max_depth_ > kMaxDepth) return nullptr;
+  // Refused before anything is allocated by feature count: a model may declare far more
+  // features than it uses.
   const std::size_t f = m.num_features_;
+  if (m.has_categorical_ || m.max_depth_ > kMaxDepth || 2 * f > 65536) return nullptr;
   auto out = std::unique_ptr<BinnedForest>(new BinnedForest());
   out->num_features_ = f;
   out->num_trees_ = m.roots_.size();
@@ -82,6 +86,12 @@ std::unique_ptr<const BinnedForest> BinnedForest::compile(const Model& m) {
   out->padded_trees_ = (out->num_trees_ + kLanes - 1) / kLanes * kLanes;
   out->depth_ = m.max_depth_;
   out->one_group_ = m.num_groups_ == 1;
+  const std::size_t inner = (std::size_t{1} << out->depth_) - 1, leaves = inner + 1;
+  auto layout_bytes = [&](std::size_t node_bytes) {
+    return out->padded_trees_ * (inner * node_bytes + leaves * sizeof(float));
+  };
+  const std::size_t budget = m.nodes_.size() * sizeof(Model::Node);
+  if (layout_bytes(2) > budget) return nullptr;  // too big even with the narrowest nodes
 
   // Each feature's distinct thresholds (NaN thresholds are refused at load), and each split's
   // rank among them: one hash of (feature, threshold) over the splits, then a sort of the
@@ -110,13 +120,10 @@ std::unique_ptr<const BinnedForest> BinnedForest::compile(const Model& m) {
   std::size_t widest = 0;
   for (const auto& c : cuts) widest = std::max(widest, c.size());
   // A padding node reads slot 0 against the largest rank, which no bin reaches: it goes left.
-  if (2 * f > 65536 || widest > 65534) return nullptr;
+  if (widest > 65534) return nullptr;
   out->wide_ = 2 * f > 256 || widest > 254;
   const std::uint16_t pad = out->wide_ ? 0xFFFF : 0xFF;
-  const std::size_t inner = (std::size_t{1} << out->depth_) - 1, leaves = inner + 1;
-  const std::size_t bytes =
-      out->padded_trees_ * (inner * (out->wide_ ? 4 : 2) + leaves * sizeof(float));
-  if (bytes > m.nodes_.size() * sizeof(Model::Node)) return nullptr;
+  if (layout_bytes(out->wide_ ? 4 : 2) > budget) return nullptr;
 
   constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
   for (auto& c : cuts) {
@@ -198,13 +205,12 @@ namespace {
 template <std::size_t kLanes, typename T>
 inline void walk_lanes(const T* nodes, unsigned depth, const T* bins, std::size_t* at) noexcept {
   std::size_t q[kLanes];
-  nodes -= 2 * kLanes;
 #pragma GCC unroll 16
   for (std::size_t i = 0; i < kLanes; ++i) q[i] = kLanes;
   for (unsigned level = 0; level < depth; ++level) {
 #pragma GCC unroll 16
     for (std::size_t i = 0; i < kLanes; ++i) {
-      const T* n = nodes + 2 * (q[i] + i);
+      const T* n = nodes + 2 * (q[i] + i - kLanes);
       const std::size_t right = n[1] < bins[n[0]];
       q[i] = 2 * q[i] + (kLanes & (0 - right));
     }
@@ -279,12 +285,13 @@ void BinnedForest::walk(const float* row, const std::uint32_t* groups, float* ou
   float sum = out[0];
   for (; t0 < padded_trees_; t0 += kLanes) {
     walk_lanes<kLanes>(nodes + 2 * t0 * inner, depth_, bins, at);
-    const float* tl = leaves_.data() + t0 * width - (inner + 1) * kLanes;
+    const float* tl = leaves_.data() + t0 * width;  // leaf of tree i: at[i] - (inner + 1) * kLanes
+    const std::size_t first_leaf = (inner + 1) * kLanes;
     const std::size_t real = std::min(kLanes, num_trees_ - t0);
     if (one_group_) {
-      for (std::size_t i = 0; i < real; ++i) sum += tl[at[i]];
+      for (std::size_t i = 0; i < real; ++i) sum += tl[at[i] - first_leaf];
     } else {
-      for (std::size_t i = 0; i < real; ++i) out[groups[t0 + i]] += tl[at[i]];
+      for (std::size_t i = 0; i < real; ++i) out[groups[t0 + i]] += tl[at[i] - first_leaf];
     }
   }
   if (one_group_) out[0] = sum;
@@ -300,8 +307,8 @@ void BinnedForest::add_leaves(const float* row, const std::uint32_t* groups,
 
 std::string BinnedForest::describe() const {
   return fmt::format(
-      "compact layout: {}-byte nodes, {} trees as complete trees of depth {}; {}", wide_ ? 4 : 2,
-      padded_trees_, depth_,
+      "compact layout: {}-byte nodes, {} trees (padded to {}) as complete trees of depth {}; {}",
+      wide_ ? 4 : 2, num_trees_, padded_trees_, depth_,
       simd_walk_ ? (simd_ranks_ ? "AVX-512 walk and ranks" : "AVX-512 walk") : "portable walk");
 }
 

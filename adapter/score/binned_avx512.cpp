@@ -83,23 +83,25 @@ FRA_AVX512_MEMBER void BinnedForest::walk_avx512(const T* bins, const std::uint3
   constexpr unsigned kDirect = 3;
   __m512i offset[kGroups];
   for (std::size_t j = 0; j < kGroups; ++j)
-    offset[j] = _mm512_add_epi32(
-        lane, _mm512_mullo_epi32(group_stride, _mm512_set1_epi32(static_cast<int>(j))));
+    offset[j] = _mm512_sub_epi32(  // node q/kLanes - 1 of tree i of group j: q + offset[j]
+        _mm512_add_epi32(lane,
+                         _mm512_mullo_epi32(group_stride, _mm512_set1_epi32(static_cast<int>(j)))),
+        lanes);
   alignas(64) float leaf[kGroups * kLanes];
   float sum = out[0];
   for (std::size_t t0 = 0; t0 < trees; t0 += kGroups * kLanes) {
     const std::size_t g = std::min(kGroups, (trees - t0) / kLanes);
-    // As in walk_lanes: q = kLanes * heap index; node q/kLanes - 1 of tree i is pair q + i -
-    // kLanes.
-    const T* base = nodes + 2 * (t0 * inner) - 2 * kLanes;
+    // As in walk_lanes: q = kLanes * heap index; node q/kLanes - 1 of tree i is node
+    // q + i - kLanes of the group (offset[j] holds i - kLanes and the group's start).
+    const T* base = nodes + 2 * (t0 * inner);
     // The first kDirect levels read their candidates with plain loads (a level's node of the
     // 16 trees at one slot is 16 consecutive nodes) and pick among them by the decisions so far.
     __m512i q[kGroups];
     __mmask16 took[kGroups][kDirect];
     const unsigned direct = std::min<unsigned>(depth_, kDirect);
     for (std::size_t j = 0; j < g; ++j) {
-      const T* tree_base = base + 2 * (kLanes + j * kLanes * inner);  // slot 0 of the group's trees
-      const std::size_t slot = 2 * kLanes;  // one slot of the group's 16 trees
+      const T* tree_base = base + 2 * (j * kLanes * inner);  // slot 0 of the group's trees
+      const std::size_t slot = 2 * kLanes;                   // one slot of the group's 16 trees
       for (unsigned level = 0; level < direct; ++level) {
         __m512i node;
         if (level == 0) {

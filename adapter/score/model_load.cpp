@@ -7,6 +7,7 @@
 #include <bit>
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <algorithm>
 
@@ -328,14 +329,23 @@ Model Model::from_bytes(std::string_view bytes) {
 }
 
 Model Model::from_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  std::ifstream in(path, std::ios::binary);
   if (!in) throw ModelError(fmt::format("{}: cannot read the model file", path));
-  // Read at once into a buffer of the file's size: a 20 MB JSON model copied through a
-  // stringstream costs more than parsing it.
-  std::string bytes(static_cast<std::size_t>(std::max<std::streamoff>(in.tellg(), 0)), '\0');
-  in.seekg(0);
-  if (!in.read(bytes.data(), static_cast<std::streamsize>(bytes.size())))
-    throw ModelError(fmt::format("{}: cannot read the model file", path));
+  // A file of known size is read at once into a buffer of that size (a 20 MB JSON model
+  // copied through a stringstream costs more than parsing it); a pipe, which cannot seek,
+  // through the stream.
+  std::string bytes;
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in ? static_cast<std::streamoff>(in.tellg()) : -1;
+  if (size > 0) {
+    bytes.resize(static_cast<std::size_t>(size));
+    in.seekg(0);
+    in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  } else {
+    in.clear();
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  if (in.bad() || (size > 0 && !in)) throw ModelError(fmt::format("{}: cannot read the model file", path));
   try {
     return from_bytes(bytes);
   } catch (const ModelError& e) {
@@ -355,6 +365,8 @@ std::string Model::scoring_layout() const {
   if (has_categorical_) return "node walk (the compact layout has no categorical splits)";
   if (max_depth_ > BinnedForest::kMaxDepth)
     return fmt::format("node walk (depth {} is over the compact layout's {})", max_depth_, BinnedForest::kMaxDepth);
+  if (num_features_ > 32768)
+    return fmt::format("node walk ({} features: the compact layout takes at most 32,768)", num_features_);
   return "node walk (the compact layout would take more memory than the model's own nodes, or a feature has "
          "more than 65,534 thresholds)";
 }

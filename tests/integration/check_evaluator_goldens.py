@@ -82,6 +82,9 @@ MODELS = [
          extra={"num_parallel_tree": 2, "subsample": 0.8, "colsample_bynode": 0.8}, seed=12),
 ]
 SPECS = {s.name: s for s in MODELS}
+# Models the compact layout refuses (beside categorical ones): padded to complete trees of
+# depth 8, the sparse trees of logistic_1000x8 would take more memory than its own nodes.
+NODE_WALK = {"logistic_1000x8"}
 
 
 # ---------------------------------------------------------------- training data and models
@@ -515,7 +518,8 @@ class EvaluatorGoldens(unittest.TestCase):
                                             gen.golden["contributions"], "rel", 1e-5))
         if row_by_row is not None:
             # `audit rescore` recomputes one row at a time what the daemon scored in batches,
-            # and compares exactly: the two paths must agree to the bit.
+            # and compares exactly: the two paths must agree to the bit. (Batches go through the
+            # same compact layout, row by row, when the model has one.)
             _, batch_rows = read_output(batch_out)
             batch = np.array(batch_rows, dtype=np.float64).reshape(n, len(expected_cols))
             same = (table == batch) | (np.isnan(table) & np.isnan(batch))
@@ -540,6 +544,14 @@ class EvaluatorGoldens(unittest.TestCase):
                             f"{name}: no categorical split sends category 0 right (-0.5 vs 0 untested)")
             self.assertTrue(any(not t.default_left[i] for t, i in gen.cat_nodes),
                             f"{name}: no categorical split sends missing right")
+        # Which layout scores the model: the compact one unless the model has categorical splits or
+        # its padded trees would outgrow its own nodes (the sparse 1000-tree model). Asserted, so
+        # that a golden cannot silently stop testing the layout it is meant to.
+        p = subprocess.run([BINARY, "model", "inspect", gen.paths["json"]], capture_output=True, text=True)
+        scoring = next((l for l in p.stdout.splitlines() if l.startswith("scoring")), "")
+        sys.stderr.write(f"[{scoring.split(None, 1)[-1] if scoring else 'no scoring line'}] ")
+        expect_node_walk = bool(spec.cards) or name in NODE_WALK
+        self.assertIn("node walk" if expect_node_walk else "compact layout", scoring, f"{name}: model inspect")
         t0 = time.monotonic()
         for fmt in ("json", "ubj"):
             for mode in ("predict", "margin", "contributions"):
