@@ -121,9 +121,17 @@ std::unique_ptr<const BinnedForest> BinnedForest::compile(const Model& m) {
   for (const auto& c : cuts) widest = std::max(widest, c.size());
   // A padding node reads slot 0 against the largest rank, which no bin reaches: it goes left.
   if (widest > 65534) return nullptr;
-  out->wide_ = 2 * f > 256 || widest > 254;
-  const std::uint16_t pad = out->wide_ ? 0xFFFF : 0xFF;
-  if (layout_bytes(out->wide_ ? 4 : 2) > budget) return nullptr;
+  using binned::Packed16, binned::Pair16, binned::Pair8;
+  out->format_ = 2 * f <= 256 && widest <= 254   ? Format::pair8
+                 : 2 * f <= 128 && widest <= 510 ? Format::packed16
+                                                 : Format::pair16;
+  const unsigned rank_shift = out->format_ == Format::pair8      ? Pair8::kRankShift
+                              : out->format_ == Format::packed16 ? Packed16::kRankShift
+                                                                 : Pair16::kRankShift;
+  const std::uint32_t pad_rank = out->format_ == Format::pair8      ? Pair8::kRankMask
+                                 : out->format_ == Format::packed16 ? Packed16::kRankMask
+                                                                    : Pair16::kRankMask;
+  if (layout_bytes(out->format_ == Format::pair16 ? 4 : 2) > budget) return nullptr;
 
   constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
   for (auto& c : cuts) {
@@ -137,8 +145,9 @@ std::unique_ptr<const BinnedForest> BinnedForest::compile(const Model& m) {
     out->cuts_.resize(out->cut_offset_.back() + block, kNaN);
   }
 
-  std::vector<std::uint16_t> nodes(2 * out->padded_trees_ * inner, 0);
-  for (std::size_t i = 1; i < nodes.size(); i += 2) nodes[i] = pad;
+  // Each node as slot | rank << rank_shift, split into the format's storage below. A padding
+  // node reads slot 0 against the largest rank, which no bin reaches: it goes left.
+  std::vector<std::uint32_t> nodes(out->padded_trees_ * inner, pad_rank << rank_shift);
   out->leaves_.assign(out->padded_trees_ * leaves, 0.0f);
   struct Step {
     std::uint32_t node, at, level;
@@ -160,20 +169,31 @@ std::unique_ptr<const BinnedForest> BinnedForest::compile(const Model& m) {
         stack.push_back({s.node, 2 * s.at + 1, s.level + 1});  // padding: left down to the depth
       } else {
         const std::uint32_t rank = rank_of[distinct_of[s.node]];
-        nodes[2 * (node_base + s.at * kLanes)] =
-            static_cast<std::uint16_t>(n.meta & Model::kIndexMask);
-        nodes[2 * (node_base + s.at * kLanes) + 1] = static_cast<std::uint16_t>(rank);
+        nodes[node_base + s.at * kLanes] = (n.meta & Model::kIndexMask) | rank << rank_shift;
         stack.push_back({n.left, 2 * s.at + 1, s.level + 1});
         stack.push_back({n.left + 1, 2 * s.at + 2, s.level + 1});
       }
     }
   }
-  if (out->wide_) {
-    out->nodes16_ = std::move(nodes);
-  } else {
-    out->nodes8_.assign(nodes.begin(), nodes.end());
-    out->nodes8_.resize(out->nodes8_.size() + 2);  // a 4-byte gather of the last node reads 2 more
+  // A 4-byte gather of the last 2-byte node reads 2 bytes more: one more node of padding.
+  const std::uint32_t slot_mask = (1u << rank_shift) - 1;
+  for (const std::uint32_t v : nodes) {
+    switch (out->format_) {
+      case Format::pair8:
+        out->nodes8_.insert(out->nodes8_.end(), {static_cast<std::uint8_t>(v & slot_mask),
+                                                 static_cast<std::uint8_t>(v >> rank_shift)});
+        break;
+      case Format::packed16:
+        out->nodes16_.push_back(static_cast<std::uint16_t>(v));
+        break;
+      case Format::pair16:
+        out->nodes16_.insert(out->nodes16_.end(), {static_cast<std::uint16_t>(v & slot_mask),
+                                                   static_cast<std::uint16_t>(v >> rank_shift)});
+        break;
+    }
   }
+  out->nodes8_.resize(out->nodes8_.size() + 2);
+  out->nodes16_.resize(out->nodes16_.size() + 1);
 #if defined(__x86_64__)
   // The vector walk holds the row's bins in registers: at most 64 slots.
   out->simd_walk_ = 2 * f <= 64 && simd_allowed() && __builtin_cpu_supports("avx512f") &&
@@ -202,16 +222,17 @@ namespace {
 // trees, independent of each other, overlap; unrolled, so that the positions stay in
 // registers. A position is kept as kLanes * (heap index, root = 1), which makes a step
 // q = 2q + kLanes * right and puts node q/kLanes - 1 of tree i at q + i - kLanes.
-template <std::size_t kLanes, typename T>
-inline void walk_lanes(const T* nodes, unsigned depth, const T* bins, std::size_t* at) noexcept {
+template <std::size_t kLanes, typename F>
+inline void walk_lanes(const typename F::Node* nodes, unsigned depth, const typename F::Bin* bins,
+                       std::size_t* at) noexcept {
   std::size_t q[kLanes];
 #pragma GCC unroll 16
   for (std::size_t i = 0; i < kLanes; ++i) q[i] = kLanes;
   for (unsigned level = 0; level < depth; ++level) {
 #pragma GCC unroll 16
     for (std::size_t i = 0; i < kLanes; ++i) {
-      const T* n = nodes + 2 * (q[i] + i - kLanes);
-      const std::size_t right = n[1] < bins[n[0]];
+      const typename F::Node* n = nodes + F::kStride * (q[i] + i - kLanes);
+      const std::size_t right = F::rank(n) < bins[F::slot(n)];
       q[i] = 2 * q[i] + (kLanes & (0 - right));
     }
   }
@@ -236,8 +257,9 @@ void BinnedForest::ranks(const float* row, std::uint32_t* rank) const noexcept {
   }
 }
 
-template <typename T>
+template <typename F>
 void BinnedForest::walk(const float* row, const std::uint32_t* groups, float* out) const noexcept {
+  using T = typename F::Bin;
   // The row as bins, doubled like Model::expand_row: slot 2f has missing as 0 (below every
   // rank: goes left), slot 2f+1 as the feature's threshold count (above every rank: right).
   constexpr std::size_t kLocal = 256;
@@ -268,23 +290,18 @@ void BinnedForest::walk(const float* row, const std::uint32_t* groups, float* ou
     bins[2 * f + 1] = static_cast<T>(rank[f] + (cut_count_[f] & (0u - missing)));
   }
 
-  const T* nodes;
-  if constexpr (sizeof(T) == 1)
-    nodes = nodes8_.data();
-  else
-    nodes = nodes16_.data();
   const std::size_t inner = (std::size_t{1} << depth_) - 1, width = inner + 1;
   std::size_t t0 = 0;
 #if defined(__x86_64__)
   if (simd_walk_) {
-    walk_avx512(bins, groups, out);
+    walk_avx512<F>(bins, groups, out);
     return;
   }
 #endif
   std::size_t at[kLanes];
   float sum = out[0];
   for (; t0 < padded_trees_; t0 += kLanes) {
-    walk_lanes<kLanes>(nodes + 2 * t0 * inner, depth_, bins, at);
+    walk_lanes<kLanes, F>(nodes<F>() + F::kStride * t0 * inner, depth_, bins, at);
     const float* tl = leaves_.data() + t0 * width;  // leaf of tree i: at[i] - (inner + 1) * kLanes
     const std::size_t first_leaf = (inner + 1) * kLanes;
     const std::size_t real = std::min(kLanes, num_trees_ - t0);
@@ -299,16 +316,23 @@ void BinnedForest::walk(const float* row, const std::uint32_t* groups, float* ou
 
 void BinnedForest::add_leaves(const float* row, const std::uint32_t* groups,
                               float* out) const noexcept {
-  if (wide_)
-    walk<std::uint16_t>(row, groups, out);
-  else
-    walk<std::uint8_t>(row, groups, out);
+  switch (format_) {
+    case Format::pair8:
+      return walk<binned::Pair8>(row, groups, out);
+    case Format::packed16:
+      return walk<binned::Packed16>(row, groups, out);
+    case Format::pair16:
+      return walk<binned::Pair16>(row, groups, out);
+  }
 }
 
 std::string BinnedForest::describe() const {
+  const char* nodes = format_ == Format::pair8      ? "2-byte nodes (8-bit slots and ranks)"
+                      : format_ == Format::packed16 ? "2-byte nodes (7-bit slots, 9-bit ranks)"
+                                                    : "4-byte nodes (16-bit slots and ranks)";
   return fmt::format(
-      "compact layout: {}-byte nodes, {} trees (padded to {}) as complete trees of depth {}; {}",
-      wide_ ? 4 : 2, num_trees_, padded_trees_, depth_,
+      "compact layout: {}, {} trees (padded to {}) as complete trees of depth {}; {}", nodes,
+      num_trees_, padded_trees_, depth_,
       simd_walk_ ? (simd_ranks_ ? "AVX-512 walk and ranks" : "AVX-512 walk") : "portable walk");
 }
 

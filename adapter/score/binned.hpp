@@ -1,13 +1,13 @@
 #pragma once
 // A second, compact layout of a model's trees, for scoring: one row at a time (the latency
-// path), and batches row by row. The thresholds of each feature are replaced by their rank among that feature's
-// distinct thresholds; a row is turned once into bins (how many of the feature's thresholds
-// are <= its value) and a split then reads `bin > rank`, which is exactly `value >= threshold`.
-// Every tree is padded to a complete tree of the model's depth, so that a node's children are
-// 2i+1 and 2i+2 and a node is only a feature slot and a rank: 2 bytes when the model has at
-// most 128 features and 254 thresholds per feature, else 4. A 1000-tree model of depth 8 then
-// takes 1.5 MiB with 2-byte nodes, 2.1 MiB with 4-byte ones (leaves included), against 4.1 MB
-// of 12-byte nodes.
+// path), and batches row by row. The thresholds of each feature are replaced by their rank among
+// that feature's distinct thresholds; a row is turned once into bins (how many of the feature's
+// thresholds are <= its value) and a split then reads `bin > rank`, which is exactly `value >=
+// threshold`. Every tree is padded to a complete tree of the model's depth, so that a node's
+// children are 2i+1 and 2i+2 and a node is only a feature slot and a rank: 2 bytes when the model
+// has at most 128 features and 254 thresholds per feature, or 64 features and 510 thresholds (what
+// XGBoost's `hist` with its 256 bins gives), else 4. A 1000-tree model of depth 8 then takes
+// 1.5 MiB with 2-byte nodes (leaves included), against 4.1 MB of 12-byte nodes.
 
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +18,35 @@
 namespace fra::score {
 
 class Model;
+
+namespace binned {
+// How a node is stored: the row slot its split reads and its threshold's rank, and the type of
+// a row's bins. The narrowest that holds the model is used.
+struct Pair8 {  // 2 bytes, slot then rank: at most 128 features and 254 thresholds a feature
+  using Node = std::uint8_t;
+  using Bin = std::uint8_t;
+  static constexpr std::size_t kStride = 2;  // Node values per node
+  static constexpr unsigned kRankShift = 8, kRankMask = 0xFF, kBytes = 2;
+  static unsigned slot(const Node* n) { return n[0]; }
+  static unsigned rank(const Node* n) { return n[1]; }
+};
+struct Packed16 {  // 2 bytes, a 7-bit slot under a 9-bit rank: 64 features, 510 thresholds
+  using Node = std::uint16_t;
+  using Bin = std::uint16_t;
+  static constexpr std::size_t kStride = 1;
+  static constexpr unsigned kRankShift = 7, kRankMask = 0x1FF, kBytes = 2;
+  static unsigned slot(const Node* n) { return n[0] & 0x7Fu; }
+  static unsigned rank(const Node* n) { return n[0] >> 7; }
+};
+struct Pair16 {  // 4 bytes, slot then rank: 32,768 features, 65,534 thresholds
+  using Node = std::uint16_t;
+  using Bin = std::uint16_t;
+  static constexpr std::size_t kStride = 2;
+  static constexpr unsigned kRankShift = 16, kRankMask = 0xFFFF, kBytes = 4;
+  static unsigned slot(const Node* n) { return n[0]; }
+  static unsigned rank(const Node* n) { return n[1]; }
+};
+}  // namespace binned
 
 class BinnedForest {
  public:
@@ -41,14 +70,22 @@ class BinnedForest {
 
  private:
   static std::vector<std::uint32_t> distinct_thresholds(const Model& model);
-  template <typename T>
+  template <typename F>
   void walk(const float* row, const std::uint32_t* groups, float* out) const noexcept;
+  template <typename F>
+  const typename F::Node* nodes() const noexcept {
+    if constexpr (sizeof(typename F::Node) == 1)
+      return nodes8_.data();
+    else
+      return nodes16_.data();
+  }
   // Each feature's rank of row's value (how many of its thresholds are <= it; 0 for NaN).
   void ranks(const float* row, std::uint32_t* rank) const noexcept;
   // With AVX-512, in binned_avx512.cpp: the same ranks, and the same walk.
   void ranks_avx512(const float* row, std::uint32_t* rank) const noexcept;
-  template <typename T>
-  void walk_avx512(const T* bins, const std::uint32_t* groups, float* out) const noexcept;
+  template <typename F>
+  void walk_avx512(const typename F::Bin* bins, const std::uint32_t* groups,
+                   float* out) const noexcept;
 
   std::size_t num_features_ = 0;
   std::size_t num_trees_ = 0;
@@ -57,7 +94,7 @@ class BinnedForest {
   // One margin: summed in a register. Adding through memory (out[group] += leaf) waits on a
   // store-to-load round trip each time, which costs more than the add.
   bool one_group_ = false;
-  bool wide_ = false;        // 2-byte slots, ranks and bins instead of 1-byte ones
+  enum class Format : std::uint8_t { pair8, packed16, pair16 } format_ = Format::pair8;
   bool simd_walk_ = false;   // walk with AVX-512 (at most 64 slots, and the CPU has it)
   bool simd_ranks_ = false;  // rank with AVX-512 (also at most 256 thresholds a feature)
   // Per feature, a block of cuts_ of 2^s floats: NaN, the feature's distinct thresholds
@@ -71,9 +108,9 @@ class BinnedForest {
   // threshold of each of the first 16.
   std::vector<float> chunks_;
   std::vector<float> chunk_last_;
-  // Per tree 2^depth - 1 nodes, each two values: the row slot the split reads (2 * feature,
-  // + 1 if missing goes right), then the threshold's rank; per tree 2^depth leaves. Trees are
-  // interleaved in groups of kLanes: node s of the group's i-th tree is node s * kLanes + i.
+  // Per tree 2^depth - 1 nodes in the format's storage (binned::Pair8 in nodes8_, the others in
+  // nodes16_), then per tree 2^depth leaves. Trees are interleaved in groups of kLanes: node s
+  // of the group's i-th tree is node s * kLanes + i.
   std::vector<std::uint8_t> nodes8_;
   std::vector<std::uint16_t> nodes16_;
   std::vector<float> leaves_;

@@ -19,10 +19,10 @@ namespace simd {
 #define FRA_AVX512 __attribute__((target("avx512f,avx512bw,avx512vbmi"), always_inline)) inline
 
 // 16 nodes from consecutive memory, each as a 32-bit lane: the slot in the low bits, the rank
-// above it.
-template <typename T>
-FRA_AVX512 __m512i load_nodes(const T* p) {
-  if constexpr (sizeof(T) == 1)
+// above it (from F::kRankShift).
+template <typename F>
+FRA_AVX512 __m512i load_nodes(const typename F::Node* p) {
+  if constexpr (F::kBytes == 2)
     return _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   else
     return _mm512_loadu_si512(p);
@@ -30,17 +30,18 @@ FRA_AVX512 __m512i load_nodes(const T* p) {
 
 // Which of 16 nodes send the row right: the bin of each node's slot, looked up in the row's
 // bins held in two registers, above the node's rank.
-template <typename T>
+// The permutes read the low 6 bits of each byte or word of `node`: the slot's (below 64).
+template <typename F>
 FRA_AVX512 __mmask16 goes_right(__m512i node, __m512i table_lo, __m512i table_hi) {
-  constexpr unsigned kBits = 8 * sizeof(T);
-  const __m512i mask = _mm512_set1_epi32((1 << kBits) - 1);
+  const __m512i bin_mask = _mm512_set1_epi32(sizeof(typename F::Bin) == 1 ? 0xFF : 0xFFFF);
   __m512i bin;
-  if constexpr (sizeof(T) == 1)
+  if constexpr (sizeof(typename F::Bin) == 1)
     bin = _mm512_permutexvar_epi8(node, table_lo);
   else
     bin = _mm512_permutex2var_epi16(table_lo, node, table_hi);
-  bin = _mm512_and_si512(bin, mask);
-  const __m512i rank = _mm512_and_si512(_mm512_srli_epi32(node, kBits), mask);
+  bin = _mm512_and_si512(bin, bin_mask);
+  const __m512i rank = _mm512_and_si512(_mm512_srli_epi32(node, F::kRankShift),
+                                        _mm512_set1_epi32(static_cast<int>(F::kRankMask)));
   return _mm512_cmpgt_epu32_mask(bin, rank);
 }
 
@@ -60,9 +61,12 @@ FRA_AVX512 std::uint32_t count_le(const float* chunk_last, const float* chunks, 
 // the vectors are independent): one gather reads the nodes (slot and rank), one permute looks
 // the slots up in the row's bins (at most 64 slots, held in registers), one compare decides.
 // The leaves are gathered, then added one by one in tree order.
-template <typename T>
-FRA_AVX512_MEMBER void BinnedForest::walk_avx512(const T* bins, const std::uint32_t* groups,
+template <typename F>
+FRA_AVX512_MEMBER void BinnedForest::walk_avx512(const typename F::Bin* bins,
+                                                 const std::uint32_t* groups,
                                                  float* out) const noexcept {
+  using T = typename F::Bin;
+  constexpr std::size_t kStride = F::kStride;
   const std::size_t trees = padded_trees_;
   alignas(64) T table_values[128 / sizeof(T)] = {};
   std::copy(bins, bins + 2 * num_features_, table_values);
@@ -73,11 +77,7 @@ FRA_AVX512_MEMBER void BinnedForest::walk_avx512(const T* bins, const std::uint3
   const std::size_t inner = (std::size_t{1} << depth_) - 1, width = inner + 1;
   const __m512i leaf_start = _mm512_set1_epi32(static_cast<int>(kLanes * width));
   const __m512i group_stride = _mm512_set1_epi32(static_cast<int>(kLanes * inner));
-  const T* nodes;
-  if constexpr (sizeof(T) == 1)
-    nodes = nodes8_.data();
-  else
-    nodes = nodes16_.data();
+  const typename F::Node* nodes = this->nodes<F>();
 
   constexpr std::size_t kGroups = 16;
   constexpr unsigned kDirect = 3;
@@ -93,32 +93,33 @@ FRA_AVX512_MEMBER void BinnedForest::walk_avx512(const T* bins, const std::uint3
     const std::size_t g = std::min(kGroups, (trees - t0) / kLanes);
     // As in walk_lanes: q = kLanes * heap index; node q/kLanes - 1 of tree i is node
     // q + i - kLanes of the group (offset[j] holds i - kLanes and the group's start).
-    const T* base = nodes + 2 * (t0 * inner);
+    const typename F::Node* base = nodes + kStride * (t0 * inner);
     // The first kDirect levels read their candidates with plain loads (a level's node of the
     // 16 trees at one slot is 16 consecutive nodes) and pick among them by the decisions so far.
     __m512i q[kGroups];
     __mmask16 took[kGroups][kDirect];
     const unsigned direct = std::min<unsigned>(depth_, kDirect);
     for (std::size_t j = 0; j < g; ++j) {
-      const T* tree_base = base + 2 * (j * kLanes * inner);  // slot 0 of the group's trees
-      const std::size_t slot = 2 * kLanes;                   // one slot of the group's 16 trees
+      const typename F::Node* tree_base =
+          base + kStride * (j * kLanes * inner);  // slot 0 of the group
+      const std::size_t slot = kStride * kLanes;  // one slot of the group's 16 trees
       for (unsigned level = 0; level < direct; ++level) {
         __m512i node;
         if (level == 0) {
-          node = simd::load_nodes(tree_base);
+          node = simd::load_nodes<F>(tree_base);
         } else if (level == 1) {
-          node = _mm512_mask_blend_epi32(took[j][0], simd::load_nodes(tree_base + slot),
-                                         simd::load_nodes(tree_base + 2 * slot));
+          node = _mm512_mask_blend_epi32(took[j][0], simd::load_nodes<F>(tree_base + slot),
+                                         simd::load_nodes<F>(tree_base + 2 * slot));
         } else {
           const __m512i left =
-              _mm512_mask_blend_epi32(took[j][1], simd::load_nodes(tree_base + 3 * slot),
-                                      simd::load_nodes(tree_base + 4 * slot));
+              _mm512_mask_blend_epi32(took[j][1], simd::load_nodes<F>(tree_base + 3 * slot),
+                                      simd::load_nodes<F>(tree_base + 4 * slot));
           const __m512i right =
-              _mm512_mask_blend_epi32(took[j][1], simd::load_nodes(tree_base + 5 * slot),
-                                      simd::load_nodes(tree_base + 6 * slot));
+              _mm512_mask_blend_epi32(took[j][1], simd::load_nodes<F>(tree_base + 5 * slot),
+                                      simd::load_nodes<F>(tree_base + 6 * slot));
           node = _mm512_mask_blend_epi32(took[j][0], left, right);
         }
-        took[j][level] = simd::goes_right<T>(node, table_lo, table_hi);
+        took[j][level] = simd::goes_right<F>(node, table_lo, table_hi);
       }
       q[j] = lanes;
       for (unsigned level = 0; level < direct; ++level) {
@@ -129,8 +130,8 @@ FRA_AVX512_MEMBER void BinnedForest::walk_avx512(const T* bins, const std::uint3
     for (unsigned level = direct; level < depth_; ++level) {
       for (std::size_t j = 0; j < g; ++j) {
         const __m512i node =
-            _mm512_i32gather_epi32(_mm512_add_epi32(q[j], offset[j]), base, 2 * sizeof(T));
-        const __mmask16 right = simd::goes_right<T>(node, table_lo, table_hi);
+            _mm512_i32gather_epi32(_mm512_add_epi32(q[j], offset[j]), base, F::kBytes);
+        const __mmask16 right = simd::goes_right<F>(node, table_lo, table_hi);
         q[j] = _mm512_add_epi32(q[j], q[j]);
         q[j] = _mm512_mask_add_epi32(q[j], right, q[j], lanes);
       }
@@ -160,10 +161,13 @@ FRA_AVX512_MEMBER void BinnedForest::ranks_avx512(const float* row,
   }
 }
 
-template void BinnedForest::walk_avx512(const std::uint8_t*, const std::uint32_t*,
-                                        float*) const noexcept;
-template void BinnedForest::walk_avx512(const std::uint16_t*, const std::uint32_t*,
-                                        float*) const noexcept;
+template void BinnedForest::walk_avx512<binned::Pair8>(const std::uint8_t*, const std::uint32_t*,
+                                                       float*) const noexcept;
+template void BinnedForest::walk_avx512<binned::Packed16>(const std::uint16_t*,
+                                                          const std::uint32_t*,
+                                                          float*) const noexcept;
+template void BinnedForest::walk_avx512<binned::Pair16>(const std::uint16_t*, const std::uint32_t*,
+                                                        float*) const noexcept;
 
 }  // namespace fra::score
 

@@ -125,7 +125,11 @@ struct Awkward {
   std::vector<Tree> trees;
   std::string json;
 
-  Awkward() {
+  int features;
+
+  // `n` trees over `features` features; the first `distinct` trees split feature 0 at
+  // thresholds of their own (to reach the wider node formats).
+  explicit Awkward(int n = 40, int distinct = 0, int features_ = 3) : features(features_) {
     const float inf = std::numeric_limits<float>::infinity();
     const float cuts[] = {-inf, inf, -0.0f, 0.0f, 1e-45f, std::numeric_limits<float>::max(), 0.5f, -2.0f};
     auto num = [](float x) {
@@ -133,10 +137,15 @@ struct Awkward {
       return fmt::format("{:.9g}", x);
     };
     std::string body, info;
-    for (int t = 0; t < 40; ++t) {
+    for (int t = 0; t < n; ++t) {
       const auto ft = static_cast<float>(t);
-      Tree tr{t % 3, (t + 1) % 3, cuts[t % 8], cuts[(t * 5 + 3) % 8], t % 2 == 0, t % 3 == 0,
+      Tree tr{t % features, (t + 1) % features, cuts[t % 8], cuts[(t * 5 + 3) % 8], t % 2 == 0, t % 3 == 0,
               0.125f * (ft + 1), -0.0625f * ft, 0.03125f * static_cast<float>(t % 7), t % 13 == 7};
+      if (t < distinct) {
+        tr.a = 0;
+        tr.t1 = 0.001f * ft - 0.25f;
+        tr.lone = false;
+      }
       trees.push_back(tr);
       if (t > 0) {
         body += ",";
@@ -155,7 +164,8 @@ struct Awkward {
                             int(tr.d2));
       }
     }
-    json = R"({"learner":{"learner_model_param":{"base_score":"0E0","num_class":"0","num_feature":"3"},
+    json = R"({"learner":{"learner_model_param":{"base_score":"0E0","num_class":"0","num_feature":")" +
+           std::to_string(features) + R"("},
       "objective":{"name":"binary:logitraw"},"gradient_booster":{"name":"gbtree","model":{"tree_info":[)" +
            info + R"(],"trees":[)" + body + "]}}}}";
   }
@@ -176,35 +186,52 @@ struct Awkward {
 }  // namespace
 
 TEST_CASE("one row at a time equals the rule and the batch, to the bit, on awkward thresholds") {
-  Awkward awkward;
   const float inf = std::numeric_limits<float>::infinity();
   const std::vector<float> values = {-inf, -std::numeric_limits<float>::max(), -2.0f, -1e-45f, -0.0f, 0.0f, 1e-45f,
                                      0.4999999f, 0.5f, 1.0f, std::numeric_limits<float>::max(), inf, kNaN};
-  std::vector<float> rows;
-  for (float x : values)
-    for (float y : values)
-      for (float z : {values[0], values[4], values[8], values[12], values[11]}) rows.insert(rows.end(), {x, y, z});
-  const std::size_t n = rows.size() / 3;
-
-  // Once with the CPU's vector walk, where it has one, once with the portable walk.
-  for (std::string simd : {"1", "0"}) {
-    CAPTURE(simd);
-    setenv("FRA_SIMD", simd.c_str(), 1);
-    Model m = Model::from_bytes(awkward.json);
-    CHECK(m.scoring_layout().rfind("compact layout: 2-byte nodes, 40 trees (padded to 48) as complete trees of depth 2; ", 0) == 0);
-    if (simd == "0") CHECK(m.scoring_layout().find("portable walk") != std::string::npos);
-    std::vector<float> batch(n);
-    m.margins_batch(rows.data(), n, batch.data());
-    std::size_t wrong = 0, unlike_batch = 0;
-    for (std::size_t r = 0; r < n; ++r) {
-      float one = 0;
-      m.margins(rows.data() + 3 * r, &one);
-      const auto bits = std::bit_cast<std::uint32_t>(one);
-      wrong += bits != std::bit_cast<std::uint32_t>(awkward.margin(rows.data() + 3 * r));
-      unlike_batch += bits != std::bit_cast<std::uint32_t>(batch[r]);
+  struct Case {
+    int trees, distinct, features;
+    const char* layout;  // how model inspect names it
+  };
+  // Each node format, and a model with too many features for the vector walk.
+  for (const Case& k : {Case{40, 0, 3, "compact layout: 2-byte nodes (8-bit slots and ranks), 40 trees (padded to 48)"},
+                        Case{330, 300, 3, "compact layout: 2-byte nodes (7-bit slots, 9-bit ranks), 330 trees"},
+                        Case{620, 600, 3, "compact layout: 4-byte nodes (16-bit slots and ranks), 620 trees"},
+                        Case{40, 0, 70, "compact layout: 2-byte nodes (8-bit slots and ranks), 40 trees"}}) {
+    const std::string layout = k.layout;
+    CAPTURE(layout);
+    const Awkward awkward(k.trees, k.distinct, k.features);
+    const auto width = static_cast<std::size_t>(k.features);
+    std::vector<float> rows;
+    std::size_t n = 0;
+    for (float x : values)
+      for (float y : values)
+        for (float z : {values[0], values[4], values[8], values[12], values[11], 0.05f, -0.2f}) {
+          std::vector<float> row = {x, y, z};
+          for (std::size_t f = 3; f < width; ++f) row.push_back(values[(n + 5 * f) % values.size()]);
+          rows.insert(rows.end(), row.begin(), row.end());
+          ++n;
+        }
+    // Once with the CPU's vector walk, where it has one, once with the portable walk.
+    for (std::string simd : {"1", "0"}) {
+      CAPTURE(simd);
+      setenv("FRA_SIMD", simd.c_str(), 1);
+      Model m = Model::from_bytes(awkward.json);
+      CHECK(m.scoring_layout().rfind(k.layout, 0) == 0);
+      if (simd == "0" || k.features > 32) CHECK(m.scoring_layout().find("portable walk") != std::string::npos);
+      std::vector<float> batch(n);
+      m.margins_batch(rows.data(), n, batch.data());
+      std::size_t wrong = 0, unlike_batch = 0;
+      for (std::size_t r = 0; r < n; ++r) {
+        float one = 0;
+        m.margins(rows.data() + width * r, &one);
+        const auto bits = std::bit_cast<std::uint32_t>(one);
+        wrong += bits != std::bit_cast<std::uint32_t>(awkward.margin(rows.data() + width * r));
+        unlike_batch += bits != std::bit_cast<std::uint32_t>(batch[r]);
+      }
+      CHECK(wrong == 0);
+      CHECK(unlike_batch == 0);
     }
-    CHECK(wrong == 0);
-    CHECK(unlike_batch == 0);
   }
   unsetenv("FRA_SIMD");
 }
