@@ -345,8 +345,11 @@ int Store::delete_resources(std::string_view type, const std::vector<std::pair<m
 
 void Store::advance_cursor(std::string_view type, Micros t) {
   try {
+    // A cursor set without a page (after a bulk export, or where a type's history starts) is
+    // an event of its own: the search skips what is before it.
     pqxx::work w(conn_->c);
     move_cursor_forward(w, std::string(type), t);
+    audit_in(w, actor_, "cursor", type, fmt::format(R"({{"cursor": "{}"}})", fhir::format_instant(t)));
     w.commit();
   } catch (const pqxx::sql_error& e) {
     throw StoreError("moving the cursor: " + first_line(e.what()));

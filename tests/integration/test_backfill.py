@@ -105,6 +105,12 @@ class Backfill(unittest.TestCase):
         for table in STORE_TABLES:
             self.assertEqual(b[table], a[table], table)
         self.assertEqual(sql_in(exported, "SELECT count(*) FROM sync_cursor"), "3")
+        # Each cursor the export set is an audit event of its own, at the cursor's instant.
+        self.assertEqual(sql_in(exported, "SELECT string_agg(object, ',' ORDER BY object) FROM audit_log "
+                                          "WHERE action = 'cursor'"), "Encounter,Observation,Patient")
+        self.assertEqual(sql_in(exported, "SELECT count(*) FROM audit_log a JOIN sync_cursor c "
+                                          "ON c.resource_type = a.object WHERE a.action = 'cursor' AND "
+                                          "(a.details->>'cursor')::timestamptz = c.last_updated"), "3")
         after = adapter("sync", "--once", "--config", exp_cfg)
         self.assertEqual(after.returncode, 0, after.stderr)
         for rtype in ("Patient", "Encounter", "Observation"):
