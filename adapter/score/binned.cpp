@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <limits>
 #include <string_view>
+#include <unordered_map>
 
 #include "adapter/score/model.hpp"
 
@@ -27,48 +28,18 @@ bool simd_allowed() {
 }  // namespace
 
 // For each node of the model, an id of its (feature, threshold) pair, numbered in order of
-// first appearance; leaves get kNone. -0 and +0 are one value: they compare equal, so they
+// first appearance; leaves get ~0. -0 and +0 are one value: they compare equal, so they
 // decide alike.
 std::vector<std::uint32_t> BinnedForest::distinct_thresholds(const Model& m) {
-  constexpr std::uint32_t kNone = ~0u;
-  constexpr std::uint64_t kEmpty = ~0ull;
-  std::vector<std::uint32_t> id_of(m.nodes_.size(), kNone);
-  std::vector<std::uint64_t> keys(1024, kEmpty);
-  std::vector<std::uint32_t> ids(1024);
-  std::uint32_t count = 0;
-  auto slot = [&](std::uint64_t key) {
-    // The top bits of the product: they depend on every bit of the key (the feature included,
-    // so that features split at the same value, as one-hot codes are, do not pile up).
-    const std::size_t mask = keys.size() - 1;
-    std::size_t i = (key * 0x9E3779B97F4A7C15ull) >> (64 - std::countr_zero(keys.size()));
-    while (keys[i] != kEmpty && keys[i] != key) i = (i + 1) & mask;
-    return i;
-  };
+  std::vector<std::uint32_t> id_of(m.nodes_.size(), ~0u);
+  std::unordered_map<std::uint64_t, std::uint32_t> ids;
   for (std::size_t k = 0; k < m.nodes_.size(); ++k) {
     const Model::Node& n = m.nodes_[k];
     if (n.meta & Model::kLeaf) continue;
     const float v = n.value == 0.0f ? 0.0f : n.value;
     const std::uint64_t key =
         std::uint64_t{Model::feature_of(n)} << 32 | std::bit_cast<std::uint32_t>(v);
-    std::size_t i = slot(key);
-    if (keys[i] == kEmpty) {
-      if (2 * (count + 1) > keys.size()) {  // keep it at most half full
-        std::vector<std::uint64_t> old_keys(keys.size() * 2, kEmpty);
-        std::vector<std::uint32_t> old_ids(ids.size() * 2);
-        old_keys.swap(keys);
-        old_ids.swap(ids);
-        for (std::size_t j = 0; j < old_keys.size(); ++j)
-          if (old_keys[j] != kEmpty) {
-            const std::size_t at = slot(old_keys[j]);
-            keys[at] = old_keys[j];
-            ids[at] = old_ids[j];
-          }
-        i = slot(key);
-      }
-      keys[i] = key;
-      ids[i] = count++;
-    }
-    id_of[k] = ids[i];
+    id_of[k] = ids.try_emplace(key, static_cast<std::uint32_t>(ids.size())).first->second;
   }
   return id_of;
 }
@@ -121,17 +92,21 @@ std::unique_ptr<const BinnedForest> BinnedForest::compile(const Model& m) {
   for (const auto& c : cuts) widest = std::max(widest, c.size());
   // A padding node reads slot 0 against the largest rank, which no bin reaches: it goes left.
   if (widest > 65534) return nullptr;
-  using binned::Packed16, binned::Pair16, binned::Pair8;
   out->format_ = 2 * f <= 256 && widest <= 254   ? Format::pair8
                  : 2 * f <= 128 && widest <= 510 ? Format::packed16
                                                  : Format::pair16;
-  const unsigned rank_shift = out->format_ == Format::pair8      ? Pair8::kRankShift
-                              : out->format_ == Format::packed16 ? Packed16::kRankShift
-                                                                 : Pair16::kRankShift;
-  const std::uint32_t pad_rank = out->format_ == Format::pair8      ? Pair8::kRankMask
-                                 : out->format_ == Format::packed16 ? Packed16::kRankMask
-                                                                    : Pair16::kRankMask;
   if (layout_bytes(out->format_ == Format::pair16 ? 4 : 2) > budget) return nullptr;
+  switch (out->format_) {
+    case Format::pair8:
+      out->lay_out<binned::Pair8>(m, distinct_of, rank_of);
+      break;
+    case Format::packed16:
+      out->lay_out<binned::Packed16>(m, distinct_of, rank_of);
+      break;
+    case Format::pair16:
+      out->lay_out<binned::Pair16>(m, distinct_of, rank_of);
+      break;
+  }
 
   constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
   for (auto& c : cuts) {
@@ -145,55 +120,6 @@ std::unique_ptr<const BinnedForest> BinnedForest::compile(const Model& m) {
     out->cuts_.resize(out->cut_offset_.back() + block, kNaN);
   }
 
-  // Each node as slot | rank << rank_shift, split into the format's storage below. A padding
-  // node reads slot 0 against the largest rank, which no bin reaches: it goes left.
-  std::vector<std::uint32_t> nodes(out->padded_trees_ * inner, pad_rank << rank_shift);
-  out->leaves_.assign(out->padded_trees_ * leaves, 0.0f);
-  struct Step {
-    std::uint32_t node, at, level;
-  };
-  std::vector<Step> stack;
-  for (std::size_t t = 0; t < out->num_trees_; ++t) {
-    // Node s of the i-th tree of a group is node s * kLanes + i.
-    const std::size_t group = t / kLanes, lane = t % kLanes;
-    const std::size_t node_base = group * kLanes * inner + lane;
-    const std::size_t leaf_base = group * kLanes * leaves + lane;
-    stack.push_back({m.roots_[t], 0, 0});
-    while (!stack.empty()) {
-      const Step s = stack.back();
-      stack.pop_back();
-      const Model::Node& n = m.nodes_[s.node];
-      if (s.level == out->depth_) {
-        out->leaves_[leaf_base + (s.at - inner) * kLanes] = n.value;  // the walk ends at the depth
-      } else if (n.meta & Model::kLeaf) {
-        stack.push_back({s.node, 2 * s.at + 1, s.level + 1});  // padding: left down to the depth
-      } else {
-        const std::uint32_t rank = rank_of[distinct_of[s.node]];
-        nodes[node_base + s.at * kLanes] = (n.meta & Model::kIndexMask) | rank << rank_shift;
-        stack.push_back({n.left, 2 * s.at + 1, s.level + 1});
-        stack.push_back({n.left + 1, 2 * s.at + 2, s.level + 1});
-      }
-    }
-  }
-  // A 4-byte gather of the last 2-byte node reads 2 bytes more: one more node of padding.
-  const std::uint32_t slot_mask = (1u << rank_shift) - 1;
-  for (const std::uint32_t v : nodes) {
-    switch (out->format_) {
-      case Format::pair8:
-        out->nodes8_.insert(out->nodes8_.end(), {static_cast<std::uint8_t>(v & slot_mask),
-                                                 static_cast<std::uint8_t>(v >> rank_shift)});
-        break;
-      case Format::packed16:
-        out->nodes16_.push_back(static_cast<std::uint16_t>(v));
-        break;
-      case Format::pair16:
-        out->nodes16_.insert(out->nodes16_.end(), {static_cast<std::uint16_t>(v & slot_mask),
-                                                   static_cast<std::uint16_t>(v >> rank_shift)});
-        break;
-    }
-  }
-  out->nodes8_.resize(out->nodes8_.size() + 2);
-  out->nodes16_.resize(out->nodes16_.size() + 1);
 #if defined(__x86_64__)
   // The vector walk holds the row's bins in registers: at most 64 slots.
   out->simd_walk_ = 2 * f <= 64 && simd_allowed() && __builtin_cpu_supports("avx512f") &&
@@ -214,6 +140,46 @@ std::unique_ptr<const BinnedForest> BinnedForest::compile(const Model& m) {
   }
 #endif
   return out;
+}
+
+template <typename F>
+void BinnedForest::lay_out(const Model& m, const std::vector<std::uint32_t>& distinct_of,
+                           const std::vector<std::uint32_t>& rank_of) {
+  using Node = typename F::Node;
+  const std::size_t inner = (std::size_t{1} << depth_) - 1, leaves = inner + 1;
+  // Every node starts as padding: slot 0 against the largest rank, which no bin reaches, so it
+  // goes left. A 4-byte gather of the last 2-byte node reads 2 bytes past it.
+  std::vector<Node>& store = storage<F>();
+  store.resize(F::kStride * padded_trees_ * inner + 2 / sizeof(Node));
+  for (std::size_t i = 0; i < padded_trees_ * inner; ++i)
+    F::put(&store[F::kStride * i], 0, F::kRankMask);
+  leaves_.assign(padded_trees_ * leaves, 0.0f);
+  struct Step {
+    std::uint32_t node, at, level;
+  };
+  std::vector<Step> stack;
+  for (std::size_t t = 0; t < num_trees_; ++t) {
+    // Node s of the i-th tree of a group is node s * kLanes + i.
+    const std::size_t group = t / kLanes, lane = t % kLanes;
+    const std::size_t node_base = group * kLanes * inner + lane;
+    const std::size_t leaf_base = group * kLanes * leaves + lane;
+    stack.push_back({m.roots_[t], 0, 0});
+    while (!stack.empty()) {
+      const Step s = stack.back();
+      stack.pop_back();
+      const Model::Node& n = m.nodes_[s.node];
+      if (s.level == depth_) {
+        leaves_[leaf_base + (s.at - inner) * kLanes] = n.value;  // the walk ends at the depth
+      } else if (n.meta & Model::kLeaf) {
+        stack.push_back({s.node, 2 * s.at + 1, s.level + 1});  // padding: left down to the depth
+      } else {
+        F::put(&store[F::kStride * (node_base + s.at * kLanes)], n.meta & Model::kIndexMask,
+               rank_of[distinct_of[s.node]]);
+        stack.push_back({n.left, 2 * s.at + 1, s.level + 1});
+        stack.push_back({n.left + 1, 2 * s.at + 2, s.level + 1});
+      }
+    }
+  }
 }
 
 namespace {

@@ -29,6 +29,10 @@ struct Pair8 {  // 2 bytes, slot then rank: at most 128 features and 254 thresho
   static constexpr unsigned kRankShift = 8, kRankMask = 0xFF, kBytes = 2;
   static unsigned slot(const Node* n) { return n[0]; }
   static unsigned rank(const Node* n) { return n[1]; }
+  static void put(Node* n, unsigned slot, unsigned rank) {
+    n[0] = static_cast<Node>(slot);
+    n[1] = static_cast<Node>(rank);
+  }
 };
 struct Packed16 {  // 2 bytes, a 7-bit slot under a 9-bit rank: 64 features, 510 thresholds
   using Node = std::uint16_t;
@@ -37,6 +41,9 @@ struct Packed16 {  // 2 bytes, a 7-bit slot under a 9-bit rank: 64 features, 510
   static constexpr unsigned kRankShift = 7, kRankMask = 0x1FF, kBytes = 2;
   static unsigned slot(const Node* n) { return n[0] & 0x7Fu; }
   static unsigned rank(const Node* n) { return n[0] >> 7; }
+  static void put(Node* n, unsigned slot, unsigned rank) {
+    n[0] = static_cast<Node>(slot | rank << 7);
+  }
 };
 struct Pair16 {  // 4 bytes, slot then rank: 32,768 features, 65,534 thresholds
   using Node = std::uint16_t;
@@ -45,6 +52,10 @@ struct Pair16 {  // 4 bytes, slot then rank: 32,768 features, 65,534 thresholds
   static constexpr unsigned kRankShift = 16, kRankMask = 0xFFFF, kBytes = 4;
   static unsigned slot(const Node* n) { return n[0]; }
   static unsigned rank(const Node* n) { return n[1]; }
+  static void put(Node* n, unsigned slot, unsigned rank) {
+    n[0] = static_cast<Node>(slot);
+    n[1] = static_cast<Node>(rank);
+  }
 };
 }  // namespace binned
 
@@ -72,13 +83,23 @@ class BinnedForest {
   static std::vector<std::uint32_t> distinct_thresholds(const Model& model);
   template <typename F>
   void walk(const float* row, const std::uint32_t* groups, float* out) const noexcept;
+  // The format's node storage: nodes8_ for 1-byte node values, nodes16_ for 2-byte ones.
+  template <typename F>
+  std::vector<typename F::Node>& storage() noexcept {
+    if constexpr (sizeof(typename F::Node) == 1)
+      return nodes8_;
+    else
+      return nodes16_;
+  }
   template <typename F>
   const typename F::Node* nodes() const noexcept {
-    if constexpr (sizeof(typename F::Node) == 1)
-      return nodes8_.data();
-    else
-      return nodes16_.data();
+    return const_cast<BinnedForest*>(this)->storage<F>().data();
   }
+  // Fills the format's node storage and the leaves from the model's trees, each split's rank
+  // being rank_of[distinct_of[node]].
+  template <typename F>
+  void lay_out(const Model& model, const std::vector<std::uint32_t>& distinct_of,
+               const std::vector<std::uint32_t>& rank_of);
   // Each feature's rank of row's value (how many of its thresholds are <= it; 0 for NaN).
   void ranks(const float* row, std::uint32_t* rank) const noexcept;
   // With AVX-512, in binned_avx512.cpp: the same ranks, and the same walk.

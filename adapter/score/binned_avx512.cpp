@@ -46,8 +46,7 @@ FRA_AVX512 __mmask16 goes_right(__m512i node, __m512i table_lo, __m512i table_hi
 }
 
 // How many of a feature's thresholds are <= x (broadcast in every lane).
-FRA_AVX512 std::uint32_t count_le(const float* chunk_last, const float* chunks, __m512i x) {
-  const __m512 v = _mm512_castsi512_ps(x);
+FRA_AVX512 std::uint32_t count_le(const float* chunk_last, const float* chunks, __m512 v) {
   const auto whole = static_cast<std::uint32_t>(
       __builtin_popcount(_mm512_cmp_ps_mask(_mm512_loadu_ps(chunk_last), v, _CMP_LE_OQ)));
   const auto part = static_cast<std::uint32_t>(
@@ -156,8 +155,8 @@ FRA_AVX512_MEMBER void BinnedForest::ranks_avx512(const float* row,
   // One compare against the last threshold of each chunk counts the chunks wholly <= x, a
   // second within the next chunk counts the rest. NaN compares false: a missing value ranks 0.
   for (std::size_t f = 0; f < num_features_; ++f) {
-    const __m512i x = _mm512_castps_si512(_mm512_set1_ps(row[f]));
-    rank[f] = simd::count_le(chunk_last_.data() + f * 16, chunks_.data() + f * 17 * 16, x);
+    rank[f] = simd::count_le(chunk_last_.data() + f * 16, chunks_.data() + f * 17 * 16,
+                             _mm512_set1_ps(row[f]));
   }
 }
 
