@@ -26,19 +26,27 @@ namespace {
 
 using fhir::Micros;
 
-// Timestamps cross the boundary as epoch microseconds, so no time zone setting can shift them.
-std::string ts(int param) { return fmt::format("(timestamptz 'epoch' + ${}::bigint * interval '1 microsecond')", param); }
+// Timestamps cross the boundary as epoch microseconds, so no time zone setting can shift them:
+// the instant `micros` microseconds (an expression) after the epoch, and the same of parameter N.
+std::string at_micros(const std::string& micros) {
+  return "(timestamptz 'epoch' + " + micros + " * interval '1 microsecond')";
+}
+std::string ts(int param) { return at_micros(fmt::format("${}::bigint", param)); }
 std::string micros_of(const char* column) {
   return fmt::format("(extract(epoch from {}) * 1000000)::bigint", column);
 }
 
-// Moves a cursor forward to `t`, never back, inside the caller's transaction.
-void move_cursor_forward(pqxx::work& w, const std::string& key, Micros t) {
-  w.exec_params("INSERT INTO sync_cursor (resource_type, last_updated) VALUES ($1, " + ts(2) + ") "
-                "ON CONFLICT (resource_type) DO UPDATE "
-                "SET last_updated = greatest(sync_cursor.last_updated, EXCLUDED.last_updated), updated_at = now()",
-                key, t);
+// The statement that moves a cursor forward to `t`, never back. As text with literals quoted
+// by the connection, so that a page can send it with others in one round trip.
+std::string cursor_sql(pqxx::work& w, const std::string& key, Micros t) {
+  return fmt::format(
+      "INSERT INTO sync_cursor (resource_type, last_updated) VALUES ({}, {}) ON CONFLICT (resource_type) DO UPDATE "
+      "SET last_updated = greatest(sync_cursor.last_updated, EXCLUDED.last_updated), updated_at = now();",
+      w.quote(key), at_micros(std::to_string(t)));
 }
+
+// Moves a cursor forward to `t`, never back, inside the caller's transaction.
+void move_cursor_forward(pqxx::work& w, const std::string& key, Micros t) { w.exec(cursor_sql(w, key, t)); }
 
 std::string version_of(const mapping::Version& v) {
   return v.version_id.empty() ? fhir::format_instant(v.last_updated) : v.version_id;
@@ -115,9 +123,6 @@ CREATE TEMP TABLE IF NOT EXISTS stage_touched (patient_key text) ON COMMIT DELET
 constexpr std::int32_t kNoYear = std::numeric_limits<std::int32_t>::min();
 constexpr std::int64_t kNoTime = std::numeric_limits<std::int64_t>::min();
 
-std::string at_micros(const std::string& column) {
-  return "(timestamptz 'epoch' + " + column + " * interval '1 microsecond')";
-}
 std::string at_micros_or_null(const std::string& column) {
   return fmt::format("CASE WHEN {0} = {1} THEN NULL ELSE {2} END", column, kNoTime, at_micros(column));
 }
@@ -190,12 +195,19 @@ const std::string kEnqueue =
 
 }  // namespace
 
-// Appends one event to the audit log in the transaction `w` (the chaining trigger fills in the
-// position, time, database user and hashes). `details` is a JSON object.
+// The statement that appends one event to the audit log (the chaining trigger fills in the
+// position, time, database user and hashes); `details` is a JSON object. As text with quoted
+// literals, like cursor_sql.
+std::string audit_sql(pqxx::work& w, const std::string& actor, std::string_view action, std::string_view object,
+                      const std::string& details) {
+  return fmt::format("INSERT INTO audit_log (actor, action, object, details) VALUES ({}, {}, {}, {}::jsonb);",
+                     w.quote(actor), w.quote(std::string(action)), w.quote(std::string(object)), w.quote(details));
+}
+
+// Appends one event to the audit log in the transaction `w`.
 void audit_in(pqxx::work& w, const std::string& actor, std::string_view action, std::string_view object,
               const std::string& details) {
-  w.exec_params("INSERT INTO audit_log (actor, action, object, details) VALUES ($1, $2, $3, $4::jsonb)", actor,
-                std::string(action), std::string(object), details);
+  w.exec(audit_sql(w, actor, action, object, details));
 }
 
 PageCounts Store::store_page(const Page& page) {
@@ -287,19 +299,12 @@ PageCounts Store::store_page(const Page& page) {
     // The cursor, the page's audit event and the queue in one round trip (so with literals,
     // quoted by the connection, instead of parameters).
     std::string finish;
-    if (page.max_last_updated > 0)
-      finish += fmt::format(
-          "INSERT INTO sync_cursor (resource_type, last_updated) VALUES ({}, {}) ON CONFLICT (resource_type) "
-          "DO UPDATE SET last_updated = greatest(sync_cursor.last_updated, EXCLUDED.last_updated), "
-          "updated_at = now();",
-          w.quote(page.resource_type), at_micros(std::to_string(page.max_last_updated)));
-    finish += fmt::format(
-        "INSERT INTO audit_log (actor, action, object, details) VALUES ({}, 'ingest', {}, {}::jsonb);", w.quote(actor_),
-        w.quote(page.resource_type),
-        w.quote(fmt::format(
-            R"({{"resources": {}, "stored": {}, "unchanged": {}, "dead_lettered": {}, "cursor": "{}"}})",
-            ord + static_cast<int>(page.dead_letters.size()), c.stored, c.unchanged, c.dead_lettered,
-            page.max_last_updated > 0 ? fhir::format_instant(page.max_last_updated) : "")));
+    if (page.max_last_updated > 0) finish += cursor_sql(w, page.resource_type, page.max_last_updated);
+    finish += audit_sql(
+        w, actor_, "ingest", page.resource_type,
+        fmt::format(R"({{"resources": {}, "stored": {}, "unchanged": {}, "dead_lettered": {}, "cursor": "{}"}})",
+                    ord + static_cast<int>(page.dead_letters.size()), c.stored, c.unchanged, c.dead_lettered,
+                    page.max_last_updated > 0 ? fhir::format_instant(page.max_last_updated) : ""));
     c.enqueued = static_cast<int>(w.exec(finish + kEnqueue)[0][0].as<long>());
     w.commit();
   } catch (const pqxx::sql_error& e) {
