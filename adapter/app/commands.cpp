@@ -74,6 +74,19 @@ void setup_logging(const std::string& level, const std::string& format) {
 
 void error_line(const std::string& msg) { std::cerr << "fhir-risk-adapter: error: " << msg << "\n"; }
 
+int environment_failure(const std::string& fhir_base_url) {
+  try {
+    throw;
+  } catch (const store::StoreError& e) {
+    error_line(e.what());
+  } catch (const fhir::FhirError& e) {
+    error_line(fmt::format("FHIR server {}: {}", fhir_base_url, e.what()));
+  } catch (const fhir::SmartError& e) {
+    error_line(e.what());
+  }
+  return kExitUnavailable;
+}
+
 std::optional<config::Config> load_config(const std::string& file) {
   auto r = config::load(file, &getenv_wrapper);
   for (const auto& p : r.problems) std::cerr << p.format() << "\n";
@@ -241,9 +254,8 @@ int migrate(const std::string& file) {
     if (applied.empty())
       fmt::print("schema up to date at version {}\n", db.schema_version());
     for (const auto& name : applied) fmt::print("applied {}\n", name);
-  } catch (const store::StoreError& e) {
-    error_line(e.what());
-    return kExitUnavailable;
+  } catch (const store::StoreError&) {
+    return environment_failure();
   }
   return kExitOk;
 }
@@ -300,15 +312,8 @@ int sync_once(const std::string& file) {
     fmt::print("\nRiskAssessments: {} created, {} updated, {} failed in {:.2f} s\n", report.written.created,
                report.written.updated, report.written.failed, report.write_seconds);
     return report.written.failed > 0 ? kExitTempFail : kExitOk;
-  } catch (const store::StoreError& e) {
-    error_line(e.what());
-    return kExitUnavailable;
-  } catch (const fhir::FhirError& e) {
-    error_line(fmt::format("FHIR server {}: {}", opts->base_url, e.what()));
-    return kExitUnavailable;
-  } catch (const fhir::SmartError& e) {
-    error_line(e.what());
-    return kExitUnavailable;
+  } catch (const std::exception&) {
+    return environment_failure(opts->base_url);
   }
 }
 
@@ -383,9 +388,8 @@ int backfill(const std::string& file, const std::string& ndjson_dir, const std::
     fmt::print("backfilled {} resources from {} files in {:.2f} s; {} patients queued for scoring (the next sync "
                "scores them)\n",
                total, reports.size(), seconds, db.queue_depth());
-  } catch (const store::StoreError& e) {
-    error_line(e.what());
-    return kExitUnavailable;
+  } catch (const store::StoreError&) {
+    return environment_failure();
   } catch (const std::runtime_error& e) {
     error_line(e.what());
     return kExitDataErr;
@@ -437,9 +441,8 @@ int export_training(const std::string& file, const std::string& output, const st
     fmt::print("exported {} index events ({} readmitted within {}) of {} patients to {}; {} discharges too recent "
                "for their label were left out\n",
                rep.rows, rep.positives, horizon, rep.patients, output, rep.censored);
-  } catch (const store::StoreError& e) {
-    error_line(e.what());
-    return kExitUnavailable;
+  } catch (const store::StoreError&) {
+    return environment_failure();
   }
   return kExitOk;
 }
@@ -567,9 +570,8 @@ int audit_verify(const std::string& file) {
       return kExitDataErr;
     }
     fmt::print("audit log: {} rows, every hash and link holds; head {}\n", check.rows, check.head_hash);
-  } catch (const store::StoreError& e) {
-    error_line(e.what());
-    return kExitUnavailable;
+  } catch (const store::StoreError&) {
+    return environment_failure();
   }
   return kExitOk;
 }
@@ -617,9 +619,8 @@ int audit_rescore(const std::string& file, std::optional<int> sample) {
     for (const auto& [sha, n] : other_models)
       fmt::print("{} scores were made by the model with sha256 {}, not the one at model.path: not rescored\n", n, sha);
     if (differ > 0 || !other_models.empty()) return kExitDataErr;
-  } catch (const store::StoreError& e) {
-    error_line(e.what());
-    return kExitUnavailable;
+  } catch (const store::StoreError&) {
+    return environment_failure();
   }
   return kExitOk;
 }
@@ -643,9 +644,8 @@ int purge(const std::string& file) {
     auto c = db.purge_raw_inputs(**cutoff);
     fmt::print("purged inputs older than {}: {} observation values, {} encounters, {} dead letters\n",
                fhir::format_instant(**cutoff), c.observation_values, c.encounters, c.dead_letters);
-  } catch (const store::StoreError& e) {
-    error_line(e.what());
-    return kExitUnavailable;
+  } catch (const store::StoreError&) {
+    return environment_failure();
   }
   return kExitOk;
 }
@@ -672,9 +672,8 @@ int rekey(const std::string& file, const std::string& new_key_file) {
                c.resources, c.patients, c.dead_letters, c.dropped_tombstones);
     fmt::print("now point pseudonym.key_file at {} and start the adapter: one started with the old key is refused\n",
                new_key_file);
-  } catch (const store::StoreError& e) {
-    error_line(e.what());
-    return kExitUnavailable;
+  } catch (const store::StoreError&) {
+    return environment_failure();
   }
   return kExitOk;
 }

@@ -324,15 +324,8 @@ int run_daemon(const std::string& file) {
         spdlog::info("subscribed to changes of {} (rest-hook to {}/<type>); searching every {} s as a safety net",
                      fmt::join(kTypes, ", "), cfg->str("subscription.endpoint"), cfg->integer("sync.safety_net_seconds"));
     }
-  } catch (const store::StoreError& e) {
-    error_line(e.what());
-    return kExitUnavailable;
-  } catch (const fhir::FhirError& e) {
-    error_line(fmt::format("FHIR server {}: {}", opts->base_url, e.what()));
-    return kExitUnavailable;
-  } catch (const fhir::SmartError& e) {
-    error_line(e.what());
-    return kExitUnavailable;
+  } catch (const std::exception&) {
+    return environment_failure(opts->base_url);
   }
   spdlog::info("running: model {} {}, {} mode", model->package->manifest.name, model->package->manifest.version,
                subscription_mode ? "subscription" : "poll");

@@ -17,6 +17,10 @@ namespace fra::app {
 
 /// "fhir-risk-adapter: error: <msg>" on stderr.
 void error_line(const std::string& msg);
+/// Inside a catch block: for a failure of the environment (the store, the FHIR server at
+/// `fhir_base_url`, SMART authentication), prints one error line and returns exit 69; any other
+/// exception goes on up.
+int environment_failure(const std::string& fhir_base_url = "");
 /// Loads the configuration, printing every problem like a compiler, and sets up logging
 /// (log.level, log.format). nullopt: exit 78.
 std::optional<config::Config> load_config(const std::string& file);
