@@ -8,6 +8,7 @@
 
 #include "adapter/store/connection.hpp"
 #include "adapter/store/store.hpp"
+#include "mapping/pseudonym.hpp"
 
 namespace fra::store {
 namespace {
@@ -16,9 +17,7 @@ std::string sha256_hex(const std::string& text) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   EVP_Digest(text.data(), text.size(), digest, &n, EVP_sha256(), nullptr);
-  std::string out;
-  for (unsigned int i = 0; i < n; ++i) out += fmt::format("{:02x}", digest[i]);
-  return out;
+  return mapping::to_hex(digest, n);
 }
 
 }  // namespace
