@@ -22,11 +22,15 @@ class Model;
 namespace binned {
 // How a node is stored: the row slot its split reads and its threshold's rank, and the type of
 // a row's bins. The narrowest that holds the model is used.
-struct Pair8 {  // 2 bytes, slot then rank: at most 128 features and 254 thresholds a feature
-  using Node = std::uint8_t;
-  using Bin = std::uint8_t;
+// Slot then rank, each a T: 2 bytes for at most 128 features and 254 thresholds a feature,
+// 4 bytes for 32,768 features and 65,534 thresholds (the largest rank marks padding).
+template <typename T>
+struct Pair {
+  using Node = T;
+  using Bin = T;
   static constexpr std::size_t kStride = 2;  // Node values per node
-  static constexpr unsigned kRankShift = 8, kRankMask = 0xFF, kBytes = 2;
+  static constexpr unsigned kRankShift = 8 * sizeof(T), kRankMask = (1u << kRankShift) - 1,
+                            kBytes = 2 * sizeof(T);
   static unsigned slot(const Node* n) { return n[0]; }
   static unsigned rank(const Node* n) { return n[1]; }
   static void put(Node* n, unsigned slot, unsigned rank) {
@@ -34,7 +38,10 @@ struct Pair8 {  // 2 bytes, slot then rank: at most 128 features and 254 thresho
     n[1] = static_cast<Node>(rank);
   }
 };
-struct Packed16 {  // 2 bytes, a 7-bit slot under a 9-bit rank: 64 features, 510 thresholds
+using Pair8 = Pair<std::uint8_t>;
+using Pair16 = Pair<std::uint16_t>;
+// 2 bytes, a 7-bit slot under a 9-bit rank: 64 features, 510 thresholds.
+struct Packed16 {
   using Node = std::uint16_t;
   using Bin = std::uint16_t;
   static constexpr std::size_t kStride = 1;
@@ -43,18 +50,6 @@ struct Packed16 {  // 2 bytes, a 7-bit slot under a 9-bit rank: 64 features, 510
   static unsigned rank(const Node* n) { return n[0] >> 7; }
   static void put(Node* n, unsigned slot, unsigned rank) {
     n[0] = static_cast<Node>(slot | rank << 7);
-  }
-};
-struct Pair16 {  // 4 bytes, slot then rank: 32,768 features, 65,534 thresholds
-  using Node = std::uint16_t;
-  using Bin = std::uint16_t;
-  static constexpr std::size_t kStride = 2;
-  static constexpr unsigned kRankShift = 16, kRankMask = 0xFFFF, kBytes = 4;
-  static unsigned slot(const Node* n) { return n[0]; }
-  static unsigned rank(const Node* n) { return n[1]; }
-  static void put(Node* n, unsigned slot, unsigned rank) {
-    n[0] = static_cast<Node>(slot);
-    n[1] = static_cast<Node>(rank);
   }
 };
 }  // namespace binned
