@@ -44,11 +44,19 @@ std::vector<std::uint32_t> BinnedForest::distinct_thresholds(const Model& m) {
   return id_of;
 }
 
-std::unique_ptr<const BinnedForest> BinnedForest::compile(const Model& m) {
+std::unique_ptr<const BinnedForest> BinnedForest::compile(const Model& m, std::string& why_not) {
+  auto refuse = [&why_not](std::string reason) {
+    why_not = std::move(reason);
+    return nullptr;
+  };
   // Refused before anything is allocated by feature count: a model may declare far more
   // features than it uses.
   const std::size_t f = m.num_features_;
-  if (m.has_categorical_ || m.max_depth_ > kMaxDepth || 2 * f > 65536) return nullptr;
+  if (m.has_categorical_) return refuse("the compact layout has no categorical splits");
+  if (m.max_depth_ > kMaxDepth)
+    return refuse(fmt::format("depth {} is over the compact layout's {}", m.max_depth_, kMaxDepth));
+  if (2 * f > 65536)
+    return refuse(fmt::format("{} features: the compact layout takes at most 32,768", f));
   auto out = std::unique_ptr<BinnedForest>(new BinnedForest());
   out->num_features_ = f;
   out->num_trees_ = m.roots_.size();
@@ -62,7 +70,10 @@ std::unique_ptr<const BinnedForest> BinnedForest::compile(const Model& m) {
     return out->padded_trees_ * (inner * node_bytes + leaves * sizeof(float));
   };
   const std::size_t budget = m.nodes_.size() * sizeof(Model::Node);
-  if (layout_bytes(2) > budget) return nullptr;  // too big even with the narrowest nodes
+  const auto too_big = [] {
+    return "complete trees would take more memory than the model's own nodes";
+  };
+  if (layout_bytes(2) > budget) return refuse(too_big());  // even with the narrowest nodes
 
   // Each feature's distinct thresholds (NaN thresholds are refused at load), and each split's
   // rank among them: one hash of (feature, threshold) over the splits, then a sort of the
@@ -91,11 +102,12 @@ std::unique_ptr<const BinnedForest> BinnedForest::compile(const Model& m) {
   std::size_t widest = 0;
   for (const auto& c : cuts) widest = std::max(widest, c.size());
   // A padding node reads slot 0 against the largest rank, which no bin reaches: it goes left.
-  if (widest > 65534) return nullptr;
+  if (widest > 65534)
+    return refuse(fmt::format("a feature has {} thresholds, over 65,534", widest));
   out->format_ = 2 * f <= 256 && widest <= 254   ? Format::pair8
                  : 2 * f <= 128 && widest <= 510 ? Format::packed16
                                                  : Format::pair16;
-  if (layout_bytes(out->format_ == Format::pair16 ? 4 : 2) > budget) return nullptr;
+  if (layout_bytes(out->format_ == Format::pair16 ? 4 : 2) > budget) return refuse(too_big());
   switch (out->format_) {
     case Format::pair8:
       out->lay_out<binned::Pair8>(m, distinct_of, rank_of);

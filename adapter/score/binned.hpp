@@ -56,10 +56,11 @@ struct Packed16 {
 
 class BinnedForest {
  public:
-  /// Compiles `model`'s trees; nullptr when they do not suit the layout (categorical splits,
-  /// depth over kMaxDepth, more than 32,768 features, more thresholds of a feature than a rank
-  /// can hold, or padding that would take more memory than the model's own nodes).
-  static std::unique_ptr<const BinnedForest> compile(const Model& model);
+  /// Compiles `model`'s trees; nullptr, with the reason in `why_not`, when they do not suit the
+  /// layout (categorical splits, depth over kMaxDepth, more than 32,768 features, more
+  /// thresholds of a feature than a rank can hold, or padding that would take more memory than
+  /// the model's own nodes).
+  static std::unique_ptr<const BinnedForest> compile(const Model& model, std::string& why_not);
 
   /// Adds each tree's leaf for `row` (num_features floats, NaN = missing) to out[group of the
   /// tree], in tree order and in float, so the sums are bit-identical to the node walk's.

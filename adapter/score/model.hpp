@@ -137,6 +137,7 @@ class Model {
   std::shared_ptr<struct LazyShapTables> shap_;
   // The compact layout for one row (binned.hpp), null when the model does not suit it.
   std::shared_ptr<const BinnedForest> binned_;
+  std::string node_walk_reason_;  // why there is no compact layout
 };
 
 inline bool Model::goes_right(const Node& n, float x) const noexcept {

@@ -174,7 +174,7 @@ Model ModelBuilder::build(const rapidjson::Document& doc) {
   m.nodes_.shrink_to_fit();
   m.cover_.shrink_to_fit();
   m.category_words_.shrink_to_fit();
-  m.binned_ = BinnedForest::compile(m);
+  m.binned_ = BinnedForest::compile(m, m.node_walk_reason_);
   return m;
 }
 
@@ -361,14 +361,7 @@ std::size_t Model::memory_bytes() const {
 }
 
 std::string Model::scoring_layout() const {
-  if (binned_) return binned_->describe();
-  if (has_categorical_) return "node walk (the compact layout has no categorical splits)";
-  if (max_depth_ > BinnedForest::kMaxDepth)
-    return fmt::format("node walk (depth {} is over the compact layout's {})", max_depth_, BinnedForest::kMaxDepth);
-  if (num_features_ > 32768)
-    return fmt::format("node walk ({} features: the compact layout takes at most 32,768)", num_features_);
-  return "node walk (the compact layout would take more memory than the model's own nodes, or a feature has "
-         "more than 65,534 thresholds)";
+  return binned_ ? binned_->describe() : "node walk (" + node_walk_reason_ + ")";
 }
 
 std::vector<std::size_t> Model::split_counts() const {
