@@ -1,14 +1,13 @@
 #include "fhir/bundle.hpp"
 
-#include <cctype>
-
 #include <rapidjson/error/en.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
 
 #include "fhir/datetime.hpp"
 #include "fhir/json.hpp"
-
-#include <algorithm>
-#include <cstdlib>
 
 namespace fra::fhir {
 
@@ -20,7 +19,8 @@ Result<SearchPage> parse_search_page(std::string_view body) {
   page.doc = std::make_unique<rapidjson::Document>();
   // Iterative: hostile nesting cannot exhaust the stack. Text is checked for UTF-8 where it is
   // kept (mapping/), so that one bad resource does not cost the page.
-  page.doc->Parse<rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseIterativeFlag>(body.data(), body.size());
+  page.doc->Parse<rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseIterativeFlag>(body.data(),
+                                                                                      body.size());
   if (page.doc->HasParseError())
     return make_error("not-json", std::string("search page is not JSON: ") +
                                       rapidjson::GetParseError_En(page.doc->GetParseError()));
@@ -33,7 +33,8 @@ Result<SearchPage> parse_search_page(std::string_view body) {
       if (search != nullptr && member(*search, "mode") != nullptr &&
           !is_string(member(*search, "mode"), "match"))
         continue;  // includes and OperationOutcome entries are not results
-      if (const auto* r = member(e, "resource"); r != nullptr && r->IsObject()) page.resources.push_back(r);
+      if (const auto* r = member(e, "resource"); r != nullptr && r->IsObject())
+        page.resources.push_back(r);
     }
   }
   if (const auto* links = member(doc, "link"); links != nullptr && links->IsArray()) {
@@ -48,9 +49,11 @@ Result<SearchPage> parse_search_page(std::string_view body) {
 
 Result<HistoryPage> parse_history_page(std::string_view body, std::string_view type) {
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseIterativeFlag>(body.data(), body.size());
+  doc.Parse<rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseIterativeFlag>(body.data(),
+                                                                                body.size());
   if (doc.HasParseError()) return make_error("not-json", "history page is not JSON");
-  if (!is_string(member(doc, "resourceType"), "Bundle")) return make_error("not-bundle", "history page is not a Bundle");
+  if (!is_string(member(doc, "resourceType"), "Bundle"))
+    return make_error("not-bundle", "history page is not a Bundle");
   HistoryPage page;
   if (const auto* entries = member(doc, "entry"); entries != nullptr && entries->IsArray()) {
     for (const auto& e : entries->GetArray()) {
@@ -79,7 +82,8 @@ Result<HistoryPage> parse_history_page(std::string_view body, std::string_view t
   if (const auto* links = member(doc, "link"); links != nullptr && links->IsArray())
     for (const auto& l : links->GetArray()) {
       const auto* url = member(l, "url");
-      if (is_string(member(l, "relation"), "next") && url != nullptr && url->IsString()) page.next = url->GetString();
+      if (is_string(member(l, "relation"), "next") && url != nullptr && url->IsString())
+        page.next = url->GetString();
     }
   return page;
 }
@@ -99,17 +103,24 @@ std::string scrub_server_text(std::string_view text) {
       out += c;
       i = close == std::string_view::npos ? text.size() : close;
       word = out.size();
-    } else if (c == '/' && word < out.size() && std::isupper(static_cast<unsigned char>(out[word])) &&
-               i + 1 < text.size() && alnum(text[i + 1])) {
+    } else if (c == '/' && word < out.size() &&
+               std::isupper(static_cast<unsigned char>(out[word])) && i + 1 < text.size() &&
+               alnum(text[i + 1])) {
       out += "/...";  // Type/id: the type stays
-      while (i + 1 < text.size() && (alnum(text[i + 1]) || text[i + 1] == '-' || text[i + 1] == '.')) ++i;
+      while (i + 1 < text.size() &&
+             (alnum(text[i + 1]) || text[i + 1] == '-' || text[i + 1] == '.'))
+        ++i;
       word = out.size();
     } else if (std::isdigit(static_cast<unsigned char>(c))) {
       std::size_t j = i, digits = 0;
-      for (; j < text.size() && (std::isdigit(static_cast<unsigned char>(text[j])) || text[j] == '-'); ++j)
+      for (;
+           j < text.size() && (std::isdigit(static_cast<unsigned char>(text[j])) || text[j] == '-');
+           ++j)
         digits += text[j] != '-' ? 1 : 0;
-      if (digits >= 4) out += "#";
-      else out.append(text.substr(i, j - i));
+      if (digits >= 4)
+        out += "#";
+      else
+        out.append(text.substr(i, j - i));
       i = j - 1;
     } else {
       out += c;
@@ -156,25 +167,29 @@ std::string batch_bundle(const std::vector<BatchEntry>& entries) {
     const auto& e = entries[i];
     // The resource is already JSON; method and URL are ASCII the adapter made (percent-encoded).
     out += i ? "," : "";
-    out += R"({"resource":)" + e.resource_json + R"(,"request":{"method":")" + e.method + R"(","url":")" + e.url + R"("}})";
+    out += R"({"resource":)" + e.resource_json + R"(,"request":{"method":")" + e.method +
+           R"(","url":")" + e.url + R"("}})";
   }
   return out + "]}";
 }
 
-Result<std::vector<EntryOutcome>> parse_batch_response(std::string_view body, std::size_t expected) {
+Result<std::vector<EntryOutcome>> parse_batch_response(std::string_view body,
+                                                       std::size_t expected) {
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
   if (doc.HasParseError() || !is_string(member(doc, "resourceType"), "Bundle"))
     return make_error("not-bundle", "the batch response is not a Bundle");
   const auto* entries = member(doc, "entry");
   if (entries == nullptr || !entries->IsArray() || entries->Size() != expected)
-    return make_error("bad-batch-response", "the batch response does not have one entry per request", "/entry");
+    return make_error("bad-batch-response",
+                      "the batch response does not have one entry per request", "/entry");
   std::vector<EntryOutcome> out;
   for (const auto& e : entries->GetArray()) {
     EntryOutcome o;
     const auto* resp = member(e, "response");
     const auto* status = resp != nullptr ? member(*resp, "status") : nullptr;
-    if (status != nullptr && status->IsString()) o.status = std::atoi(status->GetString());  // "201 Created"
+    if (status != nullptr && status->IsString())
+      o.status = std::atoi(status->GetString());  // "201 Created"
     if (o.status < 200 || o.status >= 300) {
       const auto* outcome = resp != nullptr ? member(*resp, "outcome") : nullptr;
       // Read in place: writing it out to parse it again recursed once per level of nesting.

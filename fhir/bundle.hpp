@@ -1,13 +1,13 @@
 #pragma once
 // One page of a FHIR search result (a searchset Bundle).
 
+#include <rapidjson/document.h>
+
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <rapidjson/document.h>
 
 #include "fhir/datetime.hpp"
 #include "fhir/result.hpp"
@@ -27,7 +27,7 @@ Result<SearchPage> parse_search_page(std::string_view body);
 /// A delete seen in a history Bundle.
 struct HistoryDelete {
   std::string id;  ///< the logical id of the deleted resource
-  Micros at = 0;  ///< response.lastModified (0 when absent)
+  Micros at = 0;   ///< response.lastModified (0 when absent)
 };
 
 /// The deletes of one page of a type-level `_history` Bundle, the newest lastModified of any

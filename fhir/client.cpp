@@ -30,7 +30,8 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
       if (std::tolower(static_cast<unsigned char>(line[i])) != name[i]) return;
     auto v = line.substr(name.size());
     while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
-    while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' ')) v.remove_suffix(1);
+    while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' '))
+      v.remove_suffix(1);
     into = std::string(v);
   };
   take("retry-after:", r->retry_after);
@@ -53,7 +54,8 @@ std::string path_without_query(const std::string& url) { return url.substr(0, ur
 
 Client::Client(ClientOptions options) : options_(std::move(options)) {
   static GlobalInit init;
-  while (!options_.base_url.empty() && options_.base_url.back() == '/') options_.base_url.pop_back();
+  while (!options_.base_url.empty() && options_.base_url.back() == '/')
+    options_.base_url.pop_back();
   curl_ = curl_easy_init();
   if (curl_ == nullptr) throw FhirError("cannot initialise libcurl", 0);
 }
@@ -69,11 +71,14 @@ std::string Client::url_for(const std::string& p) const {
 Response Client::get(const std::string& p) { return request("GET", p, nullptr); }
 Response Client::put(const std::string& p, const std::string& b) { return request("PUT", p, &b); }
 Response Client::post(const std::string& p, const std::string& b) { return request("POST", p, &b); }
-Response Client::post_form(const std::string& u, const std::string& b) { return request("POST", u, &b, true); }
+Response Client::post_form(const std::string& u, const std::string& b) {
+  return request("POST", u, &b, true);
+}
 
 Response Client::request_delete(const std::string& p) { return request("DELETE", p, nullptr); }
 
-Response Client::get_with(const std::string& url, std::string accept, std::vector<std::string> headers) {
+Response Client::get_with(const std::string& url, std::string accept,
+                          std::vector<std::string> headers) {
   accept_ = "Accept: " + accept;
   extra_headers_ = std::move(headers);
   try {
@@ -103,7 +108,8 @@ Response Client::download(const std::string& url, const std::string& path, std::
   }
 }
 
-Response Client::request(const char* method, const std::string& path_or_url, const std::string* body, bool form) {
+Response Client::request(const char* method, const std::string& path_or_url,
+                         const std::string* body, bool form) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   const std::string url = url_for(path_or_url);
   const std::string where = fmt::format("{} {}", method, path_without_query(url));
@@ -123,7 +129,8 @@ Response Client::request(const char* method, const std::string& path_or_url, con
     std::FILE* file = nullptr;
     if (download_to_ != nullptr) {
       file = std::fopen(download_to_->c_str(), "wb");
-      if (file == nullptr) throw FhirError(fmt::format("{}: cannot write {}", where, *download_to_), 0);
+      if (file == nullptr)
+        throw FhirError(fmt::format("{}: cannot write {}", where, *download_to_), 0);
       curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, to_file);
       curl_easy_setopt(curl, CURLOPT_WRITEDATA, file);
     } else {
@@ -139,15 +146,18 @@ Response Client::request(const char* method, const std::string& path_or_url, con
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
     if (!options_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
-    if (!options_.client_cert_file.empty()) curl_easy_setopt(curl, CURLOPT_SSLCERT, options_.client_cert_file.c_str());
-    if (!options_.client_key_file.empty()) curl_easy_setopt(curl, CURLOPT_SSLKEY, options_.client_key_file.c_str());
+    if (!options_.client_cert_file.empty())
+      curl_easy_setopt(curl, CURLOPT_SSLCERT, options_.client_cert_file.c_str());
+    if (!options_.client_key_file.empty())
+      curl_easy_setopt(curl, CURLOPT_SSLKEY, options_.client_key_file.c_str());
     if (!options_.basic_user.empty() && !form) {
       curl_easy_setopt(curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
       curl_easy_setopt(curl, CURLOPT_USERNAME, options_.basic_user.c_str());
       curl_easy_setopt(curl, CURLOPT_PASSWORD, options_.basic_password.c_str());
     }
     curl_slist* headers = nullptr;
-    headers = curl_slist_append(headers, accept_.empty() ? "Accept: application/fhir+json" : accept_.c_str());
+    headers = curl_slist_append(
+        headers, accept_.empty() ? "Accept: application/fhir+json" : accept_.c_str());
     for (const auto& h : extra_headers_) headers = curl_slist_append(headers, h.c_str());
     if (body != nullptr) {
       headers = curl_slist_append(headers, form ? "Content-Type: application/x-www-form-urlencoded"
@@ -157,8 +167,9 @@ Response Client::request(const char* method, const std::string& path_or_url, con
       curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
     }
     std::string auth;
-    const std::string token = options_.token_provider ? options_.token_provider(std::exchange(renew_next, false))
-                                                      : options_.bearer_token;
+    const std::string token = options_.token_provider
+                                  ? options_.token_provider(std::exchange(renew_next, false))
+                                  : options_.bearer_token;
     if (!token.empty()) {
       auth = "Authorization: Bearer " + token;
       headers = curl_slist_append(headers, auth.c_str());
@@ -189,7 +200,8 @@ Response Client::request(const char* method, const std::string& path_or_url, con
       continue;
     }
     if (action == Action::done || (form && r.status >= 400 && r.status < 500)) return r;
-    if (action == Action::fail) throw FhirError(fmt::format("{}: {}", where, last_problem), last_status);
+    if (action == Action::fail)
+      throw FhirError(fmt::format("{}: {}", where, last_problem), last_status);
     if (attempt == max_attempts) break;
     if (options_.no_more_retries != nullptr && options_.no_more_retries->load()) {
       max_attempts = attempt;  // stopping: the error goes up now
@@ -197,12 +209,14 @@ Response Client::request(const char* method, const std::string& path_or_url, con
     }
     std::uniform_real_distribution<double> jitter(0.0, 1.0);
     auto retry_after = parse_retry_after(r.retry_after, std::chrono::system_clock::now());
-    auto delay = backoff(attempt, options_.backoff_base, options_.backoff_cap, jitter(rng), retry_after);
+    auto delay =
+        backoff(attempt, options_.backoff_base, options_.backoff_cap, jitter(rng), retry_after);
     if (on_retry_) on_retry_(where, last_problem, delay);
     std::this_thread::sleep_for(delay);
   }
-  throw FhirError(fmt::format("{}: {} (gave up after {} attempts)", where, last_problem, max_attempts),
-                  last_status);
+  throw FhirError(
+      fmt::format("{}: {} (gave up after {} attempts)", where, last_problem, max_attempts),
+      last_status);
 }
 
 std::string url_encode(const std::string& s) {

@@ -12,14 +12,14 @@
 namespace fra::fhir {
 
 struct ClientOptions {
-  std::string base_url;                 ///< e.g. https://ehr.example.org/fhir/R4 (no trailing /)
-  std::string bearer_token;             ///< "" for none; never logged
+  std::string base_url;      ///< e.g. https://ehr.example.org/fhir/R4 (no trailing /)
+  std::string bearer_token;  ///< "" for none; never logged
   long timeout_seconds = 30;
-  int max_attempts = 5;                 ///< first try included
+  int max_attempts = 5;  ///< first try included
   std::chrono::milliseconds backoff_base{250};
   std::chrono::milliseconds backoff_cap{8000};
   bool verify_tls = true;
-  std::string ca_file;           ///< PEM bundle of CAs to trust instead of the system's; "" for those
+  std::string ca_file;  ///< PEM bundle of CAs to trust instead of the system's; "" for those
   std::string client_cert_file;  ///< PEM client certificate for mutual TLS; "" for none
   std::string client_key_file;   ///< its PEM private key
   std::string basic_user;        ///< HTTP basic authentication; "" for none
@@ -39,7 +39,7 @@ struct Response {
   std::string retry_after;       ///< the Retry-After header, "" when absent
   std::string content_location;  ///< Content-Location (a Bulk Data status URL)
   std::string progress;          ///< X-Progress (Bulk Data)
-  int attempts = 0;         ///< how many tries it took
+  int attempts = 0;              ///< how many tries it took
 };
 
 /// Raised when a request cannot be completed: the server unreachable after every retry, or a
@@ -85,11 +85,13 @@ class Client {
   Response download(const std::string& url, const std::string& path, std::string accept);
 
   /// Called before each retry with the method and path (no query), the problem and the delay.
-  void on_retry(std::function<void(const std::string&, const std::string&, std::chrono::milliseconds)> f) {
+  void on_retry(
+      std::function<void(const std::string&, const std::string&, std::chrono::milliseconds)> f) {
     on_retry_ = std::move(f);
   }
   /// The retry callback, to give a second client of the same server the same one.
-  const std::function<void(const std::string&, const std::string&, std::chrono::milliseconds)>& on_retry() const {
+  const std::function<void(const std::string&, const std::string&, std::chrono::milliseconds)>&
+  on_retry() const {
     return on_retry_;
   }
 
@@ -101,8 +103,8 @@ class Client {
   ClientOptions options_;
   void* curl_;  // CURL*, kept for connection reuse
   std::function<void(const std::string&, const std::string&, std::chrono::milliseconds)> on_retry_;
-  std::string accept_;                      // overrides the FHIR JSON Accept header when set
-  std::vector<std::string> extra_headers_;  // for the next request only
+  std::string accept_;                        // overrides the FHIR JSON Accept header when set
+  std::vector<std::string> extra_headers_;    // for the next request only
   const std::string* download_to_ = nullptr;  // write the body to this file instead
 };
 

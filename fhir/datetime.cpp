@@ -1,7 +1,8 @@
 #include "fhir/datetime.hpp"
 
-#include <chrono>
 #include <fmt/format.h>
+
+#include <chrono>
 
 namespace fra::fhir {
 namespace {

@@ -1,11 +1,11 @@
 #pragma once
 // Small helpers for reading FHIR JSON with RapidJSON, shared by the fhir/ readers.
 
+#include <rapidjson/document.h>
+
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <rapidjson/document.h>
 
 namespace fra::fhir::json {
 
@@ -25,7 +25,8 @@ inline std::optional<std::string> string_member(const rapidjson::Value& v, const
 
 /// True when `v` is a string equal to `s`.
 inline bool is_string(const rapidjson::Value* v, std::string_view s) {
-  return v != nullptr && v->IsString() && std::string_view(v->GetString(), v->GetStringLength()) == s;
+  return v != nullptr && v->IsString() &&
+         std::string_view(v->GetString(), v->GetStringLength()) == s;
 }
 
 }  // namespace fra::fhir::json

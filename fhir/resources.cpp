@@ -19,7 +19,8 @@ Result<Meta> read_meta(const rapidjson::Value& json) {
   meta.version_id = string_member(*m, "versionId").value_or("");
   if (auto lu = string_member(*m, "lastUpdated")) {
     auto t = parse_datetime(*lu);
-    if (!t) return make_error("bad-date", "meta.lastUpdated is not a FHIR instant", "/meta/lastUpdated");
+    if (!t)
+      return make_error("bad-date", "meta.lastUpdated is not a FHIR instant", "/meta/lastUpdated");
     meta.last_updated = *t;
   }
   return meta;
@@ -60,11 +61,13 @@ std::optional<FhirId> patient_reference(const rapidjson::Value& json) {
 // value[x]: absent is fine (dataAbsentReason), a Quantity is read, any other type is refused.
 Result<std::optional<Quantity>> read_value(const rapidjson::Value& json, const std::string& base) {
   if (const auto* q = member(json, "valueQuantity")) {
-    if (!q->IsObject()) return make_error("bad-value", "valueQuantity is not an object", base + "/valueQuantity");
+    if (!q->IsObject())
+      return make_error("bad-value", "valueQuantity is not an object", base + "/valueQuantity");
     Quantity out;
     if (const auto* v = member(*q, "value")) {
       if (!v->IsNumber())
-        return make_error("bad-value", "valueQuantity.value is not a number", base + "/valueQuantity/value");
+        return make_error("bad-value", "valueQuantity.value is not a number",
+                          base + "/valueQuantity/value");
       out.value = v->GetDouble();
     }
     out.system = string_member(*q, "system").value_or("");
@@ -93,7 +96,9 @@ std::string resource_type_of(const rapidjson::Value& json) {
   return string_member(json, "resourceType").value_or("");
 }
 
-std::string resource_id_of(const rapidjson::Value& json) { return string_member(json, "id").value_or(""); }
+std::string resource_id_of(const rapidjson::Value& json) {
+  return string_member(json, "id").value_or("");
+}
 
 Result<Patient> read_patient(const rapidjson::Value& json) {
   auto id = read_id(json);
@@ -103,7 +108,8 @@ Result<Patient> read_patient(const rapidjson::Value& json) {
   Patient p{std::move(id).value(), *meta, string_member(json, "gender"), std::nullopt};
   if (auto bd = string_member(json, "birthDate")) {
     auto t = parse_datetime(*bd);
-    if (!t || bd->size() > 10) return make_error("bad-date", "birthDate is not a FHIR date", "/birthDate");
+    if (!t || bd->size() > 10)
+      return make_error("bad-date", "birthDate is not a FHIR date", "/birthDate");
     p.birth_year = year_of(*t);
   }
   return p;
@@ -122,15 +128,20 @@ Result<Observation> read_observation(const rapidjson::Value& json) {
   o.subject = patient_reference(json);
   if (auto eff = string_member(json, "effectiveDateTime")) {
     o.effective = parse_datetime(*eff);
-    if (!o.effective) return make_error("bad-date", "effectiveDateTime is not a FHIR dateTime", "/effectiveDateTime");
+    if (!o.effective)
+      return make_error("bad-date", "effectiveDateTime is not a FHIR dateTime",
+                        "/effectiveDateTime");
   } else if (const auto* period = member(json, "effectivePeriod")) {
     if (auto start = string_member(*period, "start")) {
       o.effective = parse_datetime(*start);
-      if (!o.effective) return make_error("bad-date", "effectivePeriod.start is not a FHIR dateTime", "/effectivePeriod/start");
+      if (!o.effective)
+        return make_error("bad-date", "effectivePeriod.start is not a FHIR dateTime",
+                          "/effectivePeriod/start");
     }
   } else if (auto instant = string_member(json, "effectiveInstant")) {
     o.effective = parse_datetime(*instant);
-    if (!o.effective) return make_error("bad-date", "effectiveInstant is not a FHIR instant", "/effectiveInstant");
+    if (!o.effective)
+      return make_error("bad-date", "effectiveInstant is not a FHIR instant", "/effectiveInstant");
   }
   auto value = read_value(json, "");
   if (!value) return value.error();
@@ -161,17 +172,20 @@ Result<Encounter> read_encounter(const rapidjson::Value& json) {
   e.meta = *meta;
   e.status = string_member(json, "status").value_or("");
   if (const auto* cls = member(json, "class"); cls != nullptr && cls->IsObject()) {
-    if (auto code = string_member(*cls, "code")) e.class_coding = Coding{string_member(*cls, "system").value_or(""), *code};
+    if (auto code = string_member(*cls, "code"))
+      e.class_coding = Coding{string_member(*cls, "system").value_or(""), *code};
   }
   e.subject = patient_reference(json);
   if (const auto* period = member(json, "period")) {
     if (auto start = string_member(*period, "start")) {
       e.period_start = parse_datetime(*start);
-      if (!e.period_start) return make_error("bad-date", "period.start is not a FHIR dateTime", "/period/start");
+      if (!e.period_start)
+        return make_error("bad-date", "period.start is not a FHIR dateTime", "/period/start");
     }
     if (auto end = string_member(*period, "end")) {
       e.period_end = parse_datetime(*end);
-      if (!e.period_end) return make_error("bad-date", "period.end is not a FHIR dateTime", "/period/end");
+      if (!e.period_end)
+        return make_error("bad-date", "period.end is not a FHIR dateTime", "/period/end");
     }
   }
   return e;

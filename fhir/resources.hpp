@@ -2,11 +2,11 @@
 // Typed, read-only views of the FHIR R4 resources the adapter consumes. Only the elements the
 // adapter uses are kept; std::optional marks what FHIR leaves optional.
 
+#include <rapidjson/document.h>
+
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <rapidjson/document.h>
 
 #include "fhir/datetime.hpp"
 #include "fhir/result.hpp"

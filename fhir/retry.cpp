@@ -44,8 +44,8 @@ Action classify_transport(int code) {
   }
 }
 
-std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view value,
-                                                           std::chrono::system_clock::time_point now) {
+std::optional<std::chrono::milliseconds> parse_retry_after(
+    std::string_view value, std::chrono::system_clock::time_point now) {
   while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
   while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
   if (value.empty()) return std::nullopt;
@@ -67,7 +67,8 @@ std::chrono::milliseconds backoff(int attempt, std::chrono::milliseconds base,
   double exp = static_cast<double>(base.count()) * std::pow(2.0, std::max(attempt - 1, 0));
   double capped = std::min(exp, static_cast<double>(cap.count()));
   auto delay = std::chrono::milliseconds(static_cast<long>(capped * std::clamp(jitter, 0.0, 1.0)));
-  if (retry_after && *retry_after > delay) delay = std::min(*retry_after, std::chrono::milliseconds(300000));
+  if (retry_after && *retry_after > delay)
+    delay = std::min(*retry_after, std::chrono::milliseconds(300000));
   return delay;
 }
 

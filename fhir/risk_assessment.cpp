@@ -1,13 +1,13 @@
 #include "fhir/risk_assessment.hpp"
 
-#include "fhir/client.hpp"
+#include <fmt/format.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <cctype>
 #include <cmath>
 
-#include <fmt/format.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+#include "fhir/client.hpp"
 
 namespace fra::fhir {
 namespace {
@@ -19,8 +19,8 @@ void key_string(Writer& w, const char* key, const std::string& value) {
   w.String(value.c_str(), static_cast<rapidjson::SizeType>(value.size()));
 }
 
-void coding(Writer& w, const std::string& system, const std::string& code, const std::string& display,
-            const std::string& version = {}) {
+void coding(Writer& w, const std::string& system, const std::string& code,
+            const std::string& display, const std::string& version = {}) {
   w.StartObject();
   key_string(w, "system", system);
   if (!version.empty()) key_string(w, "version", version);
@@ -81,7 +81,8 @@ std::string factor_text(const RiskFactor& f) {
 }  // namespace
 
 std::string conditional_path(const RiskAssessmentInput& in) {
-  return "RiskAssessment?identifier=" + url_encode(in.identifier_system + "|" + in.identifier_value);
+  return "RiskAssessment?identifier=" +
+         url_encode(in.identifier_system + "|" + in.identifier_value);
 }
 
 std::string build_risk_assessment(const RiskAssessmentInput& in) {
@@ -108,7 +109,8 @@ std::string build_risk_assessment(const RiskAssessmentInput& in) {
   w.StartArray();
   coding(w, kModelSystem, in.model_name, in.model_name + " " + in.model_version, in.model_version);
   w.EndArray();
-  key_string(w, "text", fmt::format("{} {} (sha256 {})", in.model_name, in.model_version, in.model_sha256));
+  key_string(w, "text",
+             fmt::format("{} {} (sha256 {})", in.model_name, in.model_version, in.model_sha256));
   w.EndObject();
   w.Key("prediction");
   w.StartArray();
@@ -116,7 +118,8 @@ std::string build_risk_assessment(const RiskAssessmentInput& in) {
   if (!in.factors.empty()) {
     w.Key("extension");
     w.StartArray();
-    for (std::size_t i = 0; i < in.factors.size(); ++i) factor_extension(w, in.factors[i], static_cast<int>(i + 1));
+    for (std::size_t i = 0; i < in.factors.size(); ++i)
+      factor_extension(w, in.factors[i], static_cast<int>(i + 1));
     w.EndArray();
   }
   w.Key("outcome");
@@ -140,8 +143,9 @@ std::string build_risk_assessment(const RiskAssessmentInput& in) {
   w.EndObject();
   w.EndObject();
   w.EndArray();
-  std::string note = fmt::format("{} risk: {:.1f}% ({}), {} {}.", in.outcome_display, in.probability * 100,
-                                 in.band_display, in.model_name, in.model_version);
+  std::string note =
+      fmt::format("{} risk: {:.1f}% ({}), {} {}.", in.outcome_display, in.probability * 100,
+                  in.band_display, in.model_name, in.model_version);
   if (!in.factors.empty()) {
     note += " Main factors:";
     for (std::size_t i = 0; i < in.factors.size(); ++i)

@@ -11,13 +11,13 @@ namespace fra::fhir {
 
 /// A contributing factor shown to the clinician: a feature, its value, and its weight.
 struct RiskFactor {
-  std::string feature;       ///< the model's feature name, e.g. "heart_rate"
-  std::string name;          ///< plain words, e.g. "Heart rate"
-  double value = 0;          ///< NaN when missing
-  std::string unit;          ///< shown after the value; "" for none
-  std::string ucum;          ///< the value's UCUM code ("1" for counts and flags)
-  std::string text;          ///< shown instead of value and unit when set (e.g. "female")
-  double contribution = 0;   ///< its share of the score's margin (TreeSHAP): > 0 raises the risk
+  std::string feature;      ///< the model's feature name, e.g. "heart_rate"
+  std::string name;         ///< plain words, e.g. "Heart rate"
+  double value = 0;         ///< NaN when missing
+  std::string unit;         ///< shown after the value; "" for none
+  std::string ucum;         ///< the value's UCUM code ("1" for counts and flags)
+  std::string text;         ///< shown instead of value and unit when set (e.g. "female")
+  double contribution = 0;  ///< its share of the score's margin (TreeSHAP): > 0 raises the risk
 };
 
 struct RiskAssessmentInput {
@@ -31,7 +31,7 @@ struct RiskAssessmentInput {
   Coding outcome;
   std::string outcome_display;
   double probability = 0;
-  std::string band_code;          ///< risk-probability code: low, moderate, high, ...
+  std::string band_code;  ///< risk-probability code: low, moderate, high, ...
   std::string band_display;
   std::vector<RiskFactor> factors;  ///< the main factors, largest contribution first
 };
@@ -41,7 +41,8 @@ inline constexpr const char* kRiskProbabilitySystem =
     "http://terminology.hl7.org/CodeSystem/risk-probability";
 /// The system of the method coding that names the model.
 inline constexpr const char* kModelSystem = "urn:fhir-risk-adapter:model";
-/// The extension on `prediction` that carries one contributing factor as data (docs/risk-assessment.md).
+/// The extension on `prediction` that carries one contributing factor as data
+/// (docs/risk-assessment.md).
 inline constexpr const char* kRiskFactorExtension = "urn:fhir-risk-adapter:extension:risk-factor";
 
 /// Serialises a final RiskAssessment as FHIR R4 JSON.

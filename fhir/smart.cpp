@@ -20,8 +20,10 @@ namespace {
 std::string form_encode(std::string_view s) {
   std::string out;
   for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += static_cast<char>(c);
-    else out += fmt::format("%{:02X}", c);
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+      out += static_cast<char>(c);
+    else
+      out += fmt::format("%{:02X}", c);
   }
   return out;
 }
@@ -46,7 +48,8 @@ std::string json_object(std::initializer_list<std::pair<const char*, std::string
 }  // namespace
 
 std::string base64url(std::string_view bytes) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   std::string out;
   std::size_t i = 0;
   auto at = [&](std::size_t k) { return static_cast<unsigned char>(bytes[k]); };
@@ -75,7 +78,8 @@ struct SmartTokenSource::Key {
 
 SmartTokenSource::SmartTokenSource(SmartOptions options, ClientOptions http)
     : options_(std::move(options)), key_(std::make_unique<Key>()), http_(std::move(http)) {
-  BIO* bio = BIO_new_mem_buf(options_.private_key_pem.data(), static_cast<int>(options_.private_key_pem.size()));
+  BIO* bio = BIO_new_mem_buf(options_.private_key_pem.data(),
+                             static_cast<int>(options_.private_key_pem.size()));
   key_->pkey = bio != nullptr ? PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr) : nullptr;
   BIO_free(bio);
   if (key_->pkey == nullptr) throw SmartError("the SMART private key is not a PEM private key");
@@ -85,7 +89,8 @@ SmartTokenSource::SmartTokenSource(SmartOptions options, ClientOptions http)
     size_t len = 0;
     if (EVP_PKEY_get_utf8_string_param(key_->pkey, "group", curve, sizeof curve, &len) != 1 ||
         std::string_view(curve) != "secp384r1")
-      throw SmartError("the SMART private key is an EC key on another curve than P-384 (ES384 needs P-384)");
+      throw SmartError(
+          "the SMART private key is an EC key on another curve than P-384 (ES384 needs P-384)");
     key_->ec = true;
   } else if (type != EVP_PKEY_RSA) {
     throw SmartError("the SMART private key is neither RSA (RS384) nor EC P-384 (ES384)");
@@ -100,19 +105,23 @@ std::string SmartTokenSource::assertion(Micros now) const {
   unsigned char jti[16];
   RAND_bytes(jti, sizeof jti);
   const long long seconds = now / 1000000;
-  std::string header = json_object({{"alg", algorithm()}, {"typ", "JWT"}, {"kid", options_.key_id}});
-  std::string claims = json_object({{"iss", options_.client_id},
-                                    {"sub", options_.client_id},
-                                    {"aud", options_.token_url},
-                                    {"jti", base64url(std::string_view(reinterpret_cast<char*>(jti), sizeof jti))}},
-                                   {{"exp", seconds + 240}});
+  std::string header =
+      json_object({{"alg", algorithm()}, {"typ", "JWT"}, {"kid", options_.key_id}});
+  std::string claims =
+      json_object({{"iss", options_.client_id},
+                   {"sub", options_.client_id},
+                   {"aud", options_.token_url},
+                   {"jti", base64url(std::string_view(reinterpret_cast<char*>(jti), sizeof jti))}},
+                  {{"exp", seconds + 240}});
   std::string input = base64url(header) + "." + base64url(claims);
 
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   std::string sig;
   size_t len = 0;
-  bool ok = ctx != nullptr && EVP_DigestSignInit(ctx, nullptr, EVP_sha384(), nullptr, key_->pkey) == 1 &&
-            EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;
+  bool ok = ctx != nullptr &&
+            EVP_DigestSignInit(ctx, nullptr, EVP_sha384(), nullptr, key_->pkey) == 1 &&
+            EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()),
+                           input.size()) == 1;
   if (ok) {
     sig.resize(len);
     ok = EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
@@ -154,13 +163,17 @@ std::string SmartTokenSource::token(bool renew) {
         why += std::string(": ") + doc["error_description"].GetString();
     }
     throw SmartError(fmt::format("token endpoint {} refused the client credentials: HTTP {}{}{}",
-                                 path_without_query(options_.token_url), r.status, why.empty() ? "" : ", ", why));
+                                 path_without_query(options_.token_url), r.status,
+                                 why.empty() ? "" : ", ", why));
   }
-  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("access_token") || !doc["access_token"].IsString())
+  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("access_token") ||
+      !doc["access_token"].IsString())
     throw SmartError(fmt::format("token endpoint {} answered without an access_token",
                                  path_without_query(options_.token_url)));
   token_ = doc["access_token"].GetString();
-  long long expires_in = doc.HasMember("expires_in") && doc["expires_in"].IsInt64() ? doc["expires_in"].GetInt64() : 300;
+  long long expires_in = doc.HasMember("expires_in") && doc["expires_in"].IsInt64()
+                             ? doc["expires_in"].GetInt64()
+                             : 300;
   expires_ = now + expires_in * 1000000LL;
   return token_;
 }

@@ -45,10 +45,13 @@ float aggregate(Def::Aggregation a, std::vector<Point>& pts) {
   if (a == A::count) return static_cast<float>(pts.size());
   if (pts.empty()) return kMissing;
   // One order, whatever order the store returned them in: by time, then by value.
-  std::sort(pts.begin(), pts.end(), [](const Point& x, const Point& y) { return x.t != y.t ? x.t < y.t : x.v < y.v; });
+  std::sort(pts.begin(), pts.end(),
+            [](const Point& x, const Point& y) { return x.t != y.t ? x.t < y.t : x.v < y.v; });
   switch (a) {
-    case A::last: return static_cast<float>(pts.back().v);
-    case A::delta: return static_cast<float>(pts.back().v - pts.front().v);
+    case A::last:
+      return static_cast<float>(pts.back().v);
+    case A::delta:
+      return static_cast<float>(pts.back().v - pts.front().v);
     case A::min: {
       double m = pts.front().v;
       for (const auto& p : pts) m = std::min(m, p.v);
@@ -82,14 +85,17 @@ float aggregate(Def::Aggregation a, std::vector<Point>& pts) {
       }
       return sxx > 0 ? static_cast<float>(sxy / sxx) : kMissing;
     }
-    case A::count: break;
+    case A::count:
+      break;
   }
   return kMissing;
 }
 
 bool valid_name(const std::string& n) {
   if (n.empty() || !(n[0] >= 'a' && n[0] <= 'z')) return false;
-  return std::all_of(n.begin(), n.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
+  return std::all_of(n.begin(), n.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
 }
 
 }  // namespace
@@ -98,7 +104,8 @@ Result<fhir::Micros> parse_window(std::string_view text) {
   auto bad = [&](std::string why) {
     return make_error("bad-window", fmt::format("window \"{}\": {}", text, why));
   };
-  if (text.size() < 3 || text[0] != 'P') return bad("expected an ISO 8601 duration such as P365D or PT48H");
+  if (text.size() < 3 || text[0] != 'P')
+    return bad("expected an ISO 8601 duration such as P365D or PT48H");
   bool time = false, any = false;
   double seconds = 0;
   std::size_t i = 1;
@@ -117,14 +124,20 @@ Result<fhir::Micros> parse_window(std::string_view text) {
     if (ec != std::errc() || p != text.data() + j) return bad("not a number");
     const char unit = text[j];
     double per = 0;
-    if (!time && unit == 'W') per = 7 * 86400;
-    else if (!time && unit == 'D') per = 86400;
-    else if (time && unit == 'H') per = 3600;
-    else if (time && unit == 'M') per = 60;
-    else if (time && unit == 'S') per = 1;
+    if (!time && unit == 'W')
+      per = 7 * 86400;
+    else if (!time && unit == 'D')
+      per = 86400;
+    else if (time && unit == 'H')
+      per = 3600;
+    else if (time && unit == 'M')
+      per = 60;
+    else if (time && unit == 'S')
+      per = 1;
     else if (!time && (unit == 'Y' || unit == 'M'))
       return bad("years and months vary in length; give days instead (P365D, P30D)");
-    else return bad(fmt::format("unexpected '{}'", unit));
+    else
+      return bad(fmt::format("unexpected '{}'", unit));
     seconds += n * per;
     any = true;
     i = j + 1;
@@ -136,34 +149,41 @@ Result<fhir::Micros> parse_window(std::string_view text) {
 std::optional<Error> check_definitions(const std::vector<FeatureDefinition>& defs) {
   std::set<std::string> names;
   for (const auto& d : defs) {
-    auto err = [&](std::string what) { return make_error("bad-feature", fmt::format("feature '{}': {}", d.name, what)); };
+    auto err = [&](std::string what) {
+      return make_error("bad-feature", fmt::format("feature '{}': {}", d.name, what));
+    };
     if (!valid_name(d.name)) return err("the name must match [a-z][a-z0-9_]*");
     if (!names.insert(d.name).second) return err("defined twice");
     switch (d.source) {
       case Def::Source::observation:
-        if (d.codes.empty()) return err("an observation feature needs codes = [\"system|code\", ...]");
+        if (d.codes.empty())
+          return err("an observation feature needs codes = [\"system|code\", ...]");
         for (const auto& c : d.codes) {
           auto bar = c.find('|');
           if (bar == std::string::npos || bar == 0 || bar + 1 == c.size())
             return err(fmt::format("code \"{}\" is not system|code", c));
         }
         if (d.aggregation == Def::Aggregation::count ? d.unit != "1" : !known_unit(d.unit))
-          return err(d.aggregation == Def::Aggregation::count ? "a count has unit \"1\""
-                                                               : fmt::format("unit \"{}\" is not a UCUM unit the adapter converts", d.unit));
+          return err(
+              d.aggregation == Def::Aggregation::count
+                  ? "a count has unit \"1\""
+                  : fmt::format("unit \"{}\" is not a UCUM unit the adapter converts", d.unit));
         if (d.plausible_min && d.plausible_max && *d.plausible_min > *d.plausible_max)
           return err("plausible = [min, max] with min above max");
         break;
       case Def::Source::encounter:
         if (d.classes.empty()) return err("an encounter feature needs classes = [\"IMP\", ...]");
         if (d.measure == Def::Measure::admissions ? d.unit != "1" : seconds_per(d.unit) == 0)
-          return err(d.measure == Def::Measure::admissions ? "admissions have unit \"1\""
-                                                            : "a duration has unit \"d\", \"h\", \"min\", \"s\" or \"wk\"");
+          return err(d.measure == Def::Measure::admissions
+                         ? "admissions have unit \"1\""
+                         : "a duration has unit \"d\", \"h\", \"min\", \"s\" or \"wk\"");
         break;
       case Def::Source::patient:
         if (d.attribute == Def::Attribute::age && d.unit != "a") return err("age has unit \"a\"");
         if (d.attribute == Def::Attribute::sex) {
           if (d.unit != "1") return err("sex has unit \"1\"");
-          if (d.equals.empty()) return err("sex needs equals = \"female\" (or another administrative gender)");
+          if (d.equals.empty())
+            return err("sex needs equals = \"female\" (or another administrative gender)");
         }
         break;
     }
@@ -186,9 +206,11 @@ Result<ObservationCatalog> catalog_of(const std::vector<FeatureDefinition>& defs
         if (d.plausible_max) rule.max_plausible = *d.plausible_max;
         out.emplace(code, rule);
       } else if (!counts && !convert_unit(1.0, it->second.unit, d.unit)) {
-        return make_error("bad-feature", fmt::format("feature '{}': code {} is kept in \"{}\" for another feature, "
-                                                     "which does not convert to \"{}\"",
-                                                     d.name, code, it->second.unit, d.unit));
+        return make_error(
+            "bad-feature",
+            fmt::format("feature '{}': code {} is kept in \"{}\" for another feature, "
+                        "which does not convert to \"{}\"",
+                        d.name, code, it->second.unit, d.unit));
       }
     }
   }
@@ -199,22 +221,28 @@ Result<ObservationCatalog> catalog_of(const std::vector<FeatureDefinition>& defs
   return out;
 }
 
-Result<std::vector<FeatureDefinition>> bind_features(const std::vector<FeatureDefinition>& defined,
-                                                     const std::vector<std::pair<std::string, std::string>>& wanted) {
+Result<std::vector<FeatureDefinition>> bind_features(
+    const std::vector<FeatureDefinition>& defined,
+    const std::vector<std::pair<std::string, std::string>>& wanted) {
   std::vector<FeatureDefinition> out;
   for (const auto& [name, unit] : wanted) {
-    auto it = std::find_if(defined.begin(), defined.end(), [&wanted = name](const Def& d) { return d.name == wanted; });
+    auto it = std::find_if(defined.begin(), defined.end(),
+                           [&wanted = name](const Def& d) { return d.name == wanted; });
     if (it == defined.end())
-      return make_error("unknown-feature", fmt::format("the model needs feature '{}', which has no definition", name));
+      return make_error("unknown-feature",
+                        fmt::format("the model needs feature '{}', which has no definition", name));
     Def d = *it;
     if (d.unit != unit) {
-      const bool convertible = (d.source == Def::Source::observation && d.aggregation != Def::Aggregation::count &&
-                                convert_unit(1.0, d.unit, unit)) ||
-                               (d.source == Def::Source::encounter && d.measure != Def::Measure::admissions &&
-                                seconds_per(unit) > 0);
+      const bool convertible =
+          (d.source == Def::Source::observation && d.aggregation != Def::Aggregation::count &&
+           convert_unit(1.0, d.unit, unit)) ||
+          (d.source == Def::Source::encounter && d.measure != Def::Measure::admissions &&
+           seconds_per(unit) > 0);
       if (!convertible)
-        return make_error("feature-unit", fmt::format("the model wants feature '{}' in \"{}\", its definition gives \"{}\"",
-                                                      name, unit, d.unit));
+        return make_error(
+            "feature-unit",
+            fmt::format("the model wants feature '{}' in \"{}\", its definition gives \"{}\"", name,
+                        unit, d.unit));
       d.unit = unit;
     }
     out.push_back(std::move(d));
@@ -222,7 +250,8 @@ Result<std::vector<FeatureDefinition>> bind_features(const std::vector<FeatureDe
   return out;
 }
 
-FeatureComputer::FeatureComputer(std::vector<FeatureDefinition> defs, const ObservationCatalog& catalog)
+FeatureComputer::FeatureComputer(std::vector<FeatureDefinition> defs,
+                                 const ObservationCatalog& catalog)
     : defs_(std::move(defs)) {
   for (const auto& d : defs_) {
     std::vector<std::pair<std::string, Affine>> codes;
@@ -230,7 +259,8 @@ FeatureComputer::FeatureComputer(std::vector<FeatureDefinition> defs, const Obse
       for (const auto& c : d.codes) {
         Affine a;
         auto it = catalog.find(c);
-        if (d.aggregation != Def::Aggregation::count && it != catalog.end() && it->second.unit != d.unit) {
+        if (d.aggregation != Def::Aggregation::count && it != catalog.end() &&
+            it->second.unit != d.unit) {
           a.offset = convert_unit(0.0, it->second.unit, d.unit).value_or(0.0);
           a.scale = convert_unit(1.0, it->second.unit, d.unit).value_or(1.0) - a.offset;
         }
@@ -277,9 +307,12 @@ void FeatureComputer::compute(const PatientInputs& in, fhir::Micros as_of, float
         // The last stay that ended at or before as-of (the longer one at equal ends).
         const Stay* last = nullptr;
         for (const auto& s : in.stays) {
-          if (!has_class(d, s.class_code) || !s.start || !s.end || !in_window(d, *s.end, as_of) || *s.start > *s.end)
+          if (!has_class(d, s.class_code) || !s.start || !s.end || !in_window(d, *s.end, as_of) ||
+              *s.start > *s.end)
             continue;
-          if (last == nullptr || *s.end > *last->end || (*s.end == *last->end && *s.start < *last->start)) last = &s;
+          if (last == nullptr || *s.end > *last->end ||
+              (*s.end == *last->end && *s.start < *last->start))
+            last = &s;
         }
         if (last == nullptr) break;
         const double per = seconds_per(d.unit) * kMicrosPerSecond;

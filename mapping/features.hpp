@@ -46,7 +46,7 @@ struct FeatureDefinition {
   std::string name;
   std::string label;  ///< plain words for a clinician
   Source source = Source::observation;
-  std::string unit;   ///< UCUM unit of the value
+  std::string unit;         ///< UCUM unit of the value
   fhir::Micros window = 0;  ///< look-back before as-of; 0 for all history
   // observation
   std::vector<std::string> codes;  ///< "system|code"
@@ -86,8 +86,9 @@ std::optional<Error> check_definitions(const std::vector<FeatureDefinition>& def
 /// The features a model needs, in its order: each must be defined, in a unit convertible to
 /// the one the model wants (`wanted` pairs name and unit). Fails naming the first feature that
 /// is not. The returned definitions compute in the model's units.
-Result<std::vector<FeatureDefinition>> bind_features(const std::vector<FeatureDefinition>& defined,
-                                                     const std::vector<std::pair<std::string, std::string>>& wanted);
+Result<std::vector<FeatureDefinition>> bind_features(
+    const std::vector<FeatureDefinition>& defined,
+    const std::vector<std::pair<std::string, std::string>>& wanted);
 
 /// Computes feature vectors: converts stored values from the catalog's unit to each feature's.
 class FeatureComputer {
@@ -103,7 +104,8 @@ class FeatureComputer {
     double scale = 1, offset = 0;
   };
   std::vector<FeatureDefinition> defs_;
-  std::vector<std::vector<std::pair<std::string, Affine>>> codes_;  // per feature: code, stored → feature unit
+  std::vector<std::vector<std::pair<std::string, Affine>>>
+      codes_;  // per feature: code, stored → feature unit
 };
 
 }  // namespace fra::mapping

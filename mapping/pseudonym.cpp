@@ -1,11 +1,10 @@
 #include "mapping/pseudonym.hpp"
 
+#include <fmt/format.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
-
-#include <fmt/format.h>
 
 #include <cstring>
 #include <fstream>
@@ -63,8 +62,10 @@ struct Pseudonymizer::Keyed {
       ipad[i] = block[i] ^ 0x36;
       opad[i] = block[i] ^ 0x5c;
     }
-    if (md == nullptr || inner == nullptr || outer == nullptr || EVP_DigestInit_ex2(inner, md, nullptr) != 1 ||
-        EVP_DigestUpdate(inner, ipad, sizeof ipad) != 1 || EVP_DigestInit_ex2(outer, md, nullptr) != 1 ||
+    if (md == nullptr || inner == nullptr || outer == nullptr ||
+        EVP_DigestInit_ex2(inner, md, nullptr) != 1 ||
+        EVP_DigestUpdate(inner, ipad, sizeof ipad) != 1 ||
+        EVP_DigestInit_ex2(outer, md, nullptr) != 1 ||
         EVP_DigestUpdate(outer, opad, sizeof opad) != 1)
       throw std::runtime_error("cannot set up HMAC-SHA256");
     OPENSSL_cleanse(block, sizeof block);
@@ -90,14 +91,15 @@ struct Pseudonymizer::Keyed {
   }
 };
 
-Pseudonymizer::Pseudonymizer(std::string key, std::optional<std::string> seal_key) : key_(std::move(key)) {
+Pseudonymizer::Pseudonymizer(std::string key, std::optional<std::string> seal_key)
+    : key_(std::move(key)) {
   if (key_.size() < kMinKeyBytes)
     throw std::invalid_argument(fmt::format("pseudonym key is {} bytes; at least {} are required",
                                             key_.size(), kMinKeyBytes));
   keyed_ = std::make_unique<Keyed>(key_);
   if (seal_key && seal_key->size() < kMinKeyBytes)
-    throw std::invalid_argument(fmt::format("sealing key is {} bytes; at least {} are required", seal_key->size(),
-                                            kMinKeyBytes));
+    throw std::invalid_argument(fmt::format("sealing key is {} bytes; at least {} are required",
+                                            seal_key->size(), kMinKeyBytes));
   seal_key_ = hmac(seal_key.value_or(key_), "fhir-risk-adapter/seal/v1");
 }
 
@@ -126,12 +128,14 @@ std::vector<std::uint8_t> Pseudonymizer::seal(std::string_view plaintext) const 
   CipherCtx c;
   int len = 0;
   auto* key = reinterpret_cast<const unsigned char*>(seal_key_.data());
-  if (c.ctx == nullptr || EVP_EncryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, key, out.data()) != 1 ||
+  if (c.ctx == nullptr ||
+      EVP_EncryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, key, out.data()) != 1 ||
       EVP_EncryptUpdate(c.ctx, out.data() + kNonce, &len,
                         reinterpret_cast<const unsigned char*>(plaintext.data()),
                         static_cast<int>(plaintext.size())) != 1 ||
       EVP_EncryptFinal_ex(c.ctx, out.data() + kNonce + len, &len) != 1 ||
-      EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_GET_TAG, kTag, out.data() + kNonce + plaintext.size()) != 1)
+      EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_GET_TAG, kTag,
+                          out.data() + kNonce + plaintext.size()) != 1)
     throw std::runtime_error("AES-256-GCM sealing failed");
   return out;
 }
@@ -144,22 +148,26 @@ Result<std::string> Pseudonymizer::open(const std::vector<std::uint8_t>& sealed)
   int len = 0;
   auto* key = reinterpret_cast<const unsigned char*>(seal_key_.data());
   std::vector<std::uint8_t> tag(sealed.end() - kTag, sealed.end());
-  if (c.ctx == nullptr || EVP_DecryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, key, sealed.data()) != 1 ||
-      EVP_DecryptUpdate(c.ctx, reinterpret_cast<unsigned char*>(out.data()), &len, sealed.data() + kNonce,
-                        static_cast<int>(n)) != 1 ||
+  if (c.ctx == nullptr ||
+      EVP_DecryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, key, sealed.data()) != 1 ||
+      EVP_DecryptUpdate(c.ctx, reinterpret_cast<unsigned char*>(out.data()), &len,
+                        sealed.data() + kNonce, static_cast<int>(n)) != 1 ||
       EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_TAG, kTag, tag.data()) != 1 ||
       EVP_DecryptFinal_ex(c.ctx, reinterpret_cast<unsigned char*>(out.data()) + len, &len) != 1)
-    return make_error("bad-seal", "sealed value does not open under this key (altered, or another key)");
+    return make_error("bad-seal",
+                      "sealed value does not open under this key (altered, or another key)");
   return out;
 }
 
 Result<std::string> read_key_file(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) != 0)
     return make_error("key-file", fmt::format("{}: cannot read the key file (missing?)", path));
   if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-    return make_error("key-file", fmt::format("{}: key file is readable by group or others (mode {:o}); "
-                                              "chmod 600 it", path, st.st_mode & 0777));
+    return make_error("key-file",
+                      fmt::format("{}: key file is readable by group or others (mode {:o}); "
+                                  "chmod 600 it",
+                                  path, st.st_mode & 0777));
   std::ifstream in(path, std::ios::binary);
   if (!in) return make_error("key-file", fmt::format("{}: cannot open the key file", path));
   std::ostringstream ss;

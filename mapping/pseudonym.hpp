@@ -38,10 +38,12 @@ class Pseudonymizer {
 
   /// Pseudonym of a resource: HMAC(key, "<type>/<id>").
   Pseudonym of(std::string_view resource_type, const fhir::FhirId& id) const;
-  /// Pseudonym of a derived name (e.g. an identifier for a RiskAssessment): HMAC(key, purpose|text).
+  /// Pseudonym of a derived name (e.g. an identifier for a RiskAssessment): HMAC(key,
+  /// purpose|text).
   Pseudonym derive(std::string_view purpose, std::string_view text) const;
 
-  /// A fingerprint of the pseudonym key (an HMAC under it), to tell keys apart without showing them.
+  /// A fingerprint of the pseudonym key (an HMAC under it), to tell keys apart without showing
+  /// them.
   std::string fingerprint() const { return derive("key-fingerprint", "v1").hex; }
 
   /// Seals a plaintext (AES-256-GCM, random nonce): nonce || ciphertext || tag.

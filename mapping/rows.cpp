@@ -1,11 +1,11 @@
 #include "mapping/rows.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <initializer_list>
 #include <string_view>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "mapping/units.hpp"
 
@@ -21,18 +21,22 @@ bool valid_utf8(std::string_view s) {
     }
     std::size_t n;
     std::uint32_t cp;
-    if ((c >> 5) == 0x6) n = 1, cp = c & 0x1Fu;
-    else if ((c >> 4) == 0xE) n = 2, cp = c & 0x0Fu;
-    else if ((c >> 3) == 0x1E) n = 3, cp = c & 0x07u;
-    else return false;
+    if ((c >> 5) == 0x6)
+      n = 1, cp = c & 0x1Fu;
+    else if ((c >> 4) == 0xE)
+      n = 2, cp = c & 0x0Fu;
+    else if ((c >> 3) == 0x1E)
+      n = 3, cp = c & 0x07u;
+    else
+      return false;
     if (s.size() - i <= n) return false;
     for (std::size_t k = 1; k <= n; ++k) {
       const auto cc = static_cast<unsigned char>(s[i + k]);
       if ((cc >> 6) != 0x2) return false;
       cp = (cp << 6) | (cc & 0x3Fu);
     }
-    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+        (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
       return false;
     i += n + 1;
   }
@@ -42,18 +46,21 @@ bool valid_utf8(std::string_view s) {
 namespace {
 
 // The first text the store would keep that is not UTF-8, as an error naming its element.
-std::optional<Error> bad_text(std::initializer_list<std::pair<std::string_view, const char*>> texts) {
+std::optional<Error> bad_text(
+    std::initializer_list<std::pair<std::string_view, const char*>> texts) {
   for (const auto& [text, pointer] : texts)
     if (!valid_utf8(text)) return make_error("invalid-utf8", "text is not valid UTF-8", pointer);
   return std::nullopt;
 }
 
 bool observation_counts(const std::string& status) {
-  return status == "final" || status == "amended" || status == "corrected" || status == "preliminary";
+  return status == "final" || status == "amended" || status == "corrected" ||
+         status == "preliminary";
 }
 
 // The first coding some feature reads, as "system|code", with its rule.
-const ObservationCatalog::value_type* coded(const std::vector<fhir::Coding>& codings, const ObservationCatalog& catalog) {
+const ObservationCatalog::value_type* coded(const std::vector<fhir::Coding>& codings,
+                                            const ObservationCatalog& catalog) {
   for (const auto& c : codings) {
     auto it = catalog.find(c.system + "|" + c.code);
     if (it != catalog.end()) return &*it;
@@ -64,22 +71,28 @@ const ObservationCatalog::value_type* coded(const std::vector<fhir::Coding>& cod
 // Converts one quantity to the unit the store keeps for its code; absent value → nullopt
 // without error.
 Result<std::optional<Measurement>> measure(const ObservationCatalog::value_type& code,
-                                           const std::optional<fhir::Quantity>& q, const std::string& pointer) {
+                                           const std::optional<fhir::Quantity>& q,
+                                           const std::string& pointer) {
   if (!q || !q->value) return std::optional<Measurement>();
   const auto& [name, rule] = code;
   std::string unit = q->code.empty() ? q->unit : q->code;
   if (!q->system.empty() && q->system != kUcumSystem && !q->code.empty())
-    return make_error("unknown-unit", fmt::format("unit of {} is not UCUM", name), pointer + "/system");
+    return make_error("unknown-unit", fmt::format("unit of {} is not UCUM", name),
+                      pointer + "/system");
   if (rule.unit.empty()) {  // only counted: any value, as it came
-    if (!valid_utf8(unit)) return make_error("invalid-utf8", "text is not valid UTF-8", pointer + "/code");
+    if (!valid_utf8(unit))
+      return make_error("invalid-utf8", "text is not valid UTF-8", pointer + "/code");
     return std::optional<Measurement>(Measurement{name, *q->value, unit});
   }
   auto v = convert_unit(*q->value, unit, rule.unit);
-  if (!v) return make_error("unknown-unit", fmt::format("unit of {} cannot be converted to {}", name, rule.unit),
-                            pointer + "/code");
+  if (!v)
+    return make_error("unknown-unit",
+                      fmt::format("unit of {} cannot be converted to {}", name, rule.unit),
+                      pointer + "/code");
   if (!std::isfinite(*v) || *v < rule.min_plausible || *v > rule.max_plausible)
-    return make_error("implausible-value", fmt::format("value of {} is outside {}..{} {}", name, rule.min_plausible,
-                                                       rule.max_plausible, rule.unit),
+    return make_error("implausible-value",
+                      fmt::format("value of {} is outside {}..{} {}", name, rule.min_plausible,
+                                  rule.max_plausible, rule.unit),
                       pointer + "/value");
   return std::optional<Measurement>(Measurement{name, *v, rule.unit});
 }
@@ -87,9 +100,12 @@ Result<std::optional<Measurement>> measure(const ObservationCatalog::value_type&
 }  // namespace
 
 Result<PatientRecord> map_patient(const fhir::Patient& p, const Pseudonymizer& ps) {
-  if (auto e = bad_text({{p.meta.version_id, "/meta/versionId"}, {p.gender.value_or(""), "/gender"}})) return *e;
+  if (auto e =
+          bad_text({{p.meta.version_id, "/meta/versionId"}, {p.gender.value_or(""), "/gender"}}))
+    return *e;
   PatientRecord r;
-  r.version = {ps.of("Patient", p.id), p.meta.version_id, p.meta.last_updated, ps.seal("Patient/" + p.id.value)};
+  r.version = {ps.of("Patient", p.id), p.meta.version_id, p.meta.last_updated,
+               ps.seal("Patient/" + p.id.value)};
   r.birth_year = p.birth_year;
   r.sex = p.gender;
   r.sealed_reference = ps.seal("Patient/" + p.id.value);
@@ -97,11 +113,14 @@ Result<PatientRecord> map_patient(const fhir::Patient& p, const Pseudonymizer& p
 }
 
 Result<ObservationRecord> map_observation(const fhir::Observation& o, const Pseudonymizer& ps,
-                                         const ObservationCatalog& catalog) {
+                                          const ObservationCatalog& catalog) {
   if (auto e = bad_text({{o.meta.version_id, "/meta/versionId"}})) return *e;
-  if (!o.subject) return make_error("missing-subject", "Observation.subject is not a Patient reference", "/subject");
+  if (!o.subject)
+    return make_error("missing-subject", "Observation.subject is not a Patient reference",
+                      "/subject");
   ObservationRecord r;
-  r.version = {ps.of("Observation", o.id), o.meta.version_id, o.meta.last_updated, ps.seal("Observation/" + o.id.value)};
+  r.version = {ps.of("Observation", o.id), o.meta.version_id, o.meta.last_updated,
+               ps.seal("Observation/" + o.id.value)};
   r.patient = ps.of("Patient", *o.subject);
   r.status = o.status;
   if (!observation_counts(o.status)) return r;
@@ -123,7 +142,9 @@ Result<ObservationRecord> map_observation(const fhir::Observation& o, const Pseu
     if (*m) r.values.push_back(**m);
   }
   if (!r.values.empty()) {
-    if (!o.effective) return make_error("missing-effective", "Observation has no effective time", "/effectiveDateTime");
+    if (!o.effective)
+      return make_error("missing-effective", "Observation has no effective time",
+                        "/effectiveDateTime");
     r.effective = *o.effective;
   }
   return r;
@@ -134,9 +155,12 @@ Result<EncounterRecord> map_encounter(const fhir::Encounter& e, const Pseudonymi
                            {e.status, "/status"},
                            {e.class_coding ? e.class_coding->code : std::string(), "/class/code"}}))
     return *bad;
-  if (!e.subject) return make_error("missing-subject", "Encounter.subject is not a Patient reference", "/subject");
+  if (!e.subject)
+    return make_error("missing-subject", "Encounter.subject is not a Patient reference",
+                      "/subject");
   EncounterRecord r;
-  r.version = {ps.of("Encounter", e.id), e.meta.version_id, e.meta.last_updated, ps.seal("Encounter/" + e.id.value)};
+  r.version = {ps.of("Encounter", e.id), e.meta.version_id, e.meta.last_updated,
+               ps.seal("Encounter/" + e.id.value)};
   r.patient = ps.of("Patient", *e.subject);
   r.status = e.status;
   r.counts = e.status != "cancelled" && e.status != "entered-in-error";

@@ -53,8 +53,8 @@ struct EncounterRecord {
   Version version;
   Pseudonym patient;
   std::string status;
-  bool counts = false;      ///< false for cancelled and entered-in-error
-  std::string class_code;   ///< v3 ActCode: IMP, AMB, EMER, ...
+  bool counts = false;     ///< false for cancelled and entered-in-error
+  std::string class_code;  ///< v3 ActCode: IMP, AMB, EMER, ...
   std::optional<fhir::Micros> start;
   std::optional<fhir::Micros> end;
 };
@@ -69,7 +69,7 @@ Result<PatientRecord> map_patient(const fhir::Patient& p, const Pseudonymizer& p
 /// unit kept for the code. Errors: missing-subject, missing-effective, unknown-unit,
 /// implausible-value.
 Result<ObservationRecord> map_observation(const fhir::Observation& o, const Pseudonymizer& ps,
-                                         const ObservationCatalog& catalog);
+                                          const ObservationCatalog& catalog);
 /// Maps an Encounter. Errors: missing-subject.
 Result<EncounterRecord> map_encounter(const fhir::Encounter& e, const Pseudonymizer& ps);
 

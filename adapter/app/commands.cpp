@@ -2,16 +2,16 @@
 
 #include <fmt/format.h>
 #include <rapidjson/document.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <stdlib.h>
-#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -40,7 +40,8 @@ const char* getenv_wrapper(const char* name) { return std::getenv(name); }
 // `%j`: the message, escaped for a JSON string.
 class JsonMessage : public spdlog::custom_flag_formatter {
  public:
-  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
     for (char c : msg.payload) {
       const unsigned char u = static_cast<unsigned char>(c);
       if (c == '"' || c == '\\') {
@@ -53,7 +54,9 @@ class JsonMessage : public spdlog::custom_flag_formatter {
       }
     }
   }
-  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessage>(); }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonMessage>();
+  }
 };
 
 void setup_logging(const std::string& level, const std::string& format) {
@@ -61,8 +64,10 @@ void setup_logging(const std::string& level, const std::string& format) {
   if (!logger) logger = spdlog::stderr_color_mt("fra");
   spdlog::set_default_logger(logger);
   if (format == "json") {
-    auto f = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc, std::string("\n"));
-    f->add_flag<JsonMessage>('j').set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","message":"%j"})");
+    auto f = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc,
+                                                         std::string("\n"));
+    f->add_flag<JsonMessage>('j').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","message":"%j"})");
     spdlog::set_formatter(std::move(f));
   } else {
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
@@ -72,7 +77,9 @@ void setup_logging(const std::string& level, const std::string& format) {
 
 }  // namespace
 
-void error_line(const std::string& msg) { std::cerr << "fhir-risk-adapter: error: " << msg << "\n"; }
+void error_line(const std::string& msg) {
+  std::cerr << "fhir-risk-adapter: error: " << msg << "\n";
+}
 
 int environment_failure(const std::string& fhir_base_url) {
   try {
@@ -131,16 +138,19 @@ std::optional<fhir::ClientOptions> client_options(const config::Config& cfg) {
   if (!cfg.str("fhir.basic_user").empty()) {
     auto password = read_text(cfg.str("fhir.basic_password_file"));
     if (!password) {
-      error_line(fmt::format("fhir.basic_password_file: {}: cannot read", cfg.str("fhir.basic_password_file")));
+      error_line(fmt::format("fhir.basic_password_file: {}: cannot read",
+                             cfg.str("fhir.basic_password_file")));
       return std::nullopt;
     }
-    while (!password->empty() && (password->back() == '\n' || password->back() == '\r')) password->pop_back();
+    while (!password->empty() && (password->back() == '\n' || password->back() == '\r'))
+      password->pop_back();
     opts.basic_user = cfg.str("fhir.basic_user");
     opts.basic_password = *password;
   }
   // A static token may come from the environment (a secret store's injection), never the
   // command line; a file named in the configuration wins.
-  if (const char* env_token = std::getenv("FRA_FHIR_BEARER_TOKEN"); env_token != nullptr && *env_token != '\0')
+  if (const char* env_token = std::getenv("FRA_FHIR_BEARER_TOKEN");
+      env_token != nullptr && *env_token != '\0')
     opts.bearer_token = env_token;
   if (const auto& token_file = cfg.str("fhir.bearer_token_file"); !token_file.empty()) {
     auto token = read_text(token_file);
@@ -162,8 +172,8 @@ std::optional<fhir::ClientOptions> client_options(const config::Config& cfg) {
     http.base_url.clear();
     try {
       auto source = std::make_shared<fhir::SmartTokenSource>(
-          fhir::SmartOptions{token_url, cfg.str("fhir.smart_client_id"), key.value(), cfg.str("fhir.smart_key_id"),
-                             cfg.str("fhir.smart_scope")},
+          fhir::SmartOptions{token_url, cfg.str("fhir.smart_client_id"), key.value(),
+                             cfg.str("fhir.smart_key_id"), cfg.str("fhir.smart_scope")},
           http);
       opts.token_provider = [source](bool renew) { return source->token(renew); };
     } catch (const fhir::SmartError& e) {
@@ -174,10 +184,13 @@ std::optional<fhir::ClientOptions> client_options(const config::Config& cfg) {
   return opts;
 }
 
-std::unique_ptr<mapping::Pseudonymizer> pseudonymizer(const config::Config& cfg, const std::string* key_file) {
-  auto key = key_file != nullptr ? mapping::read_key_file(*key_file) : mapping::read_key_file(cfg.str("pseudonym.key_file"));
+std::unique_ptr<mapping::Pseudonymizer> pseudonymizer(const config::Config& cfg,
+                                                      const std::string* key_file) {
+  auto key = key_file != nullptr ? mapping::read_key_file(*key_file)
+                                 : mapping::read_key_file(cfg.str("pseudonym.key_file"));
   if (!key) {
-    error_line((key_file != nullptr ? "--new-key-file: " : "pseudonym.key_file: ") + key.error().message);
+    error_line((key_file != nullptr ? "--new-key-file: " : "pseudonym.key_file: ") +
+               key.error().message);
     return nullptr;
   }
   std::optional<std::string> seal;
@@ -199,8 +212,11 @@ std::unique_ptr<mapping::Pseudonymizer> pseudonymizer(const config::Config& cfg,
 
 bool pseudonym_key_matches(store::Store& db, const mapping::Pseudonymizer& ps) {
   if (db.pseudonym_key_matches(ps.fingerprint())) return true;
-  error_line("pseudonym.key_file: this database's pseudonyms were made with another key; with this one every "
-             "patient would be stored again under a new pseudonym (use the key the database was made with)");
+  error_line(
+      "pseudonym.key_file: this database's pseudonyms were made with another key; with this one "
+      "every "
+      "patient would be stored again under a new pseudonym (use the key the database was made "
+      "with)");
   return false;
 }
 
@@ -218,8 +234,10 @@ sync::Options sync_options(const config::Config& cfg) {
 bool schema_current(store::Store& db, const std::string& config_file) {
   int have = db.schema_version(), want = store::Store::latest_schema_version();
   if (have == want) return true;
-  error_line(fmt::format("database schema is at version {}, this adapter needs {}: run "
-                         "`fhir-risk-adapter migrate --config {}`", have, want, config_file));
+  error_line(
+      fmt::format("database schema is at version {}, this adapter needs {}: run "
+                  "`fhir-risk-adapter migrate --config {}`",
+                  have, want, config_file));
   return false;
 }
 
@@ -230,9 +248,11 @@ Result<std::optional<fhir::Micros>> retention_cutoff(const config::Config& cfg, 
   for (const auto& f : cfg.features()) {
     if (f.source == mapping::FeatureDefinition::Source::patient) continue;
     if (f.window == 0 || f.window >= keep)
-      return make_error("retention", fmt::format("retention.raw_inputs_days ({}) must be longer than the window of "
-                                                 "feature '{}' ({}), or its values would change as data are purged",
-                                                 days, f.name, f.window == 0 ? "all history" : "longer"));
+      return make_error(
+          "retention",
+          fmt::format("retention.raw_inputs_days ({}) must be longer than the window of "
+                      "feature '{}' ({}), or its values would change as data are purged",
+                      days, f.name, f.window == 0 ? "all history" : "longer"));
   }
   return std::optional<fhir::Micros>(now - keep);
 }
@@ -251,8 +271,7 @@ int migrate(const std::string& file) {
   try {
     store::Store db(cfg->str("database.url"));
     auto applied = db.migrate();
-    if (applied.empty())
-      fmt::print("schema up to date at version {}\n", db.schema_version());
+    if (applied.empty()) fmt::print("schema up to date at version {}\n", db.schema_version());
     for (const auto& name : applied) fmt::print("applied {}\n", name);
   } catch (const store::StoreError&) {
     return environment_failure();
@@ -290,34 +309,41 @@ int sync_once(const std::string& file) {
     store::Store db(cfg->str("database.url"));
     if (!schema_current(db, file) || !pseudonym_key_matches(db, ps)) return kExitConfig;
     fhir::Client client(*opts);
-    client.on_retry([](const std::string& where, const std::string& problem, std::chrono::milliseconds delay) {
-      spdlog::warn("{}: {}; retry in {} ms", where, problem, delay.count());
-    });
+    client.on_retry(
+        [](const std::string& where, const std::string& problem, std::chrono::milliseconds delay) {
+          spdlog::warn("{}: {}; retry in {} ms", where, problem, delay.count());
+        });
     sync::Options sopts = sync_options(*cfg);
     db.set_actor("fhir-risk-adapter sync");
     db.audit("model-load", model->manifest.name,
-             fmt::format(R"({{"version": "{}", "sha256": "{}"}})", model->manifest.version, model->manifest.model_sha256));
+             fmt::format(R"({{"version": "{}", "sha256": "{}"}})", model->manifest.version,
+                         model->manifest.model_sha256));
     sync::Pipeline pipeline(client, db, ps, *model, cfg->features(), cfg->catalog(), sopts);
     auto report = pipeline.run_once();
     for (const auto& r : report.ingested)
-      fmt::print("{:<12} fetched {:>6}  stored {:>6}  unchanged {:>6}  dead-lettered {:>4}  deleted {:>4}  in {:.2f} s  "
-                 "cursor {} -> {}\n",
-                 r.resource_type, r.fetched, r.counts.stored, r.counts.unchanged, r.counts.dead_lettered, r.deleted,
-                 r.seconds,
-                 instant_or_none(r.cursor_before), instant_or_none(r.cursor_after));
-    fmt::print("scored {} patients with {} {} in {:.3f} s (features {:.3f} s, model {:.3f} s)", report.scored.scored,
-               model->manifest.name, model->manifest.version, report.score_seconds,
-               report.score_timing.features_seconds, report.score_timing.model_seconds);
-    if (report.scored.waiting > 0) fmt::print(" ({} waiting for their Patient resource)", report.scored.waiting);
-    fmt::print("\nRiskAssessments: {} created, {} updated, {} failed in {:.2f} s\n", report.written.created,
-               report.written.updated, report.written.failed, report.write_seconds);
+      fmt::print(
+          "{:<12} fetched {:>6}  stored {:>6}  unchanged {:>6}  dead-lettered {:>4}  deleted {:>4} "
+          " in {:.2f} s  "
+          "cursor {} -> {}\n",
+          r.resource_type, r.fetched, r.counts.stored, r.counts.unchanged, r.counts.dead_lettered,
+          r.deleted, r.seconds, instant_or_none(r.cursor_before), instant_or_none(r.cursor_after));
+    fmt::print("scored {} patients with {} {} in {:.3f} s (features {:.3f} s, model {:.3f} s)",
+               report.scored.scored, model->manifest.name, model->manifest.version,
+               report.score_seconds, report.score_timing.features_seconds,
+               report.score_timing.model_seconds);
+    if (report.scored.waiting > 0)
+      fmt::print(" ({} waiting for their Patient resource)", report.scored.waiting);
+    fmt::print("\nRiskAssessments: {} created, {} updated, {} failed in {:.2f} s\n",
+               report.written.created, report.written.updated, report.written.failed,
+               report.write_seconds);
     return report.written.failed > 0 ? kExitTempFail : kExitOk;
   } catch (const std::exception&) {
     return environment_failure(opts->base_url);
   }
 }
 
-int backfill(const std::string& file, const std::string& ndjson_dir, const std::string& export_kickoff, int batch) {
+int backfill(const std::string& file, const std::string& ndjson_dir,
+             const std::string& export_kickoff, int batch) {
   auto cfg = load_config(file);
   if (!cfg) return kExitConfig;
   auto pseudonyms = pseudonymizer(*cfg);
@@ -351,21 +377,25 @@ int backfill(const std::string& file, const std::string& ndjson_dir, const std::
       }
       scratch = dir = tmpl;
       try {
-        exported = sync::run_bulk_export(client, export_kickoff, {"Patient", "Encounter", "Observation"}, dir, 3600,
-                                         [](const std::string& p) { spdlog::info("bulk export: {}", p); });
+        exported = sync::run_bulk_export(
+            client, export_kickoff, {"Patient", "Encounter", "Observation"}, dir, 3600,
+            [](const std::string& p) { spdlog::info("bulk export: {}", p); });
       } catch (const fhir::FhirError& e) {
         std::filesystem::remove_all(scratch);
         error_line(fmt::format("FHIR server {}: {}", opts->base_url, e.what()));
         return kExitUnavailable;
       }
-      fmt::print("bulk export {}: {} files after {} status polls, as of {}\n", export_kickoff, exported->files.size(),
-                 exported->polls, fhir::format_instant(exported->transaction_time));
+      fmt::print("bulk export {}: {} files after {} status polls, as of {}\n", export_kickoff,
+                 exported->files.size(), exported->polls,
+                 fhir::format_instant(exported->transaction_time));
     }
-    auto reports = sync::backfill_ndjson(dir, db, ps, cfg->catalog(), static_cast<std::size_t>(batch), progress);
+    auto reports = sync::backfill_ndjson(dir, db, ps, cfg->catalog(),
+                                         static_cast<std::size_t>(batch), progress);
     if (exported) {
       // The store now holds the server as of the export: the next sync starts there.
       if (exported->transaction_time > 0)
-        for (const char* type : {"Patient", "Encounter", "Observation"}) db.advance_cursor(type, exported->transaction_time);
+        for (const char* type : {"Patient", "Encounter", "Observation"})
+          db.advance_cursor(type, exported->transaction_time);
       std::filesystem::remove_all(scratch);
     }
     if (tty && shown >= 0) fmt::print(stderr, "\n");
@@ -373,21 +403,27 @@ int backfill(const std::string& file, const std::string& ndjson_dir, const std::
     double seconds = 0;
     for (const auto& r : reports) {
       if (r.skipped) {
-        fmt::print("{:<28} {:<12} skipped: the adapter does not use this resource type\n", r.file, r.resource_type);
+        fmt::print("{:<28} {:<12} skipped: the adapter does not use this resource type\n", r.file,
+                   r.resource_type);
         continue;
       }
-      fmt::print("{:<28} {:<12} lines {:>8}  stored {:>8}  unchanged {:>8}  dead-lettered {:>5}  in {:.2f} s "
-                 "({:.0f}/s)\n",
-                 r.file, r.resource_type, r.lines, r.counts.stored, r.counts.unchanged, r.counts.dead_lettered,
-                 r.seconds, static_cast<double>(r.lines) / std::max(r.seconds, 1e-9));
+      fmt::print(
+          "{:<28} {:<12} lines {:>8}  stored {:>8}  unchanged {:>8}  dead-lettered {:>5}  in "
+          "{:.2f} s "
+          "({:.0f}/s)\n",
+          r.file, r.resource_type, r.lines, r.counts.stored, r.counts.unchanged,
+          r.counts.dead_lettered, r.seconds,
+          static_cast<double>(r.lines) / std::max(r.seconds, 1e-9));
       total += r.lines;
       seconds += r.seconds;
     }
     db.audit("backfill", export_kickoff.empty() ? "ndjson files" : "bulk data export",
              fmt::format(R"({{"files": {}, "lines": {}}})", reports.size(), total));
-    fmt::print("backfilled {} resources from {} files in {:.2f} s; {} patients queued for scoring (the next sync "
-               "scores them)\n",
-               total, reports.size(), seconds, db.queue_depth());
+    fmt::print(
+        "backfilled {} resources from {} files in {:.2f} s; {} patients queued for scoring (the "
+        "next sync "
+        "scores them)\n",
+        total, reports.size(), seconds, db.queue_depth());
   } catch (const store::StoreError&) {
     return environment_failure();
   } catch (const std::runtime_error& e) {
@@ -397,8 +433,8 @@ int backfill(const std::string& file, const std::string& ndjson_dir, const std::
   return kExitOk;
 }
 
-int export_training(const std::string& file, const std::string& output, const std::string& index_classes,
-                    const std::string& horizon) {
+int export_training(const std::string& file, const std::string& output,
+                    const std::string& index_classes, const std::string& horizon) {
   auto cfg = load_config(file);
   if (!cfg) return kExitConfig;
   sync::TrainingOptions opts;
@@ -419,7 +455,8 @@ int export_training(const std::string& file, const std::string& output, const st
     return kExitUsage;
   }
   if (cfg->features().empty()) {
-    error_line(fmt::format("{}: no features are defined ([[feature]] tables or features.file)", file));
+    error_line(
+        fmt::format("{}: no features are defined ([[feature]] tables or features.file)", file));
     return kExitConfig;
   }
   mapping::FeatureComputer features(cfg->features(), cfg->catalog());
@@ -435,12 +472,15 @@ int export_training(const std::string& file, const std::string& output, const st
       return kExitDataErr;
     }
     db.set_actor("fhir-risk-adapter export-training");
-    db.audit("export-training", "training CSV",
-             fmt::format(R"({{"index_events": {}, "patients": {}, "horizon": "{}", "censored": {}}})", rep.rows,
-                         rep.patients, horizon, rep.censored));
-    fmt::print("exported {} index events ({} readmitted within {}) of {} patients to {}; {} discharges too recent "
-               "for their label were left out\n",
-               rep.rows, rep.positives, horizon, rep.patients, output, rep.censored);
+    db.audit(
+        "export-training", "training CSV",
+        fmt::format(R"({{"index_events": {}, "patients": {}, "horizon": "{}", "censored": {}}})",
+                    rep.rows, rep.patients, horizon, rep.censored));
+    fmt::print(
+        "exported {} index events ({} readmitted within {}) of {} patients to {}; {} discharges "
+        "too recent "
+        "for their label were left out\n",
+        rep.rows, rep.positives, horizon, rep.patients, output, rep.censored);
   } catch (const store::StoreError&) {
     return environment_failure();
   }
@@ -460,7 +500,8 @@ int score_csv(const std::string& model_path, const std::string& input, const std
       model.emplace(score::Model::from_file(model_path));
       features = model->feature_names();
       if (features.empty())
-        for (std::size_t i = 0; i < model->num_features(); ++i) features.push_back(fmt::format("f{}", i));
+        for (std::size_t i = 0; i < model->num_features(); ++i)
+          features.push_back(fmt::format("f{}", i));
     }
     auto text = read_text(input);
     if (!text) {
@@ -469,7 +510,8 @@ int score_csv(const std::string& model_path, const std::string& input, const std
     }
     std::string out;
     try {
-      out = score::score_csv(*model, features, *text, {flags.margin, flags.contributions, flags.threads, flags.row_by_row});
+      out = score::score_csv(*model, features, *text,
+                             {flags.margin, flags.contributions, flags.threads, flags.row_by_row});
     } catch (const std::runtime_error& e) {
       error_line(fmt::format("{}: {}", input, e.what()));
       return kExitDataErr;
@@ -508,8 +550,9 @@ int model_inspect(const std::string& path) {
     if (std::filesystem::is_directory(path)) {
       pkg = score::load_model_package(path);
       const auto& m = pkg->manifest;
-      fmt::print("name        {}\nversion     {}\noutcome     {} {} ({})\nsha256      {} (verified)\n", m.name,
-                 m.version, m.outcome_system, m.outcome_code, m.outcome_display, m.model_sha256);
+      fmt::print(
+          "name        {}\nversion     {}\noutcome     {} {} ({})\nsha256      {} (verified)\n",
+          m.name, m.version, m.outcome_system, m.outcome_code, m.outcome_display, m.model_sha256);
       names = m.feature_names();
     } else {
       bare = score::Model::from_file(path);
@@ -519,9 +562,10 @@ int model_inspect(const std::string& path) {
     const score::Model& model = pkg ? pkg->model : *bare;
     if (names.empty())
       for (std::size_t i = 0; i < model.num_features(); ++i) names.push_back(fmt::format("f{}", i));
-    fmt::print("objective   {}\nclasses     {}\ntrees       {}\nnodes       {} ({:.1f} MB compiled)\n",
-               model.objective(), model.num_groups(), model.num_trees(), model.num_nodes(),
-               static_cast<double>(model.memory_bytes()) / 1e6);
+    fmt::print(
+        "objective   {}\nclasses     {}\ntrees       {}\nnodes       {} ({:.1f} MB compiled)\n",
+        model.objective(), model.num_groups(), model.num_trees(), model.num_nodes(),
+        static_cast<double>(model.memory_bytes()) / 1e6);
     std::map<int, std::size_t> depths;
     for (auto d : model.tree_depths()) ++depths[d];
     fmt::print("scoring     {}\n", model.scoring_layout());
@@ -532,13 +576,15 @@ int model_inspect(const std::string& path) {
                std::count_if(counts.begin(), counts.end(), [](auto c) { return c > 0; }));
     for (std::size_t i = 0; i < names.size(); ++i) {
       std::string unit = pkg ? pkg->manifest.features[i].unit : "";
-      fmt::print("  {:>3} {:<28} {:<8} {:>6} splits{}\n", i, names[i], unit, counts[i], counts[i] == 0 ? "  (unused)" : "");
+      fmt::print("  {:>3} {:<28} {:<8} {:>6} splits{}\n", i, names[i], unit, counts[i],
+                 counts[i] == 0 ? "  (unused)" : "");
     }
     if (pkg) {
       fmt::print("bands\n");
       double lo = 0;
       for (const auto& b : pkg->manifest.bands) {
-        fmt::print("  {:<10} [{:.2f}, {:.2f})  {}\n", b.code, lo, std::min(b.below, 1.0), b.display);
+        fmt::print("  {:<10} [{:.2f}, {:.2f})  {}\n", b.code, lo, std::min(b.below, 1.0),
+                   b.display);
         lo = b.below;
       }
     }
@@ -569,7 +615,8 @@ int audit_verify(const std::string& file) {
       fmt::print("audit log: {} rows before it hold; {}\n", check.rows, check.problem->message);
       return kExitDataErr;
     }
-    fmt::print("audit log: {} rows, every hash and link holds; head {}\n", check.rows, check.head_hash);
+    fmt::print("audit log: {} rows, every hash and link holds; head {}\n", check.rows,
+               check.head_hash);
   } catch (const store::StoreError&) {
     return environment_failure();
   }
@@ -604,7 +651,8 @@ int audit_rescore(const std::string& file, std::optional<int> sample) {
       for (std::size_t i = 0; complete && i < names.size(); ++i) {
         auto it = doc.FindMember(names[i].c_str());
         complete = it != doc.MemberEnd() && (it->value.IsNull() || it->value.IsNumber());
-        if (complete) row[i] = it->value.IsNull() ? std::nanf("") : static_cast<float>(it->value.GetDouble());
+        if (complete)
+          row[i] = it->value.IsNull() ? std::nanf("") : static_cast<float>(it->value.GetDouble());
       }
       ++rescored;
       const double again = complete ? static_cast<double>(model->model.predict(row.data())) : -1.0;
@@ -614,10 +662,14 @@ int audit_rescore(const std::string& file, std::optional<int> sample) {
                      complete ? "recomputed" : "its feature vector is incomplete;", again);
       }
     }
-    fmt::print("{} scores read, {} rescored with {} {} (sha256 {}): {} differ\n", scores.size(), rescored,
-               model->manifest.name, model->manifest.version, model->manifest.model_sha256, differ);
+    fmt::print("{} scores read, {} rescored with {} {} (sha256 {}): {} differ\n", scores.size(),
+               rescored, model->manifest.name, model->manifest.version,
+               model->manifest.model_sha256, differ);
     for (const auto& [sha, n] : other_models)
-      fmt::print("{} scores were made by the model with sha256 {}, not the one at model.path: not rescored\n", n, sha);
+      fmt::print(
+          "{} scores were made by the model with sha256 {}, not the one at model.path: not "
+          "rescored\n",
+          n, sha);
     if (differ > 0 || !other_models.empty()) return kExitDataErr;
   } catch (const store::StoreError&) {
     return environment_failure();
@@ -642,8 +694,9 @@ int purge(const std::string& file) {
     if (!schema_current(db, file)) return kExitConfig;
     db.set_actor("fhir-risk-adapter purge");
     auto c = db.purge_raw_inputs(**cutoff);
-    fmt::print("purged inputs older than {}: {} observation values, {} encounters, {} dead letters\n",
-               fhir::format_instant(**cutoff), c.observation_values, c.encounters, c.dead_letters);
+    fmt::print(
+        "purged inputs older than {}: {} observation values, {} encounters, {} dead letters\n",
+        fhir::format_instant(**cutoff), c.observation_values, c.encounters, c.dead_letters);
   } catch (const store::StoreError&) {
     return environment_failure();
   }
@@ -667,11 +720,15 @@ int rekey(const std::string& file, const std::string& new_key_file) {
     if (!schema_current(db, file)) return kExitConfig;
     db.set_actor("fhir-risk-adapter rekey");
     auto c = db.rekey(*from, to);
-    fmt::print("re-derived {} pseudonyms ({} patients, {} dead letters) under the new key in one transaction; {} "
-               "deletions of resources never stored were dropped\n",
-               c.resources, c.patients, c.dead_letters, c.dropped_tombstones);
-    fmt::print("now point pseudonym.key_file at {} and start the adapter: one started with the old key is refused\n",
-               new_key_file);
+    fmt::print(
+        "re-derived {} pseudonyms ({} patients, {} dead letters) under the new key in one "
+        "transaction; {} "
+        "deletions of resources never stored were dropped\n",
+        c.resources, c.patients, c.dead_letters, c.dropped_tombstones);
+    fmt::print(
+        "now point pseudonym.key_file at {} and start the adapter: one started with the old key is "
+        "refused\n",
+        new_key_file);
   } catch (const store::StoreError&) {
     return environment_failure();
   }

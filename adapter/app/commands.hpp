@@ -22,12 +22,12 @@ int sync_once(const std::string& config_file);
 /// endpoint; drains on SIGTERM/SIGINT, reloads the model on SIGHUP.
 int run_daemon(const std::string& config_file);
 /// Loads ndjson files from `ndjson_dir`, or, when `export_kickoff` is set, from a Bulk Data export.
-int backfill(const std::string& config_file, const std::string& ndjson_dir, const std::string& export_kickoff,
-             int batch);
+int backfill(const std::string& config_file, const std::string& ndjson_dir,
+             const std::string& export_kickoff, int batch);
 /// Writes the training CSV: features as of each discharge of `index_classes` (comma-separated)
 /// and the label "readmitted within `horizon`" (ISO 8601 duration).
-int export_training(const std::string& config_file, const std::string& output, const std::string& index_classes,
-                    const std::string& horizon);
+int export_training(const std::string& config_file, const std::string& output,
+                    const std::string& index_classes, const std::string& horizon);
 /// Options of score-csv beyond its files.
 struct ScoreCsvFlags {
   bool margin = false;

@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 #include <openssl/crypto.h>
-#include <pqxx/pqxx>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -20,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <pqxx/pqxx>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -46,36 +46,47 @@ struct Shared {
   std::condition_variable cv;
   std::atomic<bool> stop{false};
   std::atomic<bool> reload{false};
-  std::set<std::string> woken;                     // types a notification asked for
+  std::set<std::string> woken;                    // types a notification asked for
   std::map<std::string, fhir::Micros> synced_at;  // type -> start of its last complete ingest
 };
 
 void declare_metrics(daemon::Metrics& m) {
   using daemon::latency_buckets;
-  m.declare("fra_resources_ingested_total", "counter", "Resources stored (new versions), by resource type", "type");
-  m.declare("fra_resources_dead_lettered_total", "counter", "Resources dead-lettered, by resource type", "type");
+  m.declare("fra_resources_ingested_total", "counter",
+            "Resources stored (new versions), by resource type", "type");
+  m.declare("fra_resources_dead_lettered_total", "counter",
+            "Resources dead-lettered, by resource type", "type");
   m.declare("fra_sync_lag_seconds", "gauge",
-            "Seconds since the start of the last complete search of the resource type: changes older than this "
+            "Seconds since the start of the last complete search of the resource type: changes "
+            "older than this "
             "are in the store",
             "type");
-  m.declare("fra_sync_errors_total", "counter", "Passes of a resource type that failed (retried later)", "type");
-  m.declare("fra_database_errors_total", "counter", "Database failures (the worker reconnects after 5 s)");
+  m.declare("fra_sync_errors_total", "counter",
+            "Passes of a resource type that failed (retried later)", "type");
+  m.declare("fra_database_errors_total", "counter",
+            "Database failures (the worker reconnects after 5 s)");
   m.declare("fra_queue_depth", "gauge", "Patients waiting on the scoring queue");
   m.declare("fra_scores_total", "counter", "Scores computed, by risk band", "band");
-  m.declare("fra_scoring_seconds", "histogram", "Duration of one scoring pass over the queue", "", latency_buckets());
-  m.declare("fra_writeback_seconds", "histogram", "Duration of one batch Bundle of RiskAssessments", "",
+  m.declare("fra_scoring_seconds", "histogram", "Duration of one scoring pass over the queue", "",
             latency_buckets());
-  m.declare("fra_risk_assessments_written_total", "counter", "RiskAssessments written back, by result", "result");
-  m.declare("fra_fhir_http_responses_total", "counter", "HTTP responses from the FHIR server, by status code",
-            "code");
-  m.declare("fra_fhir_retries_total", "counter", "Requests to the FHIR server retried after a fault");
-  m.declare("fra_notifications_total", "counter", "Subscription notifications received, by result", "result");
+  m.declare("fra_writeback_seconds", "histogram", "Duration of one batch Bundle of RiskAssessments",
+            "", latency_buckets());
+  m.declare("fra_risk_assessments_written_total", "counter",
+            "RiskAssessments written back, by result", "result");
+  m.declare("fra_fhir_http_responses_total", "counter",
+            "HTTP responses from the FHIR server, by status code", "code");
+  m.declare("fra_fhir_retries_total", "counter",
+            "Requests to the FHIR server retried after a fault");
+  m.declare("fra_notifications_total", "counter", "Subscription notifications received, by result",
+            "result");
   m.declare("fra_model_reloads_total", "counter", "Model reloads on SIGHUP, by result", "result");
   m.declare("fra_model_info", "gauge", "The model package in use (value 1)", "model");
 }
 
 // A wall-clock instant as a Prometheus-friendly number of seconds.
-double seconds_between(fhir::Micros from, fhir::Micros to) { return static_cast<double>(to - from) / 1e6; }
+double seconds_between(fhir::Micros from, fhir::Micros to) {
+  return static_cast<double>(to - from) / 1e6;
+}
 
 // The model package at `path`, bound to the configured features; nullopt after logging why not.
 struct LoadedModel {
@@ -85,7 +96,8 @@ struct LoadedModel {
 std::optional<LoadedModel> load_bound_model(const config::Config& cfg,
                                             const std::function<void(const std::string&)>& report) {
   try {
-    LoadedModel m{std::make_unique<score::ModelPackage>(score::load_model_package(cfg.str("model.path")))};
+    LoadedModel m{
+        std::make_unique<score::ModelPackage>(score::load_model_package(cfg.str("model.path")))};
     sync::bind_model(*m.package, cfg.features(), cfg.catalog());
     return m;
   } catch (const score::ModelError& e) {
@@ -107,8 +119,10 @@ std::optional<std::string> read_secret(const std::string& path) {
   std::string s = key.value();
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
   if (s.size() < 32 || std::any_of(s.begin(), s.end(), [](char c) { return c < '!' || c > '~'; })) {
-    error_line(fmt::format("subscription.secret_file: {}: the secret must be at least 32 printable ASCII characters "
-                           "(it travels in an HTTP header), e.g. from `openssl rand -hex 32`", path));
+    error_line(fmt::format(
+        "subscription.secret_file: {}: the secret must be at least 32 printable ASCII characters "
+        "(it travels in an HTTP header), e.g. from `openssl rand -hex 32`",
+        path));
     return std::nullopt;
   }
   return s;
@@ -152,8 +166,12 @@ std::thread SignalThread::start(Shared& shared) {
           shared.stop = true;
         }
       }
-      spdlog::info("{}: {}", sig == SIGHUP ? "SIGHUP" : sig == SIGINT ? "SIGINT" : "SIGTERM",
-                   sig == SIGHUP ? "reloading the model package" : "finishing the work in hand, then stopping");
+      spdlog::info("{}: {}",
+                   sig == SIGHUP   ? "SIGHUP"
+                   : sig == SIGINT ? "SIGINT"
+                                   : "SIGTERM",
+                   sig == SIGHUP ? "reloading the model package"
+                                 : "finishing the work in hand, then stopping");
       shared.cv.notify_all();
     }
   });
@@ -162,7 +180,8 @@ std::thread SignalThread::start(Shared& shared) {
 // A database URL with a connect timeout, for a probe that must answer in time.
 std::string with_connect_timeout(const std::string& url, int seconds) {
   if (url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0)
-    return url + (url.find('?') == std::string::npos ? "?" : "&") + fmt::format("connect_timeout={}", seconds);
+    return url + (url.find('?') == std::string::npos ? "?" : "&") +
+           fmt::format("connect_timeout={}", seconds);
   return url + fmt::format(" connect_timeout={}", seconds);  // key=value form
 }
 
@@ -195,10 +214,13 @@ int run_daemon(const std::string& file) {
   daemon::Metrics metrics;
   declare_metrics(metrics);
   opts->no_more_retries = &shared.stop;  // a drain does not wait out a long retry
-  opts->on_status = [&metrics](long status) { metrics.add("fra_fhir_http_responses_total", 1, std::to_string(status)); };
+  opts->on_status = [&metrics](long status) {
+    metrics.add("fra_fhir_http_responses_total", 1, std::to_string(status));
+  };
   auto set_model_info = [&](const score::ModelPackage& p, double v) {
-    metrics.set("fra_model_info", v, fmt::format("{} {} sha256:{}", p.manifest.name, p.manifest.version,
-                                                 p.manifest.model_sha256));
+    metrics.set("fra_model_info", v,
+                fmt::format("{} {} sha256:{}", p.manifest.name, p.manifest.version,
+                            p.manifest.model_sha256));
   };
   set_model_info(*model->package, 1);
 
@@ -206,7 +228,8 @@ int run_daemon(const std::string& file) {
   for (const auto& [type, k] : {std::pair{"Patient", "sync.patient_interval_seconds"},
                                 {"Encounter", "sync.encounter_interval_seconds"},
                                 {"Observation", "sync.observation_interval_seconds"}})
-    interval[type] = std::chrono::seconds(cfg->integer(subscription_mode ? "sync.safety_net_seconds" : k));
+    interval[type] =
+        std::chrono::seconds(cfg->integer(subscription_mode ? "sync.safety_net_seconds" : k));
 
   std::unique_ptr<daemon::HttpEndpoint> http;
   const std::string database_url = cfg->str("database.url");
@@ -232,7 +255,8 @@ int run_daemon(const std::string& file) {
         fhir::Client probe(probe_opts);
         auto resp = probe.get("metadata");
         r.ready = r.ready && resp.status == 200;
-        r.detail += resp.status == 200 ? "fhir ok\n" : fmt::format("fhir answered HTTP {}\n", resp.status);
+        r.detail +=
+            resp.status == 200 ? "fhir ok\n" : fmt::format("fhir answered HTTP {}\n", resp.status);
       } catch (const std::exception&) {
         r.ready = false;
         r.detail += "fhir unreachable\n";
@@ -243,7 +267,8 @@ int run_daemon(const std::string& file) {
     h.metrics = [&]() {
       const auto now = fhir::now_micros();
       std::lock_guard lock(shared.mu);
-      for (const auto& [type, at] : shared.synced_at) metrics.set("fra_sync_lag_seconds", seconds_between(at, now), type);
+      for (const auto& [type, at] : shared.synced_at)
+        metrics.set("fra_sync_lag_seconds", seconds_between(at, now), type);
       return metrics.render();
     };
     h.notify = [&](const std::string& type, const std::string& given, const std::string& body) {
@@ -255,8 +280,10 @@ int run_daemon(const std::string& file) {
         std::lock_guard lock(shared.mu);
         // The path's type (plain R4), else the types the body names (backport), else all.
         std::set<std::string> types;
-        if (std::find(kTypes.begin(), kTypes.end(), type) != kTypes.end()) types.insert(type);
-        else types = daemon::notified_types(body, kTypes);
+        if (std::find(kTypes.begin(), kTypes.end(), type) != kTypes.end())
+          types.insert(type);
+        else
+          types = daemon::notified_types(body, kTypes);
         if (types.empty()) types.insert(kTypes.begin(), kTypes.end());
         shared.woken.insert(types.begin(), types.end());
       }
@@ -270,18 +297,22 @@ int run_daemon(const std::string& file) {
       return kExitConfig;
     }
     const auto& listen = cfg->str("http.listen");
-    spdlog::info("serving /healthz, /readyz, /metrics{} on {}:{}", subscription_mode ? " and /notify" : "",
-                 listen.substr(0, listen.rfind(':')), http->port());
+    spdlog::info("serving /healthz, /readyz, /metrics{} on {}:{}",
+                 subscription_mode ? " and /notify" : "", listen.substr(0, listen.rfind(':')),
+                 http->port());
   }
 
   sync::Options sopts = sync_options(*cfg);
   sopts.stop = &shared.stop;
-  sopts.on_write_batch = [&metrics](double seconds, int) { metrics.observe("fra_writeback_seconds", seconds); };
+  sopts.on_write_batch = [&metrics](double seconds, int) {
+    metrics.observe("fra_writeback_seconds", seconds);
+  };
 
   // The database session: the store and the pipeline over it. A lost database ends the session;
   // the worker opens a new one 5 s later, and nothing is lost (each step commits whole).
   auto client = std::make_unique<fhir::Client>(*opts);
-  client->on_retry([&metrics](const std::string& where, const std::string& problem, std::chrono::milliseconds d) {
+  client->on_retry([&metrics](const std::string& where, const std::string& problem,
+                              std::chrono::milliseconds d) {
     metrics.add("fra_fhir_retries_total");
     spdlog::warn("{}: {}; retry in {} ms", where, problem, d.count());
   });
@@ -290,8 +321,9 @@ int run_daemon(const std::string& file) {
   bool reload_unaudited = false;  // a reload while the database was away, audited on reconnection
   auto audit_model = [&](bool reload) {
     db->audit("model-load", model->package->manifest.name,
-              fmt::format(R"({{"version": "{}", "sha256": "{}", "reload": {}}})", model->package->manifest.version,
-                          model->package->manifest.model_sha256, reload));
+              fmt::format(R"({{"version": "{}", "sha256": "{}", "reload": {}}})",
+                          model->package->manifest.version, model->package->manifest.model_sha256,
+                          reload));
   };
   auto open_session = [&] {
     db = std::make_unique<store::Store>(database_url);
@@ -300,8 +332,8 @@ int run_daemon(const std::string& file) {
       audit_model(true);
       reload_unaudited = false;
     }
-    pipeline = std::make_unique<sync::Pipeline>(*client, *db, ps, *model->package, cfg->features(), cfg->catalog(),
-                                                sopts);
+    pipeline = std::make_unique<sync::Pipeline>(*client, *db, ps, *model->package, cfg->features(),
+                                                cfg->catalog(), sopts);
   };
   auto end_session = [&](const std::exception& e) {
     metrics.add("fra_database_errors_total");
@@ -315,20 +347,28 @@ int run_daemon(const std::string& file) {
     if (!schema_current(*db, file) || !pseudonym_key_matches(*db, ps)) return kExitConfig;
     audit_model(false);
     if (subscription_mode) {
-      auto plan = daemon::plan_subscriptions(*client, cfg->str("subscription.shape"), cfg->str("subscription.topic"));
-      subscriptions = daemon::subscribe(*client, plan, cfg->str("subscription.endpoint"), secret, kTypes);
+      auto plan = daemon::plan_subscriptions(*client, cfg->str("subscription.shape"),
+                                             cfg->str("subscription.topic"));
+      subscriptions =
+          daemon::subscribe(*client, plan, cfg->str("subscription.endpoint"), secret, kTypes);
       if (plan.backport)
-        spdlog::info("subscribed to the topic {} (Subscriptions Backport, rest-hook to {}); searching every {} s as a "
-                     "safety net", plan.topic, cfg->str("subscription.endpoint"), cfg->integer("sync.safety_net_seconds"));
+        spdlog::info(
+            "subscribed to the topic {} (Subscriptions Backport, rest-hook to {}); searching every "
+            "{} s as a "
+            "safety net",
+            plan.topic, cfg->str("subscription.endpoint"), cfg->integer("sync.safety_net_seconds"));
       else
-        spdlog::info("subscribed to changes of {} (rest-hook to {}/<type>); searching every {} s as a safety net",
-                     fmt::join(kTypes, ", "), cfg->str("subscription.endpoint"), cfg->integer("sync.safety_net_seconds"));
+        spdlog::info(
+            "subscribed to changes of {} (rest-hook to {}/<type>); searching every {} s as a "
+            "safety net",
+            fmt::join(kTypes, ", "), cfg->str("subscription.endpoint"),
+            cfg->integer("sync.safety_net_seconds"));
     }
   } catch (const std::exception&) {
     return environment_failure(opts->base_url);
   }
-  spdlog::info("running: model {} {}, {} mode", model->package->manifest.name, model->package->manifest.version,
-               subscription_mode ? "subscription" : "poll");
+  spdlog::info("running: model {} {}, {} mode", model->package->manifest.name,
+               model->package->manifest.version, subscription_mode ? "subscription" : "poll");
 
   std::map<std::string, Clock::time_point> due;
   for (const auto& t : kTypes) due[t] = Clock::now();
@@ -343,8 +383,8 @@ int run_daemon(const std::string& file) {
         pipeline.reset();
         model = std::move(fresh);
         if (db)
-          pipeline = std::make_unique<sync::Pipeline>(*client, *db, ps, *model->package, cfg->features(),
-                                                      cfg->catalog(), sopts);
+          pipeline = std::make_unique<sync::Pipeline>(*client, *db, ps, *model->package,
+                                                      cfg->features(), cfg->catalog(), sopts);
         set_model_info(*model->package, 1);
         metrics.add("fra_model_reloads_total", 1, "ok");
         reload_unaudited = true;
@@ -397,15 +437,18 @@ int run_daemon(const std::string& file) {
           if (rep.counts.enqueued + rep.deleted > 0)
             metrics.set("fra_queue_depth", static_cast<double>(db->queue_depth()));
           if (rep.counts.stored + rep.counts.dead_lettered + rep.deleted > 0)
-            spdlog::info("{}: {} stored, {} unchanged, {} dead-lettered, {} deleted in {:.2f} s", type,
-                         rep.counts.stored, rep.counts.unchanged, rep.counts.dead_lettered, rep.deleted, rep.seconds);
+            spdlog::info("{}: {} stored, {} unchanged, {} dead-lettered, {} deleted in {:.2f} s",
+                         type, rep.counts.stored, rep.counts.unchanged, rep.counts.dead_lettered,
+                         rep.deleted, rep.seconds);
           due[type] = Clock::now() + interval[type];
         } catch (const std::runtime_error& e) {
-          if (dynamic_cast<const fhir::FhirError*>(&e) == nullptr && dynamic_cast<const fhir::SmartError*>(&e) == nullptr)
+          if (dynamic_cast<const fhir::FhirError*>(&e) == nullptr &&
+              dynamic_cast<const fhir::SmartError*>(&e) == nullptr)
             throw;
           metrics.add("fra_sync_errors_total", 1, type);
           spdlog::error("{}: {}; trying again in 5 s", type, e.what());
-          due[type] = Clock::now() + std::min<Clock::duration>(interval[type], std::chrono::seconds(5));
+          due[type] =
+              Clock::now() + std::min<Clock::duration>(interval[type], std::chrono::seconds(5));
         }
       }
       if (!shared.stop && Clock::now() >= work_retry_at) {
@@ -413,21 +456,25 @@ int run_daemon(const std::string& file) {
           const auto t0 = Clock::now();
           auto scored = pipeline->score_queue(fhir::now_micros());
           if (scored.scored > 0) {
-            metrics.observe("fra_scoring_seconds", std::chrono::duration<double>(Clock::now() - t0).count());
-            for (const auto& [band, n] : pipeline->band_counts()) metrics.add("fra_scores_total", n, band);
+            metrics.observe("fra_scoring_seconds",
+                            std::chrono::duration<double>(Clock::now() - t0).count());
+            for (const auto& [band, n] : pipeline->band_counts())
+              metrics.add("fra_scores_total", n, band);
           }
           auto written = pipeline->write_back();
           metrics.add("fra_risk_assessments_written_total", written.created, "created");
           metrics.add("fra_risk_assessments_written_total", written.updated, "updated");
           metrics.add("fra_risk_assessments_written_total", written.failed, "failed");
           if (scored.scored + written.created + written.updated + written.failed > 0)
-            spdlog::info("scored {} patients; RiskAssessments: {} created, {} updated, {} failed", scored.scored,
-                         written.created, written.updated, written.failed);
+            spdlog::info("scored {} patients; RiskAssessments: {} created, {} updated, {} failed",
+                         scored.scored, written.created, written.updated, written.failed);
           if (written.failed > 0) work_retry_at = Clock::now() + std::chrono::seconds(5);
         } catch (const std::runtime_error& e) {
-          if (dynamic_cast<const fhir::FhirError*>(&e) == nullptr && dynamic_cast<const fhir::SmartError*>(&e) == nullptr)
+          if (dynamic_cast<const fhir::FhirError*>(&e) == nullptr &&
+              dynamic_cast<const fhir::SmartError*>(&e) == nullptr)
             throw;
-          spdlog::error("write-back: {}; the RiskAssessments stay pending, trying again in 5 s", e.what());
+          spdlog::error("write-back: {}; the RiskAssessments stay pending, trying again in 5 s",
+                        e.what());
           work_retry_at = Clock::now() + std::chrono::seconds(5);
         }
         metrics.set("fra_queue_depth", static_cast<double>(db->queue_depth()));
@@ -436,8 +483,10 @@ int run_daemon(const std::string& file) {
         purge_at = Clock::now() + std::chrono::hours(24);
         if (auto cutoff = retention_cutoff(*cfg, fhir::now_micros()); cutoff && *cutoff) {
           auto c = db->purge_raw_inputs(**cutoff);
-          spdlog::info("retention: purged inputs older than {}: {} observation values, {} encounters, {} dead letters",
-                       fhir::format_instant(**cutoff), c.observation_values, c.encounters, c.dead_letters);
+          spdlog::info(
+              "retention: purged inputs older than {}: {} observation values, {} encounters, {} "
+              "dead letters",
+              fhir::format_instant(**cutoff), c.observation_values, c.encounters, c.dead_letters);
         }
       }
     } catch (const std::exception& e) {
@@ -449,7 +498,8 @@ int run_daemon(const std::string& file) {
     std::unique_lock lock(shared.mu);
     auto wake_at = std::min({due["Patient"], due["Encounter"], due["Observation"]});
     if (work_retry_at > Clock::now()) wake_at = std::min(wake_at, work_retry_at);
-    shared.cv.wait_until(lock, wake_at, [&] { return shared.stop || shared.reload || !shared.woken.empty(); });
+    shared.cv.wait_until(lock, wake_at,
+                         [&] { return shared.stop || shared.reload || !shared.woken.empty(); });
   }
 
   // A clean stop removes what it registered.

@@ -33,7 +33,8 @@ sync::Options sync_options(const config::Config& cfg);
 /// The keys of pseudonym.key_file (or `key_file` instead) and pseudonym.seal_key_file as a
 /// Pseudonymizer; nullptr after printing why not (a file missing, short, readable by others, or
 /// the same key twice).
-std::unique_ptr<mapping::Pseudonymizer> pseudonymizer(const config::Config& cfg, const std::string* key_file = nullptr);
+std::unique_ptr<mapping::Pseudonymizer> pseudonymizer(const config::Config& cfg,
+                                                      const std::string* key_file = nullptr);
 /// True when the database is at this binary's schema version; otherwise prints what to run.
 bool schema_current(store::Store& db, const std::string& config_file);
 /// True when the database's pseudonyms were made with this key (recorded on first use);

@@ -1,23 +1,26 @@
 #include "adapter/config/config.hpp"
 
 #include <fmt/format.h>
+#include <toml++/toml.h>
 
 #include <algorithm>
 #include <array>
+#include <cassert>
 #include <charconv>
 #include <filesystem>
 #include <map>
-#include <cassert>
-#include <toml++/toml.h>
 
 namespace fra::config {
 namespace {
 
 const char* type_name(Type t) {
   switch (t) {
-    case Type::string: return "string";
-    case Type::integer: return "integer";
-    case Type::boolean: return "boolean";
+    case Type::string:
+      return "string";
+    case Type::integer:
+      return "integer";
+    case Type::boolean:
+      return "boolean";
   }
   return "?";
 }
@@ -39,7 +42,8 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   for (std::size_t i = 1; i <= a.size(); ++i) {
     cur[0] = i;
     for (std::size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      cur[j] =
+          std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
     std::swap(prev, cur);
   }
   return prev[b.size()];
@@ -94,7 +98,8 @@ std::optional<std::string> range_problem(const KeySpec& k, const Value& v) {
   }
   if (k.type == Type::integer) {
     auto i = std::get<std::int64_t>(v);
-    if (i < k.min || i > k.max) return fmt::format("{}: expected {}, got {}", k.name, expected(k), i);
+    if (i < k.min || i > k.max)
+      return fmt::format("{}: expected {}, got {}", k.name, expected(k), i);
   }
   if (k.type == Type::string && !k.default_value && std::get<std::string>(v).empty())
     return fmt::format("{}: must not be empty", k.name);
@@ -110,7 +115,6 @@ std::string describe(const toml::node& n) {
   return "a value of another type";
 }
 
-
 // ---- [[feature]] tables ---------------------------------------------------------------------
 
 using mapping::FeatureDefinition;
@@ -121,20 +125,24 @@ struct Choice {
   E value;
 };
 
-constexpr Choice<FeatureDefinition::Source> kSources[] = {{"observation", FeatureDefinition::Source::observation},
-                                                          {"encounter", FeatureDefinition::Source::encounter},
-                                                          {"patient", FeatureDefinition::Source::patient}};
+constexpr Choice<FeatureDefinition::Source> kSources[] = {
+    {"observation", FeatureDefinition::Source::observation},
+    {"encounter", FeatureDefinition::Source::encounter},
+    {"patient", FeatureDefinition::Source::patient}};
 constexpr Choice<FeatureDefinition::Aggregation> kAggregations[] = {
-    {"last", FeatureDefinition::Aggregation::last},   {"min", FeatureDefinition::Aggregation::min},
-    {"max", FeatureDefinition::Aggregation::max},     {"mean", FeatureDefinition::Aggregation::mean},
-    {"count", FeatureDefinition::Aggregation::count}, {"delta", FeatureDefinition::Aggregation::delta},
+    {"last", FeatureDefinition::Aggregation::last},
+    {"min", FeatureDefinition::Aggregation::min},
+    {"max", FeatureDefinition::Aggregation::max},
+    {"mean", FeatureDefinition::Aggregation::mean},
+    {"count", FeatureDefinition::Aggregation::count},
+    {"delta", FeatureDefinition::Aggregation::delta},
     {"slope", FeatureDefinition::Aggregation::slope}};
 constexpr Choice<FeatureDefinition::Measure> kMeasures[] = {
     {"admissions", FeatureDefinition::Measure::admissions},
     {"length_of_stay", FeatureDefinition::Measure::length_of_stay},
     {"days_since_discharge", FeatureDefinition::Measure::days_since_discharge}};
-constexpr Choice<FeatureDefinition::Attribute> kAttributes[] = {{"age", FeatureDefinition::Attribute::age},
-                                                                {"sex", FeatureDefinition::Attribute::sex}};
+constexpr Choice<FeatureDefinition::Attribute> kAttributes[] = {
+    {"age", FeatureDefinition::Attribute::age}, {"sex", FeatureDefinition::Attribute::sex}};
 
 // Which keys each source takes, beyond name, label, source, unit.
 bool key_fits(std::string_view key, FeatureDefinition::Source s) {
@@ -153,11 +161,13 @@ struct FeatureReader {
 
   void problem(const toml::node& n, std::string msg) {
     const auto& b = n.source().begin;
-    problems.push_back({file, static_cast<int>(b.line), static_cast<int>(b.column), std::move(msg)});
+    problems.push_back(
+        {file, static_cast<int>(b.line), static_cast<int>(b.column), std::move(msg)});
   }
 
   template <typename E, std::size_t N>
-  std::optional<E> choice(const toml::node& n, const std::string& what, const Choice<E> (&choices)[N]) {
+  std::optional<E> choice(const toml::node& n, const std::string& what,
+                          const Choice<E> (&choices)[N]) {
     std::string names;
     if (auto s = n.as_string())
       for (const auto& c : choices)
@@ -180,7 +190,8 @@ struct FeatureReader {
       for (const auto& e : *a)
         if (auto s = e.as_string(); s && !s->get().empty()) out.push_back(s->get());
     if (a == nullptr || a->empty() || out.size() != a->size()) {
-      problem(n, fmt::format("{}: expected an array of non-empty strings, got {}", what, describe(n)));
+      problem(n,
+              fmt::format("{}: expected an array of non-empty strings, got {}", what, describe(n)));
       return std::nullopt;
     }
     return out;
@@ -215,7 +226,8 @@ struct FeatureReader {
     d.source = *source;
     for (auto&& [key, value] : t) {
       if (!key_fits(key.str(), d.source)) {
-        problem(value, fmt::format("{}: unknown key '{}' for a source of {}", where, key.str(), describe(*src)));
+        problem(value, fmt::format("{}: unknown key '{}' for a source of {}", where, key.str(),
+                                   describe(*src)));
         continue;
       }
       const std::string what = fmt::format("{}.{}", where, key.str());
@@ -226,8 +238,10 @@ struct FeatureReader {
       } else if (key.str() == "window") {
         if (auto v = text(value, what)) {
           auto w = mapping::parse_window(*v);
-          if (w) d.window = *w;
-          else problem(value, fmt::format("{}: {}", what, w.error().message));
+          if (w)
+            d.window = *w;
+          else
+            problem(value, fmt::format("{}: {}", what, w.error().message));
         }
       } else if (key.str() == "codes") {
         if (auto v = texts(value, what)) d.codes = *v;
@@ -245,8 +259,10 @@ struct FeatureReader {
         auto* a = value.as_array();
         std::optional<double> lo, hi;
         if (a != nullptr && a->size() == 2) lo = number(*a->get(0)), hi = number(*a->get(1));
-        if (!lo || !hi) problem(value, fmt::format("{}: expected [min, max], got {}", what, describe(value)));
-        else d.plausible_min = lo, d.plausible_max = hi;
+        if (!lo || !hi)
+          problem(value, fmt::format("{}: expected [min, max], got {}", what, describe(value)));
+        else
+          d.plausible_min = lo, d.plausible_max = hi;
       }
     }
     auto need = [&](const char* key, const char* why) {
@@ -271,7 +287,8 @@ struct FeatureReader {
   void read_all(const toml::node& features, std::vector<FeatureDefinition>& out) {
     auto* a = features.as_array();
     if (a == nullptr || !a->is_array_of_tables()) {
-      problem(features, fmt::format("feature: expected [[feature]] tables, got {}", describe(features)));
+      problem(features,
+              fmt::format("feature: expected [[feature]] tables, got {}", describe(features)));
       return;
     }
     for (std::size_t i = 0; i < a->size(); ++i)
@@ -285,7 +302,8 @@ const std::vector<KeySpec>& key_specs() {
   static const std::vector<KeySpec> kSpecs{
       {"fhir.base_url", Type::string, std::nullopt, 0, 0,
        "Base URL of the FHIR R4 server, e.g. https://ehr.example.org/fhir/R4"},
-      {"fhir.page_size", Type::integer, "200", 1, 1000, "Resources asked for per search page (_count)"},
+      {"fhir.page_size", Type::integer, "200", 1, 1000,
+       "Resources asked for per search page (_count)"},
       {"fhir.timeout_seconds", Type::integer, "30", 1, 600, "Timeout of one HTTP request"},
       {"fhir.max_attempts", Type::integer, "5", 1, 20,
        "Tries per request before giving up on 429, 5xx, timeouts and lost connections"},
@@ -293,26 +311,34 @@ const std::vector<KeySpec>& key_specs() {
        "File holding a static bearer token; empty for no authentication"},
       {"fhir.verify_tls", Type::boolean, "true", 0, 0, "Verify the server's TLS certificate"},
       {"fhir.ca_file", Type::string, "", 0, 0,
-       "PEM bundle of the CAs to trust for the FHIR server (a hospital's own CA); empty for the system's"},
-      {"fhir.client_cert_file", Type::string, "", 0, 0, "PEM client certificate for mutual TLS; empty for none"},
-      {"fhir.client_key_file", Type::string, "", 0, 0, "PEM private key of the client certificate, mode 0600"},
+       "PEM bundle of the CAs to trust for the FHIR server (a hospital's own CA); empty for the "
+       "system's"},
+      {"fhir.client_cert_file", Type::string, "", 0, 0,
+       "PEM client certificate for mutual TLS; empty for none"},
+      {"fhir.client_key_file", Type::string, "", 0, 0,
+       "PEM private key of the client certificate, mode 0600"},
       {"fhir.basic_user", Type::string, "", 0, 0, "HTTP basic authentication user; empty for none"},
-      {"fhir.basic_password_file", Type::string, "", 0, 0, "File holding the basic authentication password, mode 0600"},
+      {"fhir.basic_password_file", Type::string, "", 0, 0,
+       "File holding the basic authentication password, mode 0600"},
       {"fhir.smart_token_url", Type::string, "", 0, 0,
        "SMART Backend Services: the token endpoint; empty to not use SMART"},
-      {"fhir.smart_client_id", Type::string, "", 0, 0, "SMART Backend Services: the registered client id"},
+      {"fhir.smart_client_id", Type::string, "", 0, 0,
+       "SMART Backend Services: the registered client id"},
       {"fhir.smart_private_key_file", Type::string, "", 0, 0,
        "SMART Backend Services: PEM private key, RSA (RS384) or EC P-384 (ES384), mode 0600"},
-      {"fhir.smart_key_id", Type::string, "", 0, 0, "SMART Backend Services: the key's kid in the registered JWK set"},
+      {"fhir.smart_key_id", Type::string, "", 0, 0,
+       "SMART Backend Services: the key's kid in the registered JWK set"},
       {"fhir.smart_scope", Type::string,
-       "system/Patient.read system/Observation.read system/Encounter.read system/RiskAssessment.write", 0, 0,
-       "SMART Backend Services: the scopes asked for"},
+       "system/Patient.read system/Observation.read system/Encounter.read "
+       "system/RiskAssessment.write",
+       0, 0, "SMART Backend Services: the scopes asked for"},
       {"database.url", Type::string, std::nullopt, 0, 0,
        "libpq connection string or URL of the PostgreSQL feature store"},
       {"pseudonym.key_file", Type::string, std::nullopt, 0, 0,
        "File holding the secret pseudonym key (at least 32 bytes, mode 0600)"},
       {"pseudonym.seal_key_file", Type::string, "", 0, 0,
-       "File holding the key (>= 32 bytes, mode 0600) that seals the Patient references the write-back needs, "
+       "File holding the key (>= 32 bytes, mode 0600) that seals the Patient references the "
+       "write-back needs, "
        "kept apart from pseudonym.key_file; empty derives it from pseudonym.key_file"},
       {"model.path", Type::string, std::nullopt, 0, 0,
        "Directory of the model package (manifest.json and the model it names)"},
@@ -320,43 +346,56 @@ const std::vector<KeySpec>& key_specs() {
        "Each search starts this long before the cursor, for servers whose lastUpdated order lags; "
        "versions already stored are skipped"},
       {"sync.track_deletions", Type::boolean, "true", 0, 0,
-       "Follow each type's _history for deleted Observations and Encounters (a server without it is "
+       "Follow each type's _history for deleted Observations and Encounters (a server without it "
+       "is "
        "noted once and the sync goes on)"},
       {"sync.mode", Type::string, "poll", 0, 0,
-       "run: poll (search each type on its interval) or subscription (register rest-hook Subscriptions "
+       "run: poll (search each type on its interval) or subscription (register rest-hook "
+       "Subscriptions "
        "and fetch when notified; poll at sync.safety_net_seconds as well)"},
-      {"sync.patient_interval_seconds", Type::integer, "60", 1, 86400, "run, poll mode: seconds between Patient searches"},
+      {"sync.patient_interval_seconds", Type::integer, "60", 1, 86400,
+       "run, poll mode: seconds between Patient searches"},
       {"sync.encounter_interval_seconds", Type::integer, "30", 1, 86400,
        "run, poll mode: seconds between Encounter searches"},
       {"sync.observation_interval_seconds", Type::integer, "15", 1, 86400,
        "run, poll mode: seconds between Observation searches"},
       {"sync.safety_net_seconds", Type::integer, "300", 1, 86400,
-       "run, subscription mode: seconds between searches of every type, so that a lost notification delays "
+       "run, subscription mode: seconds between searches of every type, so that a lost "
+       "notification delays "
        "a score but never loses it"},
       {"features.file", Type::string, "", 0, 0,
-       "A TOML file of [[feature]] tables (docs/features.md), relative to this file; they add to the "
+       "A TOML file of [[feature]] tables (docs/features.md), relative to this file; they add to "
+       "the "
        "[[feature]] tables here"},
       {"retention.raw_inputs_days", Type::integer, "0", 0, 36500,
-       "Observation values, encounters and dead letters older than this many days are purged (daily by run, or "
-       "by `purge`); scores and their feature vectors stay. 0 keeps everything. Must exceed every feature's window"},
+       "Observation values, encounters and dead letters older than this many days are purged "
+       "(daily by run, or "
+       "by `purge`); scores and their feature vectors stay. 0 keeps everything. Must exceed every "
+       "feature's window"},
       {"score.batch_size", Type::integer, "1000", 1, 100000, "Patients scored per transaction"},
       {"writeback.batch_size", Type::integer, "100", 1, 1000, "RiskAssessments per batch Bundle"},
-      {"writeback.in_flight", Type::integer, "4", 1, 32, "Batch Bundles sent at once, each on its own connection"},
+      {"writeback.in_flight", Type::integer, "4", 1, 32,
+       "Batch Bundles sent at once, each on its own connection"},
       {"log.level", Type::string, "info", 0, 0, "One of trace, debug, info, warn, error"},
       {"log.format", Type::string, "text", 0, 0,
-       "text: one human-readable line per event; json: one JSON object per line (for a log collector)"},
+       "text: one human-readable line per event; json: one JSON object per line (for a log "
+       "collector)"},
       {"subscription.endpoint", Type::string, "", 0, 0,
        "subscription mode: the URL at which the FHIR server reaches this adapter's /notify (e.g. "
-       "https://adapter.example.org:9464/notify); each type's Subscription posts to it plus /<type>"},
+       "https://adapter.example.org:9464/notify); each type's Subscription posts to it plus "
+       "/<type>"},
       {"subscription.shape", Type::string, "auto", 0, 0,
-       "subscription mode: r4 (one Subscription per resource type, criteria the type), backport (one Subscription "
+       "subscription mode: r4 (one Subscription per resource type, criteria the type), backport "
+       "(one Subscription "
        "to a SubscriptionTopic, Subscriptions R5 Backport IG) or auto (backport when the server's "
        "CapabilityStatement offers a topic, else r4)"},
       {"subscription.topic", Type::string, "", 0, 0,
-       "subscription mode, backport: the SubscriptionTopic canonical URL to subscribe to; empty for the first "
+       "subscription mode, backport: the SubscriptionTopic canonical URL to subscribe to; empty "
+       "for the first "
        "the server advertises"},
       {"subscription.secret_file", Type::string, "", 0, 0,
-       "subscription mode: file holding the secret the FHIR server sends in the X-Fra-Secret header, mode 0600"},
+       "subscription mode: file holding the secret the FHIR server sends in the X-Fra-Secret "
+       "header, mode 0600"},
       {"http.listen", Type::string, "127.0.0.1:9464", 0, 0,
        "run: address:port of /healthz, /readyz, /metrics and /notify; empty for none"},
   };
@@ -365,7 +404,8 @@ const std::vector<KeySpec>& key_specs() {
 
 std::string env_name(std::string_view key) {
   std::string out = "FRA_";
-  for (char c : key) out += c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (char c : key)
+    out += c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return out;
 }
 
@@ -397,7 +437,9 @@ struct Loader {
     LoadResult r;
     Config cfg;
     cfg.file_ = path;
-    auto problem = [&](int line, int col, std::string msg) { r.problems.push_back({path, line, col, std::move(msg)}); };
+    auto problem = [&](int line, int col, std::string msg) {
+      r.problems.push_back({path, line, col, std::move(msg)});
+    };
 
     toml::table root;
     try {
@@ -408,7 +450,8 @@ struct Loader {
       if (what.find("File could not be opened") != std::string::npos)
         problem(0, 0, "cannot read the configuration file");
       else
-        problem(static_cast<int>(b.line), static_cast<int>(b.column), fmt::format("not valid TOML: {}", what));
+        problem(static_cast<int>(b.line), static_cast<int>(b.column),
+                fmt::format("not valid TOML: {}", what));
       return r;
     }
 
@@ -439,7 +482,8 @@ struct Loader {
         if (spec->type == Type::integer && value.is_integer()) v = Value(value.as_integer()->get());
         if (spec->type == Type::boolean && value.is_boolean()) v = Value(value.as_boolean()->get());
         if (!v) {
-          problem(line, col, fmt::format("{}: expected {}, got {}", name, expected(*spec), describe(value)));
+          problem(line, col,
+                  fmt::format("{}: expected {}, got {}", name, expected(*spec), describe(value)));
           continue;
         }
         if (auto p = range_problem(*spec, *v)) {
@@ -470,24 +514,30 @@ struct Loader {
       }
       if (cfg.values_.count(spec.name) != 0) continue;
       if (!spec.default_value) {
-        problem(0, 0, fmt::format("{}: required key is missing (set it in the file or in {})", spec.name, var));
+        problem(0, 0,
+                fmt::format("{}: required key is missing (set it in the file or in {})", spec.name,
+                            var));
         continue;
       }
       cfg.values_[std::string(spec.name)] = *parse_text(spec, *spec.default_value);
     }
-    if (auto url = cfg.values_.find("fhir.smart_token_url"); url != cfg.values_.end() && !std::get<std::string>(url->second).empty()) {
+    if (auto url = cfg.values_.find("fhir.smart_token_url");
+        url != cfg.values_.end() && !std::get<std::string>(url->second).empty()) {
       for (const char* k : {"fhir.smart_client_id", "fhir.smart_private_key_file"})
         if (std::get<std::string>(cfg.values_[k]).empty())
           problem(0, 0, fmt::format("{}: required when fhir.smart_token_url is set", k));
       if (!std::get<std::string>(cfg.values_["fhir.bearer_token_file"]).empty())
         problem(0, 0, "fhir.bearer_token_file: set it or fhir.smart_token_url, not both");
     }
-    if (auto user = cfg.values_.find("fhir.basic_user"); user != cfg.values_.end() && !std::get<std::string>(user->second).empty()) {
+    if (auto user = cfg.values_.find("fhir.basic_user");
+        user != cfg.values_.end() && !std::get<std::string>(user->second).empty()) {
       if (std::get<std::string>(cfg.values_["fhir.basic_password_file"]).empty())
         problem(0, 0, "fhir.basic_password_file: required when fhir.basic_user is set");
       if (!std::get<std::string>(cfg.values_["fhir.bearer_token_file"]).empty() ||
           !std::get<std::string>(cfg.values_["fhir.smart_token_url"]).empty())
-        problem(0, 0, "fhir.basic_user: basic authentication, a bearer token and SMART exclude each other");
+        problem(
+            0, 0,
+            "fhir.basic_user: basic authentication, a bearer token and SMART exclude each other");
     }
     if (std::get<std::string>(cfg.values_["fhir.client_cert_file"]).empty() !=
         std::get<std::string>(cfg.values_["fhir.client_key_file"]).empty())
@@ -497,13 +547,18 @@ struct Loader {
         if (std::get<std::string>(cfg.values_[k]).empty())
           problem(0, 0, fmt::format("{}: required when sync.mode is \"subscription\"", k));
       if (std::get<std::string>(cfg.values_["http.listen"]).empty())
-        problem(0, 0, "http.listen: required when sync.mode is \"subscription\" (notifications arrive there)");
+        problem(0, 0,
+                "http.listen: required when sync.mode is \"subscription\" (notifications arrive "
+                "there)");
     }
     read_feature_file(path, cfg, r.problems);
     if (r.problems.empty()) {
-      if (auto e = mapping::check_definitions(cfg.features_)) problem(0, 0, e->message);
-      else if (auto cat = mapping::catalog_of(cfg.features_); !cat) problem(0, 0, cat.error().message);
-      else cfg.catalog_ = std::move(cat).value();
+      if (auto e = mapping::check_definitions(cfg.features_))
+        problem(0, 0, e->message);
+      else if (auto cat = mapping::catalog_of(cfg.features_); !cat)
+        problem(0, 0, cat.error().message);
+      else
+        cfg.catalog_ = std::move(cat).value();
     }
     if (r.problems.empty()) r.config = std::move(cfg);
     return r;
@@ -530,7 +585,8 @@ struct Loader {
   }
 
   // The [[feature]] tables of `features.file`, after those of the configuration itself.
-  static void read_feature_file(const std::string& config_path, Config& cfg, std::vector<Problem>& problems) {
+  static void read_feature_file(const std::string& config_path, Config& cfg,
+                                std::vector<Problem>& problems) {
     auto it = cfg.values_.find("features.file");
     if (it == cfg.values_.end() || std::get<std::string>(it->second).empty()) return;
     std::filesystem::path file = std::get<std::string>(it->second);
@@ -542,7 +598,8 @@ struct Loader {
       const auto& b = e.source().begin;
       std::string what(e.description());
       if (what.find("File could not be opened") != std::string::npos)
-        problems.push_back({config_path, 0, 0, fmt::format("features.file: {}: cannot read", file.string())});
+        problems.push_back(
+            {config_path, 0, 0, fmt::format("features.file: {}: cannot read", file.string())});
       else
         problems.push_back({file.string(), static_cast<int>(b.line), static_cast<int>(b.column),
                             fmt::format("not valid TOML: {}", what)});
@@ -550,20 +607,26 @@ struct Loader {
     }
     FeatureReader features{file.string(), problems};
     for (auto&& [key, node] : root) {
-      if (key.str() == "feature") features.read_all(node, cfg.features_);
-      else features.problem(node, fmt::format("{}: unknown key; a features file holds [[feature]] tables only", key.str()));
+      if (key.str() == "feature")
+        features.read_all(node, cfg.features_);
+      else
+        features.problem(
+            node, fmt::format("{}: unknown key; a features file holds [[feature]] tables only",
+                              key.str()));
     }
   }
 };
 
-LoadResult load(const std::string& path, const char* (*env)(const char*)) { return Loader::run(path, env); }
+LoadResult load(const std::string& path, const char* (*env)(const char*)) {
+  return Loader::run(path, env);
+}
 
 FeatureFile load_features(const std::string& path) { return Loader::features_only(path); }
 
-
 std::string example() {
-  std::string out = "# fhir-risk-adapter configuration. Every key can be overridden by an environment\n"
-                    "# variable FRA_<SECTION>_<KEY>, e.g. FRA_DATABASE_URL.\n";
+  std::string out =
+      "# fhir-risk-adapter configuration. Every key can be overridden by an environment\n"
+      "# variable FRA_<SECTION>_<KEY>, e.g. FRA_DATABASE_URL.\n";
   std::string section;
   for (const auto& k : key_specs()) {
     auto dot = k.name.find('.');
@@ -578,7 +641,8 @@ std::string example() {
     if (k.name == "features.file") {
       value = "\"/usr/local/share/fhir-risk-adapter/models/readmission-risk/features.toml\"";
     } else if (k.default_value) {
-      value = k.type == Type::string ? fmt::format("\"{}\"", *k.default_value) : std::string(*k.default_value);
+      value = k.type == Type::string ? fmt::format("\"{}\"", *k.default_value)
+                                     : std::string(*k.default_value);
     } else if (k.name == "fhir.base_url") {
       value = "\"http://127.0.0.1:8103/fhir/R4\"";
     } else if (k.name == "database.url") {

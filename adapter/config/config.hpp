@@ -18,10 +18,10 @@ enum class Type { string, integer, boolean };
 
 /// One configuration key, declared once.
 struct KeySpec {
-  std::string_view name;                       ///< "section.key"
+  std::string_view name;  ///< "section.key"
   Type type;
   std::optional<std::string_view> default_value;  ///< nullopt: required
-  std::int64_t min = 0;                        ///< integers only
+  std::int64_t min = 0;                           ///< integers only
   std::int64_t max = 0;
   std::string_view description;
 };

@@ -10,7 +10,8 @@ struct HttpEndpoint::Impl {
   httplib::Server server;
 };
 
-HttpEndpoint::HttpEndpoint(const std::string& listen, Handlers handlers) : impl_(std::make_unique<Impl>()) {
+HttpEndpoint::HttpEndpoint(const std::string& listen, Handlers handlers)
+    : impl_(std::make_unique<Impl>()) {
   const auto colon = listen.rfind(':');
   int port = -1;
   if (colon != std::string::npos) {
@@ -23,11 +24,14 @@ HttpEndpoint::HttpEndpoint(const std::string& listen, Handlers handlers) : impl_
   if (colon == std::string::npos || port < 0 || port > 65535)
     throw std::runtime_error("http.listen: expected host:port, got \"" + listen + "\"");
   std::string host = listen.substr(0, colon);
-  if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > 1 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
 
   auto& s = impl_->server;
   s.set_payload_max_length(1 << 20);  // a notification is a wake-up, not data
-  s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+  s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok\n", "text/plain");
+  });
   s.Get("/readyz", [h = handlers](const httplib::Request&, httplib::Response& res) {
     auto r = h.ready();
     res.status = r.ready ? 200 : 503;
@@ -36,10 +40,11 @@ HttpEndpoint::HttpEndpoint(const std::string& listen, Handlers handlers) : impl_
   s.Get("/metrics", [h = handlers](const httplib::Request&, httplib::Response& res) {
     res.set_content(h.metrics(), "text/plain; version=0.0.4; charset=utf-8");
   });
-  s.Post(R"(/notify(?:/([A-Za-z]+))?)", [h = handlers](const httplib::Request& req, httplib::Response& res) {
-    const std::string type = req.matches.size() > 1 ? std::string(req.matches[1]) : "";
-    res.status = h.notify(type, req.get_header_value("X-Fra-Secret"), req.body);
-  });
+  s.Post(R"(/notify(?:/([A-Za-z]+))?)",
+         [h = handlers](const httplib::Request& req, httplib::Response& res) {
+           const std::string type = req.matches.size() > 1 ? std::string(req.matches[1]) : "";
+           res.status = h.notify(type, req.get_header_value("X-Fra-Secret"), req.body);
+         });
   port_ = port == 0 ? s.bind_to_any_port(host) : (s.bind_to_port(host, port) ? port : -1);
   if (port_ < 0) throw std::runtime_error("http.listen: cannot listen on " + listen);
   thread_ = std::thread([this] { impl_->server.listen_after_bind(); });

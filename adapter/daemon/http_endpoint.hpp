@@ -19,7 +19,8 @@ struct Handlers {
   std::function<std::string()> metrics;  ///< Prometheus text
   /// A notification for `type` ("" when the path names none) carrying `secret` in X-Fra-Secret
   /// and `body`; returns the HTTP status to answer (200, or 401 for a wrong secret).
-  std::function<int(const std::string& type, const std::string& secret, const std::string& body)> notify;
+  std::function<int(const std::string& type, const std::string& secret, const std::string& body)>
+      notify;
 };
 
 class HttpEndpoint {

@@ -12,10 +12,14 @@ namespace {
 std::string escape(const std::string& v) {
   std::string out;
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -26,7 +30,8 @@ std::string number(double v) {
   return fmt::format("{}", v);
 }
 
-std::string labels(const std::string& label, const std::string& value, const std::string& extra = "") {
+std::string labels(const std::string& label, const std::string& value,
+                   const std::string& extra = "") {
   std::string inner = label.empty() ? "" : fmt::format("{}=\"{}\"", label, escape(value));
   if (!extra.empty()) inner += (inner.empty() ? "" : ",") + extra;
   return inner.empty() ? "" : "{" + inner + "}";
@@ -87,17 +92,20 @@ std::string Metrics::render() const {
   std::string out;
   for (const auto& [name, f] : families_) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, f.help, name, f.type);
-    for (const auto& [lv, v] : f.values) out += fmt::format("{}{} {}\n", name, labels(f.label, lv), number(v));
+    for (const auto& [lv, v] : f.values)
+      out += fmt::format("{}{} {}\n", name, labels(f.label, lv), number(v));
     for (const auto& [lv, h] : f.histograms) {
       double cumulative = 0;
       for (std::size_t i = 0; i < f.buckets.size(); ++i) {
         cumulative += h.counts[i];
-        out += fmt::format("{}_bucket{} {}\n", name, labels(f.label, lv, fmt::format("le=\"{}\"", number(f.buckets[i]))),
+        out += fmt::format("{}_bucket{} {}\n", name,
+                           labels(f.label, lv, fmt::format("le=\"{}\"", number(f.buckets[i]))),
                            number(cumulative));
       }
-      out += fmt::format("{}_bucket{} {}\n", name, labels(f.label, lv, "le=\"+Inf\""), number(h.count));
-      out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, labels(f.label, lv), number(h.sum), name,
-                         labels(f.label, lv), number(h.count));
+      out += fmt::format("{}_bucket{} {}\n", name, labels(f.label, lv, "le=\"+Inf\""),
+                         number(h.count));
+      out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, labels(f.label, lv), number(h.sum),
+                         name, labels(f.label, lv), number(h.count));
     }
   }
   return out;

@@ -31,7 +31,7 @@ class Metrics {
   struct Family {
     std::string type, help, label;
     std::vector<double> buckets;
-    std::map<std::string, double> values;        // label value -> value
+    std::map<std::string, double> values;         // label value -> value
     std::map<std::string, Histogram> histograms;  // label value -> histogram
   };
   mutable std::mutex mu_;

@@ -14,11 +14,13 @@ namespace fra::daemon {
 namespace {
 
 constexpr const char* kBackportServer =
-    "http://hl7.org/fhir/uv/subscriptions-backport/CapabilityStatement/backport-subscription-server-r4";
+    "http://hl7.org/fhir/uv/subscriptions-backport/CapabilityStatement/"
+    "backport-subscription-server-r4";
 constexpr const char* kBackportProfile =
     "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription";
 constexpr const char* kTopicCanonical =
-    "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/capabilitystatement-subscriptiontopic-canonical";
+    "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
+    "capabilitystatement-subscriptiontopic-canonical";
 constexpr const char* kPayloadContent =
     "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content";
 
@@ -55,13 +57,15 @@ std::vector<std::string> subscriptions_to(fhir::Client& client, const std::strin
     const Value* r = member(e, "resource");
     if (r == nullptr) continue;
     const Value* channel = member(*r, "channel");
-    if (channel != nullptr && string_member(*channel, "endpoint") == endpoint && !string_member(*r, "id").empty())
+    if (channel != nullptr && string_member(*channel, "endpoint") == endpoint &&
+        !string_member(*r, "id").empty())
       ids.push_back(string_member(*r, "id"));
   }
   return ids;
 }
 
-std::string post_subscription(fhir::Client& client, const std::string& body, const std::string& what) {
+std::string post_subscription(fhir::Client& client, const std::string& body,
+                              const std::string& what) {
   auto resp = client.post("Subscription", body);
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag>(resp.body.data(), resp.body.size());
@@ -72,8 +76,8 @@ std::string post_subscription(fhir::Client& client, const std::string& body, con
   return string_member(doc, "id");
 }
 
-void channel(rapidjson::Writer<rapidjson::StringBuffer>& w, const std::string& endpoint, const std::string& secret,
-             bool backport) {
+void channel(rapidjson::Writer<rapidjson::StringBuffer>& w, const std::string& endpoint,
+             const std::string& secret, bool backport) {
   w.Key("channel");
   w.StartObject();
   w.Key("type");
@@ -106,7 +110,8 @@ void channel(rapidjson::Writer<rapidjson::StringBuffer>& w, const std::string& e
 
 }  // namespace
 
-SubscriptionPlan plan_subscriptions(fhir::Client& client, const std::string& shape, const std::string& topic) {
+SubscriptionPlan plan_subscriptions(fhir::Client& client, const std::string& shape,
+                                    const std::string& topic) {
   if (shape == "r4") return {};
   std::vector<std::string> topics;
   bool server = false;
@@ -115,33 +120,40 @@ SubscriptionPlan plan_subscriptions(fhir::Client& client, const std::string& sha
   cs.Parse<rapidjson::kParseIterativeFlag>(resp.body.data(), resp.body.size());
   if (resp.status == 200 && !cs.HasParseError()) {
     if (const Value* inst = member(cs, "instantiates"); inst != nullptr && inst->IsArray())
-      for (const auto& i : inst->GetArray()) server = server || (i.IsString() && std::string(i.GetString()) == kBackportServer);
+      for (const auto& i : inst->GetArray())
+        server = server || (i.IsString() && std::string(i.GetString()) == kBackportServer);
     if (const Value* rest = member(cs, "rest"); rest != nullptr && rest->IsArray())
       for (const auto& r : rest->GetArray())
-        if (const Value* resources = member(r, "resource"); resources != nullptr && resources->IsArray())
+        if (const Value* resources = member(r, "resource");
+            resources != nullptr && resources->IsArray())
           for (const auto& res : resources->GetArray())
             if (string_member(res, "type") == "Subscription")
               if (const Value* ext = member(res, "extension"); ext != nullptr && ext->IsArray())
                 for (const auto& e : ext->GetArray())
-                  if (string_member(e, "url") == kTopicCanonical && !string_member(e, "valueCanonical").empty())
+                  if (string_member(e, "url") == kTopicCanonical &&
+                      !string_member(e, "valueCanonical").empty())
                     topics.push_back(string_member(e, "valueCanonical"));
   }
-  const bool offered = server && !topics.empty() &&
-                       (topic.empty() || std::find(topics.begin(), topics.end(), topic) != topics.end());
+  const bool offered =
+      server && !topics.empty() &&
+      (topic.empty() || std::find(topics.begin(), topics.end(), topic) != topics.end());
   if (!offered) {
     if (shape == "backport")
-      throw fhir::FhirError(topic.empty() ? std::string("the server's CapabilityStatement offers no backport "
-                                                        "SubscriptionTopic (subscription.shape = \"backport\")")
-                                          : fmt::format("the server's CapabilityStatement does not offer the "
-                                                        "SubscriptionTopic {}", topic),
-                            0);
+      throw fhir::FhirError(
+          topic.empty() ? std::string("the server's CapabilityStatement offers no backport "
+                                      "SubscriptionTopic (subscription.shape = \"backport\")")
+                        : fmt::format("the server's CapabilityStatement does not offer the "
+                                      "SubscriptionTopic {}",
+                                      topic),
+          0);
     return {};
   }
   return {true, topic.empty() ? topics.front() : topic};
 }
 
-std::vector<std::string> subscribe(fhir::Client& client, const SubscriptionPlan& plan, const std::string& endpoint,
-                                   const std::string& secret, const std::vector<std::string>& types) {
+std::vector<std::string> subscribe(fhir::Client& client, const SubscriptionPlan& plan,
+                                   const std::string& endpoint, const std::string& secret,
+                                   const std::vector<std::string>& types) {
   std::vector<std::string> ids;
   try {
     std::vector<std::string> targets;
@@ -152,7 +164,8 @@ std::vector<std::string> subscribe(fhir::Client& client, const SubscriptionPlan&
     }
     for (const auto& target : targets) {
       auto stale = subscriptions_to(client, target);
-      if (!stale.empty()) spdlog::info("removing {} earlier Subscriptions to {}", stale.size(), target);
+      if (!stale.empty())
+        spdlog::info("removing {} earlier Subscriptions to {}", stale.size(), target);
       unsubscribe(client, stale);
     }
     for (std::size_t i = 0; i < targets.size(); ++i) {
@@ -173,13 +186,16 @@ std::vector<std::string> subscribe(fhir::Client& client, const SubscriptionPlan&
       w.Key("status");
       w.String("requested");
       w.Key("reason");
-      w.String(plan.backport ? "fhir-risk-adapter: wake-up when clinical data change"
-                             : fmt::format("fhir-risk-adapter: wake-up when {} resources change", types[i]).c_str());
+      w.String(plan.backport
+                   ? "fhir-risk-adapter: wake-up when clinical data change"
+                   : fmt::format("fhir-risk-adapter: wake-up when {} resources change", types[i])
+                         .c_str());
       w.Key("criteria");
       w.String(plan.backport ? plan.topic.c_str() : types[i].c_str());
       channel(w, targets[i], secret, plan.backport);
       w.EndObject();
-      ids.push_back(post_subscription(client, buf.GetString(), plan.backport ? plan.topic : types[i]));
+      ids.push_back(
+          post_subscription(client, buf.GetString(), plan.backport ? plan.topic : types[i]));
     }
   } catch (...) {
     unsubscribe(client, ids);
@@ -198,7 +214,8 @@ void unsubscribe(fhir::Client& client, const std::vector<std::string>& ids) {
   }
 }
 
-std::set<std::string> notified_types(const std::string& body, const std::vector<std::string>& known) {
+std::set<std::string> notified_types(const std::string& body,
+                                     const std::vector<std::string>& known) {
   std::set<std::string> out;
   rapidjson::Document doc;
   // Iterative: a hostile body's nesting cannot exhaust the stack of the HTTP thread.
@@ -235,7 +252,8 @@ std::set<std::string> notified_types(const std::string& body, const std::vector<
       std::string type = string_member(*r, "resourceType");
       if (std::find(known.begin(), known.end(), type) != known.end()) out.insert(type);
     }
-    if (const Value* req = member(e, "request"); req != nullptr) add_reference(string_member(*req, "url"));
+    if (const Value* req = member(e, "request"); req != nullptr)
+      add_reference(string_member(*req, "url"));
   }
   return out;
 }

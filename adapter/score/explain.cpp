@@ -5,8 +5,8 @@
 
 namespace fra::score {
 
-std::vector<Factor> top_contributions(const float* row, const float* contributions, std::size_t num_features,
-                                      std::size_t k) {
+std::vector<Factor> top_contributions(const float* row, const float* contributions,
+                                      std::size_t num_features, std::size_t k) {
   std::vector<Factor> all;
   for (std::size_t f = 0; f < num_features; ++f)
     if (contributions[f] != 0.0f) all.push_back({f, row[f], contributions[f]});

@@ -16,7 +16,7 @@ struct Factor {
 /// The `k` features with the largest absolute contribution, largest first (ties: lower index
 /// first); features that contributed exactly zero are left out. `contributions` holds
 /// num_features values followed by the bias, as Model::contributions writes them.
-std::vector<Factor> top_contributions(const float* row, const float* contributions, std::size_t num_features,
-                                      std::size_t k);
+std::vector<Factor> top_contributions(const float* row, const float* contributions,
+                                      std::size_t num_features, std::size_t k);
 
 }  // namespace fra::score

@@ -19,7 +19,8 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-std::string string_field(const rapidjson::Value& v, const char* name, const std::string& where, bool required = true) {
+std::string string_field(const rapidjson::Value& v, const char* name, const std::string& where,
+                         bool required = true) {
   auto it = v.FindMember(name);
   if (it == v.MemberEnd() || !it->value.IsString()) {
     if (!required) return "";
@@ -57,7 +58,8 @@ ModelPackage load_model_package(const std::string& dir) {
   rapidjson::Document doc;
   std::string text = read_file(path);
   doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
-  if (doc.HasParseError() || !doc.IsObject()) throw ModelError(fmt::format("{}: not a JSON object", path));
+  if (doc.HasParseError() || !doc.IsObject())
+    throw ModelError(fmt::format("{}: not a JSON object", path));
   const std::string where = "manifest";
   Manifest m;
   m.name = string_field(doc, "name", where);
@@ -66,7 +68,8 @@ ModelPackage load_model_package(const std::string& dir) {
   m.model_file = string_field(doc, "model_file", where);
   m.model_sha256 = string_field(doc, "model_sha256", where);
   auto outcome = doc.FindMember("outcome");
-  if (outcome == doc.MemberEnd() || !outcome->value.IsObject()) throw ModelError(fmt::format("{}: outcome: expected an object", path));
+  if (outcome == doc.MemberEnd() || !outcome->value.IsObject())
+    throw ModelError(fmt::format("{}: outcome: expected an object", path));
   m.outcome_system = string_field(outcome->value, "system", "manifest.outcome");
   m.outcome_code = string_field(outcome->value, "code", "manifest.outcome");
   m.outcome_display = string_field(outcome->value, "display", "manifest.outcome");
@@ -77,7 +80,8 @@ ModelPackage load_model_package(const std::string& dir) {
     const auto& f = features->value[i];
     std::string w = fmt::format("manifest.features[{}]", i);
     if (!f.IsObject()) throw ModelError(fmt::format("{}: {}: expected an object", path, w));
-    m.features.push_back({string_field(f, "name", w), string_field(f, "unit", w), string_field(f, "description", w, false)});
+    m.features.push_back({string_field(f, "name", w), string_field(f, "unit", w),
+                          string_field(f, "description", w, false)});
   }
   auto bands = doc.FindMember("bands");
   if (bands == doc.MemberEnd() || !bands->value.IsArray() || bands->value.Empty())
@@ -89,7 +93,8 @@ ModelPackage load_model_package(const std::string& dir) {
     if (!b.IsObject() || !b.HasMember("below") || !b["below"].IsNumber())
       throw ModelError(fmt::format("{}: {}.below: expected a number", path, w));
     Band band{string_field(b, "code", w), string_field(b, "display", w), b["below"].GetDouble()};
-    if (band.below <= prev) throw ModelError(fmt::format("{}: {}.below: bands must ascend", path, w));
+    if (band.below <= prev)
+      throw ModelError(fmt::format("{}: {}.below: bands must ascend", path, w));
     prev = band.below;
     m.bands.push_back(band);
   }
@@ -97,15 +102,18 @@ ModelPackage load_model_package(const std::string& dir) {
   const std::string model_path = dir + "/" + m.model_file;
   std::string actual = sha256_file(model_path);
   if (actual != m.model_sha256)
-    throw ModelError(fmt::format("{}: model_sha256 is {} but {} hashes to {}", path, m.model_sha256, m.model_file, actual));
+    throw ModelError(fmt::format("{}: model_sha256 is {} but {} hashes to {}", path, m.model_sha256,
+                                 m.model_file, actual));
   Model model = Model::from_file(model_path);
   if (model.num_features() != m.features.size())
-    throw ModelError(fmt::format("{}: features: lists {} but the model takes {}", path, m.features.size(),
-                                 model.num_features()));
+    throw ModelError(fmt::format("{}: features: lists {} but the model takes {}", path,
+                                 m.features.size(), model.num_features()));
   if (!model.outputs_probability())
-    throw ModelError(fmt::format("{}: the model's objective {} does not give a probability", path, model.objective()));
+    throw ModelError(fmt::format("{}: the model's objective {} does not give a probability", path,
+                                 model.objective()));
   if (!model.feature_names().empty() && model.feature_names() != m.feature_names())
-    throw ModelError(fmt::format("{}: features: names or order differ from those stored in the model", path));
+    throw ModelError(
+        fmt::format("{}: features: names or order differ from those stored in the model", path));
   return ModelPackage{std::move(m), std::move(model), dir};
 }
 

@@ -17,7 +17,7 @@ struct ManifestFeature {
 
 /// A risk band: probabilities below `below` (and at or above the previous band's) fall in it.
 struct Band {
-  std::string code;     ///< http://terminology.hl7.org/CodeSystem/risk-probability code
+  std::string code;  ///< http://terminology.hl7.org/CodeSystem/risk-probability code
   std::string display;
   double below = 1.0;
 };

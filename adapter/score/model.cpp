@@ -73,7 +73,8 @@ void Model::margins_block(const float* rows, std::size_t n, float* out) const no
   const std::size_t width = 2 * num_features_;
   if constexpr (!kGeneric) {
     doubled.resize(n * width);
-    for (std::size_t r = 0; r < n; ++r) expand_row(rows + r * num_features_, doubled.data() + r * width);
+    for (std::size_t r = 0; r < n; ++r)
+      expand_row(rows + r * num_features_, doubled.data() + r * width);
   }
   // Tree by tree over the block: each row still adds its leaves in tree order, in float, as
   // XGBoost does, so results are bit-identical to a row-at-a-time walk.
@@ -106,7 +107,8 @@ void Model::margins(const float* row, float* out) const noexcept {
     return;
   }
   if (has_categorical_ || !doubled_rows_) {
-    for (std::size_t t = 0; t < roots_.size(); ++t) out[groups_[t]] += nodes_[leaf<true>(roots_[t], row)].value;
+    for (std::size_t t = 0; t < roots_.size(); ++t)
+      out[groups_[t]] += nodes_[leaf<true>(roots_[t], row)].value;
     return;
   }
   thread_local std::vector<float> doubled;
@@ -141,7 +143,8 @@ void Model::transform(const float* m, float* out) const noexcept {
       out[0] = m[0];
       return;
     case Output::sigmoid:
-      out[0] = 1.0f / (std::exp(std::min(-m[0], 88.7f)) + 1.0f + 1e-16f);  // XGBoost's common::Sigmoid
+      out[0] =
+          1.0f / (std::exp(std::min(-m[0], 88.7f)) + 1.0f + 1e-16f);  // XGBoost's common::Sigmoid
       return;
     case Output::exp:
       out[0] = std::exp(m[0]);
@@ -196,8 +199,10 @@ void Model::margins_batch(const float* rows, std::size_t n, float* out, int thre
   parallel_rows(n, threads, 2 * kBlockRows, [&](std::size_t b, std::size_t e) {
     for (std::size_t r = b; r < e; r += kBlockRows) {
       std::size_t k = std::min(kBlockRows, e - r);
-      if (has_categorical_ || !doubled_rows_) margins_block<true>(rows + r * num_features_, k, out + r * num_groups_);
-      else margins_block<false>(rows + r * num_features_, k, out + r * num_groups_);
+      if (has_categorical_ || !doubled_rows_)
+        margins_block<true>(rows + r * num_features_, k, out + r * num_groups_);
+      else
+        margins_block<false>(rows + r * num_features_, k, out + r * num_groups_);
     }
   });
 }
@@ -208,8 +213,10 @@ void Model::predict_batch(const float* rows, std::size_t n, float* out, int thre
     std::vector<float> m(kBlockRows * g);
     for (std::size_t r = b; r < e; r += kBlockRows) {
       std::size_t k = std::min(kBlockRows, e - r);
-      if (has_categorical_ || !doubled_rows_) margins_block<true>(rows + r * num_features_, k, m.data());
-      else margins_block<false>(rows + r * num_features_, k, m.data());
+      if (has_categorical_ || !doubled_rows_)
+        margins_block<true>(rows + r * num_features_, k, m.data());
+      else
+        margins_block<false>(rows + r * num_features_, k, m.data());
       for (std::size_t i = 0; i < k; ++i) transform(m.data() + i * g, out + (r + i) * o);
     }
   });

@@ -117,11 +117,11 @@ class Model {
   const ShapTables& shap_tables() const;
 
   std::vector<Node> nodes_;
-  std::vector<float> cover_;               // sum_hessian per node, for TreeSHAP
-  std::vector<std::uint32_t> roots_;       // per tree
-  std::vector<std::uint32_t> groups_;      // per tree: the class it adds to
-  std::vector<std::uint8_t> depths_;       // per tree
-  std::vector<float> mean_values_;         // per tree: expected value (TreeSHAP bias)
+  std::vector<float> cover_;           // sum_hessian per node, for TreeSHAP
+  std::vector<std::uint32_t> roots_;   // per tree
+  std::vector<std::uint32_t> groups_;  // per tree: the class it adds to
+  std::vector<std::uint8_t> depths_;   // per tree
+  std::vector<float> mean_values_;     // per tree: expected value (TreeSHAP bias)
   std::vector<CategorySet> category_sets_;
   std::vector<std::uint32_t> category_words_;
   std::size_t num_features_ = 0;

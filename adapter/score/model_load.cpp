@@ -4,15 +4,15 @@
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <fstream>
 #include <iterator>
 #include <limits>
-#include <algorithm>
 
-#include "adapter/score/model.hpp"
 #include "adapter/score/binned.hpp"
+#include "adapter/score/model.hpp"
 #include "adapter/score/shap_tables.hpp"
 #include "adapter/score/ubjson.hpp"
 
@@ -70,7 +70,8 @@ const Value& array_of(const Value& tree, const char* name, std::size_t n, std::s
   const Value& a = require(tree, name, fmt::format("trees[{}]", t));
   if (!a.IsArray()) throw ModelError(fmt::format("trees[{}].{}: expected an array", t, name));
   if (n != 0 && a.Size() != n)
-    throw ModelError(fmt::format("trees[{}].{}: has {} entries, left_children has {}", t, name, a.Size(), n));
+    throw ModelError(
+        fmt::format("trees[{}].{}: has {} entries, left_children has {}", t, name, a.Size(), n));
   return a;
 }
 
@@ -83,23 +84,27 @@ std::int64_t int_at(const Value& a, std::size_t i, const char* name, std::size_t
 
 float float_at(const Value& a, std::size_t i, const char* name, std::size_t t) {
   const Value& v = a[static_cast<rapidjson::SizeType>(i)];
-  if (!v.IsNumber()) throw ModelError(fmt::format("trees[{}].{}[{}]: expected a number", t, name, i));
+  if (!v.IsNumber())
+    throw ModelError(fmt::format("trees[{}].{}[{}]: expected a number", t, name, i));
   return static_cast<float>(v.GetDouble());
 }
 
 Output output_of(const std::string& objective) {
   if (objective == "binary:logistic" || objective == "reg:logistic") return Output::sigmoid;
-  if (objective == "binary:logitraw" || objective == "reg:squarederror" || objective == "reg:linear" ||
-      objective == "reg:absoluteerror" || objective == "reg:pseudohubererror")
+  if (objective == "binary:logitraw" || objective == "reg:squarederror" ||
+      objective == "reg:linear" || objective == "reg:absoluteerror" ||
+      objective == "reg:pseudohubererror")
     return Output::identity;
-  if (objective == "count:poisson" || objective == "reg:gamma" || objective == "reg:tweedie") return Output::exp;
+  if (objective == "count:poisson" || objective == "reg:gamma" || objective == "reg:tweedie")
+    return Output::exp;
   if (objective == "multi:softprob") return Output::softprob;
   if (objective == "multi:softmax") return Output::softmax;
-  throw ModelError(fmt::format("learner.objective.name: '{}' is not supported (supported: binary:logistic, "
-                               "binary:logitraw, reg:logistic, reg:squarederror, reg:absoluteerror, "
-                               "reg:pseudohubererror, count:poisson, reg:gamma, reg:tweedie, multi:softprob, "
-                               "multi:softmax)",
-                               objective));
+  throw ModelError(
+      fmt::format("learner.objective.name: '{}' is not supported (supported: binary:logistic, "
+                  "binary:logitraw, reg:logistic, reg:squarederror, reg:absoluteerror, "
+                  "reg:pseudohubererror, count:poisson, reg:gamma, reg:tweedie, multi:softprob, "
+                  "multi:softmax)",
+                  objective));
 }
 
 // XGBoost's ObjFunction::ProbToMargin, in float as XGBoost computes it.
@@ -109,11 +114,13 @@ float base_margin_of(const std::string& objective, Output output, double base_sc
   const char* where = "learner.learner_model_param.base_score";
   // binary:logitraw keeps base_score as it is (measured against XGBoost 1.7.4).
   if (output == Output::sigmoid) {
-    if (!(b > 0.0f && b < 1.0f)) throw ModelError(fmt::format("{}: {} is not in (0, 1)", where, base_score));
+    if (!(b > 0.0f && b < 1.0f))
+      throw ModelError(fmt::format("{}: {} is not in (0, 1)", where, base_score));
     return -std::log(1.0f / b - 1.0f);
   }
   if (output == Output::exp) {
-    if (!(b > 0.0f)) throw ModelError(fmt::format("{}: {} must be positive for {}", where, base_score, objective));
+    if (!(b > 0.0f))
+      throw ModelError(fmt::format("{}: {} must be positive for {}", where, base_score, objective));
     return std::log(b);
   }
   if (!std::isfinite(b)) throw ModelError(fmt::format("{}: not finite", where));
@@ -128,15 +135,18 @@ Model ModelBuilder::build(const rapidjson::Document& doc) {
   const Value& learner = require(doc, "learner", "model");
   const Value& params = require(learner, "learner_model_param", "learner");
   const std::string pw = "learner.learner_model_param";
-  m.objective_ = string_member(require(learner, "objective", "learner"), "name", "learner.objective");
+  m.objective_ =
+      string_member(require(learner, "objective", "learner"), "name", "learner.objective");
   m.output_ = output_of(m.objective_);
 
   double nf = number_param(params, "num_feature", pw);
   if (!(nf >= 1 && nf <= static_cast<double>(Model::kMaxFeatures)))
     throw ModelError(fmt::format("{}.num_feature: {} is out of range", pw, nf));
   m.num_features_ = static_cast<std::size_t>(nf);
-  double num_class = optional_member(params, "num_class") ? number_param(params, "num_class", pw) : 0;
-  if (!(num_class >= 0 && num_class <= 100000)) throw ModelError(fmt::format("{}.num_class: out of range", pw));
+  double num_class =
+      optional_member(params, "num_class") ? number_param(params, "num_class", pw) : 0;
+  if (!(num_class >= 0 && num_class <= 100000))
+    throw ModelError(fmt::format("{}.num_class: out of range", pw));
   m.num_groups_ = num_class > 1 ? static_cast<std::size_t>(num_class) : 1;
   if ((m.output_ == Output::softprob || m.output_ == Output::softmax) && m.num_groups_ < 2)
     throw ModelError(fmt::format("{}.num_class: {} needs at least 2 classes", pw, m.objective_));
@@ -144,30 +154,34 @@ Model ModelBuilder::build(const rapidjson::Document& doc) {
     throw ModelError(fmt::format("{}.num_target: multi-target models are not supported", pw));
   m.base_margin_ = base_margin_of(m.objective_, m.output_, number_param(params, "base_score", pw));
 
-  if (const Value* names = optional_member(learner, "feature_names"); names != nullptr && names->IsArray()) {
+  if (const Value* names = optional_member(learner, "feature_names");
+      names != nullptr && names->IsArray()) {
     for (const auto& n : names->GetArray())
       if (n.IsString()) m.feature_names_.emplace_back(n.GetString());
     if (!m.feature_names_.empty() && m.feature_names_.size() != m.num_features_)
-      throw ModelError(fmt::format("learner.feature_names: {} names for {} features", m.feature_names_.size(),
-                                   m.num_features_));
+      throw ModelError(fmt::format("learner.feature_names: {} names for {} features",
+                                   m.feature_names_.size(), m.num_features_));
   }
 
   const Value& booster = require(learner, "gradient_booster", "learner");
   std::string bname = string_member(booster, "name", "learner.gradient_booster");
   if (bname != "gbtree")
-    throw ModelError(fmt::format("learner.gradient_booster.name: '{}' is not supported (only gbtree)", bname));
+    throw ModelError(
+        fmt::format("learner.gradient_booster.name: '{}' is not supported (only gbtree)", bname));
   const Value& model = require(booster, "model", "learner.gradient_booster");
   const Value& trees = require(model, "trees", "learner.gradient_booster.model");
   if (!trees.IsArray() || trees.Empty())
     throw ModelError("learner.gradient_booster.model.trees: expected a non-empty array");
   const Value& info = require(model, "tree_info", "learner.gradient_booster.model");
   if (!info.IsArray() || info.Size() != trees.Size())
-    throw ModelError(fmt::format("learner.gradient_booster.model.tree_info: expected {} entries", trees.Size()));
+    throw ModelError(
+        fmt::format("learner.gradient_booster.model.tree_info: expected {} entries", trees.Size()));
 
   for (rapidjson::SizeType t = 0; t < trees.Size(); ++t) {
-    if (!info[t].IsInt() || info[t].GetInt() < 0 || static_cast<std::size_t>(info[t].GetInt()) >= m.num_groups_)
-      throw ModelError(fmt::format("learner.gradient_booster.model.tree_info[{}]: not a class below {}", t,
-                                   m.num_groups_));
+    if (!info[t].IsInt() || info[t].GetInt() < 0 ||
+        static_cast<std::size_t>(info[t].GetInt()) >= m.num_groups_)
+      throw ModelError(fmt::format(
+          "learner.gradient_booster.model.tree_info[{}]: not a class below {}", t, m.num_groups_));
     m.groups_.push_back(static_cast<std::uint32_t>(info[t].GetInt()));
     add_tree(m, trees[t], t);
   }
@@ -182,11 +196,13 @@ void ModelBuilder::add_tree(Model& m, const Value& tree, std::size_t t) {
   if (const Value* tp = optional_member(tree, "tree_param"); tp != nullptr && tp->IsObject()) {
     if (optional_member(*tp, "size_leaf_vector") &&
         number_param(*tp, "size_leaf_vector", fmt::format("trees[{}].tree_param", t)) > 1)
-      throw ModelError(fmt::format("trees[{}].tree_param.size_leaf_vector: vector leaves are not supported", t));
+      throw ModelError(
+          fmt::format("trees[{}].tree_param.size_leaf_vector: vector leaves are not supported", t));
   }
   const Value& left = array_of(tree, "left_children", 0, t);
   const std::size_t n = left.Size();
-  if (n == 0 || n > kMaxNodesPerTree) throw ModelError(fmt::format("trees[{}].left_children: {} nodes", t, n));
+  if (n == 0 || n > kMaxNodesPerTree)
+    throw ModelError(fmt::format("trees[{}].left_children: {} nodes", t, n));
   const Value& right = array_of(tree, "right_children", n, t);
   const Value& split = array_of(tree, "split_indices", n, t);
   const Value& cond = array_of(tree, "split_conditions", n, t);
@@ -202,7 +218,8 @@ void ModelBuilder::add_tree(Model& m, const Value& tree, std::size_t t) {
   // Category sets by node: categories[segments[j] .. + sizes[j]] go right at categories_nodes[j].
   std::vector<std::int64_t> set_of(n, -1);
   std::vector<std::vector<std::uint32_t>> sets;
-  if (const Value* cn = optional_member(tree, "categories_nodes"); cn != nullptr && cn->IsArray() && !cn->Empty()) {
+  if (const Value* cn = optional_member(tree, "categories_nodes");
+      cn != nullptr && cn->IsArray() && !cn->Empty()) {
     const Value& cats = array_of(tree, "categories", 0, t);
     const Value& segs = array_of(tree, "categories_segments", cn->Size(), t);
     const Value& sizes = array_of(tree, "categories_sizes", cn->Size(), t);
@@ -217,7 +234,8 @@ void ModelBuilder::add_tree(Model& m, const Value& tree, std::size_t t) {
       for (std::int64_t k = beg; k < beg + cnt; ++k) {
         std::int64_t c = int_at(cats, static_cast<std::size_t>(k), "categories", t);
         if (c < 0 || c >= kMaxCategory)
-          throw ModelError(fmt::format("trees[{}].categories[{}]: {} is not a category (0..2^24)", t, k, c));
+          throw ModelError(
+              fmt::format("trees[{}].categories[{}]: {} is not a category (0..2^24)", t, k, c));
         auto cu = static_cast<std::uint32_t>(c);
         if (words.size() <= cu / 32) words.resize(cu / 32 + 1, 0);
         words[cu / 32] |= 1u << (cu % 32);
@@ -239,8 +257,10 @@ void ModelBuilder::add_tree(Model& m, const Value& tree, std::size_t t) {
     std::int64_t l = int_at(left, old, "left_children", t);
     if (l == -1) continue;
     std::int64_t r = int_at(right, old, "right_children", t);
-    if (l < 0 || r < 0 || static_cast<std::size_t>(l) >= n || static_cast<std::size_t>(r) >= n || l == r)
-      throw ModelError(fmt::format("trees[{}]: node {} has children {} and {} out of range ({} nodes)", t, old, l, r, n));
+    if (l < 0 || r < 0 || static_cast<std::size_t>(l) >= n || static_cast<std::size_t>(r) >= n ||
+        l == r)
+      throw ModelError(fmt::format(
+          "trees[{}]: node {} has children {} and {} out of range ({} nodes)", t, old, l, r, n));
     for (std::int64_t c : {l, r}) {
       if (new_id[static_cast<std::size_t>(c)] != std::numeric_limits<std::uint32_t>::max())
         throw ModelError(fmt::format("trees[{}]: node {} is reached twice (not a tree)", t, c));
@@ -250,7 +270,8 @@ void ModelBuilder::add_tree(Model& m, const Value& tree, std::size_t t) {
       max_depth = std::max(max_depth, depth[k] + 1);
     }
   }
-  if (max_depth > 200) throw ModelError(fmt::format("trees[{}]: depth {} is more than 200", t, max_depth));
+  if (max_depth > 200)
+    throw ModelError(fmt::format("trees[{}]: depth {} is more than 200", t, max_depth));
 
   for (std::size_t k = 0; k < order.size(); ++k) {
     std::uint32_t old = order[k];
@@ -260,19 +281,22 @@ void ModelBuilder::add_tree(Model& m, const Value& tree, std::size_t t) {
     if (l == -1) {
       node.value = float_at(cond, old, "split_conditions", t);
       if (!std::isfinite(node.value))
-        throw ModelError(fmt::format("trees[{}].split_conditions[{}]: leaf value is not finite", t, old));
+        throw ModelError(
+            fmt::format("trees[{}].split_conditions[{}]: leaf value is not finite", t, old));
       node.meta = Model::kLeaf;
     } else {
       std::int64_t f = int_at(split, old, "split_indices", t);
       if (f < 0 || static_cast<std::size_t>(f) >= m.num_features_)
-        throw ModelError(fmt::format("trees[{}].split_indices[{}]: feature {} is not below num_feature {}", t, old, f,
-                                     m.num_features_));
+        throw ModelError(
+            fmt::format("trees[{}].split_indices[{}]: feature {} is not below num_feature {}", t,
+                        old, f, m.num_features_));
       const bool missing_left = int_at(dleft, old, "default_left", t) != 0;
       node.meta = static_cast<std::uint32_t>(f) * 2 + (missing_left ? 0 : 1);
       node.left = base + new_id[static_cast<std::size_t>(l)];
       if (is_categorical(old)) {
         if (set_of[old] < 0)
-          throw ModelError(fmt::format("trees[{}]: categorical split at node {} has no categories", t, old));
+          throw ModelError(
+              fmt::format("trees[{}]: categorical split at node {} has no categories", t, old));
         const auto& words = sets[static_cast<std::size_t>(set_of[old])];
         node.meta |= Model::kCategorical;
         node.value = std::bit_cast<float>(static_cast<std::uint32_t>(m.category_sets_.size()));
@@ -285,7 +309,8 @@ void ModelBuilder::add_tree(Model& m, const Value& tree, std::size_t t) {
         if (std::isnan(node.value))
           throw ModelError(fmt::format("trees[{}].split_conditions[{}]: threshold is NaN", t, old));
         // Missing stands in as -inf where it goes left: a threshold of -inf would send it right.
-        if (missing_left && node.value == -std::numeric_limits<float>::infinity()) m.doubled_rows_ = false;
+        if (missing_left && node.value == -std::numeric_limits<float>::infinity())
+          m.doubled_rows_ = false;
       }
     }
     m.nodes_.push_back(node);
@@ -320,7 +345,8 @@ Model Model::from_bytes(std::string_view bytes) {
     if (!error.empty()) throw ModelError(error);
   } else {
     // XGBoost writes NaN literally for categorical splits.
-    doc.Parse<rapidjson::kParseNanAndInfFlag | rapidjson::kParseIterativeFlag>(bytes.data(), bytes.size());
+    doc.Parse<rapidjson::kParseNanAndInfFlag | rapidjson::kParseIterativeFlag>(bytes.data(),
+                                                                               bytes.size());
     if (doc.HasParseError())
       throw ModelError(fmt::format("not JSON at offset {}: {}", doc.GetErrorOffset(),
                                    rapidjson::GetParseError_En(doc.GetParseError())));
@@ -345,7 +371,8 @@ Model Model::from_file(const std::string& path) {
     in.clear();
     bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
-  if (in.bad() || (size > 0 && !in)) throw ModelError(fmt::format("{}: cannot read the model file", path));
+  if (in.bad() || (size > 0 && !in))
+    throw ModelError(fmt::format("{}: cannot read the model file", path));
   try {
     return from_bytes(bytes);
   } catch (const ModelError& e) {
@@ -357,7 +384,8 @@ std::size_t Model::memory_bytes() const {
   return nodes_.capacity() * sizeof(Node) + cover_.capacity() * sizeof(float) +
          (roots_.capacity() + groups_.capacity()) * sizeof(std::uint32_t) + depths_.capacity() +
          mean_values_.capacity() * sizeof(float) + category_sets_.capacity() * sizeof(CategorySet) +
-         category_words_.capacity() * sizeof(std::uint32_t) + (binned_ ? binned_->memory_bytes() : 0);
+         category_words_.capacity() * sizeof(std::uint32_t) +
+         (binned_ ? binned_->memory_bytes() : 0);
 }
 
 std::string Model::scoring_layout() const {

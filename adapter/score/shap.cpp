@@ -27,14 +27,17 @@ struct PathScratch {
 
 namespace {
 
-void extend_path(PathElement* path, unsigned depth, float zero_fraction, float one_fraction, int feature) {
+void extend_path(PathElement* path, unsigned depth, float zero_fraction, float one_fraction,
+                 int feature) {
   path[depth].feature_index = feature;
   path[depth].zero_fraction = zero_fraction;
   path[depth].one_fraction = one_fraction;
   path[depth].pweight = depth == 0 ? 1.0f : 0.0f;
   for (int i = static_cast<int>(depth) - 1; i >= 0; i--) {
-    path[i + 1].pweight += one_fraction * path[i].pweight * static_cast<float>(i + 1) / static_cast<float>(depth + 1);
-    path[i].pweight = zero_fraction * path[i].pweight * static_cast<float>(depth - static_cast<unsigned>(i)) /
+    path[i + 1].pweight +=
+        one_fraction * path[i].pweight * static_cast<float>(i + 1) / static_cast<float>(depth + 1);
+    path[i].pweight = zero_fraction * path[i].pweight *
+                      static_cast<float>(depth - static_cast<unsigned>(i)) /
                       static_cast<float>(depth + 1);
   }
 }
@@ -46,8 +49,10 @@ void unwind_path(PathElement* path, unsigned depth, unsigned index) {
   for (int i = static_cast<int>(depth) - 1; i >= 0; --i) {
     if (one_fraction != 0) {
       const float tmp = path[i].pweight;
-      path[i].pweight = next_one_portion * static_cast<float>(depth + 1) / (static_cast<float>(i + 1) * one_fraction);
-      next_one_portion = tmp - path[i].pweight * zero_fraction * static_cast<float>(depth - static_cast<unsigned>(i)) /
+      path[i].pweight = next_one_portion * static_cast<float>(depth + 1) /
+                        (static_cast<float>(i + 1) * one_fraction);
+      next_one_portion = tmp - path[i].pweight * zero_fraction *
+                                   static_cast<float>(depth - static_cast<unsigned>(i)) /
                                    static_cast<float>(depth + 1);
     } else {
       path[i].pweight = (path[i].pweight * static_cast<float>(depth + 1)) /
@@ -68,13 +73,17 @@ float unwound_path_sum(const PathElement* path, unsigned depth, unsigned index) 
   float total = 0;
   for (int i = static_cast<int>(depth) - 1; i >= 0; --i) {
     if (one_fraction != 0) {
-      const float tmp = next_one_portion * static_cast<float>(depth + 1) / (static_cast<float>(i + 1) * one_fraction);
+      const float tmp = next_one_portion * static_cast<float>(depth + 1) /
+                        (static_cast<float>(i + 1) * one_fraction);
       total += tmp;
-      next_one_portion = path[i].pweight - tmp * zero_fraction * (static_cast<float>(depth - static_cast<unsigned>(i)) /
-                                                                  static_cast<float>(depth + 1));
+      next_one_portion =
+          path[i].pweight - tmp * zero_fraction *
+                                (static_cast<float>(depth - static_cast<unsigned>(i)) /
+                                 static_cast<float>(depth + 1));
     } else if (zero_fraction != 0) {
-      total += (path[i].pweight / zero_fraction) /
-               (static_cast<float>(depth - static_cast<unsigned>(i)) / static_cast<float>(depth + 1));
+      total +=
+          (path[i].pweight / zero_fraction) /
+          (static_cast<float>(depth - static_cast<unsigned>(i)) / static_cast<float>(depth + 1));
     }
   }
   return total;
@@ -82,14 +91,15 @@ float unwound_path_sum(const PathElement* path, unsigned depth, unsigned index) 
 
 }  // namespace
 
-void Model::tree_shap(std::uint32_t tree, const float* row, float* phi, PathScratch& scratch) const {
+void Model::tree_shap(std::uint32_t tree, const float* row, float* phi,
+                      PathScratch& scratch) const {
   struct Walker {
     const Model& m;
     const float* row;
     float* phi;
 
-    void walk(std::uint32_t idx, unsigned depth, PathElement* parent_path, float parent_zero, float parent_one,
-              int parent_feature) const {
+    void walk(std::uint32_t idx, unsigned depth, PathElement* parent_path, float parent_zero,
+              float parent_one, int parent_feature) const {
       PathElement* path = parent_path + depth + 1;
       std::copy(parent_path, parent_path + depth + 1, path);
       extend_path(path, depth, parent_zero, parent_one, parent_feature);
@@ -122,7 +132,8 @@ void Model::tree_shap(std::uint32_t tree, const float* row, float* phi, PathScra
       }
       walk(hot, depth + 1, path, hot_zero_fraction * incoming_zero_fraction, incoming_one_fraction,
            static_cast<int>(split));
-      walk(cold, depth + 1, path, cold_zero_fraction * incoming_zero_fraction, 0, static_cast<int>(split));
+      walk(cold, depth + 1, path, cold_zero_fraction * incoming_zero_fraction, 0,
+           static_cast<int>(split));
     }
   };
   Walker{*this, row, phi}.walk(roots_[tree], 0, scratch.path.data(), 1, 1, -1);
@@ -156,7 +167,8 @@ void Model::contributions_block(const float* rows, std::size_t n, float* out) co
     }
   }
   for (std::size_t r = 0; r < n; ++r)
-    for (std::size_t g = 0; g < num_groups_; ++g) out[(r * num_groups_ + g) * width + num_features_] += base_margin_;
+    for (std::size_t g = 0; g < num_groups_; ++g)
+      out[(r * num_groups_ + g) * width + num_features_] += base_margin_;
 }
 
 void Model::contributions(const float* row, float* out) const { contributions_block(row, 1, out); }
@@ -169,8 +181,8 @@ namespace fra::score {
 
 namespace {
 
-constexpr unsigned kMaxTabledFeatures = 10;            // 10 * 1024 values per leaf at most
-constexpr std::size_t kMaxTableEntries = 16u << 20;    // 64 MB of tables per model at most
+constexpr unsigned kMaxTabledFeatures = 10;          // 10 * 1024 values per leaf at most
+constexpr std::size_t kMaxTableEntries = 16u << 20;  // 64 MB of tables per model at most
 
 // For every subset H of the leaf's d distinct features (bit k: the row follows feature k's
 // splits), the d contributions of the leaf.
@@ -231,7 +243,8 @@ const ShapTables& Model::shap_tables() const {
           return;
         }
         T.leaves.push_back({idx, static_cast<std::uint32_t>(T.slot_feature.size()),
-                            static_cast<std::uint32_t>(T.values.size()), static_cast<std::uint32_t>(slot_feature.size())});
+                            static_cast<std::uint32_t>(T.values.size()),
+                            static_cast<std::uint32_t>(slot_feature.size())});
         T.slot_feature.insert(T.slot_feature.end(), slot_feature.begin(), slot_feature.end());
         fill_values(slot_zero, n.value, T.values);
         return;
@@ -248,7 +261,8 @@ const ShapTables& Model::shap_tables() const {
       const double saved = slot_zero[slot];
       for (std::uint32_t right = 0; right < 2; ++right) {
         const std::uint32_t child = n.left + right;
-        slot_zero[slot] = saved * (static_cast<double>(cover_[child]) / static_cast<double>(cover_[idx]));
+        slot_zero[slot] =
+            saved * (static_cast<double>(cover_[child]) / static_cast<double>(cover_[idx]));
         self(self, child);
       }
       slot_zero[slot] = saved;
@@ -260,10 +274,12 @@ const ShapTables& Model::shap_tables() const {
 
     T.leaf_begin.push_back(0);
     for (std::uint32_t t = 0; t < roots_.size(); ++t) {
-      const std::size_t leaves = T.leaves.size(), slots = T.slot_feature.size(), values = T.values.size();
+      const std::size_t leaves = T.leaves.size(), slots = T.slot_feature.size(),
+                        values = T.values.size();
       too_deep = depths_[t] > 2 * kMaxTabledFeatures;
       if (!too_deep) visit(visit, roots_[t]);
-      if (too_deep || T.values.size() > kMaxTableEntries) {  // this tree keeps the recursive algorithm
+      if (too_deep ||
+          T.values.size() > kMaxTableEntries) {  // this tree keeps the recursive algorithm
         T.leaves.resize(leaves);
         T.slot_feature.resize(slots);
         T.values.resize(values);
@@ -283,7 +299,8 @@ void Model::tree_shap_tabled(std::uint32_t t, const float* row, float* phi) cons
   // Which path features each node's row agrees with, top-down: children follow parents.
   thread_local std::vector<std::uint32_t> agree;
   const std::uint32_t root = roots_[t];
-  const std::uint32_t end = t + 1 < roots_.size() ? roots_[t + 1] : static_cast<std::uint32_t>(nodes_.size());
+  const std::uint32_t end =
+      t + 1 < roots_.size() ? roots_[t + 1] : static_cast<std::uint32_t>(nodes_.size());
   agree.resize(end - root);
   agree[0] = ~0u;
   for (std::uint32_t i = root; i < end; ++i) {
@@ -292,10 +309,10 @@ void Model::tree_shap_tabled(std::uint32_t t, const float* row, float* phi) cons
     const std::uint32_t bit = 1u << T.node_slot[i];
     const float x = row[feature_of(n)];
     // Branch-free for numeric splits (missing rows are as good as random here).
-    const std::uint32_t goes = (n.meta & kCategorical)
-                                   ? static_cast<std::uint32_t>(goes_right(n, x))
-                                   : static_cast<std::uint32_t>(x >= n.value) |
-                                         (static_cast<std::uint32_t>(std::isnan(x)) & (n.meta & 1u));
+    const std::uint32_t goes =
+        (n.meta & kCategorical) ? static_cast<std::uint32_t>(goes_right(n, x))
+                                : static_cast<std::uint32_t>(x >= n.value) |
+                                      (static_cast<std::uint32_t>(std::isnan(x)) & (n.meta & 1u));
     const std::uint32_t right = bit & (0u - goes);
     const std::uint32_t here = agree[i - root];
     agree[n.left - root] = here & ~right;

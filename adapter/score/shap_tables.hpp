@@ -31,7 +31,7 @@ struct ShapTables {
   std::vector<std::uint8_t> tabled;       // per tree: 1 if its leaves are below
   std::vector<std::uint32_t> leaf_begin;  // per tree, into leaves (size trees + 1)
   std::vector<ShapLeaf> leaves;
-  std::vector<std::uint8_t> node_slot;    // per split node: its feature's slot on the path to it
+  std::vector<std::uint8_t> node_slot;  // per split node: its feature's slot on the path to it
   std::vector<std::uint32_t> slot_feature;
   std::vector<float> values;
 };

@@ -47,28 +47,39 @@ class Reader {
     std::memcpy(&v, b_.data() + pos_, sizeof(T));
     pos_ += sizeof(T);
     if constexpr (std::endian::native == std::endian::little) {
-      if constexpr (sizeof(T) == 2) v = std::bit_cast<T>(__builtin_bswap16(std::bit_cast<std::uint16_t>(v)));
-      if constexpr (sizeof(T) == 4) v = std::bit_cast<T>(__builtin_bswap32(std::bit_cast<std::uint32_t>(v)));
-      if constexpr (sizeof(T) == 8) v = std::bit_cast<T>(__builtin_bswap64(std::bit_cast<std::uint64_t>(v)));
+      if constexpr (sizeof(T) == 2)
+        v = std::bit_cast<T>(__builtin_bswap16(std::bit_cast<std::uint16_t>(v)));
+      if constexpr (sizeof(T) == 4)
+        v = std::bit_cast<T>(__builtin_bswap32(std::bit_cast<std::uint32_t>(v)));
+      if constexpr (sizeof(T) == 8)
+        v = std::bit_cast<T>(__builtin_bswap64(std::bit_cast<std::uint64_t>(v)));
     }
     return v;
   }
 
   std::int64_t integer(char marker) {
     switch (marker) {
-      case 'i': return big_endian<std::int8_t>();
-      case 'U': return big_endian<std::uint8_t>();
-      case 'I': return big_endian<std::int16_t>();
-      case 'l': return big_endian<std::int32_t>();
-      case 'L': return big_endian<std::int64_t>();
-      default: fail(fmt::format("expected an integer marker, got 0x{:02x}", static_cast<unsigned char>(marker)));
+      case 'i':
+        return big_endian<std::int8_t>();
+      case 'U':
+        return big_endian<std::uint8_t>();
+      case 'I':
+        return big_endian<std::int16_t>();
+      case 'l':
+        return big_endian<std::int32_t>();
+      case 'L':
+        return big_endian<std::int64_t>();
+      default:
+        fail(fmt::format("expected an integer marker, got 0x{:02x}",
+                         static_cast<unsigned char>(marker)));
     }
   }
 
   // A length or count: a non-negative integer no larger than what is left of the input.
   std::size_t length() {
     std::int64_t n = integer(take());
-    if (n < 0 || static_cast<std::uint64_t>(n) > b_.size() - pos_) fail("length larger than the input");
+    if (n < 0 || static_cast<std::uint64_t>(n) > b_.size() - pos_)
+      fail("length larger than the input");
     return static_cast<std::size_t>(n);
   }
 
@@ -82,22 +93,47 @@ class Reader {
   void string(rapidjson::Document& h, bool key) {
     auto s = bytes(length());
     auto n = static_cast<rapidjson::SizeType>(s.size());
-    if (key) h.Key(s.data(), n, true);
-    else h.String(s.data(), n, true);
+    if (key)
+      h.Key(s.data(), n, true);
+    else
+      h.String(s.data(), n, true);
   }
 
   void value(rapidjson::Document& h, char marker, int depth) {
     while (marker == 'N') marker = take();
     switch (marker) {
-      case 'Z': h.Null(); return;
-      case 'T': h.Bool(true); return;
-      case 'F': h.Bool(false); return;
-      case 'i': case 'U': case 'I': case 'l': h.Int(static_cast<int>(integer(marker))); return;
-      case 'L': h.Int64(integer(marker)); return;
-      case 'd': h.Double(static_cast<double>(big_endian<float>())); return;
-      case 'D': h.Double(big_endian<double>()); return;
-      case 'C': { char c = take(); h.String(&c, 1, true); return; }
-      case 'S': string(h, false); return;
+      case 'Z':
+        h.Null();
+        return;
+      case 'T':
+        h.Bool(true);
+        return;
+      case 'F':
+        h.Bool(false);
+        return;
+      case 'i':
+      case 'U':
+      case 'I':
+      case 'l':
+        h.Int(static_cast<int>(integer(marker)));
+        return;
+      case 'L':
+        h.Int64(integer(marker));
+        return;
+      case 'd':
+        h.Double(static_cast<double>(big_endian<float>()));
+        return;
+      case 'D':
+        h.Double(big_endian<double>());
+        return;
+      case 'C': {
+        char c = take();
+        h.String(&c, 1, true);
+        return;
+      }
+      case 'S':
+        string(h, false);
+        return;
       case 'H': {
         auto s = std::string(bytes(length()));
         char* end = nullptr;
@@ -106,9 +142,14 @@ class Reader {
         h.Double(d);
         return;
       }
-      case '[': container(h, false, depth + 1); return;
-      case '{': container(h, true, depth + 1); return;
-      default: fail(fmt::format("unknown marker 0x{:02x}", static_cast<unsigned char>(marker)));
+      case '[':
+        container(h, false, depth + 1);
+        return;
+      case '{':
+        container(h, true, depth + 1);
+        return;
+      default:
+        fail(fmt::format("unknown marker 0x{:02x}", static_cast<unsigned char>(marker)));
     }
   }
 
@@ -127,19 +168,28 @@ class Reader {
       count = length_of_count(type);
       counted = true;
     }
-    if (object) h.StartObject(); else h.StartArray();
+    if (object)
+      h.StartObject();
+    else
+      h.StartArray();
     rapidjson::SizeType n = 0;
     for (;; ++n) {
       if (counted) {
         if (n == count) break;
       } else {
         skip_noop();
-        if (pos_ < b_.size() && b_[pos_] == (object ? '}' : ']')) { ++pos_; break; }
+        if (pos_ < b_.size() && b_[pos_] == (object ? '}' : ']')) {
+          ++pos_;
+          break;
+        }
       }
       if (object) string(h, true);
       value(h, type != 0 ? type : take(), depth);
     }
-    if (object) h.EndObject(n); else h.EndArray(n);
+    if (object)
+      h.EndObject(n);
+    else
+      h.EndArray(n);
   }
 
   // A count of elements: each takes at least one byte unless the type is fixed and sizeless.
@@ -147,7 +197,8 @@ class Reader {
     std::int64_t n = integer(take());
     std::size_t min_size = 1;
     if (type == 'Z' || type == 'T' || type == 'F' || type == 'N') min_size = 0;
-    if (n < 0 || (min_size > 0 && static_cast<std::uint64_t>(n) > b_.size() - pos_) || (min_size == 0 && n > (1 << 20)))
+    if (n < 0 || (min_size > 0 && static_cast<std::uint64_t>(n) > b_.size() - pos_) ||
+        (min_size == 0 && n > (1 << 20)))
       fail("count larger than the input");
     return static_cast<std::size_t>(n);
   }
@@ -174,8 +225,8 @@ bool looks_like_ubjson(std::string_view b) {
   while (i < b.size() && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t')) ++i;
   if (i + 1 >= b.size() || b[i] != '{') return false;
   char next = b[i + 1];
-  return next == 'i' || next == 'U' || next == 'I' || next == 'l' || next == 'L' || next == '$' || next == '#' ||
-         next == '}' || next == 'N';
+  return next == 'i' || next == 'U' || next == 'I' || next == 'l' || next == 'L' || next == '$' ||
+         next == '#' || next == '}' || next == 'N';
 }
 
 }  // namespace fra::score

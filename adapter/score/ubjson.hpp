@@ -2,10 +2,10 @@
 // Universal Binary JSON (ubjson.org, draft 12), the binary form XGBoost saves models in
 // (`save_model("m.ubj")`), read into a RapidJSON document so that one loader serves both forms.
 
+#include <rapidjson/document.h>
+
 #include <string>
 #include <string_view>
-
-#include <rapidjson/document.h>
 
 namespace fra::score {
 

@@ -40,27 +40,33 @@ AuditCheck Store::verify_audit(const std::function<void(std::int64_t)>& progress
     constexpr int kBatch = 10000;
     for (std::int64_t after = 0;;) {
       auto rows = w.exec_params(
-          "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), actor, action, object, "
+          "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), actor, "
+          "action, object, "
           "details::text, prev_hash, row_hash FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2",
           after, kBatch);
       for (const auto& r : rows) {
         const auto id = r[0].as<std::int64_t>();
         std::vector<std::string> fields;
-        for (int i = 0; i < 7; ++i) fields.push_back(i == 0 ? std::to_string(id) : r[i].as<std::string>());
-        const std::string stored_prev = r[6].as<std::string>(), stored_hash = r[7].as<std::string>();
+        for (int i = 0; i < 7; ++i)
+          fields.push_back(i == 0 ? std::to_string(id) : r[i].as<std::string>());
+        const std::string stored_prev = r[6].as<std::string>(),
+                          stored_hash = r[7].as<std::string>();
         if (id != expected) {
           check.problem = AuditProblem{
-              id, fmt::format("row {} follows row {}: {} missing", id, expected - 1,
-                              id - expected == 1 ? fmt::format("row {} is", expected)
-                                                 : fmt::format("rows {} to {} are", expected, id - 1))};
+              id,
+              fmt::format("row {} follows row {}: {} missing", id, expected - 1,
+                          id - expected == 1 ? fmt::format("row {} is", expected)
+                                             : fmt::format("rows {} to {} are", expected, id - 1))};
           return check;
         }
         if (stored_prev != prev) {
-          check.problem = AuditProblem{id, fmt::format("row {}: prev_hash is not the hash of row {}", id, id - 1)};
+          check.problem = AuditProblem{
+              id, fmt::format("row {}: prev_hash is not the hash of row {}", id, id - 1)};
           return check;
         }
         if (sha256_hex(audit_canonical(fields)) != stored_hash) {
-          check.problem = AuditProblem{id, fmt::format("row {}: its content does not match its hash (altered)", id)};
+          check.problem = AuditProblem{
+              id, fmt::format("row {}: its content does not match its hash (altered)", id)};
           return check;
         }
         prev = stored_hash;
@@ -76,12 +82,14 @@ AuditCheck Store::verify_audit(const std::function<void(std::int64_t)>& progress
       const auto last_id = head[0][0].as<std::int64_t>();
       if (last_id != expected - 1 || head[0][1].as<std::string>() != prev) {
         check.problem = AuditProblem{
-            expected, last_id > expected - 1
-                          ? fmt::format("the chain ends at row {} but its head says {}: {} missing", expected - 1,
-                                        last_id, last_id - (expected - 1) == 1 ? fmt::format("row {} is", last_id)
-                                                                               : fmt::format("rows {} to {} are",
-                                                                                             expected, last_id))
-                          : fmt::format("the chain's head (row {}) does not match its last row", last_id)};
+            expected,
+            last_id > expected - 1
+                ? fmt::format("the chain ends at row {} but its head says {}: {} missing",
+                              expected - 1, last_id,
+                              last_id - (expected - 1) == 1
+                                  ? fmt::format("row {} is", last_id)
+                                  : fmt::format("rows {} to {} are", expected, last_id))
+                : fmt::format("the chain's head (row {}) does not match its last row", last_id)};
         return check;
       }
     }
@@ -97,12 +105,15 @@ std::vector<StoredScore> Store::stored_scores(std::optional<int> sample) {
   try {
     pqxx::nontransaction(conn_->c).exec("SET application_name = 'fhir-risk-adapter audit'");
     pqxx::work w(conn_->c);
-    const std::string select = "SELECT score_id, model_sha256, probability, features::text FROM audit_scores";
-    auto rows = sample ? w.exec_params("SELECT * FROM (" + select + " ORDER BY random() LIMIT $1) s ORDER BY score_id",
+    const std::string select =
+        "SELECT score_id, model_sha256, probability, features::text FROM audit_scores";
+    auto rows = sample ? w.exec_params("SELECT * FROM (" + select +
+                                           " ORDER BY random() LIMIT $1) s ORDER BY score_id",
                                        *sample)
                        : w.exec(select + " ORDER BY score_id");
     for (const auto& r : rows)
-      out.push_back({r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<double>(), r[3].as<std::string>()});
+      out.push_back({r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<double>(),
+                     r[3].as<std::string>()});
   } catch (const pqxx::sql_error& e) {
     throw StoreError("reading the scores: " + first_line(e.what()));
   }

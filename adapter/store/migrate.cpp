@@ -1,7 +1,7 @@
 #include <pqxx/pqxx>
 
-#include "adapter/store/store.hpp"
 #include "adapter/store/connection.hpp"
+#include "adapter/store/store.hpp"
 
 namespace fra::store {
 namespace {
@@ -51,15 +51,20 @@ std::vector<std::string> Store::migrate() {
       auto done = w.exec_params("SELECT 1 FROM schema_migrations WHERE version = $1", m.version);
       if (!done.empty()) continue;
       w.exec(m.sql);
-      w.exec_params("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name);
+      w.exec_params("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version,
+                    m.name);
       applied.emplace_back(m.name);
     }
-    if (!applied.empty() && w.exec("SELECT to_regclass('audit_log') IS NOT NULL")[0][0].as<bool>()) {
+    if (!applied.empty() &&
+        w.exec("SELECT to_regclass('audit_log') IS NOT NULL")[0][0].as<bool>()) {
       std::string names;
       for (const auto& a : applied) names += (names.empty() ? "\"" : ", \"") + a + "\"";
-      w.exec_params("INSERT INTO audit_log (actor, action, object, details) VALUES ('fhir-risk-adapter migrate', "
-                    "'migrate', 'schema', $1::jsonb)",
-                    "{\"applied\": [" + names + "], \"schema_version\": " + std::to_string(latest_schema_version()) + "}");
+      w.exec_params(
+          "INSERT INTO audit_log (actor, action, object, details) VALUES ('fhir-risk-adapter "
+          "migrate', "
+          "'migrate', 'schema', $1::jsonb)",
+          "{\"applied\": [" + names +
+              "], \"schema_version\": " + std::to_string(latest_schema_version()) + "}");
     }
     w.commit();
   } catch (const pqxx::sql_error& e) {

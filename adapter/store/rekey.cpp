@@ -15,29 +15,44 @@ RekeyCounts Store::rekey(const mapping::Pseudonymizer& from, const mapping::Pseu
   try {
     pqxx::work w(conn_->c);
     auto others = w.exec(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
-        "AND application_name = 'fhir-risk-adapter'")[0][0].as<long>();
+                       "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND pid <> pg_backend_pid() "
+                       "AND application_name = 'fhir-risk-adapter'")[0][0]
+                      .as<long>();
     if (others > 0)
-      throw StoreError(fmt::format("{} other adapter connection{} to this database: stop every fhir-risk-adapter "
-                                   "process first", others, others == 1 ? " is open" : "s are open"));
+      throw StoreError(fmt::format(
+          "{} other adapter connection{} to this database: stop every fhir-risk-adapter "
+          "process first",
+          others, others == 1 ? " is open" : "s are open"));
     // Taken whole: nothing else writes while the keys move.
-    w.exec("LOCK TABLE resource_version, patient, observation_value, encounter, dead_letter, scoring_queue, score, "
-           "risk_assessment, pseudonym_key, input_version IN EXCLUSIVE MODE");
+    w.exec(
+        "LOCK TABLE resource_version, patient, observation_value, encounter, dead_letter, "
+        "scoring_queue, score, "
+        "risk_assessment, pseudonym_key, input_version IN EXCLUSIVE MODE");
     auto fp = w.exec("SELECT fingerprint FROM pseudonym_key");
     if (fp.empty() || fp[0][0].as<std::string>() != from.fingerprint())
-      throw StoreError("pseudonym.key_file is not the key this database's pseudonyms were made with");
-    auto unsealed = w.exec("SELECT count(*) FROM resource_version WHERE sealed_ref IS NULL AND version_id <> 'deleted'")
-                        [0][0].as<long>();
+      throw StoreError(
+          "pseudonym.key_file is not the key this database's pseudonyms were made with");
+    auto unsealed = w.exec(
+                         "SELECT count(*) FROM resource_version WHERE sealed_ref IS NULL AND "
+                         "version_id <> 'deleted'")[0][0]
+                        .as<long>();
     if (unsealed > 0)
-      throw StoreError(fmt::format("{} stored versions predate sealed references (schema version 6) and cannot be "
-                                   "derived again: rekey is not possible for this database", unsealed));
+      throw StoreError(fmt::format(
+          "{} stored versions predate sealed references (schema version 6) and cannot be "
+          "derived again: rekey is not possible for this database",
+          unsealed));
 
     // The map: (type, old key) -> (new key, new seal), from each sealed reference.
-    w.exec("CREATE TEMP TABLE rekey_map (resource_type text, old_key text, new_key text, new_sealed text) "
-           "ON COMMIT DROP");
+    w.exec(
+        "CREATE TEMP TABLE rekey_map (resource_type text, old_key text, new_key text, new_sealed "
+        "text) "
+        "ON COMMIT DROP");
     auto open = [&](const std::string& type, const std::string& sealed_hex) {
       auto text = from.open(from_hex(sealed_hex));
-      if (!text) throw StoreError(fmt::format("a sealed {} reference does not open: {}", type, text.error().message));
+      if (!text)
+        throw StoreError(
+            fmt::format("a sealed {} reference does not open: {}", type, text.error().message));
       const auto slash = text.value().find('/');
       if (slash == std::string::npos || text.value().substr(0, slash) != type)
         throw StoreError(fmt::format("a sealed reference of a {} names something else", type));
@@ -45,12 +60,16 @@ RekeyCounts Store::rekey(const mapping::Pseudonymizer& from, const mapping::Pseu
     };
     {
       // Both read before the COPY starts: no other statement runs on the connection during it.
-      const auto versions = w.exec("SELECT resource_type, resource_key, encode(sealed_ref, 'hex') FROM resource_version "
-                                   "WHERE sealed_ref IS NOT NULL");
-      const auto letters = w.exec("SELECT d.resource_type, d.resource_key, encode(d.sealed_ref, 'hex') FROM dead_letter d "
-                                  "WHERE d.sealed_ref IS NOT NULL AND NOT EXISTS (SELECT 1 FROM resource_version v "
-                                  "WHERE v.resource_key = d.resource_key)");
-      pqxx::stream_to map(w, "rekey_map", std::vector<std::string>{"resource_type", "old_key", "new_key", "new_sealed"});
+      const auto versions = w.exec(
+          "SELECT resource_type, resource_key, encode(sealed_ref, 'hex') FROM resource_version "
+          "WHERE sealed_ref IS NOT NULL");
+      const auto letters = w.exec(
+          "SELECT d.resource_type, d.resource_key, encode(d.sealed_ref, 'hex') FROM dead_letter d "
+          "WHERE d.sealed_ref IS NOT NULL AND NOT EXISTS (SELECT 1 FROM resource_version v "
+          "WHERE v.resource_key = d.resource_key)");
+      pqxx::stream_to map(
+          w, "rekey_map",
+          std::vector<std::string>{"resource_type", "old_key", "new_key", "new_sealed"});
       for (const auto& r : versions) {
         const auto type = r[0].as<std::string>();
         const auto id = open(type, r[2].as<std::string>());
@@ -60,7 +79,9 @@ RekeyCounts Store::rekey(const mapping::Pseudonymizer& from, const mapping::Pseu
       }
       for (const auto& r : letters) {
         const auto sealed = from.open(from_hex(r[2].as<std::string>()));
-        if (!sealed) throw StoreError("a sealed dead-letter reference does not open: " + sealed.error().message);
+        if (!sealed)
+          throw StoreError("a sealed dead-letter reference does not open: " +
+                           sealed.error().message);
         const auto slash = sealed.value().find('/');
         const auto type = sealed.value().substr(0, slash), id = sealed.value().substr(slash + 1);
         map << std::make_tuple(type, r[1].as<std::string>(), to.of(type, fhir::FhirId{id}).hex,
@@ -71,31 +92,46 @@ RekeyCounts Store::rekey(const mapping::Pseudonymizer& from, const mapping::Pseu
     w.exec("CREATE INDEX ON rekey_map (old_key)");
     c.dropped_tombstones = static_cast<std::int64_t>(
         w.exec("DELETE FROM resource_version WHERE sealed_ref IS NULL").affected_rows());
-    w.exec("UPDATE resource_version v SET resource_key = m.new_key, sealed_ref = decode(m.new_sealed, 'hex') "
-           "FROM rekey_map m WHERE v.resource_key = m.old_key AND v.resource_type = m.resource_type");
+    w.exec(
+        "UPDATE resource_version v SET resource_key = m.new_key, sealed_ref = decode(m.new_sealed, "
+        "'hex') "
+        "FROM rekey_map m WHERE v.resource_key = m.old_key AND v.resource_type = m.resource_type");
     c.patients = static_cast<std::int64_t>(
-        w.exec("UPDATE patient p SET patient_key = m.new_key, sealed_ref = decode(m.new_sealed, 'hex') FROM rekey_map m "
-               "WHERE p.patient_key = m.old_key AND m.resource_type = 'Patient'").affected_rows());
-    w.exec("UPDATE observation_value o SET resource_key = m.new_key FROM rekey_map m "
-           "WHERE o.resource_key = m.old_key AND m.resource_type = 'Observation'");
-    w.exec("UPDATE encounter e SET resource_key = m.new_key FROM rekey_map m "
-           "WHERE e.resource_key = m.old_key AND m.resource_type = 'Encounter'");
-    w.exec("UPDATE input_version i SET resource_key = m.new_key FROM rekey_map m "
-           "WHERE i.resource_key = m.old_key AND i.resource_type = m.resource_type");
-    for (const char* table : {"observation_value", "encounter", "scoring_queue", "score", "risk_assessment",
-                              "input_version"})
-      w.exec(fmt::format("UPDATE {} t SET patient_key = m.new_key FROM rekey_map m "
-                         "WHERE t.patient_key = m.old_key AND m.resource_type = 'Patient'", table));
-    c.dead_letters = static_cast<std::int64_t>(
-        w.exec("UPDATE dead_letter d SET resource_key = m.new_key, sealed_ref = decode(m.new_sealed, 'hex') "
-               "FROM rekey_map m WHERE d.resource_key = m.old_key AND d.resource_type = m.resource_type")
+        w.exec("UPDATE patient p SET patient_key = m.new_key, sealed_ref = decode(m.new_sealed, "
+               "'hex') FROM rekey_map m "
+               "WHERE p.patient_key = m.old_key AND m.resource_type = 'Patient'")
             .affected_rows());
+    w.exec(
+        "UPDATE observation_value o SET resource_key = m.new_key FROM rekey_map m "
+        "WHERE o.resource_key = m.old_key AND m.resource_type = 'Observation'");
+    w.exec(
+        "UPDATE encounter e SET resource_key = m.new_key FROM rekey_map m "
+        "WHERE e.resource_key = m.old_key AND m.resource_type = 'Encounter'");
+    w.exec(
+        "UPDATE input_version i SET resource_key = m.new_key FROM rekey_map m "
+        "WHERE i.resource_key = m.old_key AND i.resource_type = m.resource_type");
+    for (const char* table : {"observation_value", "encounter", "scoring_queue", "score",
+                              "risk_assessment", "input_version"})
+      w.exec(
+          fmt::format("UPDATE {} t SET patient_key = m.new_key FROM rekey_map m "
+                      "WHERE t.patient_key = m.old_key AND m.resource_type = 'Patient'",
+                      table));
+    c.dead_letters =
+        static_cast<std::int64_t>(w.exec("UPDATE dead_letter d SET resource_key = m.new_key, "
+                                         "sealed_ref = decode(m.new_sealed, 'hex') "
+                                         "FROM rekey_map m WHERE d.resource_key = m.old_key AND "
+                                         "d.resource_type = m.resource_type")
+                                      .affected_rows());
     // A dead letter whose reference was never sealed cannot follow: it keeps no pseudonym.
-    w.exec("UPDATE dead_letter d SET resource_key = NULL WHERE d.sealed_ref IS NULL AND d.resource_key IS NOT NULL");
+    w.exec(
+        "UPDATE dead_letter d SET resource_key = NULL WHERE d.sealed_ref IS NULL AND "
+        "d.resource_key IS NOT NULL");
     w.exec_params("UPDATE pseudonym_key SET fingerprint = $1, set_at = now()", to.fingerprint());
     w.exec_params(
-        "INSERT INTO audit_log (actor, action, object, details) VALUES ($1, 'rekey', 'pseudonym key', "
-        "jsonb_build_object('resources', $2::bigint, 'patients', $3::bigint, 'dead_letters', $4::bigint, "
+        "INSERT INTO audit_log (actor, action, object, details) VALUES ($1, 'rekey', 'pseudonym "
+        "key', "
+        "jsonb_build_object('resources', $2::bigint, 'patients', $3::bigint, 'dead_letters', "
+        "$4::bigint, "
         "'dropped_tombstones', $5::bigint))",
         actor_, c.resources, c.patients, c.dead_letters, c.dropped_tombstones);
     w.commit();

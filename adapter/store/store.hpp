@@ -44,7 +44,7 @@ struct PageCounts {
   int stored = 0;     ///< new resources or new versions
   int unchanged = 0;  ///< versions already stored (overlap, re-fetch)
   int dead_lettered = 0;
-  int enqueued = 0;   ///< patients newly put on the scoring queue
+  int enqueued = 0;  ///< patients newly put on the scoring queue
 };
 
 /// The model a score comes from.
@@ -60,14 +60,15 @@ struct Scored {
   double probability = 0;
   std::string band;
   std::vector<float> features;
-  std::string contributions_json;  ///< [{"feature": name, "value": v | null, "contribution": c}, ...]
+  std::string
+      contributions_json;  ///< [{"feature": name, "value": v | null, "contribution": c}, ...]
 };
 
 /// Scores a batch of patients' inputs: one Scored per input, in order.
 using BatchScorer = std::function<std::vector<Scored>(const std::vector<mapping::PatientInputs>&)>;
 /// Receives patients' pseudonyms and their stored inputs, in the same order.
-using PatientVisitor =
-    std::function<void(const std::vector<std::string>&, const std::vector<mapping::PatientInputs>&)>;
+using PatientVisitor = std::function<void(const std::vector<std::string>&,
+                                          const std::vector<mapping::PatientInputs>&)>;
 
 struct ScoreCounts {
   int scored = 0;
@@ -121,10 +122,11 @@ struct PurgeCounts {
 
 /// What `rekey` re-derived.
 struct RekeyCounts {
-  std::int64_t resources = 0;     ///< stored versions, patients among them
+  std::int64_t resources = 0;  ///< stored versions, patients among them
   std::int64_t patients = 0;
   std::int64_t dead_letters = 0;
-  std::int64_t dropped_tombstones = 0;  ///< deletions of resources never stored, with no sealed reference
+  std::int64_t dropped_tombstones =
+      0;  ///< deletions of resources never stored, with no sealed reference
 };
 
 class Store {
@@ -148,7 +150,8 @@ class Store {
   /// Removes deleted resources of a type (their rows, keeping a tombstone version so that an
   /// older copy seen later is not taken back), queues their patients, and moves `cursor_key` to
   /// `cursor`, in one transaction. Returns how many of them the store held.
-  int delete_resources(std::string_view resource_type, const std::vector<std::pair<mapping::Pseudonym, fhir::Micros>>& gone,
+  int delete_resources(std::string_view resource_type,
+                       const std::vector<std::pair<mapping::Pseudonym, fhir::Micros>>& gone,
                        std::string_view cursor_key, fhir::Micros cursor);
   /// Stores a page and advances the cursor in the same transaction.
   PageCounts store_page(const Page& page);
@@ -156,7 +159,8 @@ class Store {
   /// Takes up to `limit` queued patients (FOR UPDATE SKIP LOCKED), scores them with `score`
   /// as of `as_of`, stores each score and marks changed ones for write-back, in one
   /// transaction. `identifier_of` derives the RiskAssessment identifier of a patient key.
-  ScoreCounts score_batch(int limit, const ModelInfo& model, fhir::Micros as_of, const BatchScorer& score,
+  ScoreCounts score_batch(int limit, const ModelInfo& model, fhir::Micros as_of,
+                          const BatchScorer& score,
                           const std::function<std::string(const std::string&)>& identifier_of);
   /// Every stored patient's inputs, in pseudonym order, `batch` patients at a time (each batch
   /// read in its own transaction).
@@ -165,7 +169,8 @@ class Store {
   std::optional<fhir::Micros> newest_encounter_time();
   /// RiskAssessments waiting to be written for a model, in score order, of scores after
   /// `after_score_id` (a write-back pass reads on while earlier ones are in flight).
-  std::vector<PendingWrite> pending_writes(const std::string& model_name, int limit, std::int64_t after_score_id = 0);
+  std::vector<PendingWrite> pending_writes(const std::string& model_name, int limit,
+                                           std::int64_t after_score_id = 0);
   /// Records that the server holds the given scores now (each a no-op if a newer score is
   /// pending), in one transaction.
   void mark_written(const std::string& model_name, const std::vector<PendingWrite>& written);

@@ -9,13 +9,13 @@
 #include <condition_variable>
 #include <deque>
 #include <exception>
-#include <mutex>
-#include <optional>
-#include <thread>
-#include <utility>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
+#include <thread>
+#include <utility>
 
 #include "adapter/sync/map_page.hpp"
 #include "fhir/resources.hpp"
@@ -133,23 +133,34 @@ void read_file(std::istream& in, BackfillReport& rep, const mapping::Pseudonymiz
     ++in_batch;
     const std::string type_or_file = rep.resource_type.empty() ? rep.file : rep.resource_type;
     if (too_long) {
-      b.page.dead_letters.push_back({type_or_file, std::nullopt, fmt::format("{}:{}", rep.file, rep.lines),
-                                     make_error("too-large", fmt::format("line is longer than {} bytes", kMaxLineBytes)), {}});
+      b.page.dead_letters.push_back(
+          {type_or_file,
+           std::nullopt,
+           fmt::format("{}:{}", rep.file, rep.lines),
+           make_error("too-large", fmt::format("line is longer than {} bytes", kMaxLineBytes)),
+           {}});
     } else {
       // A document per line: a reused one would keep every line's memory in its pool.
       rapidjson::Document doc;
       doc.Parse<rapidjson::kParseIterativeFlag>(line.data(), line.size());
       if (doc.HasParseError() || !doc.IsObject()) {
-        std::string why = doc.HasParseError() ? rapidjson::GetParseError_En(doc.GetParseError()) : "not an object";
-        b.page.dead_letters.push_back({type_or_file, std::nullopt, fmt::format("{}:{}", rep.file, rep.lines),
-                                       make_error("not-json", fmt::format("line is not a JSON resource: {}", why)), {}});
+        std::string why = doc.HasParseError() ? rapidjson::GetParseError_En(doc.GetParseError())
+                                              : "not an object";
+        b.page.dead_letters.push_back(
+            {type_or_file,
+             std::nullopt,
+             fmt::format("{}:{}", rep.file, rep.lines),
+             make_error("not-json", fmt::format("line is not a JSON resource: {}", why)),
+             {}});
       } else {
         if (rep.resource_type.empty()) {
           rep.resource_type = fhir::resource_type_of(doc);
-          if (!is_mapped_type(rep.resource_type)) {  // a type the adapter has no use for: skip the file
-            rep.resource_type = mapping::valid_utf8(rep.resource_type) && rep.resource_type.size() <= 64
-                                    ? rep.resource_type
-                                    : "(unknown)";
+          if (!is_mapped_type(
+                  rep.resource_type)) {  // a type the adapter has no use for: skip the file
+            rep.resource_type =
+                mapping::valid_utf8(rep.resource_type) && rep.resource_type.size() <= 64
+                    ? rep.resource_type
+                    : "(unknown)";
             rep.skipped = true;
             return;
           }
@@ -165,13 +176,16 @@ void read_file(std::istream& in, BackfillReport& rep, const mapping::Pseudonymiz
 }  // namespace
 
 std::vector<BackfillReport> backfill_ndjson(const std::string& dir, store::Store& store,
-                                            const mapping::Pseudonymizer& ps, const mapping::ObservationCatalog& catalog,
+                                            const mapping::Pseudonymizer& ps,
+                                            const mapping::ObservationCatalog& catalog,
                                             std::size_t batch, const BackfillProgress& progress) {
   std::vector<fs::path> files;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec))
-    if (entry.is_regular_file() && entry.path().extension() == ".ndjson") files.push_back(entry.path());
-  if (ec) throw std::runtime_error(fmt::format("{}: cannot read the folder: {}", dir, ec.message()));
+    if (entry.is_regular_file() && entry.path().extension() == ".ndjson")
+      files.push_back(entry.path());
+  if (ec)
+    throw std::runtime_error(fmt::format("{}: cannot read the folder: {}", dir, ec.message()));
   std::sort(files.begin(), files.end());
 
   std::vector<BackfillReport> reports;
@@ -182,7 +196,9 @@ std::vector<BackfillReport> backfill_ndjson(const std::string& dir, store::Store
     rep.file = path.filename().string();
     if (!mapping::valid_utf8(rep.file)) rep.file = "(file name not UTF-8)";
     const auto t0 = std::chrono::steady_clock::now();
-    auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+    auto elapsed = [&] {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
 
     // One thread reads, parses and maps the next batch while this one stores the current.
     BatchQueue queue;

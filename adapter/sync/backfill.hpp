@@ -29,11 +29,12 @@ using BackfillProgress = std::function<void(const std::string&, const std::strin
 inline constexpr std::size_t kMaxLineBytes = 16u << 20;
 
 /// Loads every `*.ndjson` file of `dir` (in name order); the resource type of a file is that of
-/// its first resource, and files of types the adapter does not use are skipped. A line that is not a JSON object, not UTF-8 where it matters, too deep,
-/// too long or unmappable is a dead letter; the load goes on. Throws store::StoreError, or
-/// std::runtime_error when `dir` cannot be read.
+/// its first resource, and files of types the adapter does not use are skipped. A line that is not
+/// a JSON object, not UTF-8 where it matters, too deep, too long or unmappable is a dead letter;
+/// the load goes on. Throws store::StoreError, or std::runtime_error when `dir` cannot be read.
 std::vector<BackfillReport> backfill_ndjson(const std::string& dir, store::Store& store,
-                                            const mapping::Pseudonymizer& ps, const mapping::ObservationCatalog& catalog,
+                                            const mapping::Pseudonymizer& ps,
+                                            const mapping::ObservationCatalog& catalog,
                                             std::size_t batch, const BackfillProgress& progress);
 
 }  // namespace fra::sync

@@ -20,21 +20,24 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
 
 std::string problem_of(const fhir::Response& r) {
   std::string text = fhir::operation_outcome_text(r.body);
-  return text.empty() ? fmt::format("HTTP {}", r.status) : fmt::format("HTTP {}: {}", r.status, text);
+  return text.empty() ? fmt::format("HTTP {}", r.status)
+                      : fmt::format("HTTP {}: {}", r.status, text);
 }
 
 }  // namespace
 
-ExportResult run_bulk_export(fhir::Client& client, const std::string& kickoff, const std::vector<std::string>& types,
-                             const std::string& dir, long max_wait_seconds,
+ExportResult run_bulk_export(fhir::Client& client, const std::string& kickoff,
+                             const std::vector<std::string>& types, const std::string& dir,
+                             long max_wait_seconds,
                              const std::function<void(const std::string&)>& progress) {
   ExportResult result;
   const std::string url = fmt::format("{}?_type={}", kickoff, join(types, ","));
   fhir::Response r = client.get_with(url, "application/fhir+json", {"Prefer: respond-async"});
   if (r.status != 202 || r.content_location.empty())
-    throw fhir::FhirError(fmt::format("bulk export kick-off {}: {} (expected 202 with Content-Location)",
-                                      fhir::path_without_query(kickoff), problem_of(r)),
-                          r.status);
+    throw fhir::FhirError(
+        fmt::format("bulk export kick-off {}: {} (expected 202 with Content-Location)",
+                    fhir::path_without_query(kickoff), problem_of(r)),
+        r.status);
   const std::string status_url = r.content_location;
 
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(max_wait_seconds);
@@ -46,10 +49,12 @@ ExportResult run_bulk_export(fhir::Client& client, const std::string& kickoff, c
       throw fhir::FhirError(fmt::format("bulk export status: {}", problem_of(r)), r.status);
     if (progress && !r.progress.empty()) progress(r.progress);
     if (std::chrono::steady_clock::now() > deadline)
-      throw fhir::FhirError(fmt::format("bulk export not finished after {} s", max_wait_seconds), 202);
+      throw fhir::FhirError(fmt::format("bulk export not finished after {} s", max_wait_seconds),
+                            202);
     auto wait = fhir::parse_retry_after(r.retry_after, std::chrono::system_clock::now())
                     .value_or(std::chrono::milliseconds(2000));
-    std::this_thread::sleep_for(std::clamp(wait, std::chrono::milliseconds(100), std::chrono::milliseconds(60000)));
+    std::this_thread::sleep_for(
+        std::clamp(wait, std::chrono::milliseconds(100), std::chrono::milliseconds(60000)));
   }
 
   rapidjson::Document manifest;
@@ -58,15 +63,18 @@ ExportResult run_bulk_export(fhir::Client& client, const std::string& kickoff, c
       !manifest["output"].IsArray())
     throw fhir::FhirError("bulk export: the completion manifest has no output list", 200);
   if (manifest.HasMember("transactionTime") && manifest["transactionTime"].IsString())
-    result.transaction_time = fhir::parse_datetime(manifest["transactionTime"].GetString()).value_or(0);
+    result.transaction_time =
+        fhir::parse_datetime(manifest["transactionTime"].GetString()).value_or(0);
   int n = 0;
   for (const auto& out : manifest["output"].GetArray()) {
-    if (!out.IsObject() || !out.HasMember("type") || !out["type"].IsString() || !out.HasMember("url") ||
-        !out["url"].IsString())
+    if (!out.IsObject() || !out.HasMember("type") || !out["type"].IsString() ||
+        !out.HasMember("url") || !out["url"].IsString())
       throw fhir::FhirError("bulk export: an output entry has no type or url", 200);
     ExportedFile f{out["type"].GetString(), fmt::format("{}/{:03}.export.ndjson", dir, n++)};
     fhir::Response d = client.download(out["url"].GetString(), f.path, "application/fhir+ndjson");
-    if (d.status != 200) throw fhir::FhirError(fmt::format("bulk export file {}: {}", f.resource_type, problem_of(d)), d.status);
+    if (d.status != 200)
+      throw fhir::FhirError(fmt::format("bulk export file {}: {}", f.resource_type, problem_of(d)),
+                            d.status);
     result.files.push_back(std::move(f));
   }
   // The server may drop the files now (Bulk Data: DELETE on the status URL); a refusal is no error.

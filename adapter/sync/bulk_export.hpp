@@ -26,8 +26,9 @@ struct ExportResult {
 /// Runs `kickoff` (e.g. "Patient/$export", "$export", "Group/42/$export") for `types` and
 /// downloads every output file into `dir`. `progress` receives each X-Progress text. Throws
 /// fhir::FhirError (refused, failed, or not finished after `max_wait_seconds`).
-ExportResult run_bulk_export(fhir::Client& client, const std::string& kickoff, const std::vector<std::string>& types,
-                             const std::string& dir, long max_wait_seconds,
+ExportResult run_bulk_export(fhir::Client& client, const std::string& kickoff,
+                             const std::vector<std::string>& types, const std::string& dir,
+                             long max_wait_seconds,
                              const std::function<void(const std::string&)>& progress);
 
 }  // namespace fra::sync

@@ -10,7 +10,9 @@ namespace {
 // The version of a resource whether or not it maps, so a dead letter is kept once per version.
 std::string version_or_instant(const fhir::Meta& m) {
   if (m.version_id.empty()) return fhir::format_instant(m.last_updated);
-  if (!mapping::valid_utf8(m.version_id)) return "hex:" + mapping::to_hex(reinterpret_cast<const unsigned char*>(m.version_id.data()), m.version_id.size());
+  if (!mapping::valid_utf8(m.version_id))
+    return "hex:" + mapping::to_hex(reinterpret_cast<const unsigned char*>(m.version_id.data()),
+                                    m.version_id.size());
   return m.version_id;
 }
 
@@ -20,8 +22,8 @@ void take(store::Page& out, const std::string& type, const Result<View>& view, M
   if (!view) return;
   auto rec = map(view.value());
   if (!rec) {
-    out.dead_letters.push_back({type, ps.of(type, view->id), version_or_instant(view->meta), rec.error(),
-                                ps.seal(type + "/" + view->id.value)});
+    out.dead_letters.push_back({type, ps.of(type, view->id), version_or_instant(view->meta),
+                                rec.error(), ps.seal(type + "/" + view->id.value)});
     return;
   }
   into.push_back(std::move(rec).value());
@@ -29,8 +31,9 @@ void take(store::Page& out, const std::string& type, const Result<View>& view, M
 
 }  // namespace
 
-void map_resource(const std::string& type, const rapidjson::Value& r, const mapping::Pseudonymizer& ps,
-                  const mapping::ObservationCatalog& catalog, store::Page& out) {
+void map_resource(const std::string& type, const rapidjson::Value& r,
+                  const mapping::Pseudonymizer& ps, const mapping::ObservationCatalog& catalog,
+                  store::Page& out) {
   std::string rtype = fhir::resource_type_of(r);
   std::string id = fhir::resource_id_of(r);
   std::optional<mapping::Pseudonym> key;
@@ -41,34 +44,41 @@ void map_resource(const std::string& type, const rapidjson::Value& r, const mapp
   }
   if (rtype != type) {
     out.dead_letters.push_back(
-        {type, key, "", make_error("unexpected-type", "a resource of another type than expected", "/resourceType"),
+        {type, key, "",
+         make_error("unexpected-type", "a resource of another type than expected", "/resourceType"),
          sealed});
     return;
   }
   fhir::Micros last_updated = 0;
   auto note = [&](const auto& view) {
-    if (view) last_updated = view->meta.last_updated;
-    else out.dead_letters.push_back({type, key, "", view.error(), sealed});
+    if (view)
+      last_updated = view->meta.last_updated;
+    else
+      out.dead_letters.push_back({type, key, "", view.error(), sealed});
   };
   if (type == "Patient") {
     auto v = fhir::read_patient(r);
     note(v);
-    take(out, type, v, [&](const auto& p) { return mapping::map_patient(p, ps); }, ps, out.patients);
+    take(
+        out, type, v, [&](const auto& p) { return mapping::map_patient(p, ps); }, ps, out.patients);
   } else if (type == "Observation") {
     auto v = fhir::read_observation(r);
     note(v);
     take(
-        out, type, v, [&](const auto& o) { return mapping::map_observation(o, ps, catalog); }, ps, out.observations);
+        out, type, v, [&](const auto& o) { return mapping::map_observation(o, ps, catalog); }, ps,
+        out.observations);
   } else if (type == "Encounter") {
     auto v = fhir::read_encounter(r);
     note(v);
-    take(out, type, v, [&](const auto& e) { return mapping::map_encounter(e, ps); }, ps, out.encounters);
+    take(
+        out, type, v, [&](const auto& e) { return mapping::map_encounter(e, ps); }, ps,
+        out.encounters);
   }
   out.max_last_updated = std::max(out.max_last_updated, last_updated);
 }
 
-store::Page map_page(const std::string& type, const fhir::SearchPage& page, const mapping::Pseudonymizer& ps,
-                     const mapping::ObservationCatalog& catalog) {
+store::Page map_page(const std::string& type, const fhir::SearchPage& page,
+                     const mapping::Pseudonymizer& ps, const mapping::ObservationCatalog& catalog) {
   store::Page out;
   out.resource_type = type;
   for (const rapidjson::Value* r : page.resources) map_resource(type, *r, ps, catalog, out);

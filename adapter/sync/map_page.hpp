@@ -10,7 +10,8 @@ namespace fra::sync {
 
 /// Maps one resource of `resource_type` into `out`: its rows, or a dead letter.
 void map_resource(const std::string& resource_type, const rapidjson::Value& resource,
-                  const mapping::Pseudonymizer& ps, const mapping::ObservationCatalog& catalog, store::Page& out);
+                  const mapping::Pseudonymizer& ps, const mapping::ObservationCatalog& catalog,
+                  store::Page& out);
 
 /// Maps every resource of a page of `resource_type`. A resource that cannot be mapped becomes
 /// a dead letter; one of another type is a dead letter too ("unexpected-type").

@@ -5,8 +5,8 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <future>
 #include <cmath>
+#include <future>
 #include <limits>
 #include <stdexcept>
 #include <thread>
@@ -54,7 +54,8 @@ mapping::FeatureComputer bind_model(const score::ModelPackage& model,
 }
 
 Pipeline::Pipeline(fhir::Client& client, store::Store& store, const mapping::Pseudonymizer& ps,
-                   const score::ModelPackage& model, const std::vector<mapping::FeatureDefinition>& features,
+                   const score::ModelPackage& model,
+                   const std::vector<mapping::FeatureDefinition>& features,
                    const mapping::ObservationCatalog& catalog, Options options)
     : client_(client),
       ahead_(std::make_unique<fhir::Client>(client.options())),
@@ -69,7 +70,8 @@ Pipeline::Pipeline(fhir::Client& client, store::Store& store, const mapping::Pse
     writers_.push_back(std::make_unique<fhir::Client>(client.options()));
     writers_.back()->on_retry(client.on_retry());
   }
-  info_ = {model.manifest.name, model.manifest.version, model.manifest.model_sha256, model.manifest.feature_names()};
+  info_ = {model.manifest.name, model.manifest.version, model.manifest.model_sha256,
+           model.manifest.feature_names()};
 }
 
 namespace {
@@ -87,13 +89,15 @@ IngestReport Pipeline::ingest(const std::string& type) {
   // Search from a little before the cursor: a server whose clock or commit order lags can give a
   // resource an earlier lastUpdated than one already seen. Versions already stored are skipped.
   if (rep.cursor_before)
-    url += "&_lastUpdated=ge" + search_instant(*rep.cursor_before - options_.overlap_seconds * 1000000LL);
+    url += "&_lastUpdated=ge" +
+           search_instant(*rep.cursor_before - options_.overlap_seconds * 1000000LL);
   fhir::SearchPage page = fetch_page(client_, url);
   for (;;) {
     // Download the next page while this one is mapped and stored.
     const std::string next = page.next.value_or("");
     std::future<fhir::SearchPage> ahead;
-    if (!next.empty()) ahead = std::async(std::launch::async, [this, next] { return fetch_page(*ahead_, next); });
+    if (!next.empty())
+      ahead = std::async(std::launch::async, [this, next] { return fetch_page(*ahead_, next); });
     store::Page rows = map_page(type, page, ps_, catalog_);
     store::PageCounts c = store_.store_page(rows);
     ++rep.pages;
@@ -102,8 +106,8 @@ IngestReport Pipeline::ingest(const std::string& type) {
     rep.counts.unchanged += c.unchanged;
     rep.counts.dead_lettered += c.dead_lettered;
     rep.counts.enqueued += c.enqueued;
-    spdlog::debug("{} page {}: {} resources, {} stored, {} unchanged, {} dead-lettered", type, rep.pages,
-                  page.resources.size(), c.stored, c.unchanged, c.dead_lettered);
+    spdlog::debug("{} page {}: {} resources, {} stored, {} unchanged, {} dead-lettered", type,
+                  rep.pages, page.resources.size(), c.stored, c.unchanged, c.dead_lettered);
     if (next.empty()) break;
     page = ahead.get();
     if (stopping()) break;  // the cursor keeps the last page stored; the next run goes on from it
@@ -116,7 +120,8 @@ IngestReport Pipeline::ingest(const std::string& type) {
   return rep;
 }
 
-int Pipeline::follow_deletions(const std::string& type, std::optional<fhir::Micros> searched_up_to) {
+int Pipeline::follow_deletions(const std::string& type,
+                               std::optional<fhir::Micros> searched_up_to) {
   // A search never shows a deleted resource; the type's history does. Patients are not
   // removed (their scores and RiskAssessments stay until the EHR retires them).
   if (!options_.track_deletions || history_unavailable_ || type == "Patient") return 0;
@@ -128,22 +133,26 @@ int Pipeline::follow_deletions(const std::string& type, std::optional<fhir::Micr
     return 0;
   }
   std::string url = fmt::format("{}/_history?_since={}&_count={}", type,
-                                search_instant(*since - options_.overlap_seconds * 1000000LL), options_.page_size);
+                                search_instant(*since - options_.overlap_seconds * 1000000LL),
+                                options_.page_size);
   std::vector<std::pair<mapping::Pseudonym, fhir::Micros>> gone;
   fhir::Micros newest = 0;
   try {
     while (!url.empty()) {
       fhir::Response resp = client_.get(url);
-      if (resp.status != 200) throw fhir::FhirError(fmt::format("HTTP {}", resp.status), resp.status);
+      if (resp.status != 200)
+        throw fhir::FhirError(fmt::format("HTTP {}", resp.status), resp.status);
       auto page = fhir::parse_history_page(resp.body, type);
       if (!page) throw fhir::FhirError(page.error().message, resp.status);
-      for (const auto& d : page->deletes) gone.emplace_back(ps_.of(type, fhir::FhirId{d.id}), d.at > 0 ? d.at : *since);
+      for (const auto& d : page->deletes)
+        gone.emplace_back(ps_.of(type, fhir::FhirId{d.id}), d.at > 0 ? d.at : *since);
       newest = std::max(newest, page->newest);
       url = page->next.value_or("");
     }
   } catch (const fhir::FhirError& e) {
     if (e.status() != 400 && e.status() != 404 && e.status() != 405 && e.status() != 501) throw;
-    spdlog::warn("the FHIR server does not offer {}/_history ({}): deletions are not followed", type, e.what());
+    spdlog::warn("the FHIR server does not offer {}/_history ({}): deletions are not followed",
+                 type, e.what());
     history_unavailable_ = true;
     return 0;
   }
@@ -156,21 +165,25 @@ fhir::SearchPage Pipeline::fetch_page(fhir::Client& client, const std::string& u
   const std::string where = fhir::path_without_query(url);
   for (int attempt = 1;; ++attempt) {
     fhir::Response resp = client.get(url);
-    if (resp.status != 200) throw fhir::FhirError(fmt::format("GET {}: HTTP {}", where, resp.status), resp.status);
+    if (resp.status != 200)
+      throw fhir::FhirError(fmt::format("GET {}: HTTP {}", where, resp.status), resp.status);
     auto page = fhir::parse_search_page(resp.body);
     if (page) return std::move(page).value();
     if (attempt >= client.options().max_attempts)
-      throw fhir::FhirError(fmt::format("GET {}: {} ({} attempts); the cursor stays where the last stored page left "
-                                        "it", where, page.error().message, attempt),
-                            resp.status);
-    auto delay = fhir::backoff(attempt, client.options().backoff_base, client.options().backoff_cap, 1.0,
-                               std::nullopt);
+      throw fhir::FhirError(
+          fmt::format("GET {}: {} ({} attempts); the cursor stays where the last stored page left "
+                      "it",
+                      where, page.error().message, attempt),
+          resp.status);
+    auto delay = fhir::backoff(attempt, client.options().backoff_base, client.options().backoff_cap,
+                               1.0, std::nullopt);
     spdlog::warn("GET {}: {}; retry in {} ms", where, page.error().message, delay.count());
     std::this_thread::sleep_for(delay);
   }
 }
 
-std::vector<store::Scored> Pipeline::score_inputs(const std::vector<mapping::PatientInputs>& in, fhir::Micros as_of) {
+std::vector<store::Scored> Pipeline::score_inputs(const std::vector<mapping::PatientInputs>& in,
+                                                  fhir::Micros as_of) {
   const auto& defs = features_.definitions();
   const std::size_t n = in.size(), width = defs.size();
   auto t0 = std::chrono::steady_clock::now();
@@ -192,10 +205,12 @@ std::vector<store::Scored> Pipeline::score_inputs(const std::vector<mapping::Pat
     s.band = model_.manifest.band_for(s.probability).code;
     s.features.assign(row, row + width);
     s.contributions_json = "[";
-    for (const auto& f : score::top_contributions(row, contributions.data() + i * (width + 1), width, k))
-      s.contributions_json += fmt::format(R"({}{{"feature": "{}", "value": {}, "contribution": {}}})",
-                                          s.contributions_json.size() > 1 ? ", " : "", defs[f.feature].name,
-                                          json_number(f.value), json_number(f.contribution));
+    for (const auto& f :
+         score::top_contributions(row, contributions.data() + i * (width + 1), width, k))
+      s.contributions_json +=
+          fmt::format(R"({}{{"feature": "{}", "value": {}, "contribution": {}}})",
+                      s.contributions_json.size() > 1 ? ", " : "", defs[f.feature].name,
+                      json_number(f.value), json_number(f.contribution));
     s.contributions_json += "]";
   }
   timing_.model_seconds += seconds_since(t0);
@@ -233,11 +248,15 @@ std::vector<fhir::RiskFactor> Pipeline::factors_of(const std::string& contributi
   const auto& defs = features_.definitions();
   for (const auto& c : doc.GetArray()) {
     if (!c.IsObject() || !c.HasMember("feature") || !c["feature"].IsString()) continue;
-    auto d = std::find_if(defs.begin(), defs.end(), [&](const auto& x) { return x.name == c["feature"].GetString(); });
+    auto d = std::find_if(defs.begin(), defs.end(),
+                          [&](const auto& x) { return x.name == c["feature"].GetString(); });
     if (d == defs.end()) continue;
-    const double v = c.HasMember("value") && c["value"].IsNumber() ? c["value"].GetDouble()
-                                                                      : std::numeric_limits<double>::quiet_NaN();
-    const double contribution = c.HasMember("contribution") && c["contribution"].IsNumber() ? c["contribution"].GetDouble() : 0;
+    const double v = c.HasMember("value") && c["value"].IsNumber()
+                         ? c["value"].GetDouble()
+                         : std::numeric_limits<double>::quiet_NaN();
+    const double contribution = c.HasMember("contribution") && c["contribution"].IsNumber()
+                                    ? c["contribution"].GetDouble()
+                                    : 0;
     fhir::RiskFactor f{d->name, d->label, v, unit_words(d->unit), d->unit, "", contribution};
     if (d->source == mapping::FeatureDefinition::Source::patient &&
         d->attribute == mapping::FeatureDefinition::Attribute::sex && !std::isnan(v))
@@ -278,12 +297,22 @@ WriteReport Pipeline::write_back() {
         r.bodies.emplace_back();
       }
       const score::Band& band = m.band_for(pw.probability);
-      fhir::RiskAssessmentInput in{options_.identifier_system, pw.identifier, ref.value(), pw.as_of,
-                                   m.name, m.version, m.model_sha256,
-                                   {m.outcome_system, m.outcome_code}, m.outcome_display, pw.probability,
-                                   band.code, band.display, factors_of(pw.contributions_json)};
+      fhir::RiskAssessmentInput in{options_.identifier_system,
+                                   pw.identifier,
+                                   ref.value(),
+                                   pw.as_of,
+                                   m.name,
+                                   m.version,
+                                   m.model_sha256,
+                                   {m.outcome_system, m.outcome_code},
+                                   m.outcome_display,
+                                   pw.probability,
+                                   band.code,
+                                   band.display,
+                                   factors_of(pw.contributions_json)};
       r.chunks.back().push_back(k);
-      r.bodies.back().push_back({"PUT", fhir::conditional_path(in), fhir::build_risk_assessment(in)});
+      r.bodies.back().push_back(
+          {"PUT", fhir::conditional_path(in), fhir::build_risk_assessment(in)});
     }
     return r;
   };
@@ -295,7 +324,8 @@ WriteReport Pipeline::write_back() {
       sent.push_back(std::async(std::launch::async, [this, i, &r]() -> Outcomes {
         const auto t0 = std::chrono::steady_clock::now();
         auto resp = writers_[i]->post("", fhir::batch_bundle(r.bodies[i]));
-        if (options_.on_write_batch) options_.on_write_batch(seconds_since(t0), static_cast<int>(r.bodies[i].size()));
+        if (options_.on_write_batch)
+          options_.on_write_batch(seconds_since(t0), static_cast<int>(r.bodies[i].size()));
         if (resp.status != 200) {
           spdlog::error("batch of {} RiskAssessments: HTTP {} {}", r.bodies[i].size(), resp.status,
                         fhir::operation_outcome_text(resp.body));
@@ -303,7 +333,8 @@ WriteReport Pipeline::write_back() {
         }
         auto outcomes = fhir::parse_batch_response(resp.body, r.bodies[i].size());
         if (!outcomes) {
-          spdlog::error("batch of {} RiskAssessments: {}", r.bodies[i].size(), outcomes.error().message);
+          spdlog::error("batch of {} RiskAssessments: {}", r.bodies[i].size(),
+                        outcomes.error().message);
           return std::nullopt;
         }
         return std::move(outcomes).value();
@@ -336,8 +367,8 @@ WriteReport Pipeline::write_back() {
           written.push_back(pw);
           (o.status == 201 ? rep.created : rep.updated) += 1;
         } else {
-          spdlog::error("RiskAssessment for patient {}: HTTP {} {}", pw.patient_key.substr(0, 12), o.status,
-                        o.problem);
+          spdlog::error("RiskAssessment for patient {}: HTTP {} {}", pw.patient_key.substr(0, 12),
+                        o.status, o.problem);
           ++rep.failed;
         }
       }
@@ -357,7 +388,8 @@ WriteReport Pipeline::write_back() {
 
 Report Pipeline::run_once() {
   Report r;
-  for (const char* type : {"Patient", "Encounter", "Observation"}) r.ingested.push_back(ingest(type));
+  for (const char* type : {"Patient", "Encounter", "Observation"})
+    r.ingested.push_back(ingest(type));
   auto t0 = std::chrono::steady_clock::now();
   r.scored = score_queue(fhir::now_micros());
   r.score_timing = timing_;

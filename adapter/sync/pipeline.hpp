@@ -87,7 +87,8 @@ class Pipeline {
   /// Binds the model's features to their definitions; throws std::invalid_argument naming a
   /// feature that has no definition or one in a unit that does not convert.
   Pipeline(fhir::Client& client, store::Store& store, const mapping::Pseudonymizer& ps,
-           const score::ModelPackage& model, const std::vector<mapping::FeatureDefinition>& features,
+           const score::ModelPackage& model,
+           const std::vector<mapping::FeatureDefinition>& features,
            const mapping::ObservationCatalog& catalog, Options options);
 
   /// Pages through one resource type from its cursor. Throws fhir::FhirError or
@@ -106,7 +107,8 @@ class Pipeline {
   Report run_once();
 
  private:
-  std::vector<store::Scored> score_inputs(const std::vector<mapping::PatientInputs>& in, fhir::Micros as_of);
+  std::vector<store::Scored> score_inputs(const std::vector<mapping::PatientInputs>& in,
+                                          fhir::Micros as_of);
   std::vector<fhir::RiskFactor> factors_of(const std::string& contributions_json) const;
   fhir::SearchPage fetch_page(fhir::Client& client, const std::string& url);
   int follow_deletions(const std::string& type, std::optional<fhir::Micros> searched_up_to);

@@ -22,7 +22,8 @@ TrainingReport export_training(store::Store& store, const mapping::FeatureComput
   };
   std::vector<float> row(defs.size());
   std::string line;
-  store.for_each_patient(1000, [&](const std::vector<std::string>& keys, const std::vector<mapping::PatientInputs>& in) {
+  store.for_each_patient(1000, [&](const std::vector<std::string>& keys,
+                                   const std::vector<mapping::PatientInputs>& in) {
     for (std::size_t p = 0; p < keys.size(); ++p) {
       ++rep.patients;
       std::vector<fhir::Micros> discharges;
@@ -37,7 +38,8 @@ TrainingReport export_training(store::Store& store, const mapping::FeatureComput
         }
         bool readmitted = false;
         for (const auto& s : in[p].stays)
-          readmitted = readmitted || (indexed(s) && s.start && *s.start > t && *s.start <= t + options.horizon);
+          readmitted = readmitted ||
+                       (indexed(s) && s.start && *s.start > t && *s.start <= t + options.horizon);
         features.compute(in[p], t, row.data());
         line = keys[p] + ',' + fhir::format_instant(t);
         for (float v : row) {

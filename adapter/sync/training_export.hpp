@@ -20,9 +20,9 @@ struct TrainingOptions {
 
 struct TrainingReport {
   long patients = 0;
-  long rows = 0;      ///< index events written
-  long positives = 0; ///< rows labelled 1
-  long censored = 0;  ///< discharges left out: their horizon reaches past the newest encounter
+  long rows = 0;       ///< index events written
+  long positives = 0;  ///< rows labelled 1
+  long censored = 0;   ///< discharges left out: their horizon reaches past the newest encounter
 };
 
 /// Writes the CSV (header: patient, as_of, each feature, label) of every stored patient's index

@@ -71,7 +71,8 @@ const float* xgb_inplace(BoosterHandle b, const float* rows, std::size_t n) {
   const bst_ulong* shape = nullptr;
   bst_ulong dim = 0;
   const float* result = nullptr;
-  xgb_check(XGBoosterPredictFromDense(b, ai.c_str(), kPredictConfig, nullptr, &shape, &dim, &result));
+  xgb_check(
+      XGBoosterPredictFromDense(b, ai.c_str(), kPredictConfig, nullptr, &shape, &dim, &result));
   return result;
 }
 
@@ -84,16 +85,16 @@ void BM_batch_fra(benchmark::State& state) {
     m.ours.predict_batch(g_rows.data(), kBatchRows, out.data(), static_cast<int>(state.range(1)));
     benchmark::DoNotOptimize(out.data());
   }
-  state.counters["rows/s"] = benchmark::Counter(static_cast<double>(kBatchRows * state.iterations()),
-                                                benchmark::Counter::kIsRate);
+  state.counters["rows/s"] = benchmark::Counter(
+      static_cast<double>(kBatchRows * state.iterations()), benchmark::Counter::kIsRate);
 }
 
 void BM_batch_xgboost(benchmark::State& state) {
   auto& m = models(static_cast<int>(state.range(0)));
   xgb_threads(m.xgb, static_cast<int>(state.range(1)));
   for (auto _ : state) benchmark::DoNotOptimize(xgb_inplace(m.xgb, g_rows.data(), kBatchRows));
-  state.counters["rows/s"] = benchmark::Counter(static_cast<double>(kBatchRows * state.iterations()),
-                                                benchmark::Counter::kIsRate);
+  state.counters["rows/s"] = benchmark::Counter(
+      static_cast<double>(kBatchRows * state.iterations()), benchmark::Counter::kIsRate);
 }
 
 // ---- single row: each iteration scores the next row; median and p99 of the calls ----------
@@ -126,7 +127,8 @@ void BM_row_fra(benchmark::State& state) {
 void BM_row_xgboost(benchmark::State& state) {
   auto& m = models(static_cast<int>(state.range(0)));
   xgb_threads(m.xgb, 1);
-  single_rows(state, [&](const float* row) { benchmark::DoNotOptimize(xgb_inplace(m.xgb, row, 1)); });
+  single_rows(state,
+              [&](const float* row) { benchmark::DoNotOptimize(xgb_inplace(m.xgb, row, 1)); });
 }
 
 // The path most C API users take for one row: a DMatrix around it, predict, free. What the
@@ -134,7 +136,8 @@ void BM_row_xgboost(benchmark::State& state) {
 void BM_row_xgboost_dmatrix(benchmark::State& state) {
   auto& m = models(static_cast<int>(state.range(0)));
   xgb_threads(m.xgb, 1);
-  const char* config = R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0, "strict_shape": false})";
+  const char* config =
+      R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0, "strict_shape": false})";
   single_rows(state, [&](const float* row) {
     DMatrixHandle d = nullptr;
     xgb_check(XGDMatrixCreateFromMat(row, 1, kFeatures, std::nanf(""), &d));
@@ -183,7 +186,8 @@ void BM_shap_fra(benchmark::State& state) {
   auto& m = models(static_cast<int>(state.range(0)));
   std::vector<float> out(kShapRows * (kFeatures + 1));
   for (auto _ : state) {
-    m.ours.contributions_batch(g_rows.data(), kShapRows, out.data(), static_cast<int>(state.range(1)));
+    m.ours.contributions_batch(g_rows.data(), kShapRows, out.data(),
+                               static_cast<int>(state.range(1)));
     benchmark::DoNotOptimize(out.data());
   }
 }
@@ -193,7 +197,8 @@ void BM_shap_xgboost(benchmark::State& state) {
   xgb_threads(m.xgb, static_cast<int>(state.range(1)));
   DMatrixHandle d = nullptr;
   xgb_check(XGDMatrixCreateFromMat(g_rows.data(), kShapRows, kFeatures, std::nanf(""), &d));
-  const char* config = R"({"type": 2, "training": false, "iteration_begin": 0, "iteration_end": 0, "strict_shape": false})";
+  const char* config =
+      R"({"type": 2, "training": false, "iteration_begin": 0, "iteration_end": 0, "strict_shape": false})";
   for (auto _ : state) {
     const bst_ulong* shape = nullptr;
     bst_ulong dim = 0;
@@ -204,14 +209,33 @@ void BM_shap_xgboost(benchmark::State& state) {
   XGDMatrixFree(d);
 }
 
-BENCHMARK(BM_batch_fra)->ArgsProduct({{200, 1000}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_batch_xgboost)->ArgsProduct({{200, 1000}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_batch_fra)
+    ->ArgsProduct({{200, 1000}, {1, 2}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_batch_xgboost)
+    ->ArgsProduct({{200, 1000}, {1, 2}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_row_fra)->Arg(200)->Arg(1000)->Iterations(100000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_row_xgboost)->Arg(200)->Arg(1000)->Iterations(20000)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_row_xgboost_dmatrix)->Arg(200)->Arg(1000)->Iterations(20000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_row_xgboost_dmatrix)
+    ->Arg(200)
+    ->Arg(1000)
+    ->Iterations(20000)
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_row_jitter)->Arg(200)->Iterations(100000)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_shap_fra)->Args({200, 1})->Args({200, 2})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
-BENCHMARK(BM_shap_xgboost)->Args({200, 2})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_shap_fra)
+    ->Args({200, 1})
+    ->Args({200, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(2);
+BENCHMARK(BM_shap_xgboost)
+    ->Args({200, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(1);
 
 // Keeps every run's time and counters so that the ratios can be printed after the table.
 class RatioReporter : public benchmark::ConsoleReporter {
@@ -236,17 +260,21 @@ class RatioReporter : public benchmark::ConsoleReporter {
       for (const char* q : {"p50_us", "p99_us"}) {
         auto ours = counters_[fmt::format("BM_row_fra/{}/iterations:100000:{}", trees, q)];
         auto theirs = counters_[fmt::format("BM_row_xgboost/{}/iterations:20000:{}", trees, q)];
-        ratio(fmt::format("single row {} trees, {} ({:.2f} us vs {:.2f} us)", trees, q, ours, theirs), theirs, ours,
-              20.0);
+        ratio(
+            fmt::format("single row {} trees, {} ({:.2f} us vs {:.2f} us)", trees, q, ours, theirs),
+            theirs, ours, 20.0);
         auto dm = counters_[fmt::format("BM_row_xgboost_dmatrix/{}/iterations:20000:{}", trees, q)];
         ratio(fmt::format("  same, XGBoost via a DMatrix per row ({:.2f} us)", dm), dm, ours, 20.0);
       }
     const double jitter50 = counters_["BM_row_jitter/200/iterations:100000:p50_us"];
     const double jitter99 = counters_["BM_row_jitter/200/iterations:100000:p99_us"];
     if (jitter50 > 0)
-      std::printf("  (the machine's jitter: arithmetic of the 200-tree median's length, %.2f us, has a p99 of %.2f us)\n",
-                  jitter50, jitter99);
-    ratio("TreeSHAP 10k rows, 200 trees, 2 threads", results_["BM_shap_xgboost/200/2/iterations:1/real_time"],
+      std::printf(
+          "  (the machine's jitter: arithmetic of the 200-tree median's length, %.2f us, has a p99 "
+          "of %.2f us)\n",
+          jitter50, jitter99);
+    ratio("TreeSHAP 10k rows, 200 trees, 2 threads",
+          results_["BM_shap_xgboost/200/2/iterations:1/real_time"],
           results_["BM_shap_fra/200/2/iterations:2/real_time"], 10.0);
   }
 
@@ -257,7 +285,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
       return;
     }
     double r = theirs / ours;
-    std::printf("  %-62s %8.1fx  (target %.0fx: %s)\n", what.c_str(), r, target, r >= target ? "met" : "NOT met");
+    std::printf("  %-62s %8.1fx  (target %.0fx: %s)\n", what.c_str(), r, target,
+                r >= target ? "met" : "NOT met");
   }
   std::map<std::string, double> results_;
   std::map<std::string, double> counters_;
@@ -271,7 +300,8 @@ long rss_kb() {
 }
 
 void load_report() {
-  std::vector<fra::score::Model> kept;  // alive, so that the second load does not reuse the first's pages
+  std::vector<fra::score::Model>
+      kept;  // alive, so that the second load does not reuse the first's pages
   for (const char* ext : {"json", "ubj"}) {
     std::string path = fmt::format("{}/model1000.{}", g_dir, ext);
     long before = rss_kb();
@@ -280,12 +310,15 @@ void load_report() {
     auto ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     malloc_trim(0);  // give back what parsing used, so that what stays is the model
     long after = rss_kb();
-    std::printf("load model1000.%s: %.0f ms; %zu trees, %zu nodes; compiled %.2f MB = %.1f B per node (12 B node, 4 B "
-                "cover for TreeSHAP, the single-row layout); resident growth after load %.2f MB = %.2fx nodes x 12 B\n",
-                ext, ms, m.num_trees(), m.num_nodes(), static_cast<double>(m.memory_bytes()) / 1e6,
-                static_cast<double>(m.memory_bytes()) / static_cast<double>(m.num_nodes()),
-                static_cast<double>(after - before) / 1e3,
-                static_cast<double>(after - before) * 1e3 / static_cast<double>(m.num_nodes() * 12));
+    std::printf(
+        "load model1000.%s: %.0f ms; %zu trees, %zu nodes; compiled %.2f MB = %.1f B per node (12 "
+        "B node, 4 B "
+        "cover for TreeSHAP, the single-row layout); resident growth after load %.2f MB = %.2fx "
+        "nodes x 12 B\n",
+        ext, ms, m.num_trees(), m.num_nodes(), static_cast<double>(m.memory_bytes()) / 1e6,
+        static_cast<double>(m.memory_bytes()) / static_cast<double>(m.num_nodes()),
+        static_cast<double>(after - before) / 1e3,
+        static_cast<double>(after - before) * 1e3 / static_cast<double>(m.num_nodes() * 12));
     kept.push_back(std::move(m));
   }
 }
@@ -296,8 +329,10 @@ int main(int argc, char** argv) {
   std::vector<char*> args;
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--models" && i + 1 < argc) g_dir = argv[++i];
-    else args.push_back(argv[i]);
+    if (a == "--models" && i + 1 < argc)
+      g_dir = argv[++i];
+    else
+      args.push_back(argv[i]);
   }
   if (g_dir.empty()) {
     std::fprintf(stderr, "usage: bench_evaluator --models DIR [benchmark flags]\n");
@@ -305,7 +340,8 @@ int main(int argc, char** argv) {
   }
   std::ifstream in(g_dir + "/rows.f32", std::ios::binary);
   g_rows.resize(kBatchRows * kFeatures);
-  in.read(reinterpret_cast<char*>(g_rows.data()), static_cast<std::streamsize>(g_rows.size() * sizeof(float)));
+  in.read(reinterpret_cast<char*>(g_rows.data()),
+          static_cast<std::streamsize>(g_rows.size() * sizeof(float)));
   if (!in) {
     std::fprintf(stderr, "cannot read %s/rows.f32\n", g_dir.c_str());
     return 66;

@@ -46,8 +46,10 @@ const char* env(const char* name) {
 void remove_own_dir() { std::filesystem::remove_all(g_dir); }
 
 void check(const config::LoadResult& r) {
-  require(r.config.has_value() == r.problems.empty(), "a configuration with problems, or none without");
-  for (const auto& p : r.problems) require(!p.format().empty() && !p.message.empty(), "an empty problem");
+  require(r.config.has_value() == r.problems.empty(),
+          "a configuration with problems, or none without");
+  for (const auto& p : r.problems)
+    require(!p.format().empty() && !p.message.empty(), "an empty problem");
   if (!r.config) return;
   const auto& cfg = *r.config;
   for (const auto& k : config::key_specs()) {
@@ -68,7 +70,8 @@ void check(const config::LoadResult& r) {
   for (const auto& d : cfg.features())
     for (const auto& code : d.codes)
       require(d.source != mapping::FeatureDefinition::Source::observation ||
-                  d.aggregation == mapping::FeatureDefinition::Aggregation::count || cfg.catalog().count(code) == 1,
+                  d.aggregation == mapping::FeatureDefinition::Aggregation::count ||
+                  cfg.catalog().count(code) == 1,
               "an observation code missing from the catalog");
 }
 
@@ -80,13 +83,14 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     std::filesystem::create_directories(g_dir);
   } else {
     std::string tmpl = std::filesystem::is_directory("/dev/shm") ? "/dev/shm/fra-fuzz-config-XXXXXX"
-                                                                  : "/tmp/fra-fuzz-config-XXXXXX";
+                                                                 : "/tmp/fra-fuzz-config-XXXXXX";
     require(mkdtemp(tmpl.data()) != nullptr, "cannot make a working directory");
     g_dir = tmpl;
     std::atexit(remove_own_dir);
   }
   g_file = g_dir + "/adapter.toml";
-  std::filesystem::copy_file(FRA_SOURCE_DIR "/models/readmission-risk/features.toml", g_dir + "/features.toml",
+  std::filesystem::copy_file(FRA_SOURCE_DIR "/models/readmission-risk/features.toml",
+                             g_dir + "/features.toml",
                              std::filesystem::copy_options::overwrite_existing);
   return 0;
 }
@@ -105,7 +109,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto line = text.substr(at, end - at);
     if (line.starts_with("#!")) {
       auto eq = line.find('=');
-      if (eq != std::string_view::npos) g_env[std::string(line.substr(2, eq - 2))] = std::string(line.substr(eq + 1));
+      if (eq != std::string_view::npos)
+        g_env[std::string(line.substr(2, eq - 2))] = std::string(line.substr(eq + 1));
     }
     at = end + 1;
   }
@@ -113,7 +118,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check(config::load(g_file, &env));
 
   auto features = config::load_features(g_file);
-  require(features.problems.empty() || features.features.empty(), "features given despite problems");
+  require(features.problems.empty() || features.features.empty(),
+          "features given despite problems");
   for (const auto& p : features.problems) require(!p.format().empty(), "an empty problem");
   return 0;
 }

@@ -11,7 +11,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   try {
-    auto m = fra::score::Model::from_bytes(std::string_view(reinterpret_cast<const char*>(data), size));
+    auto m =
+        fra::score::Model::from_bytes(std::string_view(reinterpret_cast<const char*>(data), size));
     if (m.num_features() > 4096 || m.num_groups() > 64) return 0;
     std::vector<float> row(m.num_features(), 0.5f), out(m.num_groups() * (m.num_features() + 1));
     m.predict(row.data(), out.data());

@@ -5,14 +5,14 @@
 // NUL, a sealed reference opens to the patient it names, and a parsed instant formats back to
 // itself.
 
+#include <rapidjson/document.h>
+
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <string_view>
-
-#include <rapidjson/document.h>
 
 #include "adapter/config/config.hpp"
 #include "fhir/bundle.hpp"
@@ -32,7 +32,9 @@ void require(bool ok, const char* what) {
 }
 
 // PostgreSQL text: UTF-8 and no NUL.
-bool storable(std::string_view s) { return mapping::valid_utf8(s) && s.find('\0') == std::string_view::npos; }
+bool storable(std::string_view s) {
+  return mapping::valid_utf8(s) && s.find('\0') == std::string_view::npos;
+}
 
 void check_error(const Error& e) {
   require(!e.code.empty(), "an error without a code");
@@ -78,7 +80,8 @@ void map_patient(const rapidjson::Value& r) {
   check_version(rec->version);
   require(storable(rec->sex.value_or("")), "a stored sex is not storable text");
   auto opened = pseudonymizer().open(rec->sealed_reference);
-  require(opened.ok() && opened.value() == "Patient/" + p->id.value, "a sealed reference does not open to its patient");
+  require(opened.ok() && opened.value() == "Patient/" + p->id.value,
+          "a sealed reference does not open to its patient");
 }
 
 void map_observation(const rapidjson::Value& r) {
@@ -99,15 +102,19 @@ void map_encounter(const rapidjson::Value& r) {
   auto rec = mapping::map_encounter(e.value(), pseudonymizer());
   if (!rec) return check_error(rec.error());
   check_version(rec->version);
-  require(storable(rec->status) && storable(rec->class_code), "a stored status or class is not storable text");
+  require(storable(rec->status) && storable(rec->class_code),
+          "a stored status or class is not storable text");
 }
 
 // As sync/map_page.cpp does for each resource of a page, by the type it claims.
 void map_resource(const rapidjson::Value& r) {
   auto type = fhir::resource_type_of(r);
-  if (type == "Patient") map_patient(r);
-  else if (type == "Observation") map_observation(r);
-  else if (type == "Encounter") map_encounter(r);
+  if (type == "Patient")
+    map_patient(r);
+  else if (type == "Observation")
+    map_observation(r);
+  else if (type == "Encounter")
+    map_encounter(r);
 }
 
 void check_datetime(std::string_view text) {

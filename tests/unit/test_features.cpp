@@ -1,10 +1,10 @@
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 
 #include "adapter/config/config.hpp"
 #include "fhir/datetime.hpp"
@@ -18,7 +18,8 @@ fhir::Micros at(const char* s) { return *fhir::parse_datetime(s); }
 constexpr fhir::Micros kDay = 86400LL * 1000000;
 
 const config::FeatureFile& shipped() {
-  static config::FeatureFile f = config::load_features(FRA_SOURCE_DIR "/models/readmission-risk/features.toml");
+  static config::FeatureFile f =
+      config::load_features(FRA_SOURCE_DIR "/models/readmission-risk/features.toml");
   return f;
 }
 
@@ -47,14 +48,16 @@ const char* kHr = "http://loinc.org|8867-4";
 }  // namespace
 
 TEST_CASE("the shipped feature definitions load and cover the shipped model") {
-  REQUIRE_MESSAGE(shipped().problems.empty(), (shipped().problems.empty() ? "" : shipped().problems[0].format()));
+  REQUIRE_MESSAGE(shipped().problems.empty(),
+                  (shipped().problems.empty() ? "" : shipped().problems[0].format()));
   CHECK(shipped().features.size() >= 11);
   CHECK(shipped().catalog.count(kHr) == 1);
   CHECK(shipped().catalog.at("http://loinc.org|8310-5").unit == "Cel");
 }
 
 TEST_CASE("a feature vector as of T uses only data effective at or before T") {
-  auto fc = computer({"age_years", "sex_female", "heart_rate", "inpatient_admissions_365d", "length_of_stay_days"});
+  auto fc = computer({"age_years", "sex_female", "heart_rate", "inpatient_admissions_365d",
+                      "length_of_stay_days"});
   mapping::PatientInputs in;
   in.birth_year = 1950;
   in.sex = "female";
@@ -70,7 +73,7 @@ TEST_CASE("a feature vector as of T uses only data effective at or before T") {
   CHECK(v[1] == 1.0f);
   CHECK(v[2] == 90.0f);  // the September value is after T
   CHECK(v[3] == 2.0f);   // the stay that started before T counts as an admission
-  CHECK(v[4] == 4.0f);   // but its length is not known at T: the February stay is the last one ended
+  CHECK(v[4] == 4.0f);  // but its length is not known at T: the February stay is the last one ended
 
   auto later = fc.compute(in, at("2026-10-01T00:00:00Z"));
   CHECK(later[2] == 120.0f);
@@ -97,17 +100,20 @@ TEST_CASE("missing data is NaN, and the look-back window drops stale values") {
 
 TEST_CASE("aggregations over a window, whatever order the values come in") {
   using A = Def::Aggregation;
-  std::vector<Def> defs{observation("last", A::last, "P10D"), observation("min", A::min, "P10D"),
-                        observation("max", A::max, "P10D"),   observation("mean", A::mean, "P10D"),
-                        observation("count", A::count, "P10D"), observation("delta", A::delta, "P10D"),
-                        observation("slope", A::slope, "P10D"), observation("all", A::count)};
+  std::vector<Def> defs{
+      observation("last", A::last, "P10D"),   observation("min", A::min, "P10D"),
+      observation("max", A::max, "P10D"),     observation("mean", A::mean, "P10D"),
+      observation("count", A::count, "P10D"), observation("delta", A::delta, "P10D"),
+      observation("slope", A::slope, "P10D"), observation("all", A::count)};
   REQUIRE(!mapping::check_definitions(defs));
   auto cat = mapping::catalog_of(defs);
   REQUIRE(cat.ok());
   mapping::FeatureComputer fc(defs, cat.value());
   const auto t = at("2026-07-11T00:00:00Z");
   mapping::PatientInputs in;
-  in.measurements = {{kHr, 100, t - 2 * kDay}, {kHr, 80, t - 6 * kDay}, {kHr, 90, t - 4 * kDay},
+  in.measurements = {{kHr, 100, t - 2 * kDay},
+                     {kHr, 80, t - 6 * kDay},
+                     {kHr, 90, t - 4 * kDay},
                      {kHr, 500, t - 10 * kDay},  // on the window's open edge: out
                      {kHr, 300, t + 1}};         // after as-of: out
   auto v = fc.compute(in, t);
@@ -142,7 +148,8 @@ TEST_CASE("days since discharge, and units converted to what the model wants") {
   temp.unit = "Cel";
   auto cat = mapping::catalog_of({since, temp});
   REQUIRE(cat.ok());
-  auto bound = mapping::bind_features({since, temp}, {{"days_since_discharge", "h"}, {"temp", "[degF]"}});
+  auto bound =
+      mapping::bind_features({since, temp}, {{"days_since_discharge", "h"}, {"temp", "[degF]"}});
   REQUIRE(bound.ok());
   mapping::FeatureComputer fc(bound.value(), cat.value());
   mapping::PatientInputs in;
@@ -154,12 +161,14 @@ TEST_CASE("days since discharge, and units converted to what the model wants") {
 }
 
 TEST_CASE("binding names the feature without a definition or with a unit that does not convert") {
-  auto r = mapping::bind_features(shipped().features, {{"heart_rate", "/min"}, {"lactate", "mmol/L"}});
+  auto r =
+      mapping::bind_features(shipped().features, {{"heart_rate", "/min"}, {"lactate", "mmol/L"}});
   REQUIRE(!r.ok());
   CHECK(r.error().message == "the model needs feature 'lactate', which has no definition");
   auto u = mapping::bind_features(shipped().features, {{"heart_rate", "kg"}});
   REQUIRE(!u.ok());
-  CHECK(u.error().message == "the model wants feature 'heart_rate' in \"kg\", its definition gives \"/min\"");
+  CHECK(u.error().message ==
+        "the model wants feature 'heart_rate' in \"kg\", its definition gives \"/min\"");
 }
 
 TEST_CASE("windows are ISO 8601 durations of fixed length") {
@@ -167,7 +176,8 @@ TEST_CASE("windows are ISO 8601 durations of fixed length") {
   CHECK(*mapping::parse_window("P2W") == 14 * kDay);
   CHECK(*mapping::parse_window("PT48H") == 2 * kDay);
   CHECK(*mapping::parse_window("P1DT12H") == kDay + kDay / 2);
-  CHECK(mapping::parse_window("P1Y").error().message.find("years and months vary") != std::string::npos);
+  CHECK(mapping::parse_window("P1Y").error().message.find("years and months vary") !=
+        std::string::npos);
   CHECK(!mapping::parse_window("365D").ok());
   CHECK(!mapping::parse_window("P").ok());
   CHECK(!mapping::parse_window("PT0S").ok());
@@ -186,21 +196,34 @@ TEST_CASE("[[feature]] tables: each mistake named with file, line and the featur
     }
     return all;
   };
-  CHECK(problems("[[feature]]\nname = \"hr\"\nsource = \"observation\"\ncodes = [\"http://loinc.org|8867-4\"]\n"
+  CHECK(problems("[[feature]]\nname = \"hr\"\nsource = \"observation\"\ncodes = "
+                 "[\"http://loinc.org|8867-4\"]\n"
                  "unit = \"/min\"\naggregation = \"median\"\n") ==
-        "f.toml:6:15: error: feature 'hr'.aggregation: expected one of last, min, max, mean, count, delta, slope, got "
+        "f.toml:6:15: error: feature 'hr'.aggregation: expected one of last, min, max, mean, "
+        "count, delta, slope, got "
         "\"median\"\n");
-  CHECK(problems("[[feature]]\nname = \"hr\"\nsource = \"patient\"\nattribute = \"age\"\nunit = \"a\"\nwindow = \"P1D\"\n") ==
+  CHECK(problems("[[feature]]\nname = \"hr\"\nsource = \"patient\"\nattribute = \"age\"\nunit = "
+                 "\"a\"\nwindow = \"P1D\"\n") ==
         "f.toml:6:10: error: feature 'hr': unknown key 'window' for a source of \"patient\"\n");
-  CHECK(problems("[[feature]]\nname = \"hr\"\nsource = \"observation\"\ncodes = [\"8867-4\"]\nunit = \"/min\"\n"
-                 "aggregation = \"last\"\n") == "f.toml: error: feature 'hr': code \"8867-4\" is not system|code\n");
+  CHECK(problems("[[feature]]\nname = \"hr\"\nsource = \"observation\"\ncodes = [\"8867-4\"]\nunit "
+                 "= \"/min\"\n"
+                 "aggregation = \"last\"\n") ==
+        "f.toml: error: feature 'hr': code \"8867-4\" is not system|code\n");
   CHECK(problems("[[feature]]\nname = \"hr\"\nsource = \"encounter\"\nunit = \"1\"\n") ==
-        "f.toml:1:1: error: feature 'hr': classes is missing (Encounter.class codes such as [\"IMP\"])\n"
-        "f.toml:1:1: error: feature 'hr': measure is missing (admissions, length_of_stay or days_since_discharge)\n");
-  CHECK(problems("[[feature]]\nname = \"w\"\nsource = \"observation\"\ncodes = [\"http://loinc.org|29463-7\"]\n"
-                 "unit = \"kg\"\naggregation = \"last\"\nwindow = \"P1M\"\n")
-            .find("f.toml:7:10: error: feature 'w'.window: window \"P1M\": years and months vary") == 0);
-  CHECK(problems("[[feature]]\nname = \"a\"\nsource = \"observation\"\ncodes = [\"s|c\"]\nunit = \"kg\"\naggregation = \"last\"\n"
-                 "[[feature]]\nname = \"b\"\nsource = \"observation\"\ncodes = [\"s|c\"]\nunit = \"cm\"\naggregation = \"last\"\n") ==
-        "f.toml: error: feature 'b': code s|c is kept in \"kg\" for another feature, which does not convert to \"cm\"\n");
+        "f.toml:1:1: error: feature 'hr': classes is missing (Encounter.class codes such as "
+        "[\"IMP\"])\n"
+        "f.toml:1:1: error: feature 'hr': measure is missing (admissions, length_of_stay or "
+        "days_since_discharge)\n");
+  CHECK(
+      problems("[[feature]]\nname = \"w\"\nsource = \"observation\"\ncodes = "
+               "[\"http://loinc.org|29463-7\"]\n"
+               "unit = \"kg\"\naggregation = \"last\"\nwindow = \"P1M\"\n")
+          .find("f.toml:7:10: error: feature 'w'.window: window \"P1M\": years and months vary") ==
+      0);
+  CHECK(problems("[[feature]]\nname = \"a\"\nsource = \"observation\"\ncodes = [\"s|c\"]\nunit = "
+                 "\"kg\"\naggregation = \"last\"\n"
+                 "[[feature]]\nname = \"b\"\nsource = \"observation\"\ncodes = [\"s|c\"]\nunit = "
+                 "\"cm\"\naggregation = \"last\"\n") ==
+        "f.toml: error: feature 'b': code s|c is kept in \"kg\" for another feature, which does "
+        "not convert to \"cm\"\n");
 }

@@ -16,7 +16,8 @@ const mapping::Pseudonymizer& ps() {
 }
 
 const mapping::ObservationCatalog& catalog() {
-  static config::FeatureFile f = config::load_features(FRA_SOURCE_DIR "/models/readmission-risk/features.toml");
+  static config::FeatureFile f =
+      config::load_features(FRA_SOURCE_DIR "/models/readmission-risk/features.toml");
   REQUIRE(f.problems.empty());
   return f.catalog;
 }
@@ -35,7 +36,8 @@ std::string vital(const std::string& code, const std::string& value, const std::
   return R"({"resourceType":"Observation","id":"o1","status":")" + status +
          R"(","code":{"coding":[{"system":"http://loinc.org","code":")" + code +
          R"("}]},"subject":{"reference":"Patient/p1"},"effectiveDateTime":"2026-01-01T10:00:00Z",
-           "valueQuantity":{"value":)" + value + R"(,"system":"http://unitsofmeasure.org","code":")" + unit + R"("}})";
+           "valueQuantity":{"value":)" +
+         value + R"(,"system":"http://unitsofmeasure.org","code":")" + unit + R"("}})";
 }
 }  // namespace
 
@@ -62,7 +64,8 @@ TEST_CASE("a temperature in Fahrenheit is stored in Celsius, keyed by pseudonyms
 TEST_CASE("entered-in-error, no value and unknown codes give a record without values") {
   CHECK(map_json(vital("8867-4", "80", "/min", "entered-in-error"))->values.empty());
   CHECK(map_json(vital("99999-9", "80", "/min"))->values.empty());
-  auto no_value = R"({"resourceType":"Observation","id":"o1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},
+  auto no_value =
+      R"({"resourceType":"Observation","id":"o1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},
                       "subject":{"reference":"Patient/p1"},"dataAbsentReason":{"text":"asked but declined"}})";
   auto r = map_json(no_value);
   REQUIRE(r.ok());
@@ -73,16 +76,19 @@ TEST_CASE("bad observations are refused with a code and pointer") {
   CHECK(map_json(vital("8867-4", "80", "kg")).error().code == "unknown-unit");
   CHECK(map_json(vital("8867-4", "80", "kg")).error().pointer == "/valueQuantity/code");
   CHECK(map_json(vital("8867-4", "4000", "/min")).error().code == "implausible-value");
-  auto no_subject = R"({"resourceType":"Observation","id":"o1","status":"final","valueQuantity":{"value":1}})";
+  auto no_subject =
+      R"({"resourceType":"Observation","id":"o1","status":"final","valueQuantity":{"value":1}})";
   CHECK(map_json(no_subject).error().code == "missing-subject");
-  auto no_time = R"({"resourceType":"Observation","id":"o1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},
+  auto no_time =
+      R"({"resourceType":"Observation","id":"o1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},
                      "subject":{"reference":"Patient/p1"},"valueQuantity":{"value":80,"system":"http://unitsofmeasure.org","code":"/min"}})";
   CHECK(map_json(no_time).error().code == "missing-effective");
 }
 
 TEST_CASE("cancelled encounters do not count") {
   rapidjson::Document d;
-  d.Parse(R"({"resourceType":"Encounter","id":"e1","status":"cancelled","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},
+  d.Parse(
+      R"({"resourceType":"Encounter","id":"e1","status":"cancelled","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"IMP"},
               "subject":{"reference":"Patient/p1"},"period":{"start":"2026-01-01T00:00:00Z","end":"2026-01-03T00:00:00Z"}})");
   auto e = fhir::read_encounter(d);
   REQUIRE(e.ok());
@@ -93,7 +99,8 @@ TEST_CASE("cancelled encounters do not count") {
 }
 
 TEST_CASE("a component repeated with the same code keeps its first value, once") {
-  auto bp = R"({"resourceType":"Observation","id":"bp","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"85354-9"}]},
+  auto bp =
+      R"({"resourceType":"Observation","id":"bp","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"85354-9"}]},
     "subject":{"reference":"Patient/p1"},"effectiveDateTime":"2026-01-01T10:00:00Z","component":[
     {"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":120,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}},
     {"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":125,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}},

@@ -10,8 +10,8 @@ TEST_CASE("metrics render in the Prometheus text format, declared ones before th
   m.declare("fra_scores_total", "counter", "Scores by band", "band");
   m.declare("fra_scoring_seconds", "histogram", "Scoring pass", "", {0.1, 1});
   std::string before = m.render();
-  CHECK(before.find("# HELP fra_queue_depth Patients waiting\n# TYPE fra_queue_depth gauge\nfra_queue_depth 0\n") !=
-        std::string::npos);
+  CHECK(before.find("# HELP fra_queue_depth Patients waiting\n# TYPE fra_queue_depth "
+                    "gauge\nfra_queue_depth 0\n") != std::string::npos);
   CHECK(before.find("# TYPE fra_scores_total counter\n") != std::string::npos);
   CHECK(before.find("fra_scoring_seconds_bucket{le=\"+Inf\"} 0\n") != std::string::npos);
 

@@ -21,7 +21,8 @@ TEST_CASE("pseudonyms are HMAC-SHA256 of type/id, hex") {
   unsigned char mac[32];
   unsigned int len = 0;
   std::string msg = "Patient/123";
-  HMAC(EVP_sha256(), kKey.data(), 32, reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac, &len);
+  HMAC(EVP_sha256(), kKey.data(), 32, reinterpret_cast<const unsigned char*>(msg.data()),
+       msg.size(), mac, &len);
   CHECK(p.hex == fra::mapping::to_hex(mac, len));
   CHECK(p.hex.size() == 64);
   CHECK(ps.of("Patient", {"123"}) == p);
@@ -34,7 +35,8 @@ TEST_CASE("a key longer than SHA-256's block is hashed first, as HMAC requires")
   unsigned char mac[32];
   unsigned int len = 0;
   std::string msg = "Patient/abc";
-  HMAC(EVP_sha256(), long_key.data(), 100, reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac, &len);
+  HMAC(EVP_sha256(), long_key.data(), 100, reinterpret_cast<const unsigned char*>(msg.data()),
+       msg.size(), mac, &len);
   CHECK(Pseudonymizer(long_key).of("Patient", {"abc"}).hex == fra::mapping::to_hex(mac, len));
 }
 
@@ -57,18 +59,15 @@ TEST_CASE("sealing round-trips, is randomised, and detects tampering and another
 
 TEST_CASE("key files: short, missing and group-readable are refused with the reason") {
   std::string path = "/tmp/fra-unit-key-" + std::to_string(::getpid());
-  {
-    std::ofstream(path) << std::string(16, 'a');
-  }
+  { std::ofstream(path) << std::string(16, 'a'); }
   ::chmod(path.c_str(), 0600);
   auto r = fra::mapping::read_key_file(path);
   REQUIRE(!r.ok());
   CHECK(r.error().message.find("16 bytes; at least 32") != std::string::npos);
-  {
-    std::ofstream(path) << std::string(40, 'a');
-  }
+  { std::ofstream(path) << std::string(40, 'a'); }
   ::chmod(path.c_str(), 0640);
-  CHECK(fra::mapping::read_key_file(path).error().message.find("readable by group or others") != std::string::npos);
+  CHECK(fra::mapping::read_key_file(path).error().message.find("readable by group or others") !=
+        std::string::npos);
   ::chmod(path.c_str(), 0600);
   CHECK(fra::mapping::read_key_file(path).value().size() == 40);
   std::remove(path.c_str());
@@ -79,6 +78,8 @@ TEST_CASE("derived names are HMAC-SHA256 of purpose|text") {
   unsigned char mac[32];
   unsigned int len = 0;
   std::string msg = "risk-assessment/m|abc";
-  HMAC(EVP_sha256(), kKey.data(), 32, reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac, &len);
-  CHECK(Pseudonymizer(kKey).derive("risk-assessment/m", "abc").hex == fra::mapping::to_hex(mac, len));
+  HMAC(EVP_sha256(), kKey.data(), 32, reinterpret_cast<const unsigned char*>(msg.data()),
+       msg.size(), mac, &len);
+  CHECK(Pseudonymizer(kKey).derive("risk-assessment/m", "abc").hex ==
+        fra::mapping::to_hex(mac, len));
 }

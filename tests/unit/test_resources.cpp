@@ -16,7 +16,8 @@ rapidjson::Document parse(const char* json) {
 }  // namespace
 
 TEST_CASE("a blood-pressure panel is read with its components") {
-  auto d = parse(R"({"resourceType":"Observation","id":"bp1","meta":{"versionId":"2","lastUpdated":"2026-01-02T03:04:05.678Z"},
+  auto d = parse(
+      R"({"resourceType":"Observation","id":"bp1","meta":{"versionId":"2","lastUpdated":"2026-01-02T03:04:05.678Z"},
     "status":"final","code":{"coding":[{"system":"http://loinc.org","code":"85354-9"}]},
     "subject":{"reference":"Patient/p1"},"effectiveDateTime":"2026-01-01T10:00:00Z",
     "component":[{"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":130,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}},
@@ -34,7 +35,10 @@ TEST_CASE("a blood-pressure panel is read with its components") {
 
 TEST_CASE("subject references: relative, absolute and versioned name the patient; others do not") {
   auto subject_of = [](const char* ref) {
-    std::string json = std::string(R"({"resourceType":"Observation","id":"o","status":"final","subject":{"reference":")") + ref + "\"}}";
+    std::string json =
+        std::string(
+            R"({"resourceType":"Observation","id":"o","status":"final","subject":{"reference":")") +
+        ref + "\"}}";
     auto d = parse(json.c_str());
     return fra::fhir::read_observation(d)->subject;
   };
@@ -46,20 +50,24 @@ TEST_CASE("subject references: relative, absolute and versioned name the patient
 }
 
 TEST_CASE("a value of the wrong type is refused with a pointer to it") {
-  auto d = parse(R"({"resourceType":"Observation","id":"o","status":"final","valueString":"high"})");
+  auto d =
+      parse(R"({"resourceType":"Observation","id":"o","status":"final","valueString":"high"})");
   auto o = fra::fhir::read_observation(d);
   REQUIRE(!o.ok());
   CHECK(o.error().code == "bad-value");
   CHECK(o.error().pointer == "/valueString");
-  auto d2 = parse(R"({"resourceType":"Observation","id":"o","status":"final","valueQuantity":{"value":"12"}})");
+  auto d2 = parse(
+      R"({"resourceType":"Observation","id":"o","status":"final","valueQuantity":{"value":"12"}})");
   CHECK(fra::fhir::read_observation(d2).error().pointer == "/valueQuantity/value");
 }
 
-TEST_CASE("a value member whose name is not UTF-8 is refused without echoing the name (fuzz_resource)") {
+TEST_CASE(
+    "a value member whose name is not UTF-8 is refused without echoing the name (fuzz_resource)") {
   // PostgreSQL refuses a dead letter holding invalid UTF-8 or NUL, failing the page's transaction.
   rapidjson::Document d;
   const std::string json =
-      "{\"resourceType\":\"Observation\",\"id\":\"o\",\"component\":[{},{\"valueQ\xf7" "antity\":1}]}";
+      "{\"resourceType\":\"Observation\",\"id\":\"o\",\"component\":[{},{\"valueQ\xf7"
+      "antity\":1}]}";
   d.Parse(json.c_str());
   REQUIRE(!d.HasParseError());
   auto o = fra::fhir::read_observation(d);
@@ -80,7 +88,8 @@ TEST_CASE("an unparseable date is refused, and the message holds no field value"
 }
 
 TEST_CASE("a patient keeps only the birth year") {
-  auto d = parse(R"({"resourceType":"Patient","id":"p","gender":"female","birthDate":"1960-02-11"})");
+  auto d =
+      parse(R"({"resourceType":"Patient","id":"p","gender":"female","birthDate":"1960-02-11"})");
   auto p = fra::fhir::read_patient(d);
   REQUIRE(p.ok());
   CHECK(*p->birth_year == 1960);
@@ -101,31 +110,40 @@ TEST_CASE("search pages: matches only, the next link, and clear errors for what 
 }
 
 TEST_CASE("OperationOutcome text is extracted from diagnostics or details") {
-  CHECK(fra::fhir::operation_outcome_text(
-            R"({"resourceType":"OperationOutcome","issue":[{"diagnostics":"bad"},{"details":{"text":"worse"}}]})") ==
-        "bad; worse");
+  CHECK(
+      fra::fhir::operation_outcome_text(
+          R"({"resourceType":"OperationOutcome","issue":[{"diagnostics":"bad"},{"details":{"text":"worse"}}]})") ==
+      "bad; worse");
   CHECK(fra::fhir::operation_outcome_text("not json").empty());
 }
 
-TEST_CASE("an OperationOutcome nested a million deep, alone or in a batch response, keeps the stack (fuzz_resource)") {
+TEST_CASE(
+    "an OperationOutcome nested a million deep, alone or in a batch response, keeps the stack "
+    "(fuzz_resource)") {
   const std::string deep = std::string(1000000, '[') + std::string(1000000, ']');
   CHECK(fra::fhir::operation_outcome_text(deep).empty());
   auto batch = fra::fhir::parse_batch_response(
-      R"({"resourceType":"Bundle","entry":[{"response":{"status":"400","outcome":)" + deep + "}}]}", 1);
+      R"({"resourceType":"Bundle","entry":[{"response":{"status":"400","outcome":)" + deep + "}}]}",
+      1);
   REQUIRE(batch.ok());
   CHECK((*batch)[0].status == 400);
   CHECK((*batch)[0].problem.empty());
   auto named = fra::fhir::parse_batch_response(
       R"({"resourceType":"Bundle","entry":[{"response":{"status":"400","outcome":{"resourceType":"OperationOutcome",)"
-      R"("issue":[{"diagnostics":"bad"}]}}}]})", 1);
+      R"("issue":[{"diagnostics":"bad"}]}}}]})",
+      1);
   CHECK((*named)[0].problem == "bad");
 }
 
-TEST_CASE("text a server sends back is scrubbed of what could identify a patient before it is logged") {
+TEST_CASE(
+    "text a server sends back is scrubbed of what could identify a patient before it is logged") {
   using fra::fhir::scrub_server_text;
-  CHECK(scrub_server_text("Resource Patient/8f3a-11 not found") == "Resource Patient/... not found");
-  CHECK(scrub_server_text("identifier 'MRN-4471234' matched 2 resources") == "identifier '...' matched 2 resources");
-  CHECK(scrub_server_text("Invalid birthDate 1980-05-12 for \"Jane Doe\"") == "Invalid birthDate # for \"...\"");
+  CHECK(scrub_server_text("Resource Patient/8f3a-11 not found") ==
+        "Resource Patient/... not found");
+  CHECK(scrub_server_text("identifier 'MRN-4471234' matched 2 resources") ==
+        "identifier '...' matched 2 resources");
+  CHECK(scrub_server_text("Invalid birthDate 1980-05-12 for \"Jane Doe\"") ==
+        "Invalid birthDate # for \"...\"");
   CHECK(scrub_server_text("call 555-0142 about line 3") == "call # about line 3");
   CHECK(scrub_server_text("Missing required property (RiskAssessment.status)") ==
         "Missing required property (RiskAssessment.status)");

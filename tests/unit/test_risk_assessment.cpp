@@ -23,7 +23,8 @@ TEST_CASE("a RiskAssessment carries identifier, subject, method, prediction, ban
   in.band_code = "moderate";
   in.band_display = "Moderate likelihood";
   in.factors = {{"heart_rate", "Heart rate", 92, "/min", "/min", "", 0.8},
-                {"oxygen_saturation", "Oxygen saturation", std::numeric_limits<double>::quiet_NaN(), "%", "%", "", 0.3},
+                {"oxygen_saturation", "Oxygen saturation", std::numeric_limits<double>::quiet_NaN(),
+                 "%", "%", "", 0.3},
                 {"sex_female", "Sex", 1, "", "1", "female", -0.2},
                 {"body_temperature", "Body temperature", 37.777779, "°C", "Cel", "", -0.1}};
   rapidjson::Document d;
@@ -38,7 +39,8 @@ TEST_CASE("a RiskAssessment carries identifier, subject, method, prediction, ban
   CHECK(std::string(d["method"]["coding"][0]["version"].GetString()) == "1.0.0");
   const auto& pred = d["prediction"][0];
   CHECK(pred["probabilityDecimal"].GetDouble() == 0.123456789);
-  CHECK(std::string(pred["qualitativeRisk"]["coding"][0]["system"].GetString()) == kRiskProbabilitySystem);
+  CHECK(std::string(pred["qualitativeRisk"]["coding"][0]["system"].GetString()) ==
+        kRiskProbabilitySystem);
   CHECK(std::string(pred["qualitativeRisk"]["coding"][0]["code"].GetString()) == "moderate");
   CHECK(std::string(pred["outcome"]["coding"][0]["code"].GetString()) == "417005");
   std::string note = d["note"][0]["text"].GetString();
@@ -65,6 +67,8 @@ TEST_CASE("a RiskAssessment carries identifier, subject, method, prediction, ban
   CHECK(std::string((*part(hr, "effect"))["valueCode"].GetString()) == "raises");
   CHECK(part(pred["extension"][1], "value") == nullptr);  // not recorded: no value
   CHECK(std::string((*part(pred["extension"][2], "value"))["valueString"].GetString()) == "female");
-  CHECK(std::string((*part(pred["extension"][3], "value"))["valueQuantity"]["unit"].GetString()) == "°C");
-  CHECK(conditional_path(in) == "RiskAssessment?identifier=urn%3Afhir-risk-adapter%3Arisk-assessment%7Cabc123");
+  CHECK(std::string((*part(pred["extension"][3], "value"))["valueQuantity"]["unit"].GetString()) ==
+        "°C");
+  CHECK(conditional_path(in) ==
+        "RiskAssessment?identifier=urn%3Afhir-risk-adapter%3Arisk-assessment%7Cabc123");
 }

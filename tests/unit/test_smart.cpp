@@ -27,8 +27,9 @@ std::string decode(const std::string& b64url) {
   for (auto& c : s) c = c == '-' ? '+' : c == '_' ? '/' : c;
   while (s.size() % 4) s += '=';
   std::string out(s.size(), '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(s.data()),
-                          static_cast<int>(s.size()));
+  int n =
+      EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
   out.resize(static_cast<std::size_t>(n) - (s.size() - b64url.size()));
   return out;
 }
@@ -44,7 +45,8 @@ TEST_CASE("base64url has no padding and the URL alphabet") {
 
 TEST_CASE("client assertions: header, claims, fresh jti, and ES384 signatures of 96 bytes") {
   std::string pem = pem_of(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-384"));
-  SmartTokenSource source({"https://ehr.example.org/token", "client-1", pem, "kid-1", "system/Patient.read"}, {});
+  SmartTokenSource source(
+      {"https://ehr.example.org/token", "client-1", pem, "kid-1", "system/Patient.read"}, {});
   CHECK(std::string(source.algorithm()) == "ES384");
   const Micros now = 1'800'000'000LL * 1'000'000;
   std::set<std::string> jtis;
@@ -70,9 +72,10 @@ TEST_CASE("keys that cannot sign RS384 or ES384 are refused with the reason") {
   CHECK_THROWS_WITH_AS(SmartTokenSource({"u", "c", "not a key", "", ""}, {}),
                        "the SMART private key is not a PEM private key", SmartError);
   std::string p256 = pem_of(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
-  CHECK_THROWS_WITH_AS(SmartTokenSource({"u", "c", p256, "", ""}, {}),
-                       "the SMART private key is an EC key on another curve than P-384 (ES384 needs P-384)",
-                       SmartError);
+  CHECK_THROWS_WITH_AS(
+      SmartTokenSource({"u", "c", p256, "", ""}, {}),
+      "the SMART private key is an EC key on another curve than P-384 (ES384 needs P-384)",
+      SmartError);
   std::string rsa = pem_of(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048)));
   CHECK(std::string(SmartTokenSource({"u", "c", rsa, "", ""}, {}).algorithm()) == "RS384");
 }

@@ -27,11 +27,14 @@ TEST_CASE("a history Bundle wakes the types of its entries; anything else wakes 
   CHECK(notified_types(r4, kTypes) == std::set<std::string>{"Observation", "Patient"});
   CHECK(notified_types("", kTypes).empty());
   CHECK(notified_types("not json", kTypes).empty());
-  CHECK(notified_types(R"({"entry":[{"resource":{"resourceType":"Medication"}}]})", kTypes).empty());
+  CHECK(
+      notified_types(R"({"entry":[{"resource":{"resourceType":"Medication"}}]})", kTypes).empty());
   CHECK(notified_types(R"({"entry":"x"})", kTypes).empty());
 }
 
-TEST_CASE("a notification nested a million deep wakes none by name and keeps the stack (fuzz_notification)") {
+TEST_CASE(
+    "a notification nested a million deep wakes none by name and keeps the stack "
+    "(fuzz_notification)") {
   CHECK(notified_types(std::string(1000000, '[') + std::string(1000000, ']'), kTypes).empty());
   CHECK(notified_types(R"({"entry":[)" + std::string(1000000, '['), kTypes).empty());
 }
