@@ -4,11 +4,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
-#include <sys/stat.h>
 
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 namespace fra::mapping {
@@ -157,26 +154,6 @@ Result<std::string> Pseudonymizer::open(const std::vector<std::uint8_t>& sealed)
     return make_error("bad-seal",
                       "sealed value does not open under this key (altered, or another key)");
   return out;
-}
-
-Result<std::string> read_key_file(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0)
-    return make_error("key-file", fmt::format("{}: cannot read the key file (missing?)", path));
-  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-    return make_error("key-file",
-                      fmt::format("{}: key file is readable by group or others (mode {:o}); "
-                                  "chmod 600 it",
-                                  path, st.st_mode & 0777));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error("key-file", fmt::format("{}: cannot open the key file", path));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  std::string key = ss.str();
-  if (key.size() < kMinKeyBytes)
-    return make_error("key-file", fmt::format("{}: key is {} bytes; at least {} are required", path,
-                                              key.size(), kMinKeyBytes));
-  return key;
 }
 
 }  // namespace fra::mapping

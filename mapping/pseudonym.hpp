@@ -58,10 +58,6 @@ class Pseudonymizer {
   std::unique_ptr<Keyed> keyed_;
 };
 
-/// Reads a key file. Errors (one line, no key material): missing, unreadable, readable by group
-/// or others, or shorter than kMinKeyBytes.
-Result<std::string> read_key_file(const std::string& path);
-
 /// Lower-case hex of bytes.
 std::string to_hex(const unsigned char* data, std::size_t n);
 

@@ -21,6 +21,7 @@
 
 #include "adapter/app/setup.hpp"
 #include "adapter/config/config.hpp"
+#include "adapter/config/secret_file.hpp"
 #include "adapter/score/csv.hpp"
 #include "adapter/score/manifest.hpp"
 #include "adapter/store/store.hpp"
@@ -111,7 +112,23 @@ std::optional<std::string> read_text(const std::string& path) {
   return ss.str();
 }
 
+// A password or token as a file holds it, less the line end an editor leaves.
+std::string without_line_end(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
 }  // namespace
+
+std::optional<std::string> secret_file(std::string_view key, const std::string& path,
+                                       std::size_t min_bytes) {
+  auto bytes = config::read_secret_file(path, min_bytes);
+  if (!bytes) {
+    error_line(fmt::format("{}: {}", key, bytes.error().message));
+    return std::nullopt;
+  }
+  return std::move(bytes).value();
+}
 
 std::optional<fhir::ClientOptions> client_options(const config::Config& cfg) {
   fhir::ClientOptions opts;
@@ -128,24 +145,15 @@ std::optional<fhir::ClientOptions> client_options(const config::Config& cfg) {
       return std::nullopt;
     }
   }
-  if (!opts.client_key_file.empty()) {
-    auto key = mapping::read_key_file(opts.client_key_file);
-    if (!key) {
-      error_line("fhir.client_key_file: " + key.error().message);
-      return std::nullopt;
-    }
-  }
+  // The private key is read by libcurl from its path; it is read here first for its mode.
+  if (!opts.client_key_file.empty() &&
+      !secret_file("fhir.client_key_file", opts.client_key_file, mapping::kMinKeyBytes))
+    return std::nullopt;
   if (!cfg.str("fhir.basic_user").empty()) {
-    auto password = read_text(cfg.str("fhir.basic_password_file"));
-    if (!password) {
-      error_line(fmt::format("fhir.basic_password_file: {}: cannot read",
-                             cfg.str("fhir.basic_password_file")));
-      return std::nullopt;
-    }
-    while (!password->empty() && (password->back() == '\n' || password->back() == '\r'))
-      password->pop_back();
+    auto password = secret_file("fhir.basic_password_file", cfg.str("fhir.basic_password_file"), 1);
+    if (!password) return std::nullopt;
     opts.basic_user = cfg.str("fhir.basic_user");
-    opts.basic_password = *password;
+    opts.basic_password = without_line_end(std::move(*password));
   }
   // A static token may come from the environment (a secret store's injection), never the
   // command line; a file named in the configuration wins.
@@ -153,26 +161,19 @@ std::optional<fhir::ClientOptions> client_options(const config::Config& cfg) {
       env_token != nullptr && *env_token != '\0')
     opts.bearer_token = env_token;
   if (const auto& token_file = cfg.str("fhir.bearer_token_file"); !token_file.empty()) {
-    auto token = read_text(token_file);
-    if (!token) {
-      error_line(fmt::format("fhir.bearer_token_file: {}: cannot read", token_file));
-      return std::nullopt;
-    }
-    std::string t = *token;
-    while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
-    opts.bearer_token = t;
+    auto token = secret_file("fhir.bearer_token_file", token_file, 1);
+    if (!token) return std::nullopt;
+    opts.bearer_token = without_line_end(std::move(*token));
   }
   if (const auto& token_url = cfg.str("fhir.smart_token_url"); !token_url.empty()) {
-    auto key = mapping::read_key_file(cfg.str("fhir.smart_private_key_file"));
-    if (!key) {
-      error_line("fhir.smart_private_key_file: " + key.error().message);
-      return std::nullopt;
-    }
+    auto key = secret_file("fhir.smart_private_key_file", cfg.str("fhir.smart_private_key_file"),
+                           mapping::kMinKeyBytes);
+    if (!key) return std::nullopt;
     fhir::ClientOptions http = opts;  // the token endpoint: same TLS and retries, no token
     http.base_url.clear();
     try {
       auto source = std::make_shared<fhir::SmartTokenSource>(
-          fhir::SmartOptions{token_url, cfg.str("fhir.smart_client_id"), key.value(),
+          fhir::SmartOptions{token_url, cfg.str("fhir.smart_client_id"), *key,
                              cfg.str("fhir.smart_key_id"), cfg.str("fhir.smart_scope")},
           http);
       opts.token_provider = [source](bool renew) { return source->token(renew); };
@@ -186,28 +187,21 @@ std::optional<fhir::ClientOptions> client_options(const config::Config& cfg) {
 
 std::unique_ptr<mapping::Pseudonymizer> pseudonymizer(const config::Config& cfg,
                                                       const std::string* key_file) {
-  auto key = key_file != nullptr ? mapping::read_key_file(*key_file)
-                                 : mapping::read_key_file(cfg.str("pseudonym.key_file"));
-  if (!key) {
-    error_line((key_file != nullptr ? "--new-key-file: " : "pseudonym.key_file: ") +
-               key.error().message);
-    return nullptr;
-  }
+  const char* key_name = key_file != nullptr ? "--new-key-file" : "pseudonym.key_file";
+  auto key = secret_file(key_name, key_file != nullptr ? *key_file : cfg.str("pseudonym.key_file"),
+                         mapping::kMinKeyBytes);
+  if (!key) return nullptr;
   std::optional<std::string> seal;
   if (const auto& file = cfg.str("pseudonym.seal_key_file"); !file.empty()) {
-    auto s = mapping::read_key_file(file);
-    if (!s) {
-      error_line("pseudonym.seal_key_file: " + s.error().message);
-      return nullptr;
-    }
-    if (s.value() == key.value()) {
+    seal = secret_file("pseudonym.seal_key_file", file, mapping::kMinKeyBytes);
+    if (!seal) return nullptr;
+    if (*seal == *key) {
       error_line(fmt::format("pseudonym.seal_key_file: the same key as {}; the two must differ",
-                             key_file != nullptr ? "--new-key-file" : "pseudonym.key_file"));
+                             key_name));
       return nullptr;
     }
-    seal = std::move(s).value();
   }
-  return std::make_unique<mapping::Pseudonymizer>(key.value(), seal);
+  return std::make_unique<mapping::Pseudonymizer>(*key, seal);
 }
 
 bool pseudonym_key_matches(store::Store& db, const mapping::Pseudonymizer& ps) {

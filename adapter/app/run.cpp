@@ -111,12 +111,9 @@ std::optional<LoadedModel> load_bound_model(const config::Config& cfg,
 // The notification secret: a key file (mode 0600) of at least 32 printable ASCII characters,
 // trailing newlines and spaces cut, since it travels in a header.
 std::optional<std::string> read_secret(const std::string& path) {
-  auto key = mapping::read_key_file(path);
-  if (!key) {
-    error_line("subscription.secret_file: " + key.error().message);
-    return std::nullopt;
-  }
-  std::string s = key.value();
+  auto key = secret_file("subscription.secret_file", path, mapping::kMinKeyBytes);
+  if (!key) return std::nullopt;
+  std::string s = std::move(*key);
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
   if (s.size() < 32 || std::any_of(s.begin(), s.end(), [](char c) { return c < '!' || c > '~'; })) {
     error_line(fmt::format(

@@ -2,9 +2,11 @@
 // What every subcommand does first: read the configuration, the keys and the FHIR client's
 // options, printing each problem as one line. Shared by commands.cpp and run.cpp.
 
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "adapter/config/config.hpp"
 #include "adapter/store/store.hpp"
@@ -24,6 +26,10 @@ int environment_failure(const std::string& fhir_base_url = "");
 /// Loads the configuration, printing every problem like a compiler, and sets up logging
 /// (log.level, log.format). nullopt: exit 78.
 std::optional<config::Config> load_config(const std::string& file);
+/// The bytes of the secret file at `path` that the configuration names under `key` (see
+/// config::read_secret_file); nullopt after an error line naming the key and the problem.
+std::optional<std::string> secret_file(std::string_view key, const std::string& path,
+                                       std::size_t min_bytes);
 /// The FHIR client's options from the configuration: timeouts, retries, TLS and authentication
 /// (a static bearer token from a file or the environment, or SMART Backend Services).
 /// nullopt: a problem was printed.

@@ -5,12 +5,12 @@
 #   bash tests/integration/run.sh BUILD/fhir-risk-adapter [MODULE...]
 #
 # MODULEs default to every test module here, in order: test_end_to_end, test_features, test_daemon, test_audit, test_privacy, test_faults,
-# test_backfill, test_crash, test_smart, test_tls.
+# test_backfill, test_crash, test_smart, test_tls, test_secret_files.
 set -euo pipefail
 binary=$(realpath "${1:?usage: run.sh PATH/TO/fhir-risk-adapter [MODULE...]}")
 shift
 modules=("$@")
-[ ${#modules[@]} -gt 0 ] || modules=(test_end_to_end test_features test_daemon test_audit test_privacy test_faults test_backfill test_crash test_smart test_tls)
+[ ${#modules[@]} -gt 0 ] || modules=(test_end_to_end test_features test_daemon test_audit test_privacy test_faults test_backfill test_crash test_smart test_tls test_secret_files)
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/fra-e2e.XXXXXX)
 chmod 755 "$work"

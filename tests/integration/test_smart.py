@@ -98,6 +98,7 @@ class Smart(unittest.TestCase):
         token_file = os.path.join(WORK, "bearer.token")
         with open(token_file, "w") as f:
             f.write("static-token-123\n")
+        os.chmod(token_file, 0o600)  # a secret file others can read is refused
         db = database("fra_bearer")
         from_file = write_config("bearer.toml", db=db)
         with open(from_file) as f:

@@ -108,6 +108,7 @@ class Basic(unittest.TestCase):
         wrong = os.path.join(WORK, "wrong.password")
         with open(wrong, "w") as f:
             f.write("battery staple\n")
+        os.chmod(wrong, 0o600)  # the wrong password, not an open file, is what is refused
         self.admin({"basic": {"user": "fra", "password": "correct horse"}})
         try:
             ok = with_lines(write_config("basic.toml", db=database("fra_basic")),

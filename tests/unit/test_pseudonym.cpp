@@ -1,10 +1,6 @@
 #include <doctest/doctest.h>
 #include <openssl/hmac.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cstdio>
-#include <fstream>
 #include <stdexcept>
 
 #include "mapping/pseudonym.hpp"
@@ -55,23 +51,6 @@ TEST_CASE("sealing round-trips, is randomised, and detects tampering and another
   CHECK(!ps.open(tampered).ok());
   CHECK(!Pseudonymizer(std::string(32, 'x')).open(a).ok());
   CHECK(std::string(a.begin(), a.end()).find("123") == std::string::npos);
-}
-
-TEST_CASE("key files: short, missing and group-readable are refused with the reason") {
-  std::string path = "/tmp/fra-unit-key-" + std::to_string(::getpid());
-  { std::ofstream(path) << std::string(16, 'a'); }
-  ::chmod(path.c_str(), 0600);
-  auto r = fra::mapping::read_key_file(path);
-  REQUIRE(!r.ok());
-  CHECK(r.error().message.find("16 bytes; at least 32") != std::string::npos);
-  { std::ofstream(path) << std::string(40, 'a'); }
-  ::chmod(path.c_str(), 0640);
-  CHECK(fra::mapping::read_key_file(path).error().message.find("readable by group or others") !=
-        std::string::npos);
-  ::chmod(path.c_str(), 0600);
-  CHECK(fra::mapping::read_key_file(path).value().size() == 40);
-  std::remove(path.c_str());
-  CHECK(fra::mapping::read_key_file(path).error().message.find("cannot read") != std::string::npos);
 }
 
 TEST_CASE("derived names are HMAC-SHA256 of purpose|text") {
