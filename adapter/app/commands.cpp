@@ -98,7 +98,7 @@ int environment_failure(const std::string& fhir_base_url) {
 std::optional<config::Config> load_config(const std::string& file) {
   auto r = config::load(file, &getenv_wrapper);
   for (const auto& p : r.problems) std::cerr << p.format() << "\n";
-  if (r.config) setup_logging(r.config->str("log.level"), r.config->str("log.format"));
+  if (r.config) setup_logging(r.config->log.level, r.config->log.format);
   return r.config;
 }
 
@@ -132,16 +132,17 @@ std::optional<std::string> secret_file(std::string_view key, const std::string& 
 
 std::optional<fhir::ClientOptions> client_options(const config::Config& cfg) {
   fhir::ClientOptions opts;
-  opts.base_url = cfg.str("fhir.base_url");
-  opts.timeout_seconds = cfg.integer("fhir.timeout_seconds");
-  opts.max_attempts = static_cast<int>(cfg.integer("fhir.max_attempts"));
-  opts.verify_tls = cfg.boolean("fhir.verify_tls");
-  opts.ca_file = cfg.str("fhir.ca_file");
-  opts.client_cert_file = cfg.str("fhir.client_cert_file");
-  opts.client_key_file = cfg.str("fhir.client_key_file");
-  for (const char* key : {"fhir.ca_file", "fhir.client_cert_file"}) {
-    if (!cfg.str(key).empty() && !std::filesystem::is_regular_file(cfg.str(key))) {
-      error_line(fmt::format("{}: {}: cannot read", key, cfg.str(key)));
+  opts.base_url = cfg.fhir.base_url;
+  opts.timeout_seconds = cfg.fhir.timeout_seconds;
+  opts.max_attempts = cfg.fhir.max_attempts;
+  opts.verify_tls = cfg.fhir.verify_tls;
+  opts.ca_file = cfg.fhir.ca_file;
+  opts.client_cert_file = cfg.fhir.client_cert_file;
+  opts.client_key_file = cfg.fhir.client_key_file;
+  for (const auto& [key, path] : {std::pair{"fhir.ca_file", &opts.ca_file},
+                                  {"fhir.client_cert_file", &opts.client_cert_file}}) {
+    if (!path->empty() && !std::filesystem::is_regular_file(*path)) {
+      error_line(fmt::format("{}: {}: cannot read", key, *path));
       return std::nullopt;
     }
   }
@@ -149,10 +150,10 @@ std::optional<fhir::ClientOptions> client_options(const config::Config& cfg) {
   if (!opts.client_key_file.empty() &&
       !secret_file("fhir.client_key_file", opts.client_key_file, mapping::kMinKeyBytes))
     return std::nullopt;
-  if (!cfg.str("fhir.basic_user").empty()) {
-    auto password = secret_file("fhir.basic_password_file", cfg.str("fhir.basic_password_file"), 1);
+  if (!cfg.fhir.basic_user.empty()) {
+    auto password = secret_file("fhir.basic_password_file", cfg.fhir.basic_password_file, 1);
     if (!password) return std::nullopt;
-    opts.basic_user = cfg.str("fhir.basic_user");
+    opts.basic_user = cfg.fhir.basic_user;
     opts.basic_password = without_line_end(std::move(*password));
   }
   // A static token may come from the environment (a secret store's injection), never the
@@ -160,21 +161,21 @@ std::optional<fhir::ClientOptions> client_options(const config::Config& cfg) {
   if (const char* env_token = std::getenv("FRA_FHIR_BEARER_TOKEN");
       env_token != nullptr && *env_token != '\0')
     opts.bearer_token = env_token;
-  if (const auto& token_file = cfg.str("fhir.bearer_token_file"); !token_file.empty()) {
+  if (const auto& token_file = cfg.fhir.bearer_token_file; !token_file.empty()) {
     auto token = secret_file("fhir.bearer_token_file", token_file, 1);
     if (!token) return std::nullopt;
     opts.bearer_token = without_line_end(std::move(*token));
   }
-  if (const auto& token_url = cfg.str("fhir.smart_token_url"); !token_url.empty()) {
-    auto key = secret_file("fhir.smart_private_key_file", cfg.str("fhir.smart_private_key_file"),
+  if (const auto& token_url = cfg.fhir.smart_token_url; !token_url.empty()) {
+    auto key = secret_file("fhir.smart_private_key_file", cfg.fhir.smart_private_key_file,
                            mapping::kMinKeyBytes);
     if (!key) return std::nullopt;
     fhir::ClientOptions http = opts;  // the token endpoint: same TLS and retries, no token
     http.base_url.clear();
     try {
       auto source = std::make_shared<fhir::SmartTokenSource>(
-          fhir::SmartOptions{token_url, cfg.str("fhir.smart_client_id"), *key,
-                             cfg.str("fhir.smart_key_id"), cfg.str("fhir.smart_scope")},
+          fhir::SmartOptions{token_url, cfg.fhir.smart_client_id, *key, cfg.fhir.smart_key_id,
+                             cfg.fhir.smart_scope},
           http);
       opts.token_provider = [source](bool renew) { return source->token(renew); };
     } catch (const fhir::SmartError& e) {
@@ -188,11 +189,11 @@ std::optional<fhir::ClientOptions> client_options(const config::Config& cfg) {
 std::unique_ptr<mapping::Pseudonymizer> pseudonymizer(const config::Config& cfg,
                                                       const std::string* key_file) {
   const char* key_name = key_file != nullptr ? "--new-key-file" : "pseudonym.key_file";
-  auto key = secret_file(key_name, key_file != nullptr ? *key_file : cfg.str("pseudonym.key_file"),
+  auto key = secret_file(key_name, key_file != nullptr ? *key_file : cfg.pseudonym.key_file,
                          mapping::kMinKeyBytes);
   if (!key) return nullptr;
   std::optional<std::string> seal;
-  if (const auto& file = cfg.str("pseudonym.seal_key_file"); !file.empty()) {
+  if (const auto& file = cfg.pseudonym.seal_key_file; !file.empty()) {
     seal = secret_file("pseudonym.seal_key_file", file, mapping::kMinKeyBytes);
     if (!seal) return nullptr;
     if (*seal == *key) {
@@ -216,12 +217,12 @@ bool pseudonym_key_matches(store::Store& db, const mapping::Pseudonymizer& ps) {
 
 sync::Options sync_options(const config::Config& cfg) {
   sync::Options o;
-  o.page_size = static_cast<int>(cfg.integer("fhir.page_size"));
-  o.score_batch = static_cast<int>(cfg.integer("score.batch_size"));
-  o.overlap_seconds = cfg.integer("sync.overlap_seconds");
-  o.track_deletions = cfg.boolean("sync.track_deletions");
-  o.write_batch = static_cast<int>(cfg.integer("writeback.batch_size"));
-  o.write_in_flight = static_cast<int>(cfg.integer("writeback.in_flight"));
+  o.page_size = cfg.fhir.page_size;
+  o.score_batch = cfg.score.batch_size;
+  o.overlap_seconds = cfg.sync.overlap_seconds;
+  o.track_deletions = cfg.sync.track_deletions;
+  o.write_batch = cfg.writeback.batch_size;
+  o.write_in_flight = cfg.writeback.in_flight;
   return o;
 }
 
@@ -236,10 +237,10 @@ bool schema_current(store::Store& db, const std::string& config_file) {
 }
 
 Result<std::optional<fhir::Micros>> retention_cutoff(const config::Config& cfg, fhir::Micros now) {
-  const auto days = cfg.integer("retention.raw_inputs_days");
+  const auto days = cfg.retention.raw_inputs_days;
   if (days == 0) return std::optional<fhir::Micros>();
   const fhir::Micros keep = days * 86400LL * 1000000LL;
-  for (const auto& f : cfg.features()) {
+  for (const auto& f : cfg.features.definitions) {
     if (f.source == mapping::FeatureDefinition::Source::patient) continue;
     if (f.window == 0 || f.window >= keep)
       return make_error(
@@ -263,7 +264,7 @@ int migrate(const std::string& file) {
   auto cfg = load_config(file);
   if (!cfg) return kExitConfig;
   try {
-    store::Store db(cfg->str("database.url"));
+    store::Store db(cfg->database.url);
     auto applied = db.migrate();
     if (applied.empty()) fmt::print("schema up to date at version {}\n", db.schema_version());
     for (const auto& name : applied) fmt::print("applied {}\n", name);
@@ -283,16 +284,16 @@ int sync_once(const std::string& file) {
 
   std::optional<score::ModelPackage> model;
   try {
-    model = score::load_model_package(cfg->str("model.path"));
+    model = score::load_model_package(cfg->model.path);
   } catch (const score::ModelError& e) {
     error_line(std::string("model.path: ") + e.what());
     return kExitConfig;
   }
   // Every feature the model names must be defined, checked before anything is touched.
   try {
-    sync::bind_model(*model, cfg->features(), cfg->catalog());
+    sync::bind_model(*model, cfg->features.definitions, cfg->features.catalog);
   } catch (const std::invalid_argument& e) {
-    error_line(fmt::format("model.path: {} ({})", e.what(), cfg->file()));
+    error_line(fmt::format("model.path: {} ({})", e.what(), cfg->file));
     return kExitConfig;
   }
 
@@ -300,7 +301,7 @@ int sync_once(const std::string& file) {
   if (!opts) return kExitConfig;
 
   try {
-    store::Store db(cfg->str("database.url"));
+    store::Store db(cfg->database.url);
     if (!schema_current(db, file) || !pseudonym_key_matches(db, ps)) return kExitConfig;
     fhir::Client client(*opts);
     client.on_retry(
@@ -312,7 +313,8 @@ int sync_once(const std::string& file) {
     db.audit("model-load", model->manifest.name,
              fmt::format(R"({{"version": "{}", "sha256": "{}"}})", model->manifest.version,
                          model->manifest.model_sha256));
-    sync::Pipeline pipeline(client, db, ps, *model, cfg->features(), cfg->catalog(), sopts);
+    sync::Pipeline pipeline(client, db, ps, *model, cfg->features.definitions,
+                            cfg->features.catalog, sopts);
     auto report = pipeline.run_once();
     for (const auto& r : report.ingested)
       fmt::print(
@@ -344,7 +346,7 @@ int backfill(const std::string& file, const std::string& ndjson_dir,
   if (!pseudonyms) return kExitConfig;
   const mapping::Pseudonymizer& ps = *pseudonyms;
   try {
-    store::Store db(cfg->str("database.url"));
+    store::Store db(cfg->database.url);
     if (!schema_current(db, file) || !pseudonym_key_matches(db, ps)) return kExitConfig;
     db.set_actor("fhir-risk-adapter backfill");
     // A progress line on a terminal, rewritten in place at most twice a second.
@@ -383,7 +385,7 @@ int backfill(const std::string& file, const std::string& ndjson_dir,
                  exported->files.size(), exported->polls,
                  fhir::format_instant(exported->transaction_time));
     }
-    auto reports = sync::backfill_ndjson(dir, db, ps, cfg->catalog(),
+    auto reports = sync::backfill_ndjson(dir, db, ps, cfg->features.catalog,
                                          static_cast<std::size_t>(batch), progress);
     if (exported) {
       // The store now holds the server as of the export: the next sync starts there.
@@ -448,14 +450,14 @@ int export_training(const std::string& file, const std::string& output,
     error_line("--index-classes: give at least one Encounter class, e.g. IMP");
     return kExitUsage;
   }
-  if (cfg->features().empty()) {
+  if (cfg->features.definitions.empty()) {
     error_line(
         fmt::format("{}: no features are defined ([[feature]] tables or features.file)", file));
     return kExitConfig;
   }
-  mapping::FeatureComputer features(cfg->features(), cfg->catalog());
+  mapping::FeatureComputer features(cfg->features.definitions, cfg->features.catalog);
   try {
-    store::Store db(cfg->str("database.url"));
+    store::Store db(cfg->database.url);
     if (!schema_current(db, file)) return kExitConfig;
     std::ofstream out(output + ".partial", std::ios::binary);
     auto rep = sync::export_training(db, features, opts, out);
@@ -536,6 +538,11 @@ int config_example() {
   return kExitOk;
 }
 
+int config_reference() {
+  fmt::print("{}", config::reference());
+  return kExitOk;
+}
+
 int model_inspect(const std::string& path) {
   try {
     std::optional<score::ModelPackage> pkg;
@@ -594,7 +601,7 @@ int audit_verify(const std::string& file) {
   if (!file.empty()) {
     auto cfg = load_config(file);
     if (!cfg) return kExitConfig;
-    url = cfg->str("database.url");
+    url = cfg->database.url;
   } else if (const char* env = std::getenv("FRA_DATABASE_URL"); env != nullptr) {
     url = env;  // else libpq's own PGHOST, PGUSER, PGDATABASE...
   }
@@ -622,14 +629,14 @@ int audit_rescore(const std::string& file, std::optional<int> sample) {
   if (!cfg) return kExitConfig;
   std::optional<score::ModelPackage> model;
   try {
-    model = score::load_model_package(cfg->str("model.path"));
+    model = score::load_model_package(cfg->model.path);
   } catch (const score::ModelError& e) {
     error_line(std::string("model.path: ") + e.what());
     return kExitConfig;
   }
   const auto names = model->manifest.feature_names();
   try {
-    store::Store db(cfg->str("database.url"));
+    store::Store db(cfg->database.url);
     auto scores = db.stored_scores(sample);
     std::map<std::string, int> other_models;  // sha256 -> scores not rescored
     int rescored = 0, differ = 0;
@@ -684,7 +691,7 @@ int purge(const std::string& file) {
     return kExitOk;
   }
   try {
-    store::Store db(cfg->str("database.url"));
+    store::Store db(cfg->database.url);
     if (!schema_current(db, file)) return kExitConfig;
     db.set_actor("fhir-risk-adapter purge");
     auto c = db.purge_raw_inputs(**cutoff);
@@ -710,7 +717,7 @@ int rekey(const std::string& file, const std::string& new_key_file) {
     return kExitConfig;
   }
   try {
-    store::Store db(cfg->str("database.url"));
+    store::Store db(cfg->database.url);
     if (!schema_current(db, file)) return kExitConfig;
     db.set_actor("fhir-risk-adapter rekey");
     auto c = db.rekey(*from, to);

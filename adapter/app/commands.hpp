@@ -40,6 +40,8 @@ int score_csv(const std::string& model, const std::string& input, const std::str
               const ScoreCsvFlags& flags);
 int config_check(const std::string& config_file);
 int config_example();
+/// Prints the Markdown table of every configuration key that docs/configuration.md holds.
+int config_reference();
 int model_inspect(const std::string& path);
 /// Walks the audit log's hash chain; exits 65 naming the first row that does not hold. Without
 /// a configuration file the database comes from FRA_DATABASE_URL or libpq's PG* variables.

@@ -82,7 +82,8 @@ int main(int argc, char** argv) {
       "--row-by-row", csv_flags.row_by_row,
       "Predictions and margins through the single-row path (as `audit rescore`), not in batches");
 
-  auto* config_cmd = app.add_subcommand("config", "Check or print a configuration");
+  auto* config_cmd =
+      app.add_subcommand("config", "Check or print a configuration, or the reference of its keys");
   config_cmd->require_subcommand(1);
   std::string check_file;
   auto* check_cmd =
@@ -90,6 +91,8 @@ int main(int argc, char** argv) {
   check_cmd->add_option("file", check_file, "Configuration file (TOML)")->required();
   auto* example_cmd =
       config_cmd->add_subcommand("example", "Print a complete, commented configuration");
+  auto* reference_cmd = config_cmd->add_subcommand(
+      "reference", "Print the Markdown table of every key, as docs/configuration.md holds it");
 
   auto* model_cmd = app.add_subcommand("model", "Look at a model package");
   model_cmd->require_subcommand(1);
@@ -165,6 +168,7 @@ int main(int argc, char** argv) {
     if (*csv_cmd) return score_csv(model, input, output, csv_flags);
     if (*check_cmd) return config_check(check_file);
     if (*example_cmd) return config_example();
+    if (*reference_cmd) return config_reference();
     if (*inspect_cmd) return model_inspect(model_path);
     if (*verify_cmd) return audit_verify(audit_config);
     if (*purge_cmd) return purge(config);

@@ -96,14 +96,13 @@ struct LoadedModel {
 std::optional<LoadedModel> load_bound_model(const config::Config& cfg,
                                             const std::function<void(const std::string&)>& report) {
   try {
-    LoadedModel m{
-        std::make_unique<score::ModelPackage>(score::load_model_package(cfg.str("model.path")))};
-    sync::bind_model(*m.package, cfg.features(), cfg.catalog());
+    LoadedModel m{std::make_unique<score::ModelPackage>(score::load_model_package(cfg.model.path))};
+    sync::bind_model(*m.package, cfg.features.definitions, cfg.features.catalog);
     return m;
   } catch (const score::ModelError& e) {
     report(std::string("model.path: ") + e.what());
   } catch (const std::invalid_argument& e) {
-    report(fmt::format("model.path: {} ({})", e.what(), cfg.file()));
+    report(fmt::format("model.path: {} ({})", e.what(), cfg.file));
   }
   return std::nullopt;
 }
@@ -200,10 +199,10 @@ int run_daemon(const std::string& file) {
     error_line(cutoff.error().message);
     return kExitConfig;
   }
-  const bool subscription_mode = cfg->str("sync.mode") == "subscription";
+  const bool subscription_mode = cfg->sync.subscription_mode();
   std::string secret;
   if (subscription_mode) {
-    auto s = read_secret(cfg->str("subscription.secret_file"));
+    auto s = read_secret(cfg->subscription.secret_file);
     if (!s) return kExitConfig;
     secret = *s;
   }
@@ -222,20 +221,20 @@ int run_daemon(const std::string& file) {
   set_model_info(*model->package, 1);
 
   std::map<std::string, std::chrono::seconds> interval;
-  for (const auto& [type, k] : {std::pair{"Patient", "sync.patient_interval_seconds"},
-                                {"Encounter", "sync.encounter_interval_seconds"},
-                                {"Observation", "sync.observation_interval_seconds"}})
+  for (const auto& [type, seconds] : {std::pair{"Patient", cfg->sync.patient_interval_seconds},
+                                      {"Encounter", cfg->sync.encounter_interval_seconds},
+                                      {"Observation", cfg->sync.observation_interval_seconds}})
     interval[type] =
-        std::chrono::seconds(cfg->integer(subscription_mode ? "sync.safety_net_seconds" : k));
+        std::chrono::seconds(subscription_mode ? cfg->sync.safety_net_seconds : seconds);
 
   std::unique_ptr<daemon::HttpEndpoint> http;
-  const std::string database_url = cfg->str("database.url");
+  const std::string database_url = cfg->database.url;
   fhir::ClientOptions probe_opts = *opts;
   probe_opts.max_attempts = 1;
   probe_opts.timeout_seconds = 3;
   probe_opts.on_status = nullptr;
   std::mutex probe_mu;
-  if (!cfg->str("http.listen").empty()) {
+  if (!cfg->http.listen.empty()) {
     daemon::Handlers h;
     h.ready = [&]() {
       std::lock_guard lock(probe_mu);
@@ -288,12 +287,12 @@ int run_daemon(const std::string& file) {
       return 200;
     };
     try {
-      http = std::make_unique<daemon::HttpEndpoint>(cfg->str("http.listen"), std::move(h));
+      http = std::make_unique<daemon::HttpEndpoint>(cfg->http.listen, std::move(h));
     } catch (const std::runtime_error& e) {
       error_line(e.what());
       return kExitConfig;
     }
-    const auto& listen = cfg->str("http.listen");
+    const auto& listen = cfg->http.listen;
     spdlog::info("serving /healthz, /readyz, /metrics{} on {}:{}",
                  subscription_mode ? " and /notify" : "", listen.substr(0, listen.rfind(':')),
                  http->port());
@@ -329,8 +328,8 @@ int run_daemon(const std::string& file) {
       audit_model(true);
       reload_unaudited = false;
     }
-    pipeline = std::make_unique<sync::Pipeline>(*client, *db, ps, *model->package, cfg->features(),
-                                                cfg->catalog(), sopts);
+    pipeline = std::make_unique<sync::Pipeline>(
+        *client, *db, ps, *model->package, cfg->features.definitions, cfg->features.catalog, sopts);
   };
   auto end_session = [&](const std::exception& e) {
     metrics.add("fra_database_errors_total");
@@ -344,22 +343,20 @@ int run_daemon(const std::string& file) {
     if (!schema_current(*db, file) || !pseudonym_key_matches(*db, ps)) return kExitConfig;
     audit_model(false);
     if (subscription_mode) {
-      auto plan = daemon::plan_subscriptions(*client, cfg->str("subscription.shape"),
-                                             cfg->str("subscription.topic"));
-      subscriptions =
-          daemon::subscribe(*client, plan, cfg->str("subscription.endpoint"), secret, kTypes);
+      auto plan =
+          daemon::plan_subscriptions(*client, cfg->subscription.shape, cfg->subscription.topic);
+      subscriptions = daemon::subscribe(*client, plan, cfg->subscription.endpoint, secret, kTypes);
       if (plan.backport)
         spdlog::info(
             "subscribed to the topic {} (Subscriptions Backport, rest-hook to {}); searching every "
             "{} s as a "
             "safety net",
-            plan.topic, cfg->str("subscription.endpoint"), cfg->integer("sync.safety_net_seconds"));
+            plan.topic, cfg->subscription.endpoint, cfg->sync.safety_net_seconds);
       else
         spdlog::info(
             "subscribed to changes of {} (rest-hook to {}/<type>); searching every {} s as a "
             "safety net",
-            fmt::join(kTypes, ", "), cfg->str("subscription.endpoint"),
-            cfg->integer("sync.safety_net_seconds"));
+            fmt::join(kTypes, ", "), cfg->subscription.endpoint, cfg->sync.safety_net_seconds);
     }
   } catch (const std::exception&) {
     return environment_failure(opts->base_url);
@@ -381,7 +378,8 @@ int run_daemon(const std::string& file) {
         model = std::move(fresh);
         if (db)
           pipeline = std::make_unique<sync::Pipeline>(*client, *db, ps, *model->package,
-                                                      cfg->features(), cfg->catalog(), sopts);
+                                                      cfg->features.definitions,
+                                                      cfg->features.catalog, sopts);
         set_model_info(*model->package, 1);
         metrics.add("fra_model_reloads_total", 1, "ok");
         reload_unaudited = true;

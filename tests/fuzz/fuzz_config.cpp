@@ -1,8 +1,8 @@
 // libFuzzer target: any configuration file either loads into a Config whose every key holds a
-// value of its type and range, or gives problems; the same bytes read as a features file
-// (`features.file`) either give definitions and their catalog or problems. Never a crash, a hang
-// or a leak. Lines "#!FRA_<SECTION>_<KEY>=value" of the input (TOML comments) become environment
-// overrides, so that those are fuzzed too.
+// value of its type and range (one of its words, not empty when required), or gives problems;
+// the same bytes read as a features file (`features.file`) either give definitions and their
+// catalog or problems. Never a crash, a hang or a leak. Lines "#!FRA_<SECTION>_<KEY>=value" of the
+// input (TOML comments) become environment overrides, so that those are fuzzed too.
 //
 // config::load reads a path: the input is written to one file per process, in
 // $FRA_FUZZ_WORKDIR (run.sh sets it) or else a directory of its own under /dev/shm, next to a copy
@@ -21,6 +21,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include "adapter/config/config.hpp"
 
@@ -53,25 +54,33 @@ void check(const config::LoadResult& r) {
   if (!r.config) return;
   const auto& cfg = *r.config;
   for (const auto& k : config::key_specs()) {
-    switch (k.type) {
-      case config::Type::string:
-        (void)cfg.str(k.name);
+    const config::Value v = k.field.get(cfg);
+    switch (k.field.type) {
+      case config::Type::string: {
+        require(std::holds_alternative<std::string>(v), "a string key holding another type");
+        const auto& s = std::get<std::string>(v);
+        require(k.choices.empty() ||
+                    std::find(k.choices.begin(), k.choices.end(), s) != k.choices.end(),
+                "a word outside its key's choices");
+        require(k.default_value || !s.empty(), "a required key left empty");
         break;
+      }
       case config::Type::integer: {
-        auto v = cfg.integer(k.name);
-        require(v >= k.min && v <= k.max, "an integer outside its range");
+        require(std::holds_alternative<std::int64_t>(v), "an integer key holding another type");
+        auto i = std::get<std::int64_t>(v);
+        require(i >= k.min && i <= k.max, "an integer outside its range");
         break;
       }
       case config::Type::boolean:
-        (void)cfg.boolean(k.name);
+        require(std::holds_alternative<bool>(v), "a boolean key holding another type");
         break;
     }
   }
-  for (const auto& d : cfg.features())
+  for (const auto& d : cfg.features.definitions)
     for (const auto& code : d.codes)
       require(d.source != mapping::FeatureDefinition::Source::observation ||
                   d.aggregation == mapping::FeatureDefinition::Aggregation::count ||
-                  cfg.catalog().count(code) == 1,
+                  cfg.features.catalog.count(code) == 1,
               "an observation code missing from the catalog");
 }
 

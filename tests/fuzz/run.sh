@@ -48,7 +48,7 @@ case "$target" in
   resource)
     # The catalog comes from the shipped features.toml, read at start.
     sources=("$root"/fhir/{datetime,resources,bundle}.cpp "$root"/mapping/{pseudonym,units,rows,features}.cpp
-             "$root"/adapter/config/config.cpp)
+             "$root"/adapter/config/{config,keys,feature_tables}.cpp)
     headers=("$root"/fhir/*.hpp "$root"/mapping/*.hpp "$root"/adapter/config/*.hpp)
     flags=("${toml_flags[@]}")
     libs=(-lfmt -lcrypto)
@@ -62,7 +62,8 @@ case "$target" in
     libs=(-lspdlog -lfmt -lcurl -lpthread)
     ;;
   config)
-    sources=("$root"/adapter/config/config.cpp "$root"/mapping/{features,units}.cpp "$root"/fhir/datetime.cpp)
+    sources=("$root"/adapter/config/{config,keys,feature_tables}.cpp "$root"/mapping/{features,units}.cpp
+             "$root"/fhir/datetime.cpp)
     headers=("$root"/adapter/config/*.hpp "$root"/mapping/*.hpp "$root"/fhir/*.hpp)
     flags=("${toml_flags[@]}")
     libs=(-lfmt)

@@ -1,10 +1,14 @@
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "adapter/config/config.hpp"
 
@@ -39,17 +43,25 @@ TEST_CASE("a complete file loads with defaults filled") {
   g_env.clear();
   auto r = load_text(kComplete);
   REQUIRE(r.problems.empty());
-  CHECK(r.config->str("fhir.base_url") == "http://127.0.0.1:8103/fhir/R4");
-  CHECK(r.config->integer("fhir.page_size") == 200);
-  CHECK(r.config->boolean("fhir.verify_tls"));
+  const auto& cfg = *r.config;
+  CHECK(cfg.fhir.base_url == "http://127.0.0.1:8103/fhir/R4");
+  CHECK(cfg.fhir.page_size == 200);
+  CHECK(cfg.fhir.verify_tls);
+  CHECK(cfg.sync.mode == "poll");
+  CHECK(cfg.fhir.smart_scope ==
+        "system/Patient.read system/Observation.read system/Encounter.read "
+        "system/RiskAssessment.write");
+  CHECK(cfg.http.listen == "127.0.0.1:9464");
+  CHECK(cfg.retention.raw_inputs_days == 0);
+  CHECK(cfg.features.file.empty());
 }
 
 TEST_CASE("environment variables override the file") {
   g_env = {{"FRA_DATABASE_URL", "postgresql://other/db"}, {"FRA_FHIR_PAGE_SIZE", "50"}};
   auto r = load_text(kComplete);
   REQUIRE(r.problems.empty());
-  CHECK(r.config->str("database.url") == "postgresql://other/db");
-  CHECK(r.config->integer("fhir.page_size") == 50);
+  CHECK(r.config->database.url == "postgresql://other/db");
+  CHECK(r.config->fhir.page_size == 50);
   g_env.clear();
 }
 
@@ -109,7 +121,7 @@ TEST_CASE("the example configuration names every key and loads") {
   for (const auto& p : r.problems) INFO(p.format());
   CHECK(r.problems.empty());
   REQUIRE(r.config);
-  CHECK(r.config->features().size() >= 11);
+  CHECK(r.config->features.definitions.size() >= 11);
 }
 
 TEST_CASE("[[feature]] tables in the configuration add to those of features.file") {
@@ -121,7 +133,7 @@ TEST_CASE("[[feature]] tables in the configuration add to those of features.file
                      "\"max\"\nwindow = \"PT48H\"\n");
   for (const auto& p : r.problems) INFO(p.format());
   REQUIRE(r.config);
-  const auto& f = r.config->features();
+  const auto& f = r.config->features.definitions;
   CHECK(f.front().name == "heart_rate_max_48h");
   CHECK(f.front().label == "heart_rate_max_48h");
   CHECK(f.size() >= 12);
@@ -152,12 +164,13 @@ TEST_CASE(
   auto sub = load_text(std::string(kComplete) + "[sync]\nmode = \"subscription\"\n");
   lines.clear();
   for (const auto& p : sub.problems) lines.push_back(p.format());
-  REQUIRE(lines.size() == 2);
+  REQUIRE(lines.size() == 2);  // at sync.mode, whose value set the rule off
   CHECK(lines[0] ==
-        "adapter.toml: error: subscription.endpoint: required when sync.mode is \"subscription\"");
-  CHECK(
-      lines[1] ==
-      "adapter.toml: error: subscription.secret_file: required when sync.mode is \"subscription\"");
+        "adapter.toml:10:8: error: subscription.endpoint: required when sync.mode is "
+        "\"subscription\"");
+  CHECK(lines[1] ==
+        "adapter.toml:10:8: error: subscription.secret_file: required when sync.mode is "
+        "\"subscription\"");
   g_env = {{"FRA_LOG_FORMAT", "yaml"}};
   auto env = load_text(kComplete);
   g_env.clear();
@@ -165,4 +178,217 @@ TEST_CASE(
   CHECK(env.problems[0].format() ==
         "adapter.toml: error: log.format: expected one of text, json, got \"yaml\" (from "
         "FRA_LOG_FORMAT)");
+}
+
+namespace {
+
+// The complete file with `lines` added to its [fhir] table, from line 3 on.
+std::string with_fhir(const std::string& lines) {
+  std::string text = kComplete;
+  const auto after_base_url = text.find('\n', text.find("base_url")) + 1;
+  return text.insert(after_base_url, lines);
+}
+
+std::vector<std::string> formatted(const fra::config::LoadResult& r) {
+  std::vector<std::string> lines;
+  for (const auto& p : r.problems) lines.push_back(p.format());
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("rules between keys: SMART needs its client id and key, and no bearer token file") {
+  g_env.clear();
+  auto smart = load_text(with_fhir("smart_token_url = \"https://ehr.example.org/token\"\n"));
+  CHECK(formatted(smart) ==
+        std::vector<std::string>{
+            "adapter.toml:3:19: error: fhir.smart_client_id: required when fhir.smart_token_url "
+            "is set",
+            "adapter.toml:3:19: error: fhir.smart_private_key_file: required when "
+            "fhir.smart_token_url is set"});
+  // A key the rule names, written empty in the file, is where the problem is.
+  auto empty_id =
+      load_text(with_fhir("smart_token_url = \"https://ehr.example.org/token\"\nsmart_client_id = "
+                          "\"\"\nsmart_private_key_file = \"/k\"\n"));
+  CHECK(formatted(empty_id) ==
+        std::vector<std::string>{"adapter.toml:4:19: error: fhir.smart_client_id: required when "
+                                 "fhir.smart_token_url is set"});
+  auto both = load_text(
+      with_fhir("smart_token_url = \"https://ehr.example.org/token\"\nsmart_client_id = \"c\"\n"
+                "smart_private_key_file = \"/k\"\nbearer_token_file = \"/t\"\n"));
+  CHECK(formatted(both) ==
+        std::vector<std::string>{"adapter.toml:6:21: error: fhir.bearer_token_file: set it or "
+                                 "fhir.smart_token_url, not both"});
+}
+
+TEST_CASE("rules between keys: basic authentication needs its password file and stands alone") {
+  g_env.clear();
+  auto user = load_text(with_fhir("basic_user = \"fra\"\n"));
+  CHECK(formatted(user) ==
+        std::vector<std::string>{"adapter.toml:3:14: error: fhir.basic_password_file: required "
+                                 "when fhir.basic_user is set"});
+  auto with_token = load_text(with_fhir(
+      "basic_user = \"fra\"\nbasic_password_file = \"/p\"\nbearer_token_file = \"/t\"\n"));
+  CHECK(formatted(with_token) ==
+        std::vector<std::string>{"adapter.toml:3:14: error: fhir.basic_user: basic "
+                                 "authentication, a bearer token and SMART exclude each other"});
+  // Set off by a variable: no place in the file, so the variable is named.
+  g_env = {{"FRA_FHIR_BASIC_USER", "fra"}};
+  auto from_env = load_text(kComplete);
+  g_env.clear();
+  CHECK(formatted(from_env) ==
+        std::vector<std::string>{"adapter.toml: error: fhir.basic_password_file: required when "
+                                 "fhir.basic_user is set (from FRA_FHIR_BASIC_USER)"});
+}
+
+TEST_CASE("rules between keys: a client certificate and its key go together") {
+  g_env.clear();
+  auto key = load_text(with_fhir("client_key_file = \"/k\"\n"));
+  CHECK(formatted(key) ==
+        std::vector<std::string>{"adapter.toml:3:19: error: fhir.client_cert_file "
+                                 "and fhir.client_key_file go together"});
+  auto cert = load_text(with_fhir("client_cert_file = \"/c\"\n"));
+  CHECK(formatted(cert) ==
+        std::vector<std::string>{"adapter.toml:3:20: error: fhir.client_cert_file and "
+                                 "fhir.client_key_file go together"});
+  CHECK(load_text(with_fhir("client_cert_file = \"/c\"\nclient_key_file = \"/k\"\n")).config);
+}
+
+TEST_CASE("rules between keys: subscription mode needs an endpoint, a secret and http.listen") {
+  g_env.clear();
+  auto r = load_text(std::string(kComplete) +
+                     "[sync]\nmode = \"subscription\"\n[subscription]\nendpoint = "
+                     "\"http://fra/notify\"\nsecret_file = \"/s\"\n[http]\nlisten = \"\"\n");
+  CHECK(formatted(r) ==
+        std::vector<std::string>{"adapter.toml:15:10: error: http.listen: required when sync.mode "
+                                 "is \"subscription\" (notifications arrive there)"});
+  g_env = {{"FRA_SYNC_MODE", "subscription"}, {"FRA_HTTP_LISTEN", ""}};
+  auto env = load_text(std::string(kComplete) +
+                       "[subscription]\nendpoint = \"http://fra/notify\"\nsecret_file = \"/s\"\n");
+  g_env.clear();
+  CHECK(formatted(env) ==
+        std::vector<std::string>{"adapter.toml: error: http.listen: required when sync.mode is "
+                                 "\"subscription\" (notifications arrive there) (from "
+                                 "FRA_HTTP_LISTEN)"});
+  auto ok = load_text(std::string(kComplete) +
+                      "[sync]\nmode = \"subscription\"\n[subscription]\nendpoint = "
+                      "\"http://fra/notify\"\nsecret_file = \"/s\"\n");
+  REQUIRE(ok.config);
+  CHECK(ok.config->sync.subscription_mode());
+}
+
+TEST_CASE("a required key of the wrong type is one problem, not also a missing key") {
+  g_env.clear();
+  auto r = load_text(
+      "[fhir]\nbase_url = \"http://x\"\n[database]\nurl = 5\n[pseudonym]\nkey_file = "
+      "\"/k\"\n[model]\npath = \"/m\"\n");
+  CHECK(formatted(r) ==
+        std::vector<std::string>{"adapter.toml:4:7: error: database.url: expected string, got 5"});
+  auto empty = load_text(
+      "[fhir]\nbase_url = \"\"\n[database]\nurl = \"u\"\n[pseudonym]\nkey_file = "
+      "\"/k\"\n[model]\npath = \"/m\"\n");
+  CHECK(formatted(empty) ==
+        std::vector<std::string>{"adapter.toml:2:12: error: fhir.base_url: must not be empty"});
+}
+
+TEST_CASE("the table: each key writes its own field, and reads back what it wrote") {
+  using fra::config::Type;
+  using fra::config::Value;
+  fra::config::Config cfg;
+  const auto& specs = fra::config::key_specs();
+  // A value of its own for every key; had two keys one field, the first would read the second's.
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const auto& k = specs[i];
+    switch (k.field.type) {
+      case Type::string:
+        k.field.set(cfg, Value(std::string(k.name)));
+        break;
+      case Type::integer:
+        k.field.set(cfg, Value(static_cast<std::int64_t>(k.min + 1 + static_cast<int64_t>(i))));
+        break;
+      case Type::boolean:
+        k.field.set(cfg, Value(i % 2 == 0));
+        break;
+    }
+  }
+  std::set<std::string_view> names;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const auto& k = specs[i];
+    INFO(k.name);
+    CHECK(names.insert(k.name).second);
+    const Value v = k.field.get(cfg);
+    switch (k.field.type) {
+      case Type::string:
+        CHECK(std::get<std::string>(v) == k.name);
+        break;
+      case Type::integer:
+        CHECK(std::get<std::int64_t>(v) == k.min + 1 + static_cast<int64_t>(i));
+        CHECK(k.min < k.max);
+        break;
+      case Type::boolean:
+        CHECK(std::get<bool>(v) == (i % 2 == 0));
+        break;
+    }
+    CHECK(!k.description.empty());
+    CHECK((k.default_value || !k.example.empty()));  // `config example` has a value for each
+    CHECK((k.choices.empty() || k.field.type == Type::string));
+    if (k.default_value && !k.choices.empty())
+      CHECK(std::find(k.choices.begin(), k.choices.end(), *k.default_value) != k.choices.end());
+  }
+  CHECK(cfg.fhir.page_size != cfg.fhir.timeout_seconds);
+  CHECK(cfg.sync.mode == "sync.mode");
+}
+
+TEST_CASE("the reference: one row per key, its type, words, default and description") {
+  const std::string ref = fra::config::reference();
+  CHECK(ref.starts_with("<!-- BEGIN keys: "));
+  CHECK(ref.ends_with("<!-- END keys -->\n"));
+  for (const auto& k : fra::config::key_specs())
+    CHECK(ref.find(fmt::format("| `{}` | `{}` | ", k.name, fra::config::env_name(k.name))) !=
+          std::string::npos);
+  for (const char* row :
+       {"| `fhir.page_size` | `FRA_FHIR_PAGE_SIZE` | integer 1..1000 | 200 | ",
+        "| `database.url` | `FRA_DATABASE_URL` | string, not empty | required | ",
+        "| `pseudonym.key_file` | `FRA_PSEUDONYM_KEY_FILE` | string (path), not empty | required "
+        "| ",
+        "| `sync.mode` | `FRA_SYNC_MODE` | string: `poll` or `subscription` | poll | ",
+        "| `log.level` | `FRA_LOG_LEVEL` | string: `trace`, `debug`, `info`, `warn` or `error` | "
+        "info | ",
+        "| `fhir.ca_file` | `FRA_FHIR_CA_FILE` | string (path) | \"\" | ",
+        "| `fhir.verify_tls` | `FRA_FHIR_VERIFY_TLS` | boolean | true | "})
+    CHECK(ref.find(row) != std::string::npos);
+}
+
+TEST_CASE("the example's comments are its keys' descriptions as plain text") {
+  const std::string ex = fra::config::example();
+  // Markdown links keep their text, code spans lose their backticks; lines stay short.
+  CHECK(ex.find("](") == std::string::npos);
+  CHECK(ex.find('`') == std::string::npos);
+  CHECK(ex.find("# Resources asked for per search page (_count), and per _history page\n"
+                "page_size = 200\n") != std::string::npos);
+  CHECK(ex.find("(required)\nurl = \"postgresql://fra@127.0.0.1:5432/fra\"\n") !=
+        std::string::npos);
+  std::size_t at = 0;
+  while (at < ex.size()) {
+    auto end = ex.find('\n', at);
+    if (end == std::string::npos) end = ex.size();
+    if (ex[at] == '#') CHECK(end - at <= 100);
+    at = end + 1;
+  }
+}
+
+TEST_CASE("problems of keys and of rules between them come in file order, unplaced ones last") {
+  g_env = {{"FRA_SCORE_BATCH_SIZE", "0"}};
+  auto r = load_text(
+      "[fhir]\nbase_url = \"http://x\"\npage_size = \"ten\"\nbasic_user = \"fra\"\n[database]\nurl "
+      "= 5\n[pseudonym]\nkey_file = \"/k\"\n[model]\npath = \"/m\"\n");
+  g_env.clear();
+  CHECK(formatted(r) ==
+        std::vector<std::string>{
+            "adapter.toml:3:13: error: fhir.page_size: expected integer 1..1000, got \"ten\"",
+            "adapter.toml:4:14: error: fhir.basic_password_file: required when fhir.basic_user "
+            "is set",
+            "adapter.toml:6:7: error: database.url: expected string, got 5",
+            "adapter.toml: error: score.batch_size: expected integer 1..100000, got 0 (from "
+            "FRA_SCORE_BATCH_SIZE)"});
 }
