@@ -1,39 +1,40 @@
 #!/usr/bin/env bash
-# Starts a throwaway PostgreSQL and the FHIR test server (200 generated patients), runs the
-# end-to-end tests against them with the given adapter binary, and stops both.
+# Starts a throwaway PostgreSQL and the FHIR test server with 200 generated patients
+# (fixture.sh), runs the given integration test modules against them, each alone in a process
+# of its own with its own work folder, databases and pseudonym key (run_module.sh), and stops
+# both servers. Modules do not depend on each other: any of them, in any order. Exits non-zero
+# when a module fails, after running the rest.
 #
 #   bash tests/integration/run.sh BUILD/fhir-risk-adapter [MODULE...]
 #
-# MODULEs default to every test module here, in order: test_end_to_end, test_features, test_daemon, test_audit, test_privacy, test_faults,
-# test_backfill, test_crash, test_smart, test_tls, test_secret_files.
+# MODULEs default to every tests/integration/test_*.py, in name order. ctest runs the same
+# modules as tests of their own, with the servers as fixtures (`ctest -R test_audit`).
 set -euo pipefail
 binary=$(realpath "${1:?usage: run.sh PATH/TO/fhir-risk-adapter [MODULE...]}")
 shift
+here=$(cd "$(dirname "$0")" && pwd)
 modules=("$@")
-[ ${#modules[@]} -gt 0 ] || modules=(test_end_to_end test_features test_daemon test_audit test_privacy test_faults test_backfill test_crash test_smart test_tls test_secret_files)
-root=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d /tmp/fra-e2e.XXXXXX)
-chmod 755 "$work"
-
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-pg_port=$(free_port)
-fhir_port=$(free_port)
+if [ ${#modules[@]} -eq 0 ]; then
+  for f in "$here"/test_*.py; do modules+=("$(basename "$f" .py)"); done
+fi
+state=$(mktemp -d /tmp/fra-e2e.XXXXXX)
 
 cleanup() {
   local rc=$?
-  if [ -n "${fhir_pid:-}" ]; then kill "$fhir_pid" 2>/dev/null || true; fi
-  bash "$root/deploy/pg-sandbox.sh" stop "$work/pg" || true
-  rm -rf "$work"
+  bash "$here/fixture.sh" stop fhir "$state" || true
+  bash "$here/fixture.sh" stop postgresql "$state" || true
+  rm -rf "$state"
   exit $rc
 }
 trap cleanup EXIT
 
-db_url=$(bash "$root/deploy/pg-sandbox.sh" start "$work/pg" "$pg_port")
-fhir_url=$(bash "$root/deploy/fhir-sandbox.sh" "$fhir_port" 200 42 "$work/fhir.log")
-fhir_pid=$(cat "$work/fhir.log.pid")
-
-export FRA_TEST_BINARY="$binary" FRA_TEST_DB="$db_url" FRA_TEST_FHIR="$fhir_url" FRA_TEST_WORK="$work"
-export FRA_TEST_MODEL="$root/models/readmission-risk"
+bash "$here/fixture.sh" start postgresql "$state"
+bash "$here/fixture.sh" start fhir "$state"
+failed=()
 for m in "${modules[@]}"; do
-  /usr/bin/python3 "$root/tests/integration/$m.py"
+  bash "$here/run_module.sh" "$state" "$binary" "$m" || failed+=("$m")
 done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "run.sh: failed: ${failed[*]}" >&2
+  exit 1
+fi

@@ -6,23 +6,18 @@
 - The daemon's work runs as a login in the writer role (no superuser, no DDL); the auditor role
   reads the documented views and is refused the base tables, any write and the functions.
 
-Started by tests/integration/run.sh after the end-to-end tests, against the same servers.
+Run by tests/integration/run.sh or ctest, against the shared servers, in databases of its own.
 """
+import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import unittest
 
-from test_end_to_end import DB, adapter, write_config
-from test_faults import database
-
-BASE = DB.rsplit("/", 1)[0]
-
-
-def psql(url, query, check=True):
-    return subprocess.run(["psql", url, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", query], check=check,
-                          capture_output=True, text=True)
+from support import (adapter, binary, database, fhir_all, fhir_post, model_dir, ok, pseudonym, pseudonym_key, psql,
+                     vital_sign, work, write_config)
 
 
 def as_user(url, user):
@@ -34,20 +29,19 @@ def synced(name):
     """A database of its own, migrated and synced from the test server."""
     url = database(name)
     cfg = write_config(f"{name}.toml", db=url)
-    for args in (("migrate", "--config", cfg), ("sync", "--once", "--config", cfg)):
-        run = adapter(*args)
-        assert run.returncode == 0, run.stdout + run.stderr
+    ok("migrate", "--config", cfg)
+    ok("sync", "--once", "--config", cfg)
     return url, cfg
 
 
 def verify(url):
-    return subprocess.run([os.environ["FRA_TEST_BINARY"], "audit", "verify"], capture_output=True, text=True,
+    return subprocess.run([binary(), "audit", "verify"], capture_output=True, text=True,
                           env={**os.environ, "FRA_DATABASE_URL": url}, timeout=120)
 
 
 class AuditLog(unittest.TestCase):
     def test_1_a_sync_leaves_a_whole_chain_of_what_it_did(self):
-        url, _ = synced("fra_audit")
+        url, _ = synced("chain")
         rows = psql(url, "SELECT action, count(*) FROM audit_log GROUP BY action ORDER BY action").stdout.split()
         counts = dict(r.split("|") for r in rows)
         scores = int(psql(url, "SELECT count(*) FROM score").stdout)
@@ -70,11 +64,11 @@ class AuditLog(unittest.TestCase):
         total = int(psql(url, "SELECT count(*) FROM audit_log").stdout)
         self.assertRegex(run.stdout, rf"^audit log: {total} rows, every hash and link holds; head [0-9a-f]{{64}}\n$")
         # A second sync adds to the same chain, which still holds.
-        self.assertEqual(adapter("sync", "--once", "--config", write_config("fra_audit.toml", db=url)).returncode, 0)
+        self.assertEqual(adapter("sync", "--once", "--config", write_config("chain.toml", db=url)).returncode, 0)
         self.assertEqual(verify(url).returncode, 0)
 
     def test_2_the_log_refuses_changes_and_verify_names_a_tampered_row(self):
-        url, _ = synced("fra_tamper")
+        url, _ = synced("tamper")
         for statement in ("UPDATE audit_log SET actor = 'x' WHERE id = 3", "DELETE FROM audit_log WHERE id = 3",
                           "TRUNCATE audit_log"):
             refused = psql(url, statement, check=False)
@@ -89,14 +83,14 @@ class AuditLog(unittest.TestCase):
         self.assertIn(f"row {middle}: its content does not match its hash (altered)", run.stdout)
         self.assertIn(f"audit log: {middle - 1} rows before it hold", run.stdout)
 
-        url2, _ = synced("fra_tamper_delete")
+        url2, _ = synced("tamper_delete")
         victim = int(psql(url2, "SELECT count(*) / 3 FROM audit_log").stdout)
         psql(url2, f"SET session_replication_role = replica; DELETE FROM audit_log WHERE id = {victim}")
         run = verify(url2)
         self.assertEqual(run.returncode, 65, run.stdout + run.stderr)
         self.assertIn(f"row {victim + 1} follows row {victim - 1}: row {victim} is missing", run.stdout)
         # The last row deleted: only the head knows.
-        url3, _ = synced("fra_tamper_last")
+        url3, _ = synced("tamper_last")
         last = int(psql(url3, "SELECT max(id) FROM audit_log").stdout)
         psql(url3, f"SET session_replication_role = replica; DELETE FROM audit_log WHERE id = {last}")
         run = verify(url3)
@@ -104,13 +98,13 @@ class AuditLog(unittest.TestCase):
         self.assertIn(f"the chain ends at row {last - 1} but its head says {last}: row {last} is missing", run.stdout)
 
     def test_3_writer_and_auditor_roles(self):
-        url, _ = synced("fra_roles")
+        url, _ = synced("roles")
         psql(url, "DROP ROLE IF EXISTS fra_test_writer; DROP ROLE IF EXISTS fra_test_auditor; "
                   "CREATE ROLE fra_test_writer LOGIN IN ROLE fra_writer; "
                   "CREATE ROLE fra_test_auditor LOGIN IN ROLE fra_auditor")
         writer, auditor = as_user(url, "fra_test_writer"), as_user(url, "fra_test_auditor")
         # The adapter's work runs as the writer: a sync, and its events name that login.
-        cfg = write_config("fra_roles_writer.toml", db=writer)
+        cfg = write_config("roles_writer.toml", db=writer)
         run = adapter("sync", "--once", "--config", cfg)
         self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
         self.assertEqual(psql(url, "SELECT count(*) > 0 FROM audit_log WHERE actor = "
@@ -141,7 +135,7 @@ class AuditLog(unittest.TestCase):
             self.assertRegex(refused.stderr, r"permission denied|must be owner", statement)
 
     def test_4_rescore_reproduces_every_score_and_names_a_swapped_model(self):
-        url, cfg = synced("fra_rescore")
+        url, cfg = synced("rescore")
         scores = int(psql(url, "SELECT count(*) FROM score").stdout)
         run = adapter("audit", "rescore", "--config", cfg)
         self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
@@ -158,21 +152,19 @@ class AuditLog(unittest.TestCase):
         self.assertRegex(run.stdout, rf"^score {victim}: stored [\d.e-]+, recomputed [\d.e-]+\n")
         self.assertIn(": 1 differ", run.stdout)
         # Another model file at model.path: the scores are not silently rescored with it.
-        import shutil
-        other = os.path.join(os.environ["FRA_TEST_WORK"], "other-model")
-        shutil.copytree(os.environ["FRA_TEST_MODEL"], other)
+        other = os.path.join(work(), "other-model")
+        shutil.copytree(model_dir(), other)
         with open(os.path.join(other, "model.json"), "a") as f:
             f.write("\n")
         with open(os.path.join(other, "manifest.json")) as f:
             manifest = json.load(f)
-        import hashlib
         with open(os.path.join(other, "model.json"), "rb") as f:
             manifest["model_sha256"] = hashlib.sha256(f.read()).hexdigest()
         with open(os.path.join(other, "manifest.json"), "w") as f:
             json.dump(manifest, f)
         with open(cfg) as f:
-            text = f.read().replace(json.dumps(os.environ["FRA_TEST_MODEL"]), json.dumps(other))
-        swapped = os.path.join(os.environ["FRA_TEST_WORK"], "rescore-swapped.toml")
+            text = f.read().replace(json.dumps(model_dir()), json.dumps(other))
+        swapped = os.path.join(work(), "rescore-swapped.toml")
         with open(swapped, "w") as f:
             f.write(text)
         run = adapter("audit", "rescore", "--config", swapped)
@@ -182,7 +174,7 @@ class AuditLog(unittest.TestCase):
                                      rf"at model.path: not rescored")
 
     def test_5_retention_purges_old_inputs_keeps_scores_and_changes_no_score(self):
-        url, cfg = synced("fra_retention")
+        url, cfg = synced("retention")
         with open(cfg, "a") as f:
             f.write("[retention]\nraw_inputs_days = 400\n")
         counts = lambda: [int(psql(url, f"SELECT count(*) FROM {t}").stdout)
@@ -221,12 +213,12 @@ class AuditLog(unittest.TestCase):
         self.assertIn("retention.raw_inputs_days (300) must be longer than the window of feature", run.stderr)
 
     def test_6_a_separate_sealing_key(self):
-        url = database("fra_sealkey")
-        seal = os.path.join(os.environ["FRA_TEST_WORK"], "seal.key")
+        url = database("sealkey")
+        seal = os.path.join(work(), "seal.key")
         with open(seal, "wb") as f:
             f.write(os.urandom(32))
         os.chmod(seal, 0o600)
-        cfg = write_config("fra_sealkey.toml", db=url)
+        cfg = write_config("sealkey.toml", db=url)
         with open(cfg) as f:
             text = f.read().replace("[pseudonym]\n", f"[pseudonym]\nseal_key_file = {json.dumps(seal)}\n")
         with open(cfg, "w") as f:
@@ -236,7 +228,7 @@ class AuditLog(unittest.TestCase):
             self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
         self.assertIn("0 failed", run.stdout)  # every sealed reference opened for the write-back
         # The same references do not open under the pseudonym key alone.
-        other = write_config("fra_sealkey_without.toml", db=url)
+        other = write_config("sealkey_without.toml", db=url)
         psql(url, "UPDATE risk_assessment SET written_probability = NULL, pending_score_id = written_score_id")
         run = adapter("sync", "--once", "--config", other)
         self.assertNotEqual(run.returncode, 0)
@@ -247,19 +239,19 @@ class AuditLog(unittest.TestCase):
         self.assertIn("pseudonym.seal_key_file:", run.stderr)
         self.assertIn("readable by group or others", run.stderr)
         os.chmod(seal, 0o600)
-        with open(os.path.join(os.environ["FRA_TEST_WORK"], "pseudonym.key"), "rb") as f, open(seal, "wb") as g:
+        with open(pseudonym_key(), "rb") as f, open(seal, "wb") as g:
             g.write(f.read())
         run = adapter("sync", "--once", "--config", cfg)
         self.assertEqual(run.returncode, 78, run.stderr)
         self.assertIn("the same key as pseudonym.key_file", run.stderr)
 
     def test_7_another_pseudonym_key_is_refused_before_anything_is_stored(self):
-        url, _ = synced("fra_otherkey")
-        other = os.path.join(os.environ["FRA_TEST_WORK"], "other.key")
+        url, _ = synced("otherkey")
+        other = os.path.join(work(), "other.key")
         with open(other, "wb") as f:
             f.write(os.urandom(32))
         os.chmod(other, 0o600)
-        cfg = write_config("fra_otherkey_wrong.toml", db=url, key=other)
+        cfg = write_config("otherkey_wrong.toml", db=url, key=other)
         before = psql(url, "SELECT count(*) FROM patient").stdout
         for args in (("sync", "--once", "--config", cfg), ("backfill", "--export", "--config", cfg)):
             run = adapter(*args)
@@ -269,17 +261,16 @@ class AuditLog(unittest.TestCase):
         self.assertEqual(psql(url, "SELECT count(*) FROM audit_log WHERE action = 'key-fingerprint'").stdout.strip(), "1")
 
     def test_8_rekey_moves_every_pseudonym_in_one_transaction(self):
-        import hashlib
-        import hmac
-        from test_end_to_end import KEY, fhir_all, fhir_post
-        url, cfg = synced("fra_rekey")
+        # A dead letter of its own to carry through: a heart rate in kilograms.
+        fhir_post(vital_sign(fhir_all("Patient?_count=1")[0]["id"], "8867-4", 80, "kg", when="2026-11-21T08:00:00Z"))
+        url, cfg = synced("rekey")
         tables = ("resource_version", "patient", "observation_value", "encounter", "dead_letter", "score",
                   "risk_assessment")
         before = {t: psql(url, f"SELECT count(*) FROM {t}").stdout for t in tables}
         identifiers = psql(url, "SELECT identifier FROM risk_assessment ORDER BY identifier").stdout
         old_keys = set(psql(url, "SELECT patient_key FROM patient").stdout.split())
         self.assertGreater(int(before["dead_letter"]), 0)
-        new = os.path.join(os.environ["FRA_TEST_WORK"], "rekey-new.key")
+        new = os.path.join(work(), "rekey-new.key")
         with open(new, "wb") as f:
             f.write(os.urandom(32))
         os.chmod(new, 0o600)
@@ -288,9 +279,7 @@ class AuditLog(unittest.TestCase):
         patients = fhir_all("Patient?_count=1000")
         self.assertRegex(run.stdout, rf"re-derived \d+ pseudonyms \({len(patients)} patients, \d+ dead letters\)")
         # Every patient's pseudonym is the new key's, and no old one is left anywhere.
-        with open(new, "rb") as f:
-            key = f.read()
-        want = {hmac.new(key, f"Patient/{p['id']}".encode(), hashlib.sha256).hexdigest() for p in patients}
+        want = {pseudonym("Patient", p["id"], key_file=new) for p in patients}
         self.assertEqual(set(psql(url, "SELECT patient_key FROM patient").stdout.split()), want)
         for t in ("patient", "observation_value", "encounter", "scoring_queue", "score", "risk_assessment"):
             left = set(psql(url, f"SELECT DISTINCT patient_key FROM {t}").stdout.split()) & old_keys
@@ -304,7 +293,7 @@ class AuditLog(unittest.TestCase):
         # The old key is refused from now on; with the new one, everything fetched again is known.
         run = adapter("sync", "--once", "--config", cfg)
         self.assertEqual(run.returncode, 78, run.stdout + run.stderr)
-        new_cfg = write_config("fra_rekey_new.toml", db=url, key=new)
+        new_cfg = write_config("rekey_new.toml", db=url, key=new)
         run = adapter("backfill", "--export", "--config", new_cfg)
         self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
         self.assertEqual(re.findall(r"stored +(\d+)", run.stdout), ["0", "0", "0"], run.stdout)
@@ -320,13 +309,9 @@ class AuditLog(unittest.TestCase):
         self.assertEqual(psql(url, "SELECT count(*) FROM risk_assessment").stdout, before["risk_assessment"])
 
     def test_9_each_score_keeps_the_versions_that_fed_it(self):
-        from test_end_to_end import KEY, fhir_all, fhir_post
-        import hashlib
-        import hmac
-        url, cfg = synced("fra_lineage")
+        url, cfg = synced("lineage")
         patient = fhir_all("Patient?_count=10")[5]["id"]
-        with open(KEY, "rb") as f:
-            key = hmac.new(f.read(), f"Patient/{patient}".encode(), hashlib.sha256).hexdigest()
+        key = pseudonym("Patient", patient)
         first = psql(url, f"SELECT max(id) FROM score WHERE patient_key = '{key}'").stdout.strip()
         inputs = lambda score: set(psql(url, f"SELECT resource_type || ' ' || resource_pseudonym || ' ' || version_id "
                                              f"FROM audit_score_inputs WHERE score_id = {score}").stdout.splitlines())
@@ -349,8 +334,7 @@ class AuditLog(unittest.TestCase):
         self.assertEqual(run.returncode, 0, run.stderr)
         second = psql(url, f"SELECT max(id) FROM score WHERE patient_key = '{key}'").stdout.strip()
         self.assertNotEqual(second, first)
-        with open(KEY, "rb") as f:
-            obs_key = hmac.new(f.read(), f"Observation/{obs['id']}".encode(), hashlib.sha256).hexdigest()
+        obs_key = pseudonym("Observation", obs["id"])
         added = inputs(second) - before
         self.assertEqual(len(added), 1, added)
         self.assertTrue(next(iter(added)).startswith(f"Observation {obs_key} "))

@@ -3,16 +3,16 @@
 identical to a sync's; bad lines become dead letters with a reason while the good lines around
 them are stored; a second backfill of the same files changes nothing.
 
-Started by tests/integration/run.sh after the end-to-end tests, against the same servers.
+Run by tests/integration/run.sh or ctest, against the shared servers, in databases of its own.
 """
 import json
 import os
 import unittest
 
-from test_end_to_end import WORK, adapter, fhir_all, sql, write_config
-from test_faults import database, table_hashes
+from support import adapter, database, fhir_all, psql, table_hashes, work, write_config
 
-STORE_TABLES = ["resource_version", "patient", "observation_value", "encounter"]
+# What a backfill stores: the inputs and their lineage (a sync also scores and writes back).
+STORE_TABLES = ["resource_version", "patient", "observation_value", "encounter", "input_version"]
 
 
 def export(folder):
@@ -39,9 +39,9 @@ def observation(oid, **changes):
 
 class Backfill(unittest.TestCase):
     def test_backfill_equals_sync_and_survives_bad_lines(self):
-        folder = os.path.join(WORK, "export")
+        folder = os.path.join(work(), "export")
         counts = export(folder)
-        synced, filled = database("fra_bf_sync"), database("fra_bf")
+        synced, filled = database("sync"), database("filled")
         sync_cfg, fill_cfg = write_config("bf_sync.toml", db=synced), write_config("bf.toml", db=filled)
         for cfg in (sync_cfg, fill_cfg):
             self.assertEqual(adapter("migrate", "--config", cfg).returncode, 0)
@@ -71,7 +71,7 @@ class Backfill(unittest.TestCase):
             observation("absurd", valueQuantity={"value": 4000, "system": "http://unitsofmeasure.org", "code": "/min"}),
             observation("good-2", effectiveDateTime="2026-10-31T08:00:00Z"),
         ]
-        bad_folder = os.path.join(WORK, "export-bad")
+        bad_folder = os.path.join(work(), "export-bad")
         os.makedirs(bad_folder, exist_ok=True)
         with open(os.path.join(bad_folder, "Observation.ndjson"), "wb") as f:
             f.write(b"\n".join(line for line in lines) + b"\n")
@@ -93,7 +93,7 @@ class Backfill(unittest.TestCase):
         self.assertEqual(sql_in(filled, "SELECT count(*) FROM dead_letter"), dead, "dead letters recorded twice")
 
     def test_bulk_export_loads_the_server_and_sets_the_cursors(self):
-        exported, ref = database("fra_export"), database("fra_export_ref")
+        exported, ref = database("export"), database("export_ref")
         exp_cfg, ref_cfg = write_config("export.toml", db=exported), write_config("export_ref.toml", db=ref)
         for cfg in (exp_cfg, ref_cfg):
             self.assertEqual(adapter("migrate", "--config", cfg).returncode, 0)
@@ -119,9 +119,7 @@ class Backfill(unittest.TestCase):
 
 
 def sql_in(url, query):
-    import subprocess
-    return subprocess.run(["psql", url, "-X", "-A", "-t", "-c", query], check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return psql(url, query).stdout.strip()
 
 
 if __name__ == "__main__":

@@ -12,17 +12,13 @@
   with notifications switched off on the server, changes still arrive through the safety-net
   poll; a clean stop removes the Subscriptions.
 
-Started by tests/integration/run.sh after the end-to-end tests, against the same servers.
+Run by tests/integration/run.sh or ctest, against the shared servers, in databases of its own.
 """
-import datetime
-import hashlib
-import hmac
 import json
 import os
 import shutil
 import signal
 import statistics
-import subprocess
 import time
 import unittest
 import urllib.error
@@ -30,120 +26,23 @@ import urllib.request
 
 import numpy as np
 import xgboost as xgb
-from prometheus_client.parser import text_string_to_metric_families
 
-from test_end_to_end import BINARY, FHIR, KEY, MODEL, RA_SYSTEM, WORK, adapter, fhir_all, fhir_get, free_port, sql, \
-    write_config
-from test_faults import TABLES, database, faults, table_hashes
+from support import (RA_SYSTEM, adapter, database, faults, fhir_all, fhir_get, fhir_origin, fhir_post, free_port,
+                     model_dir, pseudonym, psql, sql, table_hashes, vital_sign, work, write_config)
+from support.daemon import Daemon, daemon_config, value
 
 METRICS = ["fra_database_errors_total", "fra_resources_ingested_total", "fra_resources_dead_lettered_total", "fra_sync_lag_seconds",
            "fra_queue_depth", "fra_scores_total", "fra_scoring_seconds", "fra_writeback_seconds",
            "fra_fhir_http_responses_total", "fra_fhir_retries_total", "fra_notifications_total",
            "fra_model_reloads_total", "fra_model_info", "fra_risk_assessments_written_total", "fra_sync_errors_total"]
-SERVER = FHIR.split("/fhir/")[0]
-
-
-def daemon_config(name, db, port, extra=""):
-    path = write_config(name, db=db)
-    with open(path, "a") as f:
-        f.write(f'[http]\nlisten = "127.0.0.1:{port}"\n[sync]\npatient_interval_seconds = 1\n'
-                f'encounter_interval_seconds = 1\nobservation_interval_seconds = 1\n{extra}')
-    return path
-
-
-class Daemon:
-    """A `run` process with its HTTP endpoint."""
-
-    def __init__(self, config, port, log_name):
-        self.port = port
-        self.log_path = os.path.join(WORK, log_name)
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([BINARY, "run", "--config", config], stdout=self.log, stderr=subprocess.STDOUT)
-
-    def get(self, path):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-
-    def metrics(self):
-        status, text = self.get("/metrics")
-        assert status == 200, status
-        out = {}
-        for family in text_string_to_metric_families(text):
-            for s in family.samples:
-                out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-        return out, text
-
-    def wait_until(self, what, check, timeout=30):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            assert self.proc.poll() is None, f"the daemon exited ({self.proc.returncode}): {self.output()}"
-            try:
-                if check():
-                    return
-            except (urllib.error.URLError, ConnectionError):
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}: {self.output()[-3000:]}")
-
-    def idle(self, patients):
-        """The first sync done: every patient's RiskAssessment written, the queue empty."""
-        m, _ = self.metrics()
-        written = value(m, "fra_risk_assessments_written_total", result="created") + \
-            value(m, "fra_risk_assessments_written_total", result="updated")
-        return written >= patients and value(m, "fra_queue_depth") == 0
-
-    def stop(self, sig=signal.SIGTERM, timeout=10):
-        start = time.monotonic()
-        self.proc.send_signal(sig)
-        code = self.proc.wait(timeout=timeout)
-        self.log.close()
-        return code, time.monotonic() - start
-
-    def output(self):
-        if not self.log.closed:
-            self.log.flush()
-        with open(self.log_path) as f:
-            return f.read()
 
 
 def write_secret():
-    path = os.path.join(WORK, "notify.secret")
+    path = os.path.join(work(), "notify.secret")
     with open(path, "w") as f:
         f.write(os.urandom(32).hex() + "\n")
     os.chmod(path, 0o600)
     return path
-
-
-def value(metrics, name, **labels):
-    return metrics.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
-def observation(patient_id, code, value_, unit, when=None):
-    return {"resourceType": "Observation", "status": "final",
-            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                      "code": "vital-signs"}]}],
-            "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
-            "subject": {"reference": f"Patient/{patient_id}"},
-            # To the millisecond: two changes of one patient within a second must not tie.
-            "effectiveDateTime": when or datetime.datetime.now(datetime.timezone.utc).isoformat(
-                timespec="milliseconds").replace("+00:00", "Z"),
-            "valueQuantity": {"value": value_, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}}
-
-
-def post(resource):
-    req = urllib.request.Request(f"{FHIR}/{resource['resourceType']}", data=json.dumps(resource).encode(),
-                                 headers={"Content-Type": "application/fhir+json"}, method="POST")
-    with urllib.request.urlopen(req) as r:
-        return json.load(r)
-
-
-def pseudonym(resource_type, fhir_id):
-    with open(KEY, "rb") as f:
-        key = f.read()
-    return hmac.new(key, f"{resource_type}/{fhir_id}".encode(), hashlib.sha256).hexdigest()
 
 
 def ra_of(identifier):
@@ -154,17 +53,14 @@ def ra_of(identifier):
 def flipping_patients(db, n):
     """(patient id, RiskAssessment identifier) of n patients whose probability differs between a
     heart rate of 40 and of 170 /min, by XGBoost on their stored features."""
-    with open(os.path.join(MODEL, "manifest.json")) as f:
+    with open(os.path.join(model_dir(), "manifest.json")) as f:
         names = [x["name"] for x in json.load(f)["features"]]
-    booster = xgb.Booster(model_file=os.path.join(MODEL, "model.json"))
+    booster = xgb.Booster(model_file=os.path.join(model_dir(), "model.json"))
     out = []
     for p in fhir_all("Patient?_count=500"):
         key = pseudonym("Patient", p["id"])
-        rows = [r.split("\t") for r in subprocess.run(
-                ["psql", db, "-X", "-A", "-t", "-F", "\t", "-c",
-                 f"SELECT ra.identifier, s.features::text FROM risk_assessment ra JOIN score s ON "
-                 f"s.id = ra.written_score_id WHERE ra.patient_key = '{key}'"],
-                check=True, capture_output=True, text=True).stdout.splitlines() if r]
+        rows = sql(f"SELECT ra.identifier, s.features::text FROM risk_assessment ra JOIN score s ON "
+                   f"s.id = ra.written_score_id WHERE ra.patient_key = '{key}'", db)
         if not rows:
             continue
         feats = json.loads(rows[0][1])
@@ -180,15 +76,15 @@ def flipping_patients(db, n):
 
 class DaemonTests(unittest.TestCase):
     def test_1_probes_metrics_and_sighup(self):
-        db = database("fra_daemon")
+        db = database("probes")
         cfg = write_config("daemon-migrate.toml", db=db)
         self.assertEqual(adapter("migrate", "--config", cfg).returncode, 0)
-        model = os.path.join(WORK, "daemon-model")
-        shutil.copytree(MODEL, model)
+        model = os.path.join(work(), "daemon-model")
+        shutil.copytree(model_dir(), model)
         port = free_port()
         cfg = daemon_config("daemon.toml", db, port)
         with open(cfg) as f:
-            text = f.read().replace(json.dumps(MODEL), json.dumps(model), 1)
+            text = f.read().replace(json.dumps(model_dir()), json.dumps(model), 1)
         with open(cfg, "w") as f:
             f.write(text)
         d = Daemon(cfg, port, "daemon.log")
@@ -215,7 +111,7 @@ class DaemonTests(unittest.TestCase):
 
             # A change moves the counters, the band counts and the written RiskAssessments.
             patient, identifier = flipping_patients(db, 1)[0]
-            post(observation(patient, "8867-4", 40, "/min", when="2026-11-02T00:00:00Z"))  # a known start
+            fhir_post(vital_sign(patient, "8867-4", 40, "/min"))  # a known start: the newest
             d.wait_until("the start", lambda: value(d.metrics()[0], "fra_resources_ingested_total",
                                                     type="Observation") > value(m, "fra_resources_ingested_total",
                                                                                 type="Observation"))
@@ -223,7 +119,7 @@ class DaemonTests(unittest.TestCase):
             time.sleep(0.5)
             m, _ = d.metrics()
             before = ra_of(identifier)
-            post(observation(patient, "8867-4", 170, "/min"))
+            fhir_post(vital_sign(patient, "8867-4", 170, "/min"))
             d.wait_until("the change written", lambda: ra_of(identifier)["meta"]["versionId"] !=
                          before["meta"]["versionId"])
             m2, _ = d.metrics()
@@ -235,10 +131,12 @@ class DaemonTests(unittest.TestCase):
                              value(m, "fra_risk_assessments_written_total", result="updated") + 1)
             self.assertLess(value(m2, "fra_sync_lag_seconds", type="Observation"), 10)
 
-            # An Observation in a unit no feature converts: a dead letter, counted.
-            post(observation(patient, "8867-4", 80, "kg"))
+            # An Observation in a unit no feature converts: a dead letter, counted (on top of those
+            # other modules left on the shared server, which the first sync met).
+            dead = value(d.metrics()[0], "fra_resources_dead_lettered_total", type="Observation")
+            fhir_post(vital_sign(patient, "8867-4", 80, "kg"))
             d.wait_until("the dead letter", lambda: value(d.metrics()[0], "fra_resources_dead_lettered_total",
-                                                          type="Observation") == 1)
+                                                          type="Observation") == dead + 1)
             # Faults on the server: retried, counted, and 503s among the statuses.
             faults(0.5, 0)
             try:
@@ -250,7 +148,8 @@ class DaemonTests(unittest.TestCase):
                                value(m3, "fra_fhir_http_responses_total", code="429"), 0)
 
             # The database connection cut under it: it reconnects and goes on.
-            sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'fra_daemon'")
+            psql(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE datname = current_database() AND pid <> pg_backend_pid()")
             d.wait_until("the reconnection", lambda: "database: connected again" in d.output())
             self.assertGreaterEqual(value(d.metrics()[0], "fra_database_errors_total"), 1)
 
@@ -263,7 +162,7 @@ class DaemonTests(unittest.TestCase):
             self.assertIn("model reload refused; still serving readmission-risk", d.output())
             before = ra_of(identifier)
             time.sleep(1)  # a later effective time than the 170 above
-            post(observation(patient, "8867-4", 40, "/min"))
+            fhir_post(vital_sign(patient, "8867-4", 40, "/min"))
             d.wait_until("the change written", lambda: ra_of(identifier)["meta"]["versionId"] !=
                          before["meta"]["versionId"])
             after = ra_of(identifier)
@@ -272,7 +171,7 @@ class DaemonTests(unittest.TestCase):
                                 before["prediction"][0]["probabilityDecimal"])
 
             # A good package (a new version of it) is taken.
-            shutil.copy(os.path.join(MODEL, "model.json"), os.path.join(model, "model.json"))
+            shutil.copy(os.path.join(model_dir(), "model.json"), os.path.join(model, "model.json"))
             with open(os.path.join(model, "manifest.json")) as f:
                 manifest = json.load(f)
             manifest["version"] = "9.9.9"
@@ -290,7 +189,7 @@ class DaemonTests(unittest.TestCase):
         self.assertIn("stopped", d.output())
 
     def test_2_sigterm_mid_sync_leaves_nothing_half_written(self):
-        reference, interrupted = database("fra_ref"), database("fra_term")
+        reference, interrupted = database("reference"), database("interrupted")
         for db in (reference, interrupted):
             self.assertEqual(adapter("migrate", "--config", write_config("term-migrate.toml", db=db)).returncode, 0)
         run = adapter("sync", "--once", "--config", write_config("term-ref.toml", db=reference))
@@ -318,7 +217,7 @@ class DaemonTests(unittest.TestCase):
         self.assertEqual(table_hashes(interrupted), table_hashes(reference))
 
     def test_3_subscription_latency_and_safety_net(self):
-        db = database("fra_sub")
+        db = database("subscription")
         self.assertEqual(adapter("migrate", "--config", write_config("sub-migrate.toml", db=db)).returncode, 0)
         secret = write_secret()
         port = free_port()
@@ -341,7 +240,7 @@ class DaemonTests(unittest.TestCase):
             pairs = flipping_patients(db, 20)
             # Every one of them at 40 /min first (not timed), so that each change below moves a score.
             for patient, _ in pairs:
-                post(observation(patient, "8867-4", 40, "/min"))
+                fhir_post(vital_sign(patient, "8867-4", 40, "/min"))
             time.sleep(1)
             d.wait_until("the warm-up scored", lambda: value(d.metrics()[0], "fra_queue_depth") == 0)
             time.sleep(0.5)
@@ -353,7 +252,7 @@ class DaemonTests(unittest.TestCase):
                 before = fhir_get(f"RiskAssessment/{ids[identifier]}")["meta"]["versionId"]
                 hr = 40 if i // len(pairs) % 2 else 170
                 t0 = time.monotonic()
-                post(observation(patient, "8867-4", hr, "/min"))
+                fhir_post(vital_sign(patient, "8867-4", hr, "/min"))
                 end = t0 + 10
                 while time.monotonic() < end:
                     if fhir_get(f"RiskAssessment/{ids[identifier]}")["meta"]["versionId"] != before:
@@ -366,7 +265,7 @@ class DaemonTests(unittest.TestCase):
             self.assertEqual(value(m, "fra_notifications_total", result="refused"), 1)
 
             # Notifications off on the server: the safety net (3 s here) still brings changes in.
-            urllib.request.urlopen(urllib.request.Request(f"{SERVER}/admin/notifications", method="POST",
+            urllib.request.urlopen(urllib.request.Request(f"{fhir_origin()}/admin/notifications", method="POST",
                                                           data=json.dumps({"enabled": False}).encode(),
                                                           headers={"Content-Type": "application/json"})).read()
             accepted = value(d.metrics()[0], "fra_notifications_total", result="accepted")
@@ -375,13 +274,13 @@ class DaemonTests(unittest.TestCase):
                 before = ra_of(identifier)
                 hr = 40 if 200 // len(pairs) % 2 else 170  # the other value than the last change's
                 t0 = time.monotonic()
-                post(observation(patient, "8867-4", hr, "/min"))
+                fhir_post(vital_sign(patient, "8867-4", hr, "/min"))
                 d.wait_until("the safety-net poll", lambda: ra_of(identifier)["meta"]["versionId"] !=
                              before["meta"]["versionId"], timeout=15)
                 slow.append(time.monotonic() - t0)
             self.assertEqual(value(d.metrics()[0], "fra_notifications_total", result="accepted"), accepted)
         finally:
-            urllib.request.urlopen(urllib.request.Request(f"{SERVER}/admin/notifications", method="POST",
+            urllib.request.urlopen(urllib.request.Request(f"{fhir_origin()}/admin/notifications", method="POST",
                                                           data=json.dumps({"enabled": True}).encode(),
                                                           headers={"Content-Type": "application/json"})).read()
             code, seconds = d.stop()
@@ -397,7 +296,7 @@ class DaemonTests(unittest.TestCase):
         self.assertLess(p95, 0.5)
 
     def test_4_backport_topic_when_the_server_offers_one(self):
-        db = database("fra_backport")
+        db = database("backport")
         self.assertEqual(adapter("migrate", "--config", write_config("bp-migrate.toml", db=db)).returncode, 0)
         port = free_port()
         endpoint = f"http://127.0.0.1:{port}/notify"
@@ -418,7 +317,7 @@ class DaemonTests(unittest.TestCase):
             m, _ = d.metrics()
             for hr in (40, 170):
                 before = fhir_get(f"RiskAssessment/{rid}")["meta"]["versionId"]
-                post(observation(patient, "8867-4", hr, "/min"))
+                fhir_post(vital_sign(patient, "8867-4", hr, "/min"))
                 d.wait_until("the notified change", lambda: fhir_get(f"RiskAssessment/{rid}")["meta"]["versionId"] !=
                              before, timeout=10)
                 time.sleep(0.2)

@@ -1,115 +1,22 @@
 #!/usr/bin/python3
 """End to end: a real PostgreSQL and the real FHIR test server (200 generated patients).
 
-Started by tests/integration/run.sh, which passes FRA_TEST_BINARY, FRA_TEST_DB, FRA_TEST_FHIR,
-FRA_TEST_WORK and FRA_TEST_MODEL. Tests run in name order: they follow one deployment's life.
+Run by tests/integration/run.sh or ctest (the environment: support/env.py), in a database and
+with a pseudonym key of its own. Tests run in name order: they follow one deployment's life.
 """
 import json
-import tomllib
 import os
 import re
 import subprocess
+import tomllib
 import unittest
-import urllib.parse
 import urllib.request
 
 import numpy as np
 import xgboost as xgb
 
-BINARY = os.environ["FRA_TEST_BINARY"]
-DB = os.environ["FRA_TEST_DB"]
-FHIR = os.environ["FRA_TEST_FHIR"]
-WORK = os.environ["FRA_TEST_WORK"]
-MODEL = os.environ["FRA_TEST_MODEL"]
-RA_SYSTEM = "urn:fhir-risk-adapter:risk-assessment"
-
-
-def free_port():
-    """A TCP port nothing listens on now, for a server a test starts of its own."""
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def fhir_get(path):
-    url = path if path.startswith("http") else f"{FHIR}/{path}"
-    with urllib.request.urlopen(url) as r:
-        return json.load(r)
-
-
-def fhir_all(path):
-    """Every resource a search returns, following next links."""
-    out, bundle = [], fhir_get(path)
-    while True:
-        out += [e["resource"] for e in bundle.get("entry", [])]
-        nxt = [link["url"] for link in bundle.get("link", []) if link["relation"] == "next"]
-        if not nxt:
-            return out
-        bundle = fhir_get(nxt[0])
-
-
-def fhir_post(resource):
-    req = urllib.request.Request(f"{FHIR}/{resource['resourceType']}", data=json.dumps(resource).encode(),
-                                 headers={"Content-Type": "application/fhir+json"}, method="POST")
-    with urllib.request.urlopen(req) as r:
-        return json.load(r)
-
-
-def sql(query):
-    out = subprocess.run(["psql", DB, "-X", "-A", "-t", "-F", "\t", "-c", query], check=True,
-                         capture_output=True, text=True).stdout
-    return [line.split("\t") for line in out.splitlines() if line]
-
-
-def occurring(needles, text):
-    """The needles that occur in `text` as whole words: not inside a longer run of word
-    characters or hyphens. One pass over the text for the needles that are such runs themselves,
-    a search only for the others (names with spaces, phone numbers with punctuation)."""
-    tokens = set(re.findall(r"[\w-]+", text))
-    plain = re.compile(r"[\w-]+")
-    return sorted(n for n in needles if (n in tokens if plain.fullmatch(n) else
-                                         re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text)))
-
-
-def write_key(name, nbytes, mode=0o600):
-    path = os.path.join(WORK, name)
-    if name == "pseudonym.key" and os.path.exists(path):
-        return path  # every test module of a run shares one key, as one deployment does
-    with open(path, "wb") as f:
-        f.write(os.urandom(nbytes))
-    os.chmod(path, mode)
-    return path
-
-
-KEY = write_key("pseudonym.key", 32)
-
-
-def write_config(name, fhir=FHIR, db=DB, key=KEY, skip=(), features=os.path.join(MODEL, "features.toml")):
-    sections = {"fhir": {"base_url": fhir, "page_size": 100}, "database": {"url": db},
-                "pseudonym": {"key_file": key}, "model": {"path": MODEL},
-                "features": {"file": features}}
-    path = os.path.join(WORK, name)
-    with open(path, "w") as f:
-        for section, keys in sections.items():
-            f.write(f"[{section}]\n")
-            for k, v in keys.items():
-                if f"{section}.{k}" not in skip:
-                    f.write(f"{k} = {json.dumps(v)}\n")
-    return path
-
-
-CONFIG = write_config("adapter.toml")
-
-
-def adapter(*args, env=None):
-    return subprocess.run([BINARY, *args], capture_output=True, text=True, env={**os.environ, **(env or {})},
-                          timeout=600)
-
-
-def risk_assessments():
-    return {ra["identifier"][0]["value"]: ra for ra in fhir_all("RiskAssessment?_count=500")
-            if ra.get("identifier", [{}])[0].get("system") == RA_SYSTEM}
+from support import (adapter, config, database, fhir_all, fhir_base, fhir_post, model_dir, occurring,
+                     pseudonym, risk_assessments, sql, store_url, work, write_config, write_key)
 
 
 class EndToEnd(unittest.TestCase):
@@ -117,12 +24,12 @@ class EndToEnd(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.migrate1 = adapter("migrate", "--config", CONFIG)
-        cls.migrate2 = adapter("migrate", "--config", CONFIG)
-        cls.first = adapter("sync", "--once", "--config", CONFIG)
+        cls.migrate1 = adapter("migrate", "--config", config())
+        cls.migrate2 = adapter("migrate", "--config", config())
+        cls.first = adapter("sync", "--once", "--config", config())
         cls.after_first = risk_assessments()
         cls.scores_after_first = sql("SELECT count(*) FROM score")[0][0]
-        cls.second = adapter("sync", "--once", "--config", CONFIG)
+        cls.second = adapter("sync", "--once", "--config", config())
         cls.after_second = risk_assessments()
 
     def test_01_migrate_applies_once(self):
@@ -159,7 +66,7 @@ class EndToEnd(unittest.TestCase):
             self.assertIn(band["code"], {"low", "moderate", "high"})
 
     def test_04_probabilities_equal_xgboost(self):
-        with open(os.path.join(MODEL, "manifest.json")) as f:
+        with open(os.path.join(model_dir(), "manifest.json")) as f:
             names = [feat["name"] for feat in json.load(f)["features"]]
         rows = sql("SELECT ra.identifier, s.features::text, s.probability FROM risk_assessment ra "
                    "JOIN score s ON s.id = ra.written_score_id")
@@ -167,7 +74,7 @@ class EndToEnd(unittest.TestCase):
         X = np.array([[np.nan if json.loads(feats)[n] is None else json.loads(feats)[n] for n in names]
                       for _, feats, _ in rows], dtype=np.float32)
         self.assertGreater(np.isnan(X).sum(), 0, "expected some missing features in generated data")
-        expected = xgb.Booster(model_file=os.path.join(MODEL, "model.json")).inplace_predict(X)
+        expected = xgb.Booster(model_file=os.path.join(model_dir(), "model.json")).inplace_predict(X)
         self.assertGreater(len(set(np.round(expected, 3))), 20, "probabilities should vary across patients")
         for (identifier, _, stored), want in zip(rows, expected):
             on_server = self.after_first[identifier]["prediction"][0]["probabilityDecimal"]
@@ -175,16 +82,16 @@ class EndToEnd(unittest.TestCase):
             self.assertAlmostEqual(on_server, float(want), delta=1e-6)
 
     def test_04b_notes_name_the_main_factors_as_xgboost_ranks_them(self):
-        with open(os.path.join(MODEL, "features.toml"), "rb") as f:
+        with open(os.path.join(model_dir(), "features.toml"), "rb") as f:
             labels = {d["name"]: ("Sex" if d.get("attribute") == "sex" else d.get("label", d["name"]))
                       for d in tomllib.load(f)["feature"]}
-        with open(os.path.join(MODEL, "manifest.json")) as f:
+        with open(os.path.join(model_dir(), "manifest.json")) as f:
             names = [feat["name"] for feat in json.load(f)["features"]]
         rows = sql("SELECT ra.identifier, s.features::text FROM risk_assessment ra "
                    "JOIN score s ON s.id = ra.written_score_id")
         X = np.array([[np.nan if json.loads(feats)[n] is None else json.loads(feats)[n] for n in names]
                       for _, feats in rows], dtype=np.float32)
-        booster = xgb.Booster(model_file=os.path.join(MODEL, "model.json"))
+        booster = xgb.Booster(model_file=os.path.join(model_dir(), "model.json"))
         contribs = booster.predict(xgb.DMatrix(X, missing=np.nan, feature_names=names), pred_contribs=True)
         for (identifier, _), c in zip(rows, contribs):
             note = self.after_first[identifier]["note"][0]["text"]
@@ -209,8 +116,8 @@ class EndToEnd(unittest.TestCase):
                          {k: v["meta"]["versionId"] for k, v in self.after_first.items()})
 
     def test_07_no_plaintext_identity_in_pg_dump(self):
-        dump = subprocess.run(["pg_dump", "--data-only", DB], check=True, capture_output=True, text=True).stdout
-        dump += subprocess.run(["pg_dump", "--schema-only", DB], check=True, capture_output=True, text=True).stdout
+        dump = subprocess.run(["pg_dump", "--data-only", store_url()], check=True, capture_output=True, text=True).stdout
+        dump += subprocess.run(["pg_dump", "--schema-only", store_url()], check=True, capture_output=True, text=True).stdout
         self.assertIn("COPY public.score", dump)
         patients = fhir_all("Patient?_count=500")
         needles = set()
@@ -237,7 +144,7 @@ class EndToEnd(unittest.TestCase):
                    "subject": {"reference": f"Patient/{patient['id']}"},
                    "effectiveDateTime": "2026-11-20T08:00:00Z",
                    "valueQuantity": {"value": 78, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}})
-        run = adapter("sync", "--once", "--config", CONFIG)
+        run = adapter("sync", "--once", "--config", config())
         self.assertEqual(run.returncode, 0, run.stderr)
         self.assertIn("scored 1 patients", run.stdout)
         self.assertIn("RiskAssessments: 0 created, 1 updated, 0 failed", run.stdout)
@@ -249,26 +156,29 @@ class EndToEnd(unittest.TestCase):
 
     def test_09_unmappable_resource_is_dead_lettered_and_sync_goes_on(self):
         patient = fhir_all("Patient?_count=1")[0]
-        fhir_post({"resourceType": "Observation", "status": "final",
-                   "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-                   "subject": {"reference": f"Patient/{patient['id']}"},
-                   "effectiveDateTime": "2026-11-21T08:00:00Z",
-                   "valueQuantity": {"value": 80, "system": "http://unitsofmeasure.org", "code": "kg"}})
-        run = adapter("sync", "--once", "--config", CONFIG)
+        # Unmappable resources other modules left on the shared server are dead letters already.
+        before = int(sql("SELECT count(*) FROM dead_letter")[0][0])
+        posted = fhir_post({"resourceType": "Observation", "status": "final",
+                            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                            "subject": {"reference": f"Patient/{patient['id']}"},
+                            "effectiveDateTime": "2026-11-21T08:00:00Z",
+                            "valueQuantity": {"value": 80, "system": "http://unitsofmeasure.org", "code": "kg"}})
+        run = adapter("sync", "--once", "--config", config())
         self.assertEqual(run.returncode, 0, run.stderr)
         self.assertRegex(run.stdout, r"Observation .* dead-lettered +1 ")
-        rows = sql("SELECT resource_type, reason_code, json_pointer, length(resource_key) FROM dead_letter")
-        self.assertEqual(rows, [["Observation", "unknown-unit", "/valueQuantity/code", "64"]])
-        again = adapter("sync", "--once", "--config", CONFIG)
-        self.assertEqual(sql("SELECT count(*) FROM dead_letter"), [["1"]], again.stdout)
-
+        rows = sql("SELECT resource_type, reason_code, json_pointer FROM dead_letter "
+                   f"WHERE resource_key = '{pseudonym('Observation', posted['id'])}'")
+        self.assertEqual(rows, [["Observation", "unknown-unit", "/valueQuantity/code"]])
+        self.assertEqual(sql("SELECT count(*) FROM dead_letter"), [[str(before + 1)]])
+        again = adapter("sync", "--once", "--config", config())
+        self.assertEqual(sql("SELECT count(*) FROM dead_letter"), [[str(before + 1)]], again.stdout)
 
     def test_10_deleted_observation_leaves_the_store_and_rescores(self):
         values = int(sql("SELECT count(*) FROM observation_value")[0][0])
         before = risk_assessments()
-        req = urllib.request.Request(f"{FHIR}/Observation/{EndToEnd.spo2['id']}", method="DELETE")
+        req = urllib.request.Request(f"{fhir_base()}/Observation/{EndToEnd.spo2['id']}", method="DELETE")
         urllib.request.urlopen(req).read()
-        run = adapter("sync", "--once", "--config", CONFIG)
+        run = adapter("sync", "--once", "--config", config())
         self.assertEqual(run.returncode, 0, run.stderr)
         self.assertRegex(run.stdout, r"Observation .* deleted +1 ")
         self.assertIn("scored 1 patients", run.stdout)
@@ -278,7 +188,7 @@ class EndToEnd(unittest.TestCase):
         after = risk_assessments()
         changed = [k for k in after if after[k]["meta"]["versionId"] != before[k]["meta"]["versionId"]]
         self.assertEqual(len(changed), 1)
-        again = adapter("sync", "--once", "--config", CONFIG)
+        again = adapter("sync", "--once", "--config", config())
         self.assertRegex(again.stdout, r"Observation .* deleted +0 ")
 
 
@@ -301,11 +211,11 @@ class BadConfiguration(unittest.TestCase):
 
     def test_model_feature_without_definition(self):
         # The shipped definitions less heart_rate: the model needs it, so the adapter stops.
-        with open(os.path.join(MODEL, "features.toml")) as f:
+        with open(os.path.join(model_dir(), "features.toml")) as f:
             tables = f.read().split("[[feature]]")
         kept = [t for t in tables[1:] if 'name = "heart_rate"' not in t]
         self.assertEqual(len(kept), len(tables) - 2)
-        path = os.path.join(WORK, "features-less.toml")
+        path = os.path.join(work(), "features-less.toml")
         with open(path, "w") as f:
             f.write("".join("[[feature]]" + t for t in kept))
         cfg = write_config("unbound.toml", features=path)
@@ -313,8 +223,8 @@ class BadConfiguration(unittest.TestCase):
                             "the model needs feature 'heart_rate', which has no definition")
 
     def test_feature_definition_mistake_names_file_line_and_feature(self):
-        path = os.path.join(WORK, "features-bad.toml")
-        with open(os.path.join(MODEL, "features.toml")) as f:
+        path = os.path.join(work(), "features-bad.toml")
+        with open(os.path.join(model_dir(), "features.toml")) as f:
             text = f.read().replace('aggregation = "last"', 'aggregation = "latest"', 1)
         with open(path, "w") as f:
             f.write(text)
@@ -336,8 +246,7 @@ class BadConfiguration(unittest.TestCase):
 
     def test_unreachable_fhir_server(self):
         # A database of its own, migrated, so that only the FHIR server is missing.
-        sql("CREATE DATABASE fra_nofhir")
-        cfg = write_config("nofhir.toml", fhir="http://127.0.0.1:9/fhir/R4", db=DB.rsplit("/", 1)[0] + "/fra_nofhir")
+        cfg = write_config("nofhir.toml", fhir="http://127.0.0.1:9/fhir/R4", db=database("nofhir"))
         self.assertEqual(adapter("migrate", "--config", cfg).returncode, 0)
         run = adapter("sync", "--once", "--config", cfg, env={"FRA_FHIR_MAX_ATTEMPTS": "2"})
         self.one_line_error(run, 69, "FHIR server http://127.0.0.1:9/fhir/R4: GET http://127.0.0.1:9/fhir/R4/Patient")
@@ -348,8 +257,8 @@ class BadConfiguration(unittest.TestCase):
         self.one_line_error(adapter("sync", "--once", "--config", cfg), 69, "cannot connect to the database")
 
     def test_type_error_names_file_line_and_key(self):
-        path = os.path.join(WORK, "typo.toml")
-        with open(CONFIG) as f:
+        path = os.path.join(work(), "typo.toml")
+        with open(config()) as f:
             text = f.read()
         with open(path, "w") as f:
             f.write(text.replace("page_size = 100", 'page_size = "ten"'))

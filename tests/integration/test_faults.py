@@ -1,55 +1,18 @@
 #!/usr/bin/python3
 """Resilience: a sync through 20% injected 429/503 answers (with Retry-After) and added latency
-ends with a store identical to a fault-free sync of the same server, table by table.
+ends with a store identical to a fault-free sync of the same server, table by table
+(support/identical.py says what "identical" compares).
 
-Started by tests/integration/run.sh after the end-to-end tests, against the same servers.
+Run by tests/integration/run.sh or ctest, against the shared servers, in databases of its own.
 """
-import os
-import subprocess
 import unittest
-import urllib.request
 
-from test_end_to_end import DB, FHIR, adapter, risk_assessments, sql, write_config
-
-# Columns that say what was stored; times of storing, surrogate ids and the randomly sealed
-# references differ between any two runs by design.
-TABLES = {
-    "resource_version": "resource_type, resource_key, version_id, source_updated",
-    "patient": "patient_key, birth_year, sex",
-    "observation_value": "resource_key, code, patient_key, value, unit, effective",
-    "encounter": "resource_key, patient_key, status, counts, class_code, period_start, period_end",
-    "sync_cursor": "resource_type, last_updated",
-    "dead_letter": "resource_type, resource_key, version_id, reason_code, reason, json_pointer",
-    "scoring_queue": "patient_key",
-    "score": "patient_key, model_name, model_version, model_sha256, probability, band, features",
-    "risk_assessment": "patient_key, model_name, identifier, pending_score_id IS NULL, written_probability, written_band",
-}
-
-
-def database(name):
-    sql(f"CREATE DATABASE {name}")
-    return DB.rsplit("/", 1)[0] + "/" + name
-
-
-def table_hashes(url):
-    out = {}
-    for table, cols in TABLES.items():
-        q = f"SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM (SELECT {cols} FROM {table}) t"
-        out[table] = subprocess.run(["psql", url, "-X", "-A", "-t", "-c", q], check=True, capture_output=True,
-                                    text=True).stdout.strip()
-    return out
-
-
-def faults(rate, latency_ms, garbage=0):
-    base = FHIR.split("/fhir/")[0]
-    req = urllib.request.Request(f"{base}/admin/faults?rate={rate}&latency_ms={latency_ms}&garbage={garbage}",
-                                 method="POST", data=b"")
-    urllib.request.urlopen(req).read()
+from support import adapter, database, faults, our_risk_assessments, psql, table_hashes, write_config
 
 
 class Faults(unittest.TestCase):
     def test_store_after_faults_equals_store_without(self):
-        clean, faulty = database("fra_clean"), database("fra_faulty")
+        clean, faulty = database("clean"), database("faulty")
         clean_cfg = write_config("clean.toml", db=clean)
         faulty_cfg = write_config("faulty.toml", db=faulty)
         for cfg in (clean_cfg, faulty_cfg):
@@ -70,12 +33,11 @@ class Faults(unittest.TestCase):
         clean_hashes, faulty_hashes = table_hashes(clean), table_hashes(faulty)
         self.assertGreater(int(clean_hashes["observation_value"].split(":")[0]), 1000)
         self.assertEqual(faulty_hashes, clean_hashes)
-        ras = risk_assessments()
-        subjects = [ra["subject"]["reference"] for ra in ras.values()]
+        subjects = [ra["subject"]["reference"] for ra in our_risk_assessments(clean, faulty)]
         self.assertEqual(len(subjects), len(set(subjects)), "a patient has two RiskAssessments")
 
     def test_pages_that_are_not_json_are_retried_then_stop_the_run(self):
-        url = database("fra_garbage")
+        url = database("garbage")
         cfg = write_config("garbage.toml", db=url)
         self.assertEqual(adapter("migrate", "--config", cfg).returncode, 0)
         faults(0, 0, garbage=1)
@@ -88,8 +50,7 @@ class Faults(unittest.TestCase):
         self.assertEqual(len(errors), 1, run.stderr)
         self.assertIn("search page is not JSON", errors[0])
         self.assertIn("(3 attempts); the cursor stays", errors[0])
-        self.assertEqual(subprocess.run(["psql", url, "-X", "-A", "-t", "-c", "SELECT count(*) FROM sync_cursor"],
-                                        capture_output=True, text=True).stdout.strip(), "0")
+        self.assertEqual(psql(url, "SELECT count(*) FROM sync_cursor").stdout.strip(), "0")
 
         faults(0, 0, garbage=0.3)
         try:
@@ -98,7 +59,7 @@ class Faults(unittest.TestCase):
             faults(0, 0)
         self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
         self.assertIn("search page is not JSON", run.stderr)  # retried, and said so
-        ref = database("fra_garbage_ref")
+        ref = database("garbage_ref")
         ref_cfg = write_config("garbage_ref.toml", db=ref)
         self.assertEqual(adapter("migrate", "--config", ref_cfg).returncode, 0)
         self.assertEqual(adapter("sync", "--once", "--config", ref_cfg).returncode, 0)

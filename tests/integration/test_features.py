@@ -10,17 +10,13 @@
   dated after an index event changes none of that event's features (no leakage).
 - Re-running changes nothing.
 
-Started by tests/integration/run.sh (see test_end_to_end.py for the environment); shares its
-database, key and FHIR server, and runs after it.
+Run by tests/integration/run.sh or ctest (the environment: support/env.py): syncs the shared
+FHIR server into a database of its own, with a pseudonym key of its own.
 """
 import csv
-import datetime
 import hashlib
-import hmac
 import json
 import os
-import re
-import subprocess
 import sys
 import tomllib
 import unittest
@@ -31,69 +27,30 @@ import xgboost as xgb
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fhir_schema import load_validator  # noqa: E402
-from independent_features import Features, PatientData, format_instant, parse_instant, patient_id  # noqa: E402
+from independent_features import Features, PatientData, format_instant, parse_instant  # noqa: E402
+from support import config, fhir_all, fhir_base, model_dir, ok, pseudonym, risk_assessments, sql, work  # noqa: E402
 
-BINARY = os.environ["FRA_TEST_BINARY"]
-DB = os.environ["FRA_TEST_DB"]
-FHIR = os.environ["FRA_TEST_FHIR"]
-WORK = os.environ["FRA_TEST_WORK"]
-MODEL = os.environ["FRA_TEST_MODEL"]
-RA_SYSTEM = "urn:fhir-risk-adapter:risk-assessment"
 FACTOR_URL = "urn:fhir-risk-adapter:extension:risk-factor"
 DAY = 86400 * 10**6
-
-
-def fhir_get(path):
-    with urllib.request.urlopen(path if path.startswith("http") else f"{FHIR}/{path}") as r:
-        return json.load(r)
-
-
-def fhir_all(path):
-    out, bundle = [], fhir_get(path)
-    while True:
-        out += [e["resource"] for e in bundle.get("entry", [])]
-        nxt = [link["url"] for link in bundle.get("link", []) if link["relation"] == "next"]
-        if not nxt:
-            return out
-        bundle = fhir_get(nxt[0])
 
 
 def fhir_batch(resources):
     bundle = {"resourceType": "Bundle", "type": "batch",
               "entry": [{"resource": r, "request": {"method": "POST", "url": r["resourceType"]}} for r in resources]}
-    req = urllib.request.Request(FHIR, data=json.dumps(bundle).encode(), method="POST",
+    req = urllib.request.Request(fhir_base(), data=json.dumps(bundle).encode(), method="POST",
                                  headers={"Content-Type": "application/fhir+json"})
     with urllib.request.urlopen(req) as r:
         statuses = [e["response"]["status"] for e in json.load(r)["entry"]]
     assert all(s.startswith("201") for s in statuses), statuses
 
 
-def sql(query):
-    out = subprocess.run(["psql", DB, "-X", "-A", "-t", "-F", "\t", "-c", query], check=True,
-                         capture_output=True, text=True).stdout
-    return [line.split("\t") for line in out.splitlines() if line]
-
-
-def adapter(*args):
-    run = subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stdout + run.stderr
-    return run
-
-
-with open(os.path.join(WORK, "pseudonym.key"), "rb") as f:
-    KEY = f.read()  # the key test_end_to_end wrote: one deployment
-CONFIG = os.path.join(WORK, "adapter.toml")
-with open(os.path.join(MODEL, "manifest.json")) as f:
+with open(os.path.join(model_dir(), "manifest.json")) as f:
     MANIFEST = json.load(f)
 NAMES = [feature["name"] for feature in MANIFEST["features"]]
-FEATURES = Features.load(os.path.join(MODEL, "features.toml"))
-with open(os.path.join(MODEL, "features.toml"), "rb") as f:
+FEATURES = Features.load(os.path.join(model_dir(), "features.toml"))
+with open(os.path.join(model_dir(), "features.toml"), "rb") as f:
     DEFINITIONS = {d["name"]: d for d in tomllib.load(f)["feature"]}
-BOOSTER = xgb.Booster(model_file=os.path.join(MODEL, MANIFEST["model_file"]))
-
-
-def pseudonym(resource_type, fhir_id):
-    return hmac.new(KEY, f"{resource_type}/{fhir_id}".encode(), hashlib.sha256).hexdigest()
+BOOSTER = xgb.Booster(model_file=os.path.join(model_dir(), MANIFEST["model_file"]))
 
 
 def server_data():
@@ -101,11 +58,6 @@ def server_data():
     data, _ = PatientData.from_resources(fhir_all("Patient?_count=1000"), fhir_all("Observation?_count=1000"),
                                          fhir_all("Encounter?_count=1000"), FEATURES)
     return data
-
-
-def ours(ras):
-    return {ra["identifier"][0]["value"]: ra for ra in ras
-            if ra.get("identifier", [{}])[0].get("system") == RA_SYSTEM}
 
 
 def factors_of(ra):
@@ -125,8 +77,8 @@ def band_of(p):
 
 def export(name):
     """Rows of export-training as {(patient, as_of): (features, label)}, and the header."""
-    path = os.path.join(WORK, name)
-    run = adapter("export-training", "--config", CONFIG, "--out", path)
+    path = os.path.join(work(), name)
+    run = ok("export-training", "--config", config(), "--out", path)
     assert not os.path.exists(path + ".partial")
     with open(path, newline="") as f:
         reader = csv.reader(f)
@@ -144,8 +96,9 @@ def close(a, b):
 class Features_(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.sync = adapter("sync", "--once", "--config", CONFIG)
-        cls.ras = ours(fhir_all("RiskAssessment?_count=1000"))
+        ok("migrate", "--config", config())
+        cls.sync = ok("sync", "--once", "--config", config())
+        cls.ras = risk_assessments()
         cls.data = server_data()
         cls.rows = {r[0]: r for r in sql(
             "SELECT ra.identifier, ra.patient_key, s.features::text, s.probability, s.band, s.model_sha256, "
@@ -162,7 +115,7 @@ class Features_(unittest.TestCase):
         self.assertTrue(validate(broken))
 
     def test_02_each_element(self):
-        with open(os.path.join(MODEL, MANIFEST["model_file"]), "rb") as f:
+        with open(os.path.join(model_dir(), MANIFEST["model_file"]), "rb") as f:
             sha = hashlib.sha256(f.read()).hexdigest()
         self.assertEqual(set(self.ras), set(self.rows))
         patients = {p["id"] for p in fhir_all("Patient?_count=1000")}
@@ -319,7 +272,7 @@ class Features_(unittest.TestCase):
                              "subject": {"reference": f"Patient/{pid}"},
                              "period": {"start": after, "end": format_instant(t + 3 * DAY)}})
         fhir_batch(late)
-        adapter("sync", "--once", "--config", CONFIG)
+        ok("sync", "--once", "--config", config())
         _, after_rows, _ = export("training-after.csv")
         self.assertLessEqual(set(before), set(after_rows), "an index event disappeared")
         changed = [k for k in events if not all(close(a, b) for a, b in zip(before[k][0], after_rows[k][0]))]
@@ -333,21 +286,21 @@ class Features_(unittest.TestCase):
                 self.assertEqual(after_rows[k][1], "1", k)
 
     def test_06_rerun_changes_nothing(self):
-        first = adapter("sync", "--once", "--config", CONFIG)
+        first = ok("sync", "--once", "--config", config())
         scores = sql("SELECT count(*) FROM score")
-        versions = {k: ra["meta"]["versionId"] for k, ra in ours(fhir_all("RiskAssessment?_count=1000")).items()}
-        again = adapter("sync", "--once", "--config", CONFIG)
+        versions = {k: ra["meta"]["versionId"] for k, ra in risk_assessments().items()}
+        again = ok("sync", "--once", "--config", config())
         self.assertIn("scored 0 patients", again.stdout, first.stdout)
         self.assertIn("RiskAssessments: 0 created, 0 updated, 0 failed", again.stdout)
         self.assertEqual(sql("SELECT count(*) FROM score"), scores)
-        self.assertEqual({k: ra["meta"]["versionId"] for k, ra in ours(fhir_all("RiskAssessment?_count=1000")).items()},
+        self.assertEqual({k: ra["meta"]["versionId"] for k, ra in risk_assessments().items()},
                          versions)
         # A rescore of everything (same inputs) writes nothing the clinician would see.
         sql("INSERT INTO scoring_queue (patient_key) SELECT patient_key FROM patient ON CONFLICT DO NOTHING")
-        forced = adapter("sync", "--once", "--config", CONFIG)
+        forced = ok("sync", "--once", "--config", config())
         self.assertRegex(forced.stdout, r"scored [1-9]\d* patients")
         self.assertIn("RiskAssessments: 0 created, 0 updated, 0 failed", forced.stdout)
-        self.assertEqual({k: ra["meta"]["versionId"] for k, ra in ours(fhir_all("RiskAssessment?_count=1000")).items()},
+        self.assertEqual({k: ra["meta"]["versionId"] for k, ra in risk_assessments().items()},
                          versions)
 
 

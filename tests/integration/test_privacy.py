@@ -4,16 +4,13 @@ it ever says), a change, dead letters, `sync --once`, `audit verify` and `audit 
 generated patient's FHIR id, identifier value, name, birth date, phone number or address line is
 in a `pg_dump` of the database, in the adapter's logs and output, or in its `/metrics`.
 
-Started by tests/integration/run.sh after the end-to-end tests, against the same servers.
+Run by tests/integration/run.sh or ctest, against the shared servers, in a database of its own.
 """
-import os
-import re
 import subprocess
 import unittest
 
-from test_daemon import Daemon, daemon_config, observation, post
-from test_end_to_end import adapter, fhir_all, free_port, occurring, write_config
-from test_faults import database
+from support import adapter, fhir_all, fhir_post, free_port, occurring, store_url, vital_sign, write_config
+from support.daemon import Daemon, daemon_config
 
 
 def needles():
@@ -35,7 +32,7 @@ def needles():
 
 class Privacy(unittest.TestCase):
     def test_no_patient_identity_in_database_logs_or_metrics(self):
-        db = database("fra_privacy")
+        db = store_url()
         texts = {}
         migrate = adapter("migrate", "--config", write_config("privacy-migrate.toml", db=db))
         self.assertEqual(migrate.returncode, 0, migrate.stderr)
@@ -45,12 +42,14 @@ class Privacy(unittest.TestCase):
         try:
             patients = fhir_all("Patient?_count=1000")
             d.wait_until("the first sync", lambda: d.idle(len(patients)), timeout=120)
+            dead_letters = lambda: sum(v for (n, _), v in d.metrics()[0].items()  # noqa: E731
+                                       if n == "fra_resources_dead_lettered_total")
+            before = dead_letters()  # what other modules left on the shared server
             p = patients[0]["id"]
-            post(observation(p, "8867-4", 171, "/min"))
-            post(observation(p, "8867-4", 80, "kg"))  # a dead letter
-            post(observation(p, "59408-5", 250, "%"))  # an implausible value
-            d.wait_until("the dead letters", lambda: sum(
-                v for (n, _), v in d.metrics()[0].items() if n == "fra_resources_dead_lettered_total") >= 2)
+            fhir_post(vital_sign(p, "8867-4", 171, "/min"))
+            fhir_post(vital_sign(p, "8867-4", 80, "kg"))  # a dead letter
+            fhir_post(vital_sign(p, "59408-5", 250, "%"))  # an implausible value
+            d.wait_until("the dead letters", lambda: dead_letters() >= before + 2)
             texts["metrics"] = d.metrics()[1]
             for path in ("/healthz", "/readyz"):
                 texts[path] = d.get(path)[1]

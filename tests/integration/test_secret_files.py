@@ -7,23 +7,24 @@ Defect 3: fhir.basic_password_file and fhir.bearer_token_file were read without 
 the key files had. The database named here does not exist, so a command that wrongly gets past
 the secrets stops at the database (exit 69) and touches nothing another module uses.
 
-Started by tests/integration/run.sh (or alone: run.sh BINARY test_secret_files).
+Run by tests/integration/run.sh or ctest (alone: run.sh BINARY test_secret_files).
 """
 import json
 import os
 import unittest
 
-try:  # the shared helpers, where the restructured integration tests keep them
-    from support import DB, WORK, adapter, write_config
-except ImportError:
-    from test_end_to_end import DB, WORK, adapter, write_config
+from support import adapter, cluster_url, work, write_config
 
-ABSENT_DB = DB.rsplit("/", 1)[0] + "/fra_secret_files_absent"
 SECRET = "Zq9-not-for-any-log-" + os.urandom(8).hex()
 
 
+def absent_db():
+    """A database on the test cluster that nobody creates."""
+    return cluster_url().rsplit("/", 1)[0] + "/secret_files_absent"
+
+
 def secret_file(name, mode, text=SECRET * 2):
-    path = os.path.join(WORK, "secrets", name)
+    path = os.path.join(work(), "secrets", name)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write(text)
@@ -34,7 +35,7 @@ def secret_file(name, mode, text=SECRET * 2):
 def config_with(name, lines, key=None):
     """The shared test configuration, on the absent database, with `lines` added: a dict of
     section to the keys and values to add to it."""
-    path = write_config(name, db=ABSENT_DB, **({"key": key} if key else {}))
+    path = write_config(name, db=absent_db(), **({"key": key} if key else {}))
     with open(path) as f:
         text = f.read()
     for section, added in lines.items():
@@ -105,7 +106,7 @@ class SecretFiles(unittest.TestCase):
         for key in ("fhir.basic_password_file", "fhir.bearer_token_file"):
             with self.subTest(key=key):
                 label = key.replace(".", "-")
-                missing = os.path.join(WORK, "secrets", "absent-" + label)
+                missing = os.path.join(work(), "secrets", "absent-" + label)
                 self.assert_one_line(self.run_with(key, missing, "absent-" + label),
                                      f"fhir-risk-adapter: error: {key}: {missing}: cannot read (No such file or "
                                      "directory)")
@@ -115,7 +116,7 @@ class SecretFiles(unittest.TestCase):
 
     def test_a_new_key_file_for_rekey_is_held_to_the_same_rule(self):
         path = secret_file("new-key-644", 0o644)
-        cfg = write_config("secret-rekey.toml", db=ABSENT_DB)
+        cfg = write_config("secret-rekey.toml", db=absent_db())
         run = adapter("rekey", "--config", cfg, "--new-key-file", path)
         self.assert_one_line(run, f"fhir-risk-adapter: error: --new-key-file: {path}: readable by group or others "
                                   "(mode 644); chmod 600 it")

@@ -3,30 +3,28 @@
 test server's token endpoint verifies signature, aud, exp and jti, and every FHIR request then
 needs the bearer token; a revoked token is renewed once; a wrong key is refused in one line.
 
-Started by tests/integration/run.sh, last: it leaves the server as it found it.
+Run by tests/integration/run.sh or ctest, against the shared servers, in databases of its own;
+it leaves the server's authentication as it found it.
 """
 import json
 import os
 import subprocess
 import unittest
+import urllib.error
 import urllib.request
 
-from test_end_to_end import FHIR, WORK, adapter, write_config
-from test_faults import database
-
-ORIGIN = FHIR.split("/fhir/")[0]
-TOKEN_URL = ORIGIN + "/auth/token"
+from support import adapter, database, fhir_base, fhir_origin, work, write_config
 
 
 def admin(body):
-    req = urllib.request.Request(ORIGIN + "/admin/smart", data=json.dumps(body).encode(), method="POST",
+    req = urllib.request.Request(fhir_origin() + "/admin/smart", data=json.dumps(body).encode(), method="POST",
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req) as r:
         return json.load(r)
 
 
 def keypair(name, kind):
-    key, pub = os.path.join(WORK, name + ".pem"), os.path.join(WORK, name + ".pub.pem")
+    key, pub = os.path.join(work(), name + ".pem"), os.path.join(work(), name + ".pub.pem")
     if kind == "rsa":
         subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key],
                        check=True, capture_output=True)
@@ -43,7 +41,7 @@ def smart_config(name, db, client_id, key):
     path = write_config(name, db=db)
     with open(path) as f:
         text = f.read()
-    text = text.replace("[fhir]\n", f'[fhir]\nsmart_token_url = "{TOKEN_URL}"\n'
+    text = text.replace("[fhir]\n", f'[fhir]\nsmart_token_url = "{fhir_origin()}/auth/token"\n'
                                                  f'smart_client_id = "{client_id}"\nsmart_private_key_file = "{key}"\n'
                                                  f'smart_key_id = "{client_id}-key"\n', 1)
     with open(path, "w") as f:
@@ -66,12 +64,12 @@ class Smart(unittest.TestCase):
 
     def test_requests_without_a_token_are_refused(self):
         with self.assertRaises(urllib.error.HTTPError) as e:
-            urllib.request.urlopen(FHIR + "/Patient?_count=1")
+            urllib.request.urlopen(fhir_base() + "/Patient?_count=1")
         self.assertEqual(e.exception.code, 401)
 
     def test_rs384_and_es384_clients_sync(self):
         for client, key in (("adapter-rsa", self.rsa_key), ("adapter-ec", self.ec_key)):
-            db = database(f"fra_smart_{client.split('-')[1]}")
+            db = database(client.split("-")[1])
             cfg = smart_config(f"smart-{client}.toml", db, client, key)
             self.assertEqual(adapter("migrate", "--config", cfg).returncode, 0)
             run = adapter("sync", "--once", "--config", cfg)
@@ -80,7 +78,7 @@ class Smart(unittest.TestCase):
             self.assertNotIn("PRIVATE KEY", run.stdout + run.stderr)
 
     def test_a_revoked_token_is_renewed_on_401(self):
-        db = database("fra_smart_renew")
+        db = database("renew")
         cfg = smart_config("smart-renew.toml", db, "adapter-rsa", self.rsa_key)
         self.assertEqual(adapter("migrate", "--config", cfg).returncode, 0)
         before = admin({})["issued"]
@@ -95,11 +93,11 @@ class Smart(unittest.TestCase):
 
     def test_static_bearer_token_from_a_file_or_the_environment(self):
         admin({"mint": "static-token-123"})
-        token_file = os.path.join(WORK, "bearer.token")
+        token_file = os.path.join(work(), "bearer.token")
         with open(token_file, "w") as f:
             f.write("static-token-123\n")
         os.chmod(token_file, 0o600)  # a secret file others can read is refused
-        db = database("fra_bearer")
+        db = database("bearer")
         from_file = write_config("bearer.toml", db=db)
         with open(from_file) as f:
             text = f.read()
@@ -117,7 +115,7 @@ class Smart(unittest.TestCase):
         self.assertNotIn("not-a-token", run.stdout + run.stderr)
 
     def test_a_key_the_server_does_not_know_is_refused_in_one_line(self):
-        db = database("fra_smart_wrong")
+        db = database("wrong_key")
         cfg = smart_config("smart-wrong.toml", db, "adapter-rsa", self.other_key)
         self.assertEqual(adapter("migrate", "--config", cfg).returncode, 0)
         run = adapter("sync", "--once", "--config", cfg)

@@ -3,17 +3,17 @@
 syncs when told the CA and given its client certificate; without the CA, or without a client
 certificate, it stops with one line. Also HTTP basic authentication on the plain server.
 
-Started by tests/integration/run.sh.
+Run by tests/integration/run.sh or ctest: starts an HTTPS test server of its own; basic
+authentication is tried on the shared server, in databases of its own.
 """
+import json
 import os
 import signal
 import subprocess
 import unittest
 import urllib.request
-import json
 
-from test_end_to_end import FHIR, WORK, adapter, free_port, write_config
-from test_faults import database
+from support import adapter, database, fhir_origin, free_port, work, write_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -56,9 +56,9 @@ def one_error_line(test, run, needle):
 class Tls(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.pki = staticmethod(make_pki(os.path.join(WORK, "pki")))
+        cls.pki = staticmethod(make_pki(os.path.join(work(), "pki")))
         port = free_port()
-        log = os.path.join(WORK, "tls-fhir.log")
+        log = os.path.join(work(), "tls-fhir.log")
         cls.base = subprocess.run(
             ["bash", f"{ROOT}/deploy/fhir-sandbox.sh", str(port), "20", "3", log, "--tls-cert", cls.pki("server.pem"),
              "--tls-key", cls.pki("server.key"), "--tls-client-ca", cls.pki("ca.pem")],
@@ -96,24 +96,24 @@ class Tls(unittest.TestCase):
 
 class Basic(unittest.TestCase):
     def admin(self, body):
-        req = urllib.request.Request(FHIR.split("/fhir/")[0] + "/admin/smart", data=json.dumps(body).encode(),
+        req = urllib.request.Request(fhir_origin() + "/admin/smart", data=json.dumps(body).encode(),
                                      method="POST", headers={"Content-Type": "application/json"})
         urllib.request.urlopen(req).read()
 
     def test_basic_authentication(self):
-        password = os.path.join(WORK, "basic.password")
+        password = os.path.join(work(), "basic.password")
         with open(password, "w") as f:
             f.write("correct horse\n")
         os.chmod(password, 0o600)
-        wrong = os.path.join(WORK, "wrong.password")
+        wrong = os.path.join(work(), "wrong.password")
         with open(wrong, "w") as f:
             f.write("battery staple\n")
         os.chmod(wrong, 0o600)  # the wrong password, not an open file, is what is refused
         self.admin({"basic": {"user": "fra", "password": "correct horse"}})
         try:
-            ok = with_lines(write_config("basic.toml", db=database("fra_basic")),
+            ok = with_lines(write_config("basic.toml", db=database("basic")),
                             f'basic_user = "fra"\nbasic_password_file = "{password}"\n')
-            bad = with_lines(write_config("basic_bad.toml", db=database("fra_basic_bad")),
+            bad = with_lines(write_config("basic_bad.toml", db=database("basic_bad")),
                              f'basic_user = "fra"\nbasic_password_file = "{wrong}"\n')
             for cfg in (ok, bad):
                 self.assertEqual(adapter("migrate", "--config", cfg).returncode, 0)
