@@ -19,14 +19,15 @@
 #include <optional>
 #include <sstream>
 
+#include "adapter/app/failure.hpp"
 #include "adapter/app/setup.hpp"
 #include "adapter/config/config.hpp"
 #include "adapter/config/secret_file.hpp"
 #include "adapter/score/csv.hpp"
 #include "adapter/score/manifest.hpp"
+#include "adapter/source/bulk_export.hpp"
+#include "adapter/source/ndjson_files.hpp"
 #include "adapter/store/store.hpp"
-#include "adapter/sync/backfill.hpp"
-#include "adapter/sync/bulk_export.hpp"
 #include "adapter/sync/pipeline.hpp"
 #include "adapter/sync/training_export.hpp"
 #include "fhir/client.hpp"
@@ -83,16 +84,7 @@ void error_line(const std::string& msg) {
 }
 
 int environment_failure(const std::string& fhir_base_url) {
-  try {
-    throw;
-  } catch (const store::StoreError& e) {
-    error_line(e.what());
-  } catch (const fhir::FhirError& e) {
-    error_line(fmt::format("FHIR server {}: {}", fhir_base_url, e.what()));
-  } catch (const fhir::SmartError& e) {
-    error_line(e.what());
-  }
-  return kExitUnavailable;
+  return report_failure(std::current_exception(), fhir_base_url);
 }
 
 std::optional<config::Config> load_config(const std::string& file) {
@@ -206,7 +198,7 @@ std::unique_ptr<mapping::Pseudonymizer> pseudonymizer(const config::Config& cfg,
 }
 
 bool pseudonym_key_matches(store::Store& db, const mapping::Pseudonymizer& ps) {
-  if (db.pseudonym_key_matches(ps.fingerprint())) return true;
+  if (db.admin.pseudonym_key_matches(ps.fingerprint())) return true;
   error_line(
       "pseudonym.key_file: this database's pseudonyms were made with another key; with this one "
       "every "
@@ -227,7 +219,7 @@ sync::Options sync_options(const config::Config& cfg) {
 }
 
 bool schema_current(store::Store& db, const std::string& config_file) {
-  int have = db.schema_version(), want = store::Store::latest_schema_version();
+  int have = db.admin.schema_version(), want = store::Admin::latest_schema_version();
   if (have == want) return true;
   error_line(
       fmt::format("database schema is at version {}, this adapter needs {}: run "
@@ -265,8 +257,9 @@ int migrate(const std::string& file) {
   if (!cfg) return kExitConfig;
   try {
     store::Store db(cfg->database.url);
-    auto applied = db.migrate();
-    if (applied.empty()) fmt::print("schema up to date at version {}\n", db.schema_version());
+    db.session.set_actor("fhir-risk-adapter migrate");
+    auto applied = db.admin.migrate();
+    if (applied.empty()) fmt::print("schema up to date at version {}\n", db.admin.schema_version());
     for (const auto& name : applied) fmt::print("applied {}\n", name);
   } catch (const store::StoreError&) {
     return environment_failure();
@@ -309,10 +302,10 @@ int sync_once(const std::string& file) {
           spdlog::warn("{}: {}; retry in {} ms", where, problem, delay.count());
         });
     sync::Options sopts = sync_options(*cfg);
-    db.set_actor("fhir-risk-adapter sync");
-    db.audit("model-load", model->manifest.name,
-             fmt::format(R"({{"version": "{}", "sha256": "{}"}})", model->manifest.version,
-                         model->manifest.model_sha256));
+    db.session.set_actor("fhir-risk-adapter sync");
+    db.audit.append("model-load", model->manifest.name,
+                    fmt::format(R"({{"version": "{}", "sha256": "{}"}})", model->manifest.version,
+                                model->manifest.model_sha256));
     sync::Pipeline pipeline(client, db, ps, *model, cfg->features.definitions,
                             cfg->features.catalog, sopts);
     auto report = pipeline.run_once();
@@ -348,7 +341,7 @@ int backfill(const std::string& file, const std::string& ndjson_dir,
   try {
     store::Store db(cfg->database.url);
     if (!schema_current(db, file) || !pseudonym_key_matches(db, ps)) return kExitConfig;
-    db.set_actor("fhir-risk-adapter backfill");
+    db.session.set_actor("fhir-risk-adapter backfill");
     // A progress line on a terminal, rewritten in place at most twice a second.
     const bool tty = ::isatty(STDERR_FILENO) != 0;
     double shown = -1;
@@ -359,47 +352,35 @@ int backfill(const std::string& file, const std::string& ndjson_dir,
                  static_cast<double>(lines) / std::max(seconds, 1e-9));
       std::fflush(stderr);
     };
-    std::string dir = ndjson_dir;
-    std::optional<sync::ExportResult> exported;
-    std::string scratch;
-    if (!export_kickoff.empty()) {
+    const auto batch_lines = static_cast<std::size_t>(batch);
+    std::vector<source::PullReport> reports;
+    if (export_kickoff.empty()) {
+      reports = source::NdjsonFiles(ndjson_dir, db.ingest, ps, cfg->features.catalog, batch_lines,
+                                    progress)
+                    .pull(nullptr);
+    } else {
       auto opts = client_options(*cfg);
       if (!opts) return kExitConfig;
       fhir::Client client(*opts);
-      char tmpl[] = "/tmp/fra-export.XXXXXX";
-      if (::mkdtemp(tmpl) == nullptr) {
-        error_line("cannot make a folder for the export's files in /tmp");
-        return kExitSoftware;
-      }
-      scratch = dir = tmpl;
+      source::BulkExport bulk(client, export_kickoff, db.ingest, ps, cfg->features.catalog,
+                              batch_lines, progress);
       try {
-        exported = sync::run_bulk_export(
-            client, export_kickoff, {"Patient", "Encounter", "Observation"}, dir, 3600,
-            [](const std::string& p) { spdlog::info("bulk export: {}", p); });
+        reports = bulk.pull(nullptr);
       } catch (const fhir::FhirError& e) {
-        std::filesystem::remove_all(scratch);
         error_line(fmt::format("FHIR server {}: {}", opts->base_url, e.what()));
         return kExitUnavailable;
       }
+      const auto& exported = *bulk.exported();
       fmt::print("bulk export {}: {} files after {} status polls, as of {}\n", export_kickoff,
-                 exported->files.size(), exported->polls,
-                 fhir::format_instant(exported->transaction_time));
-    }
-    auto reports = sync::backfill_ndjson(dir, db, ps, cfg->features.catalog,
-                                         static_cast<std::size_t>(batch), progress);
-    if (exported) {
-      // The store now holds the server as of the export: the next sync starts there.
-      if (exported->transaction_time > 0)
-        for (const char* type : {"Patient", "Encounter", "Observation"})
-          db.advance_cursor(type, exported->transaction_time);
-      std::filesystem::remove_all(scratch);
+                 exported.files.size(), exported.polls,
+                 fhir::format_instant(exported.transaction_time));
     }
     if (tty && shown >= 0) fmt::print(stderr, "\n");
     long total = 0;
     double seconds = 0;
     for (const auto& r : reports) {
       if (r.skipped) {
-        fmt::print("{:<28} {:<12} skipped: the adapter does not use this resource type\n", r.file,
+        fmt::print("{:<28} {:<12} skipped: the adapter does not use this resource type\n", r.origin,
                    r.resource_type);
         continue;
       }
@@ -407,19 +388,19 @@ int backfill(const std::string& file, const std::string& ndjson_dir,
           "{:<28} {:<12} lines {:>8}  stored {:>8}  unchanged {:>8}  dead-lettered {:>5}  in "
           "{:.2f} s "
           "({:.0f}/s)\n",
-          r.file, r.resource_type, r.lines, r.counts.stored, r.counts.unchanged,
+          r.origin, r.resource_type, r.fetched, r.counts.stored, r.counts.unchanged,
           r.counts.dead_lettered, r.seconds,
-          static_cast<double>(r.lines) / std::max(r.seconds, 1e-9));
-      total += r.lines;
+          static_cast<double>(r.fetched) / std::max(r.seconds, 1e-9));
+      total += r.fetched;
       seconds += r.seconds;
     }
-    db.audit("backfill", export_kickoff.empty() ? "ndjson files" : "bulk data export",
-             fmt::format(R"({{"files": {}, "lines": {}}})", reports.size(), total));
+    db.audit.append("backfill", export_kickoff.empty() ? "ndjson files" : "bulk data export",
+                    fmt::format(R"({{"files": {}, "lines": {}}})", reports.size(), total));
     fmt::print(
         "backfilled {} resources from {} files in {:.2f} s; {} patients queued for scoring (the "
         "next sync "
         "scores them)\n",
-        total, reports.size(), seconds, db.queue_depth());
+        total, reports.size(), seconds, db.scores.queue_depth());
   } catch (const store::StoreError&) {
     return environment_failure();
   } catch (const std::runtime_error& e) {
@@ -467,8 +448,8 @@ int export_training(const std::string& file, const std::string& output,
       error_line(fmt::format("{}: cannot write", output));
       return kExitDataErr;
     }
-    db.set_actor("fhir-risk-adapter export-training");
-    db.audit(
+    db.session.set_actor("fhir-risk-adapter export-training");
+    db.audit.append(
         "export-training", "training CSV",
         fmt::format(R"({{"index_events": {}, "patients": {}, "horizon": "{}", "censored": {}}})",
                     rep.rows, rep.patients, horizon, rep.censored));
@@ -608,7 +589,7 @@ int audit_verify(const std::string& file) {
   try {
     store::Store db(url);
     const bool tty = isatty(STDERR_FILENO) != 0;
-    auto check = db.verify_audit([tty](std::int64_t rows) {
+    auto check = db.audit.verify([tty](std::int64_t rows) {
       if (tty) std::cerr << fmt::format("\r{} rows checked", rows) << std::flush;
     });
     if (tty) std::cerr << "\r";
@@ -637,7 +618,7 @@ int audit_rescore(const std::string& file, std::optional<int> sample) {
   const auto names = model->manifest.feature_names();
   try {
     store::Store db(cfg->database.url);
-    auto scores = db.stored_scores(sample);
+    auto scores = db.audit.stored_scores(sample);
     std::map<std::string, int> other_models;  // sha256 -> scores not rescored
     int rescored = 0, differ = 0;
     std::vector<float> row(names.size());
@@ -693,8 +674,8 @@ int purge(const std::string& file) {
   try {
     store::Store db(cfg->database.url);
     if (!schema_current(db, file)) return kExitConfig;
-    db.set_actor("fhir-risk-adapter purge");
-    auto c = db.purge_raw_inputs(**cutoff);
+    db.session.set_actor("fhir-risk-adapter purge");
+    auto c = db.admin.purge_raw_inputs(**cutoff);
     fmt::print(
         "purged inputs older than {}: {} observation values, {} encounters, {} dead letters\n",
         fhir::format_instant(**cutoff), c.observation_values, c.encounters, c.dead_letters);
@@ -719,8 +700,8 @@ int rekey(const std::string& file, const std::string& new_key_file) {
   try {
     store::Store db(cfg->database.url);
     if (!schema_current(db, file)) return kExitConfig;
-    db.set_actor("fhir-risk-adapter rekey");
-    auto c = db.rekey(*from, to);
+    db.session.set_actor("fhir-risk-adapter rekey");
+    auto c = db.admin.rekey(*from, to);
     fmt::print(
         "re-derived {} pseudonyms ({} patients, {} dead letters) under the new key in one "
         "transaction; {} "

@@ -19,9 +19,9 @@ namespace fra::app {
 
 /// "fhir-risk-adapter: error: <msg>" on stderr.
 void error_line(const std::string& msg);
-/// Inside a catch block: for a failure of the environment (the store, the FHIR server at
-/// `fhir_base_url`, SMART authentication), prints one error line and returns exit 69; any other
-/// exception goes on up.
+/// Inside a catch block: prints the exception in hand as one error line and returns its exit
+/// code (report_failure: 69 for the store, the FHIR server at `fhir_base_url` or SMART
+/// authentication, 70 "internal error" for anything else).
 int environment_failure(const std::string& fhir_base_url = "");
 /// Loads the configuration, printing every problem like a compiler, and sets up logging
 /// (log.level, log.format). nullopt: exit 78.

@@ -1,7 +1,10 @@
+#include <fmt/format.h>
+
 #include <pqxx/pqxx>
 
-#include "adapter/store/connection.hpp"
-#include "adapter/store/store.hpp"
+#include "adapter/store/admin.hpp"
+#include "adapter/store/sql_values.hpp"
+#include "adapter/store/statements.hpp"
 
 namespace fra::store {
 namespace {
@@ -27,23 +30,19 @@ constexpr long kMigrationLock = 0x66726131;
 
 }  // namespace
 
-int Store::latest_schema_version() { return std::end(kMigrations)[-1].version; }
+int Admin::latest_schema_version() { return std::end(kMigrations)[-1].version; }
 
-int Store::schema_version() {
-  try {
-    pqxx::work w(conn_->c);
+int Admin::schema_version() {
+  return session_.transact("reading the schema version", [](pqxx::work& w) {
     auto exists = w.exec("SELECT to_regclass('schema_migrations') IS NOT NULL")[0][0].as<bool>();
     if (!exists) return 0;
     return w.exec("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0].as<int>();
-  } catch (const pqxx::sql_error& e) {
-    throw StoreError(std::string("reading the schema version: ") + e.what());
-  }
+  });
 }
 
-std::vector<std::string> Store::migrate() {
-  std::vector<std::string> applied;
-  try {
-    pqxx::work w(conn_->c);
+std::vector<std::string> Admin::migrate() {
+  return session_.transact("migration failed", [&](pqxx::work& w) {
+    std::vector<std::string> applied;
     // One migrator at a time; a second one waits and then finds nothing to do.
     w.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLock);
     w.exec(kCreateTable);
@@ -59,19 +58,34 @@ std::vector<std::string> Store::migrate() {
         w.exec("SELECT to_regclass('audit_log') IS NOT NULL")[0][0].as<bool>()) {
       std::string names;
       for (const auto& a : applied) names += (names.empty() ? "\"" : ", \"") + a + "\"";
-      w.exec_params(
-          "INSERT INTO audit_log (actor, action, object, details) VALUES ('fhir-risk-adapter "
-          "migrate', "
-          "'migrate', 'schema', $1::jsonb)",
-          "{\"applied\": [" + names +
-              "], \"schema_version\": " + std::to_string(latest_schema_version()) + "}");
+      audit_.append(w, "migrate", "schema",
+                    "{\"applied\": [" + names +
+                        "], \"schema_version\": " + std::to_string(latest_schema_version()) + "}");
     }
-    w.commit();
-  } catch (const pqxx::sql_error& e) {
-    std::string what = e.what();
-    throw StoreError("migration failed: " + what.substr(0, what.find('\n')));
-  }
-  return applied;
+    return applied;
+  });
+}
+
+bool Admin::pseudonym_key_matches(const std::string& fingerprint) {
+  return session_.transact("reading the pseudonym key's fingerprint", [&](pqxx::work& w) {
+    if (!w.exec_params(statement("key_fingerprint_record"), fingerprint).empty())
+      audit_.append(w, "key-fingerprint", "pseudonym key", R"({"recorded": true})");
+    return w.exec(statement("key_fingerprint_read"))[0][0].as<std::string>() == fingerprint;
+  });
+}
+
+PurgeCounts Admin::purge_raw_inputs(fhir::Micros cutoff) {
+  return session_.transact("purging raw inputs", [&](pqxx::work& w) {
+    auto r = w.exec_params(statement("purge_raw_inputs"), cutoff);
+    PurgeCounts c{r[0][0].as<std::int64_t>(), r[0][1].as<std::int64_t>(),
+                  r[0][2].as<std::int64_t>()};
+    audit_.append(w, "purge", "raw inputs",
+                  fmt::format(R"({{"cutoff": "{}", "observation_values": {}, "encounters": {}, )"
+                              R"("dead_letters": {}}})",
+                              fhir::format_instant(cutoff), c.observation_values, c.encounters,
+                              c.dead_letters));
+    return c;
+  });
 }
 
 }  // namespace fra::store

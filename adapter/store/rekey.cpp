@@ -5,22 +5,28 @@
 #include <map>
 #include <pqxx/pqxx>
 
-#include "adapter/store/connection.hpp"
-#include "adapter/store/store.hpp"
+#include "adapter/store/admin.hpp"
+#include "adapter/store/sql_values.hpp"
 
 namespace fra::store {
 
-RekeyCounts Store::rekey(const mapping::Pseudonymizer& from, const mapping::Pseudonymizer& to) {
-  RekeyCounts c;
-  try {
-    pqxx::work w(conn_->c);
+namespace {
+using detail::from_hex;
+using detail::to_hex;
+
+StoreError refused(const std::string& why) { return StoreError(StoreErrorKind::refused, why); }
+}  // namespace
+
+RekeyCounts Admin::rekey(const mapping::Pseudonymizer& from, const mapping::Pseudonymizer& to) {
+  return session_.transact("rekey", [&](pqxx::work& w) {
+    RekeyCounts c;
     auto others = w.exec(
                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                        "AND pid <> pg_backend_pid() "
                        "AND application_name = 'fhir-risk-adapter'")[0][0]
                       .as<long>();
     if (others > 0)
-      throw StoreError(fmt::format(
+      throw refused(fmt::format(
           "{} other adapter connection{} to this database: stop every fhir-risk-adapter "
           "process first",
           others, others == 1 ? " is open" : "s are open"));
@@ -31,14 +37,13 @@ RekeyCounts Store::rekey(const mapping::Pseudonymizer& from, const mapping::Pseu
         "risk_assessment, pseudonym_key, input_version IN EXCLUSIVE MODE");
     auto fp = w.exec("SELECT fingerprint FROM pseudonym_key");
     if (fp.empty() || fp[0][0].as<std::string>() != from.fingerprint())
-      throw StoreError(
-          "pseudonym.key_file is not the key this database's pseudonyms were made with");
+      throw refused("pseudonym.key_file is not the key this database's pseudonyms were made with");
     auto unsealed = w.exec(
                          "SELECT count(*) FROM resource_version WHERE sealed_ref IS NULL AND "
                          "version_id <> 'deleted'")[0][0]
                         .as<long>();
     if (unsealed > 0)
-      throw StoreError(fmt::format(
+      throw refused(fmt::format(
           "{} stored versions predate sealed references (schema version 6) and cannot be "
           "derived again: rekey is not possible for this database",
           unsealed));
@@ -51,11 +56,11 @@ RekeyCounts Store::rekey(const mapping::Pseudonymizer& from, const mapping::Pseu
     auto open = [&](const std::string& type, const std::string& sealed_hex) {
       auto text = from.open(from_hex(sealed_hex));
       if (!text)
-        throw StoreError(
+        throw refused(
             fmt::format("a sealed {} reference does not open: {}", type, text.error().message));
       const auto slash = text.value().find('/');
       if (slash == std::string::npos || text.value().substr(0, slash) != type)
-        throw StoreError(fmt::format("a sealed reference of a {} names something else", type));
+        throw refused(fmt::format("a sealed reference of a {} names something else", type));
       return text.value().substr(slash + 1);
     };
     {
@@ -80,8 +85,7 @@ RekeyCounts Store::rekey(const mapping::Pseudonymizer& from, const mapping::Pseu
       for (const auto& r : letters) {
         const auto sealed = from.open(from_hex(r[2].as<std::string>()));
         if (!sealed)
-          throw StoreError("a sealed dead-letter reference does not open: " +
-                           sealed.error().message);
+          throw refused("a sealed dead-letter reference does not open: " + sealed.error().message);
         const auto slash = sealed.value().find('/');
         const auto type = sealed.value().substr(0, slash), id = sealed.value().substr(slash + 1);
         map << std::make_tuple(type, r[1].as<std::string>(), to.of(type, fhir::FhirId{id}).hex,
@@ -127,18 +131,12 @@ RekeyCounts Store::rekey(const mapping::Pseudonymizer& from, const mapping::Pseu
         "UPDATE dead_letter d SET resource_key = NULL WHERE d.sealed_ref IS NULL AND "
         "d.resource_key IS NOT NULL");
     w.exec_params("UPDATE pseudonym_key SET fingerprint = $1, set_at = now()", to.fingerprint());
-    w.exec_params(
-        "INSERT INTO audit_log (actor, action, object, details) VALUES ($1, 'rekey', 'pseudonym "
-        "key', "
-        "jsonb_build_object('resources', $2::bigint, 'patients', $3::bigint, 'dead_letters', "
-        "$4::bigint, "
-        "'dropped_tombstones', $5::bigint))",
-        actor_, c.resources, c.patients, c.dead_letters, c.dropped_tombstones);
-    w.commit();
-  } catch (const pqxx::sql_error& e) {
-    throw StoreError("rekey: " + first_line(e.what()));
-  }
-  return c;
+    audit_.append(w, "rekey", "pseudonym key",
+                  fmt::format(R"({{"resources": {}, "patients": {}, "dead_letters": {}, )"
+                              R"("dropped_tombstones": {}}})",
+                              c.resources, c.patients, c.dead_letters, c.dropped_tombstones));
+    return c;
+  });
 }
 
 }  // namespace fra::store

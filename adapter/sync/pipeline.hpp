@@ -1,6 +1,6 @@
 #pragma once
-// One pass of the data flow: ingest each resource type from its cursor, score the queue,
-// write back the RiskAssessments that changed.
+// One pass of the data flow: a source brings each resource type into the store from its
+// cursor, the queue is scored, a sink writes back the scores that changed.
 
 #include <atomic>
 #include <functional>
@@ -10,31 +10,17 @@
 #include <vector>
 
 #include "adapter/score/manifest.hpp"
+#include "adapter/source/system_search.hpp"
 #include "adapter/store/store.hpp"
-#include "fhir/bundle.hpp"
+#include "adapter/writeback/risk_assessment_sink.hpp"
 #include "fhir/client.hpp"
-#include "fhir/risk_assessment.hpp"
 #include "mapping/features.hpp"
 #include "mapping/pseudonym.hpp"
 
 namespace fra::sync {
 
-struct IngestReport {
-  std::string resource_type;
-  int pages = 0;
-  int fetched = 0;
-  store::PageCounts counts;
-  int deleted = 0;  ///< resources the server deleted that the store held
-  std::optional<fhir::Micros> cursor_before;
-  std::optional<fhir::Micros> cursor_after;
-  double seconds = 0;
-};
-
-struct WriteReport {
-  int created = 0;
-  int updated = 0;
-  int failed = 0;
-};
+using IngestReport = source::PullReport;
+using WriteReport = writeback::WriteReport;
 
 /// Where scoring time went, summed over the batches of one score_queue().
 struct ScoreTiming {
@@ -109,21 +95,15 @@ class Pipeline {
  private:
   std::vector<store::Scored> score_inputs(const std::vector<mapping::PatientInputs>& in,
                                           fhir::Micros as_of);
-  std::vector<fhir::RiskFactor> factors_of(const std::string& contributions_json) const;
-  fhir::SearchPage fetch_page(fhir::Client& client, const std::string& url);
-  int follow_deletions(const std::string& type, std::optional<fhir::Micros> searched_up_to);
-  bool history_unavailable_ = false;
 
-  fhir::Client& client_;
-  std::unique_ptr<fhir::Client> ahead_;  // fetches the next search page while this one is stored
   store::Store& store_;
   const mapping::Pseudonymizer& ps_;
   const score::ModelPackage& model_;
-  const mapping::ObservationCatalog& catalog_;
   mapping::FeatureComputer features_;
   store::ModelInfo info_;
   Options options_;
-  std::vector<std::unique_ptr<fhir::Client>> writers_;  // one per batch Bundle in flight
+  source::SystemSearch search_;
+  writeback::RiskAssessmentSink sink_;
   ScoreTiming timing_;
   BandCounts bands_;
   bool stopping() const { return options_.stop != nullptr && options_.stop->load(); }

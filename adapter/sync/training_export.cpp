@@ -14,7 +14,7 @@ TrainingReport export_training(store::Store& store, const mapping::FeatureComput
   out << "patient,as_of";
   for (const auto& d : defs) out << ',' << d.name;
   out << ",label\n";
-  const auto newest = store.newest_encounter_time();
+  const auto newest = store.scores.newest_encounter_time();
   if (!newest) return rep;
   auto indexed = [&](const mapping::Stay& s) {
     return std::find(options.index_classes.begin(), options.index_classes.end(), s.class_code) !=
@@ -22,8 +22,8 @@ TrainingReport export_training(store::Store& store, const mapping::FeatureComput
   };
   std::vector<float> row(defs.size());
   std::string line;
-  store.for_each_patient(1000, [&](const std::vector<std::string>& keys,
-                                   const std::vector<mapping::PatientInputs>& in) {
+  store.scores.for_each_patient(1000, [&](const std::vector<std::string>& keys,
+                                          const std::vector<mapping::PatientInputs>& in) {
     for (std::size_t p = 0; p < keys.size(); ++p) {
       ++rep.patients;
       std::vector<fhir::Micros> discharges;

@@ -106,7 +106,7 @@ void map_encounter(const rapidjson::Value& r) {
           "a stored status or class is not storable text");
 }
 
-// As sync/map_page.cpp does for each resource of a page, by the type it claims.
+// As source/map_page.cpp does for each resource of a page, by the type it claims.
 void map_resource(const rapidjson::Value& r) {
   auto type = fhir::resource_type_of(r);
   if (type == "Patient")
@@ -144,8 +144,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       entries = it->value.Size();
   }
 
-  // One resource, as a Bulk Data ndjson line is read (sync/backfill.cpp): every view is tried,
-  // whatever the resourceType says.
+  // One resource, as a Bulk Data ndjson line is read (source/ndjson_files.cpp): every view is
+  // tried, whatever the resourceType says.
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
   if (!doc.HasParseError() && doc.IsObject()) {

@@ -1,4 +1,4 @@
-#include "adapter/sync/backfill.hpp"
+#include "adapter/source/ndjson_files.hpp"
 
 #include <fmt/format.h>
 #include <rapidjson/document.h>
@@ -17,48 +17,16 @@
 #include <thread>
 #include <utility>
 
-#include "adapter/sync/map_page.hpp"
+#include "adapter/source/map_page.hpp"
+#include "fhir/ndjson.hpp"
+#include "fhir/resource_types.hpp"
 #include "fhir/resources.hpp"
 #include "mapping/rows.hpp"
 
-namespace fra::sync {
+namespace fra::source {
 namespace {
 
 namespace fs = std::filesystem;
-
-bool is_mapped_type(const std::string& type) {
-  return type == "Patient" || type == "Observation" || type == "Encounter";
-}
-
-// Reads the next line into `line`; a line longer than kMaxLineBytes is skipped to its end and
-// reported through `too_long` without being held in memory. False at end of file.
-bool next_line(std::istream& in, std::string& line, bool& too_long) {
-  line.clear();
-  too_long = false;
-  char buf[65536];
-  bool any = false;
-  for (;;) {
-    in.getline(buf, sizeof buf);
-    std::streamsize got = in.gcount();
-    if (got == 0 && !in) return any;
-    any = true;
-    bool complete = !in.fail() || in.eof();
-    if (complete && got > 0 && buf[got - 1] == '\0') --got;  // getline counts the delimiter
-    if (!too_long) {
-      line.append(buf, static_cast<std::size_t>(std::max<std::streamsize>(got, 0)));
-      if (line.size() > kMaxLineBytes) {
-        too_long = true;
-        line.clear();
-        line.shrink_to_fit();
-      }
-    }
-    if (in.fail() && !in.eof()) {  // the buffer filled before the end of the line
-      in.clear();
-      continue;
-    }
-    return true;
-  }
-}
 
 // Batches handed from the reading thread to the storing one; at most two wait, so memory stays
 // bounded whatever the size of the files.
@@ -113,7 +81,7 @@ class BatchQueue {
 };
 
 // Reads and maps one file into batches of `batch` lines (the producer side).
-void read_file(std::istream& in, BackfillReport& rep, const mapping::Pseudonymizer& ps,
+void read_file(std::istream& in, PullReport& rep, const mapping::Pseudonymizer& ps,
                const mapping::ObservationCatalog& catalog, std::size_t batch, BatchQueue& queue) {
   std::string line;
   BatchQueue::Batch b;
@@ -122,22 +90,23 @@ void read_file(std::istream& in, BackfillReport& rep, const mapping::Pseudonymiz
     if (in_batch == 0) return true;
     b.page.resource_type = rep.resource_type;
     b.page.max_last_updated = 0;  // a backfill does not move the sync cursors
-    b.lines = rep.lines;
+    b.lines = rep.fetched;
     in_batch = 0;
     return queue.push(std::exchange(b, BatchQueue::Batch{}));
   };
   bool too_long = false;
-  while (next_line(in, line, too_long)) {
+  while (fhir::next_ndjson_line(in, line, too_long)) {
     if (!too_long && line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    ++rep.lines;
+    ++rep.fetched;
     ++in_batch;
-    const std::string type_or_file = rep.resource_type.empty() ? rep.file : rep.resource_type;
+    const std::string type_or_file = rep.resource_type.empty() ? rep.origin : rep.resource_type;
     if (too_long) {
       b.page.dead_letters.push_back(
           {type_or_file,
            std::nullopt,
-           fmt::format("{}:{}", rep.file, rep.lines),
-           make_error("too-large", fmt::format("line is longer than {} bytes", kMaxLineBytes)),
+           fmt::format("{}:{}", rep.origin, rep.fetched),
+           make_error("too-large",
+                      fmt::format("line is longer than {} bytes", fhir::kMaxNdjsonLineBytes)),
            {}});
     } else {
       // A document per line: a reused one would keep every line's memory in its pool.
@@ -149,13 +118,13 @@ void read_file(std::istream& in, BackfillReport& rep, const mapping::Pseudonymiz
         b.page.dead_letters.push_back(
             {type_or_file,
              std::nullopt,
-             fmt::format("{}:{}", rep.file, rep.lines),
+             fmt::format("{}:{}", rep.origin, rep.fetched),
              make_error("not-json", fmt::format("line is not a JSON resource: {}", why)),
              {}});
       } else {
         if (rep.resource_type.empty()) {
           rep.resource_type = fhir::resource_type_of(doc);
-          if (!is_mapped_type(
+          if (!fhir::is_read_type(
                   rep.resource_type)) {  // a type the adapter has no use for: skip the file
             rep.resource_type =
                 mapping::valid_utf8(rep.resource_type) && rep.resource_type.size() <= 64
@@ -175,26 +144,24 @@ void read_file(std::istream& in, BackfillReport& rep, const mapping::Pseudonymiz
 
 }  // namespace
 
-std::vector<BackfillReport> backfill_ndjson(const std::string& dir, store::Store& store,
-                                            const mapping::Pseudonymizer& ps,
-                                            const mapping::ObservationCatalog& catalog,
-                                            std::size_t batch, const BackfillProgress& progress) {
+std::vector<PullReport> NdjsonFiles::pull(const std::atomic<bool>* stop) {
   std::vector<fs::path> files;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec))
+  for (const auto& entry : fs::directory_iterator(dir_, ec))
     if (entry.is_regular_file() && entry.path().extension() == ".ndjson")
       files.push_back(entry.path());
   if (ec)
-    throw std::runtime_error(fmt::format("{}: cannot read the folder: {}", dir, ec.message()));
+    throw std::runtime_error(fmt::format("{}: cannot read the folder: {}", dir_, ec.message()));
   std::sort(files.begin(), files.end());
 
-  std::vector<BackfillReport> reports;
+  std::vector<PullReport> reports;
   for (const auto& path : files) {
+    if (stopping(stop)) break;
     std::ifstream in(path, std::ios::binary);
     if (!in) throw std::runtime_error(fmt::format("{}: cannot read", path.string()));
-    BackfillReport rep;
-    rep.file = path.filename().string();
-    if (!mapping::valid_utf8(rep.file)) rep.file = "(file name not UTF-8)";
+    PullReport rep;
+    rep.origin = path.filename().string();
+    if (!mapping::valid_utf8(rep.origin)) rep.origin = "(file name not UTF-8)";
     const auto t0 = std::chrono::steady_clock::now();
     auto elapsed = [&] {
       return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -204,7 +171,7 @@ std::vector<BackfillReport> backfill_ndjson(const std::string& dir, store::Store
     BatchQueue queue;
     std::thread reader([&] {
       try {
-        read_file(in, rep, ps, catalog, batch, queue);
+        read_file(in, rep, ps_, catalog_, batch_, queue);
         queue.finish();
       } catch (...) {
         queue.finish(std::current_exception());
@@ -213,12 +180,13 @@ std::vector<BackfillReport> backfill_ndjson(const std::string& dir, store::Store
     store::PageCounts counts;
     try {
       while (auto b = queue.pop()) {
-        auto c = store.store_page(b->page);
+        auto c = ingest_.store_page(b->page);
+        ++rep.pages;
         counts.stored += c.stored;
         counts.unchanged += c.unchanged;
         counts.dead_lettered += c.dead_lettered;
         counts.enqueued += c.enqueued;
-        if (progress) progress(rep.file, b->page.resource_type, b->lines, elapsed());
+        if (progress_) progress_(rep.origin, b->page.resource_type, b->lines, elapsed());
       }
     } catch (...) {
       queue.cancel();
@@ -234,4 +202,4 @@ std::vector<BackfillReport> backfill_ndjson(const std::string& dir, store::Store
   return reports;
 }
 
-}  // namespace fra::sync
+}  // namespace fra::source

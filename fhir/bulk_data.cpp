@@ -1,4 +1,4 @@
-#include "adapter/sync/bulk_export.hpp"
+#include "fhir/bulk_data.hpp"
 
 #include <fmt/format.h>
 #include <rapidjson/document.h>
@@ -9,7 +9,7 @@
 #include "fhir/bundle.hpp"
 #include "fhir/retry.hpp"
 
-namespace fra::sync {
+namespace fra::fhir {
 namespace {
 
 std::string join(const std::vector<std::string>& v, const char* sep) {
@@ -18,26 +18,25 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
   return out;
 }
 
-std::string problem_of(const fhir::Response& r) {
-  std::string text = fhir::operation_outcome_text(r.body);
+std::string problem_of(const Response& r) {
+  std::string text = operation_outcome_text(r.body);
   return text.empty() ? fmt::format("HTTP {}", r.status)
                       : fmt::format("HTTP {}: {}", r.status, text);
 }
 
 }  // namespace
 
-ExportResult run_bulk_export(fhir::Client& client, const std::string& kickoff,
+ExportResult run_bulk_export(Client& client, const std::string& kickoff,
                              const std::vector<std::string>& types, const std::string& dir,
                              long max_wait_seconds,
                              const std::function<void(const std::string&)>& progress) {
   ExportResult result;
   const std::string url = fmt::format("{}?_type={}", kickoff, join(types, ","));
-  fhir::Response r = client.get_with(url, "application/fhir+json", {"Prefer: respond-async"});
+  Response r = client.get_with(url, "application/fhir+json", {"Prefer: respond-async"});
   if (r.status != 202 || r.content_location.empty())
-    throw fhir::FhirError(
-        fmt::format("bulk export kick-off {}: {} (expected 202 with Content-Location)",
-                    fhir::path_without_query(kickoff), problem_of(r)),
-        r.status);
+    throw FhirError(fmt::format("bulk export kick-off {}: {} (expected 202 with Content-Location)",
+                                path_without_query(kickoff), problem_of(r)),
+                    r.status);
   const std::string status_url = r.content_location;
 
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(max_wait_seconds);
@@ -46,12 +45,11 @@ ExportResult run_bulk_export(fhir::Client& client, const std::string& kickoff,
     ++result.polls;
     if (r.status == 200) break;
     if (r.status != 202)
-      throw fhir::FhirError(fmt::format("bulk export status: {}", problem_of(r)), r.status);
+      throw FhirError(fmt::format("bulk export status: {}", problem_of(r)), r.status);
     if (progress && !r.progress.empty()) progress(r.progress);
     if (std::chrono::steady_clock::now() > deadline)
-      throw fhir::FhirError(fmt::format("bulk export not finished after {} s", max_wait_seconds),
-                            202);
-    auto wait = fhir::parse_retry_after(r.retry_after, std::chrono::system_clock::now())
+      throw FhirError(fmt::format("bulk export not finished after {} s", max_wait_seconds), 202);
+    auto wait = parse_retry_after(r.retry_after, std::chrono::system_clock::now())
                     .value_or(std::chrono::milliseconds(2000));
     std::this_thread::sleep_for(
         std::clamp(wait, std::chrono::milliseconds(100), std::chrono::milliseconds(60000)));
@@ -61,28 +59,27 @@ ExportResult run_bulk_export(fhir::Client& client, const std::string& kickoff,
   manifest.Parse<rapidjson::kParseIterativeFlag>(r.body.data(), r.body.size());
   if (manifest.HasParseError() || !manifest.IsObject() || !manifest.HasMember("output") ||
       !manifest["output"].IsArray())
-    throw fhir::FhirError("bulk export: the completion manifest has no output list", 200);
+    throw FhirError("bulk export: the completion manifest has no output list", 200);
   if (manifest.HasMember("transactionTime") && manifest["transactionTime"].IsString())
-    result.transaction_time =
-        fhir::parse_datetime(manifest["transactionTime"].GetString()).value_or(0);
+    result.transaction_time = parse_datetime(manifest["transactionTime"].GetString()).value_or(0);
   int n = 0;
   for (const auto& out : manifest["output"].GetArray()) {
     if (!out.IsObject() || !out.HasMember("type") || !out["type"].IsString() ||
         !out.HasMember("url") || !out["url"].IsString())
-      throw fhir::FhirError("bulk export: an output entry has no type or url", 200);
+      throw FhirError("bulk export: an output entry has no type or url", 200);
     ExportedFile f{out["type"].GetString(), fmt::format("{}/{:03}.export.ndjson", dir, n++)};
-    fhir::Response d = client.download(out["url"].GetString(), f.path, "application/fhir+ndjson");
+    Response d = client.download(out["url"].GetString(), f.path, "application/fhir+ndjson");
     if (d.status != 200)
-      throw fhir::FhirError(fmt::format("bulk export file {}: {}", f.resource_type, problem_of(d)),
-                            d.status);
+      throw FhirError(fmt::format("bulk export file {}: {}", f.resource_type, problem_of(d)),
+                      d.status);
     result.files.push_back(std::move(f));
   }
   // The server may drop the files now (Bulk Data: DELETE on the status URL); a refusal is no error.
   try {
     client.request_delete(status_url);
-  } catch (const fhir::FhirError&) {
+  } catch (const FhirError&) {
   }
   return result;
 }
 
-}  // namespace fra::sync
+}  // namespace fra::fhir

@@ -1,10 +1,10 @@
-#include "adapter/sync/map_page.hpp"
+#include "adapter/source/map_page.hpp"
 
 #include <algorithm>
 
 #include "mapping/rows.hpp"
 
-namespace fra::sync {
+namespace fra::source {
 namespace {
 
 // The version of a resource whether or not it maps, so a dead letter is kept once per version.
@@ -85,4 +85,4 @@ store::Page map_page(const std::string& type, const fhir::SearchPage& page,
   return out;
 }
 
-}  // namespace fra::sync
+}  // namespace fra::source

@@ -10,7 +10,7 @@
 #include "fhir/client.hpp"
 #include "fhir/datetime.hpp"
 
-namespace fra::sync {
+namespace fra::fhir {
 
 struct ExportedFile {
   std::string resource_type;
@@ -18,17 +18,17 @@ struct ExportedFile {
 };
 
 struct ExportResult {
-  fhir::Micros transaction_time = 0;  ///< the server's time the export reflects
+  Micros transaction_time = 0;  ///< the server's time the export reflects
   std::vector<ExportedFile> files;
   int polls = 0;
 };
 
 /// Runs `kickoff` (e.g. "Patient/$export", "$export", "Group/42/$export") for `types` and
 /// downloads every output file into `dir`. `progress` receives each X-Progress text. Throws
-/// fhir::FhirError (refused, failed, or not finished after `max_wait_seconds`).
-ExportResult run_bulk_export(fhir::Client& client, const std::string& kickoff,
+/// FhirError (refused, failed, or not finished after `max_wait_seconds`).
+ExportResult run_bulk_export(Client& client, const std::string& kickoff,
                              const std::vector<std::string>& types, const std::string& dir,
                              long max_wait_seconds,
                              const std::function<void(const std::string&)>& progress);
 
-}  // namespace fra::sync
+}  // namespace fra::fhir

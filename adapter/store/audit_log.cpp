@@ -1,13 +1,14 @@
 // `fhir-risk-adapter audit verify`: walks the audit log's hash chain through the auditor's views
 // and recomputes every row's hash, independently of the database's own trigger.
 
+#include "adapter/store/audit_log.hpp"
+
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
 #include <pqxx/pqxx>
 
-#include "adapter/store/connection.hpp"
-#include "adapter/store/store.hpp"
+#include "adapter/store/statements.hpp"
 #include "mapping/pseudonym.hpp"
 
 namespace fra::store {
@@ -28,11 +29,32 @@ std::string audit_canonical(const std::vector<std::string>& fields) {
   return out;
 }
 
-AuditCheck Store::verify_audit(const std::function<void(std::int64_t)>& progress) {
-  AuditCheck check;
-  try {
-    pqxx::nontransaction(conn_->c).exec("SET application_name = 'fhir-risk-adapter audit'");
-    pqxx::work w(conn_->c);
+void AuditLog::append(pqxx::work& w, std::string_view action, std::string_view object,
+                      const std::string& details) {
+  w.exec_params(statement("audit_append"), session_.actor(), std::string(action),
+                std::string(object), details);
+}
+
+void AuditLog::append(std::string_view action, std::string_view object,
+                      const std::string& details) {
+  session_.transact("writing the audit log",
+                    [&](pqxx::work& w) { append(w, action, object, details); });
+}
+
+void AuditLog::record_scores(pqxx::work& w, const std::string& score_ids) {
+  w.exec_params(statement("audit_scores"), session_.actor(), score_ids);
+}
+
+void AuditLog::record_dead_letters(pqxx::work& w, const std::string& dead_letter_ids) {
+  w.exec_params(statement("audit_dead_letters"), session_.actor(), dead_letter_ids);
+}
+
+AuditCheck AuditLog::verify(const std::function<void(std::int64_t)>& progress) {
+  session_.outside_transaction("reading the audit log", [](pqxx::nontransaction& n) {
+    n.exec("SET application_name = 'fhir-risk-adapter audit'");
+  });
+  return session_.transact("reading the audit log", [&](pqxx::work& w) {
+    AuditCheck check;
     // One snapshot for the whole walk: rows appended meanwhile are not half seen.
     w.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY");
     std::string prev(64, '0');
@@ -94,17 +116,16 @@ AuditCheck Store::verify_audit(const std::function<void(std::int64_t)>& progress
       }
     }
     check.head_hash = prev;
-  } catch (const pqxx::sql_error& e) {
-    throw StoreError("reading the audit log: " + first_line(e.what()));
-  }
-  return check;
+    return check;
+  });
 }
 
-std::vector<StoredScore> Store::stored_scores(std::optional<int> sample) {
-  std::vector<StoredScore> out;
-  try {
-    pqxx::nontransaction(conn_->c).exec("SET application_name = 'fhir-risk-adapter audit'");
-    pqxx::work w(conn_->c);
+std::vector<StoredScore> AuditLog::stored_scores(std::optional<int> sample) {
+  session_.outside_transaction("reading the scores", [](pqxx::nontransaction& n) {
+    n.exec("SET application_name = 'fhir-risk-adapter audit'");
+  });
+  return session_.transact("reading the scores", [&](pqxx::work& w) {
+    std::vector<StoredScore> out;
     const std::string select =
         "SELECT score_id, model_sha256, probability, features::text FROM audit_scores";
     auto rows = sample ? w.exec_params("SELECT * FROM (" + select +
@@ -114,10 +135,8 @@ std::vector<StoredScore> Store::stored_scores(std::optional<int> sample) {
     for (const auto& r : rows)
       out.push_back({r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<double>(),
                      r[3].as<std::string>()});
-  } catch (const pqxx::sql_error& e) {
-    throw StoreError("reading the scores: " + first_line(e.what()));
-  }
-  return out;
+    return out;
+  });
 }
 
 }  // namespace fra::store

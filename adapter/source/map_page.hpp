@@ -6,7 +6,7 @@
 #include "mapping/features.hpp"
 #include "mapping/pseudonym.hpp"
 
-namespace fra::sync {
+namespace fra::source {
 
 /// Maps one resource of `resource_type` into `out`: its rows, or a dead letter.
 void map_resource(const std::string& resource_type, const rapidjson::Value& resource,
@@ -18,4 +18,4 @@ void map_resource(const std::string& resource_type, const rapidjson::Value& reso
 store::Page map_page(const std::string& resource_type, const fhir::SearchPage& page,
                      const mapping::Pseudonymizer& ps, const mapping::ObservationCatalog& catalog);
 
-}  // namespace fra::sync
+}  // namespace fra::source

@@ -1,0 +1,102 @@
+#include "adapter/source/system_search.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "adapter/source/map_page.hpp"
+#include "fhir/resource_types.hpp"
+#include "fhir/retry.hpp"
+
+namespace fra::source {
+
+SystemSearch::SystemSearch(fhir::Client& client, store::Ingest& ingest,
+                           const mapping::Pseudonymizer& ps,
+                           const mapping::ObservationCatalog& catalog, SearchOptions options)
+    : client_(client),
+      ahead_(std::make_unique<fhir::Client>(client.options())),
+      ingest_(ingest),
+      ps_(ps),
+      catalog_(catalog),
+      options_(options),
+      deletions_(client, ingest, ps, options) {
+  ahead_->on_retry(client.on_retry());
+}
+
+std::vector<PullReport> SystemSearch::pull(const std::atomic<bool>* stop) {
+  std::vector<PullReport> out;
+  for (const auto& t : fhir::kReadTypes) {
+    out.push_back(pull_type(std::string(t.name), stop));
+    if (stopping(stop)) break;
+  }
+  return out;
+}
+
+PullReport SystemSearch::pull_type(const std::string& type, const std::atomic<bool>* stop) {
+  const auto t0 = std::chrono::steady_clock::now();
+  PullReport rep;
+  rep.origin = rep.resource_type = type;
+  rep.cursor_before = ingest_.cursor(type);
+  std::string url = fmt::format("{}?_sort=_lastUpdated&_count={}", type, options_.page_size);
+  // Search from a little before the cursor: a server whose clock or commit order lags can give a
+  // resource an earlier lastUpdated than one already seen. Versions already stored are skipped.
+  if (rep.cursor_before)
+    url += "&_lastUpdated=ge" +
+           search_instant(*rep.cursor_before - options_.overlap_seconds * 1000000LL);
+  fhir::SearchPage page = fetch_page(client_, url);
+  for (;;) {
+    // Download the next page while this one is mapped and stored.
+    const std::string next = page.next.value_or("");
+    std::future<fhir::SearchPage> ahead;
+    if (!next.empty())
+      ahead = std::async(std::launch::async, [this, next] { return fetch_page(*ahead_, next); });
+    store::Page rows = map_page(type, page, ps_, catalog_);
+    store::PageCounts c = ingest_.store_page(rows);
+    ++rep.pages;
+    rep.fetched += static_cast<long>(page.resources.size());
+    rep.counts.stored += c.stored;
+    rep.counts.unchanged += c.unchanged;
+    rep.counts.dead_lettered += c.dead_lettered;
+    rep.counts.enqueued += c.enqueued;
+    spdlog::debug("{} page {}: {} resources, {} stored, {} unchanged, {} dead-lettered", type,
+                  rep.pages, page.resources.size(), c.stored, c.unchanged, c.dead_lettered);
+    if (next.empty()) break;
+    page = ahead.get();
+    if (stopping(stop)) break;  // the cursor keeps the last page stored; the next run goes on
+  }
+  rep.cursor_after = ingest_.cursor(type);
+  // Deletions are followed from where a complete search ended: a search cut short by a stop
+  // would start the history there and bring tombstones of resources never stored.
+  if (fhir::deletions_followed(type) && !stopping(stop))
+    rep.deleted = deletions_.follow(type, rep.cursor_after);
+  rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return rep;
+}
+
+fhir::SearchPage SystemSearch::fetch_page(fhir::Client& client, const std::string& url) {
+  // A page that is not a Bundle (a proxy's error page, a truncated body) is asked for again;
+  // if it stays so, the run stops with the cursor where the last stored page left it.
+  const std::string where = fhir::path_without_query(url);
+  for (int attempt = 1;; ++attempt) {
+    fhir::Response resp = client.get(url);
+    if (resp.status != 200)
+      throw fhir::FhirError(fmt::format("GET {}: HTTP {}", where, resp.status), resp.status);
+    auto page = fhir::parse_search_page(resp.body);
+    if (page) return std::move(page).value();
+    if (attempt >= client.options().max_attempts)
+      throw fhir::FhirError(
+          fmt::format("GET {}: {} ({} attempts); the cursor stays where the last stored page left "
+                      "it",
+                      where, page.error().message, attempt),
+          resp.status);
+    auto delay = fhir::backoff(attempt, client.options().backoff_base, client.options().backoff_cap,
+                               1.0, std::nullopt);
+    spdlog::warn("GET {}: {}; retry in {} ms", where, page.error().message, delay.count());
+    std::this_thread::sleep_for(delay);
+  }
+}
+
+}  // namespace fra::source

@@ -1,0 +1,168 @@
+#include "adapter/store/ingest.hpp"
+
+#include <fmt/format.h>
+
+#include "adapter/store/sql_values.hpp"
+#include "adapter/store/statements.hpp"
+
+namespace fra::store {
+namespace {
+
+using detail::append_json_string;
+using detail::to_hex;
+using fhir::Micros;
+
+std::string version_of(const mapping::Version& v) {
+  return v.version_id.empty() ? fhir::format_instant(v.last_updated) : v.version_id;
+}
+
+// A page's rows as the JSON arrays ingest_page reads with json_to_recordset: one parameter per
+// kind of row, whatever the page's size. Pseudonyms and hex need no escaping; text does.
+struct PageJson {
+  std::string versions = "[", patients = "[", encounters = "[", values = "[", dead = "[";
+  int count = 0;
+
+  static void open_row(std::string& a) { a += a.size() > 1 ? ",{" : "{"; }
+  static void text(std::string& a, const char* name, std::string_view v) {
+    a += '"';
+    a += name;
+    a += "\":";
+    append_json_string(a, v);
+    a += ',';
+  }
+  template <typename T>
+  static void number(std::string& a, const char* name, const std::optional<T>& v) {
+    a += fmt::format("\"{}\":{},", name, v ? fmt::format("{}", *v) : "null");
+  }
+  static void close_row(std::string& a) { a.back() = '}'; }
+
+  void version(std::string_view type, const mapping::Version& v, const mapping::Pseudonym& patient,
+               bool has_values) {
+    auto& a = versions;
+    open_row(a);
+    a += fmt::format(R"("ord":{},"type":"{}","key":"{}",)", count++, type, v.key.hex);
+    text(a, "version", version_of(v));
+    a += fmt::format(R"("updated":{},"sealed":"{}","patient":"{}","has_values":{}}})",
+                     v.last_updated, to_hex(v.sealed), patient.hex, has_values);
+  }
+};
+
+void add_rows(PageJson& j, const Page& page) {
+  for (const auto& p : page.patients) {
+    j.version("Patient", p.version, p.version.key, false);
+    PageJson::open_row(j.patients);
+    j.patients += fmt::format(R"("key":"{}",)", p.version.key.hex);
+    PageJson::text(j.patients, "version", version_of(p.version));
+    PageJson::number(j.patients, "birth_year", p.birth_year);
+    if (p.sex) PageJson::text(j.patients, "sex", *p.sex);
+    j.patients += fmt::format(R"("sealed":"{}",)", to_hex(p.sealed_reference));
+    PageJson::close_row(j.patients);
+  }
+  for (const auto& o : page.observations) {
+    j.version("Observation", o.version, o.patient, !o.values.empty());
+    for (const auto& v : o.values) {
+      PageJson::open_row(j.values);
+      j.values += fmt::format(R"("key":"{}","patient":"{}","value":{:.17g},"effective":{},)",
+                              o.version.key.hex, o.patient.hex, v.value, o.effective);
+      PageJson::text(j.values, "version", version_of(o.version));
+      PageJson::text(j.values, "code", v.code);
+      PageJson::text(j.values, "unit", v.unit);
+      PageJson::close_row(j.values);
+    }
+  }
+  for (const auto& e : page.encounters) {
+    j.version("Encounter", e.version, e.patient, false);
+    auto& a = j.encounters;
+    PageJson::open_row(a);
+    a += fmt::format(R"("key":"{}","patient":"{}","counts":{},)", e.version.key.hex, e.patient.hex,
+                     e.counts);
+    PageJson::text(a, "version", version_of(e.version));
+    PageJson::text(a, "status", e.status);
+    PageJson::text(a, "class_code", e.class_code);
+    PageJson::number(a, "start", e.start);
+    PageJson::number(a, "stop", e.end);
+    PageJson::close_row(a);
+  }
+  int ord = 0;
+  for (const auto& d : page.dead_letters) {
+    auto& a = j.dead;
+    PageJson::open_row(a);
+    a += fmt::format(R"("ord":{},)", ord++);
+    PageJson::text(a, "type", d.resource_type);
+    if (d.key) PageJson::text(a, "key", d.key->hex);
+    PageJson::text(a, "version", d.version_id);
+    PageJson::text(a, "reason_code", d.error.code);
+    PageJson::text(a, "reason", d.error.message);
+    PageJson::text(a, "pointer", d.error.pointer);
+    if (!d.sealed.empty()) PageJson::text(a, "sealed", to_hex(d.sealed));
+    PageJson::close_row(a);
+  }
+  for (auto* a : {&j.versions, &j.patients, &j.encounters, &j.values, &j.dead}) *a += ']';
+}
+
+}  // namespace
+
+std::optional<Micros> Ingest::cursor(std::string_view key) {
+  return session_.transact("reading the cursor", [&](pqxx::work& w) -> std::optional<Micros> {
+    auto r = w.exec_params(statement("cursor_read"), std::string(key));
+    if (r.empty()) return std::nullopt;
+    return r[0][0].as<Micros>();
+  });
+}
+
+void Ingest::advance_cursor(std::string_view key, Micros t) {
+  // A cursor set without a page (after a bulk export, or where a type's history starts) is an
+  // event of its own: the search skips what is before it.
+  session_.transact("moving the cursor", [&](pqxx::work& w) {
+    w.exec_params(statement("cursor_advance"), std::string(key), t);
+    audit_.append(w, "cursor", key, fmt::format(R"({{"cursor": "{}"}})", fhir::format_instant(t)));
+  });
+}
+
+int Ingest::delete_resources(std::string_view type,
+                             const std::vector<std::pair<mapping::Pseudonym, Micros>>& gone,
+                             std::string_view cursor_key, Micros cursor) {
+  std::string rows = "[";
+  for (const auto& [key, at] : gone)
+    rows += fmt::format(R"({}{{"key":"{}","at":{}}})", rows.size() > 1 ? "," : "", key.hex, at);
+  rows += ']';
+  const std::string t(type);
+  return session_.transact(fmt::format("removing deleted {} resources", t), [&](pqxx::work& w) {
+    int held =
+        gone.empty() ? 0 : w.exec_params(statement("ingest_delete"), t, rows)[0][0].as<int>();
+    if (cursor > 0) w.exec_params(statement("cursor_advance"), std::string(cursor_key), cursor);
+    if (held > 0) audit_.append(w, "delete", t, fmt::format(R"({{"deleted": {}}})", held));
+    return held;
+  });
+}
+
+PageCounts Ingest::store_page(const Page& page) {
+  PageJson j;
+  add_rows(j, page);
+  const int resources = j.count + static_cast<int>(page.dead_letters.size());
+  return session_.transact(fmt::format("storing a {} page", page.resource_type), [&](pqxx::work&
+                                                                                         w) {
+    PageCounts c;
+    if (!page.dead_letters.empty()) {
+      std::vector<std::string> ids;
+      for (const auto& row : w.exec_params(statement("ingest_dead_letters"), j.dead))
+        ids.push_back(row[0].as<std::string>());
+      c.dead_lettered = static_cast<int>(ids.size());
+      if (!ids.empty()) audit_.record_dead_letters(w, detail::plain_array(ids));
+    }
+    auto r = w.exec_params(statement("ingest_page"), j.versions, j.patients, j.encounters, j.values,
+                           page.resource_type, page.max_last_updated);
+    c.stored = r[0][0].as<int>();
+    c.enqueued = r[0][1].as<int>();
+    c.unchanged = resources - c.dead_lettered - c.stored;
+    audit_.append(
+        w, "ingest", page.resource_type,
+        fmt::format(
+            R"({{"resources": {}, "stored": {}, "unchanged": {}, "dead_lettered": {}, "cursor": "{}"}})",
+            resources, c.stored, c.unchanged, c.dead_lettered,
+            page.max_last_updated > 0 ? fhir::format_instant(page.max_last_updated) : ""));
+    return c;
+  });
+}
+
+}  // namespace fra::store

@@ -1,0 +1,69 @@
+#pragma once
+// The ingest repository: pages of mapped resources, deletions and the sync cursors, each in
+// one transaction with its audit event.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "adapter/store/audit_log.hpp"
+#include "adapter/store/session.hpp"
+#include "fhir/datetime.hpp"
+#include "fhir/result.hpp"
+#include "mapping/rows.hpp"
+
+namespace fra::store {
+
+/// A resource that could not be mapped: kept by type, pseudonym and reason only.
+struct DeadLetter {
+  std::string resource_type;
+  std::optional<mapping::Pseudonym> key;
+  std::string version_id;
+  fra::Error error;
+  std::vector<std::uint8_t> sealed;  ///< "<type>/<id>" sealed, for `rekey`; empty without an id
+};
+
+/// Everything one search page produced, mapped.
+struct Page {
+  std::string resource_type;
+  std::vector<mapping::PatientRecord> patients;
+  std::vector<mapping::ObservationRecord> observations;
+  std::vector<mapping::EncounterRecord> encounters;
+  std::vector<DeadLetter> dead_letters;
+  fhir::Micros max_last_updated = 0;  ///< the cursor this page lets us reach
+};
+
+struct PageCounts {
+  int stored = 0;     ///< new resources or new versions
+  int unchanged = 0;  ///< versions already stored (overlap, re-fetch)
+  int dead_lettered = 0;
+  int enqueued = 0;  ///< patients newly put on the scoring queue
+};
+
+class Ingest {
+ public:
+  Ingest(Session& session, AuditLog& audit) : session_(session), audit_(audit) {}
+
+  /// The cursor of a resource type (or "<type>/_history"), nullopt before the first sync.
+  std::optional<fhir::Micros> cursor(std::string_view key);
+  /// Moves a cursor forward to `t` (never back), audited: after a bulk export that reflects
+  /// the server as of `t`, or where a type's history starts.
+  void advance_cursor(std::string_view key, fhir::Micros t);
+  /// Removes deleted resources of a type (their rows, keeping a tombstone version so that an
+  /// older copy seen later is not taken back), queues their patients, and moves `cursor_key` to
+  /// `cursor` (0: leaves it), in one transaction. Returns how many of them the store held.
+  int delete_resources(std::string_view resource_type,
+                       const std::vector<std::pair<mapping::Pseudonym, fhir::Micros>>& gone,
+                       std::string_view cursor_key, fhir::Micros cursor);
+  /// Stores a page and advances the cursor in the same transaction.
+  PageCounts store_page(const Page& page);
+
+ private:
+  Session& session_;
+  AuditLog& audit_;
+};
+
+}  // namespace fra::store

@@ -1,0 +1,44 @@
+#pragma once
+// The resource types the adapter reads, in the order a sync takes them (a patient before the
+// resources that refer to it), and what each is followed for. One table: a new type is a row.
+
+#include <array>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fra::fhir {
+
+struct ReadType {
+  std::string_view name;
+  bool deletions_followed;  ///< its `_history` is followed for deletes (patients are never removed)
+};
+
+inline constexpr std::array<ReadType, 3> kReadTypes{{
+    {"Patient", false},
+    {"Encounter", true},
+    {"Observation", true},
+}};
+
+/// The names of kReadTypes, in order.
+inline std::vector<std::string> read_type_names() {
+  std::vector<std::string> out;
+  for (const auto& t : kReadTypes) out.emplace_back(t.name);
+  return out;
+}
+
+/// True for a type in kReadTypes.
+constexpr bool is_read_type(std::string_view type) {
+  for (const auto& t : kReadTypes)
+    if (t.name == type) return true;
+  return false;
+}
+
+/// True for a type in kReadTypes whose deletions are followed.
+constexpr bool deletions_followed(std::string_view type) {
+  for (const auto& t : kReadTypes)
+    if (t.name == type) return t.deletions_followed;
+  return false;
+}
+
+}  // namespace fra::fhir

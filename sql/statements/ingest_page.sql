@@ -1,0 +1,107 @@
+-- Stores one page of mapped resources in one statement (one round trip), the page passed as
+-- JSON arrays of rows:
+--   $1 versions     [{ord, type, key, version, updated, sealed, patient, has_values}]
+--   $2 patients     [{key, version, birth_year, sex, sealed}]
+--   $3 encounters   [{key, version, patient, status, counts, class_code, start, stop}]
+--   $4 values       [{key, version, code, patient, value, unit, effective}]
+--   $5 cursor key (the resource type), $6 the cursor it reaches (epoch microseconds, 0: none)
+-- Times are epoch microseconds, so no time zone setting can shift them.
+--
+-- The store takes, of each resource in the page, its newest version when that is newer than, or
+-- not yet in, the store ("claimed"). A claimed version becomes an input of its patient from now
+-- on (lineage), and the version it replaces ceases to be one; its rows replace the old version's
+-- rows (a new version may change or drop values, or move to another patient). Every sub-statement
+-- sees the tables as they were before the statement, so the old rows are read before they change.
+-- The patients whose inputs changed go on the scoring queue; the cursor moves forward (never
+-- back), in the caller's transaction (which also records the page in the audit log).
+-- Returns how many versions the store took and how many patients went on the queue.
+WITH incoming AS (
+  SELECT DISTINCT ON (type, key) type, key, version, updated, sealed, patient, has_values
+  FROM json_to_recordset($1::json) AS v(ord int, type text, key text, version text, updated bigint,
+                                        sealed text, patient text, has_values boolean)
+  ORDER BY type, key, updated DESC, ord DESC
+), up AS (
+  INSERT INTO resource_version (resource_type, resource_key, version_id, source_updated, sealed_ref)
+  SELECT type, key, version, timestamptz 'epoch' + updated * interval '1 microsecond', decode(sealed, 'hex')
+  FROM incoming
+  ON CONFLICT (resource_type, resource_key) DO UPDATE
+  SET version_id = EXCLUDED.version_id, source_updated = EXCLUDED.source_updated, stored_at = now(),
+      sealed_ref = EXCLUDED.sealed_ref
+  WHERE resource_version.version_id <> EXCLUDED.version_id
+    AND resource_version.source_updated <= EXCLUDED.source_updated
+  RETURNING resource_type, resource_key, version_id, xmax = 0 AS first_seen  -- xmax 0: inserted
+), claimed AS (
+  SELECT u.resource_type AS type, u.resource_key AS key, u.version_id AS version, u.first_seen,
+         i.patient, i.has_values
+  FROM up u JOIN incoming i ON i.type = u.resource_type AND i.key = u.resource_key
+), superseded AS (
+  UPDATE input_version v SET superseded_at = now() FROM claimed c
+  WHERE NOT c.first_seen AND v.resource_key = c.key AND v.superseded_at IS NULL
+), lineage AS (
+  INSERT INTO input_version (resource_type, resource_key, version_id, patient_key)
+  SELECT type, key, version, patient FROM claimed
+  ON CONFLICT DO NOTHING
+), new_values AS (
+  SELECT DISTINCT ON (v.key, v.code) v.key, v.code, v.patient, v.value, v.unit, v.effective
+  FROM json_to_recordset($4::json) AS v(key text, version text, code text, patient text, value float8,
+                                        unit text, effective bigint)
+  JOIN claimed c ON c.type = 'Observation' AND c.key = v.key AND c.version = v.version
+), put_values AS (
+  INSERT INTO observation_value (resource_key, code, patient_key, value, unit, effective)
+  SELECT key, code, patient, value, unit, timestamptz 'epoch' + effective * interval '1 microsecond'
+  FROM new_values
+  ON CONFLICT (resource_key, code) DO UPDATE
+  SET patient_key = EXCLUDED.patient_key, value = EXCLUDED.value, unit = EXCLUDED.unit,
+      effective = EXCLUDED.effective
+), old_values AS (
+  SELECT o.resource_key, o.code, o.patient_key
+  FROM observation_value o JOIN claimed c ON c.type = 'Observation' AND NOT c.first_seen AND o.resource_key = c.key
+), gone_values AS (
+  DELETE FROM observation_value o USING old_values g
+  WHERE o.resource_key = g.resource_key AND o.code = g.code
+    AND NOT EXISTS (SELECT 1 FROM new_values n WHERE n.key = g.resource_key AND n.code = g.code)
+), new_encounters AS (
+  SELECT DISTINCT ON (e.key) e.*
+  FROM json_to_recordset($3::json) AS e(key text, version text, patient text, status text, counts boolean,
+                                        class_code text, start bigint, stop bigint)
+  JOIN claimed c ON c.type = 'Encounter' AND c.key = e.key AND c.version = e.version
+), put_encounters AS (
+  INSERT INTO encounter (resource_key, patient_key, status, counts, class_code, period_start, period_end)
+  SELECT key, patient, status, counts, class_code, timestamptz 'epoch' + start * interval '1 microsecond',
+         timestamptz 'epoch' + stop * interval '1 microsecond'
+  FROM new_encounters
+  ON CONFLICT (resource_key) DO UPDATE
+  SET patient_key = EXCLUDED.patient_key, status = EXCLUDED.status, counts = EXCLUDED.counts,
+      class_code = EXCLUDED.class_code, period_start = EXCLUDED.period_start, period_end = EXCLUDED.period_end
+  RETURNING patient_key
+), old_encounters AS (
+  SELECT e.resource_key, e.patient_key
+  FROM encounter e JOIN claimed c ON c.type = 'Encounter' AND NOT c.first_seen AND e.resource_key = c.key
+), gone_encounters AS (
+  DELETE FROM encounter e USING old_encounters g
+  WHERE e.resource_key = g.resource_key AND NOT EXISTS (SELECT 1 FROM new_encounters n WHERE n.key = g.resource_key)
+), put_patients AS (
+  INSERT INTO patient (patient_key, birth_year, sex, sealed_ref)
+  SELECT DISTINCT ON (p.key) p.key, p.birth_year, p.sex, decode(p.sealed, 'hex')
+  FROM json_to_recordset($2::json) AS p(key text, version text, birth_year integer, sex text, sealed text)
+  JOIN claimed c ON c.type = 'Patient' AND c.key = p.key AND c.version = p.version
+  ON CONFLICT (patient_key) DO UPDATE
+  SET birth_year = EXCLUDED.birth_year, sex = EXCLUDED.sex, sealed_ref = EXCLUDED.sealed_ref, stored_at = now()
+  RETURNING patient_key
+), moved AS (
+  INSERT INTO sync_cursor (resource_type, last_updated)
+  SELECT $5, timestamptz 'epoch' + $6::bigint * interval '1 microsecond' WHERE $6::bigint > 0
+  ON CONFLICT (resource_type) DO UPDATE
+  SET last_updated = greatest(sync_cursor.last_updated, EXCLUDED.last_updated), updated_at = now()
+), touched AS (
+  SELECT patient AS patient_key FROM claimed WHERE type = 'Observation' AND has_values
+  UNION SELECT patient_key FROM old_values
+  UNION SELECT patient_key FROM old_encounters
+  UNION SELECT patient_key FROM put_encounters
+  UNION SELECT patient_key FROM put_patients
+), queued AS (
+  INSERT INTO scoring_queue (patient_key) SELECT patient_key FROM touched
+  ON CONFLICT DO NOTHING
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM claimed)::int AS stored, (SELECT count(*) FROM queued)::int AS enqueued

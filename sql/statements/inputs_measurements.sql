@@ -1,0 +1,3 @@
+-- The stored observation values of the given patients ($1, text[]), times in epoch microseconds.
+SELECT patient_key, code, value, (extract(epoch FROM effective) * 1000000)::bigint
+FROM observation_value WHERE patient_key = ANY($1::text[])

@@ -1,0 +1,2 @@
+-- The fingerprint of the key the store's pseudonyms were made with.
+SELECT fingerprint FROM pseudonym_key

@@ -1,0 +1,2 @@
+-- Patients on the scoring queue.
+SELECT count(*) FROM scoring_queue
