@@ -17,6 +17,10 @@
 
 namespace fra::app {
 
+/// The environment variable `name`, or nullptr (config::load's reader of the environment).
+const char* getenv_wrapper(const char* name);
+/// The whole file at `path`, nullopt when it cannot be read.
+std::optional<std::string> read_text(const std::string& path);
 /// "fhir-risk-adapter: error: <msg>" on stderr.
 void error_line(const std::string& msg);
 /// Inside a catch block: prints the exception in hand as one error line and returns its exit

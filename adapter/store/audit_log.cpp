@@ -31,8 +31,8 @@ std::string audit_canonical(const std::vector<std::string>& fields) {
 
 void AuditLog::append(pqxx::work& w, std::string_view action, std::string_view object,
                       const std::string& details) {
-  w.exec_params(statement("audit_append"), session_.actor(), std::string(action),
-                std::string(object), details);
+  session_.run(w, "audit_append", session_.actor(), std::string(action), std::string(object),
+               details);
 }
 
 void AuditLog::append(std::string_view action, std::string_view object,
@@ -42,11 +42,11 @@ void AuditLog::append(std::string_view action, std::string_view object,
 }
 
 void AuditLog::record_scores(pqxx::work& w, const std::string& score_ids) {
-  w.exec_params(statement("audit_scores"), session_.actor(), score_ids);
+  session_.run(w, "audit_scores", session_.actor(), score_ids);
 }
 
 void AuditLog::record_dead_letters(pqxx::work& w, const std::string& dead_letter_ids) {
-  w.exec_params(statement("audit_dead_letters"), session_.actor(), dead_letter_ids);
+  session_.run(w, "audit_dead_letters", session_.actor(), dead_letter_ids);
 }
 
 AuditCheck AuditLog::verify(const std::function<void(std::int64_t)>& progress) {

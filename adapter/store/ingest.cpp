@@ -104,7 +104,7 @@ void add_rows(PageJson& j, const Page& page) {
 
 std::optional<Micros> Ingest::cursor(std::string_view key) {
   return session_.transact("reading the cursor", [&](pqxx::work& w) -> std::optional<Micros> {
-    auto r = w.exec_params(statement("cursor_read"), std::string(key));
+    auto r = session_.run(w, "cursor_read", std::string(key));
     if (r.empty()) return std::nullopt;
     return r[0][0].as<Micros>();
   });
@@ -114,7 +114,7 @@ void Ingest::advance_cursor(std::string_view key, Micros t) {
   // A cursor set without a page (after a bulk export, or where a type's history starts) is an
   // event of its own: the search skips what is before it.
   session_.transact("moving the cursor", [&](pqxx::work& w) {
-    w.exec_params(statement("cursor_advance"), std::string(key), t);
+    session_.run(w, "cursor_advance", std::string(key), t);
     audit_.append(w, "cursor", key, fmt::format(R"({{"cursor": "{}"}})", fhir::format_instant(t)));
   });
 }
@@ -128,9 +128,8 @@ int Ingest::delete_resources(std::string_view type,
   rows += ']';
   const std::string t(type);
   return session_.transact(fmt::format("removing deleted {} resources", t), [&](pqxx::work& w) {
-    int held =
-        gone.empty() ? 0 : w.exec_params(statement("ingest_delete"), t, rows)[0][0].as<int>();
-    if (cursor > 0) w.exec_params(statement("cursor_advance"), std::string(cursor_key), cursor);
+    int held = gone.empty() ? 0 : session_.run(w, "ingest_delete", t, rows)[0][0].as<int>();
+    if (cursor > 0) session_.run(w, "cursor_advance", std::string(cursor_key), cursor);
     if (held > 0) audit_.append(w, "delete", t, fmt::format(R"({{"deleted": {}}})", held));
     return held;
   });
@@ -145,13 +144,13 @@ PageCounts Ingest::store_page(const Page& page) {
     PageCounts c;
     if (!page.dead_letters.empty()) {
       std::vector<std::string> ids;
-      for (const auto& row : w.exec_params(statement("ingest_dead_letters"), j.dead))
+      for (const auto& row : session_.run(w, "ingest_dead_letters", j.dead))
         ids.push_back(row[0].as<std::string>());
       c.dead_lettered = static_cast<int>(ids.size());
       if (!ids.empty()) audit_.record_dead_letters(w, detail::plain_array(ids));
     }
-    auto r = w.exec_params(statement("ingest_page"), j.versions, j.patients, j.encounters, j.values,
-                           page.resource_type, page.max_last_updated);
+    auto r = session_.run(w, "ingest_page", j.versions, j.patients, j.encounters, j.values,
+                          page.resource_type, page.max_last_updated);
     c.stored = r[0][0].as<int>();
     c.enqueued = r[0][1].as<int>();
     c.unchanged = resources - c.dead_lettered - c.stored;

@@ -68,15 +68,15 @@ std::vector<std::string> Admin::migrate() {
 
 bool Admin::pseudonym_key_matches(const std::string& fingerprint) {
   return session_.transact("reading the pseudonym key's fingerprint", [&](pqxx::work& w) {
-    if (!w.exec_params(statement("key_fingerprint_record"), fingerprint).empty())
+    if (!session_.run(w, "key_fingerprint_record", fingerprint).empty())
       audit_.append(w, "key-fingerprint", "pseudonym key", R"({"recorded": true})");
-    return w.exec(statement("key_fingerprint_read"))[0][0].as<std::string>() == fingerprint;
+    return session_.run(w, "key_fingerprint_read")[0][0].as<std::string>() == fingerprint;
   });
 }
 
 PurgeCounts Admin::purge_raw_inputs(fhir::Micros cutoff) {
   return session_.transact("purging raw inputs", [&](pqxx::work& w) {
-    auto r = w.exec_params(statement("purge_raw_inputs"), cutoff);
+    auto r = session_.run(w, "purge_raw_inputs", cutoff);
     PurgeCounts c{r[0][0].as<std::int64_t>(), r[0][1].as<std::int64_t>(),
                   r[0][2].as<std::int64_t>()};
     audit_.append(w, "purge", "raw inputs",

@@ -27,15 +27,15 @@ std::string features_json(const std::vector<std::string>& names, const std::vect
 
 // The stored inputs of the given patients, in the order of `keys` (whose birth year and sex are
 // filled by the caller's query).
-void load_inputs(pqxx::work& w, const std::vector<std::string>& keys,
+void load_inputs(Session& session, pqxx::work& w, const std::vector<std::string>& keys,
                  std::vector<mapping::PatientInputs>& inputs) {
   std::map<std::string, std::size_t, std::less<>> at;
   for (std::size_t i = 0; i < keys.size(); ++i) at.emplace(keys[i], i);
   const std::string arr = plain_array(keys);
-  for (const auto& row : w.exec_params(statement("inputs_measurements"), arr))
+  for (const auto& row : session.run(w, "inputs_measurements", arr))
     inputs[at.at(row[0].as<std::string>())].measurements.push_back(
         {row[1].as<std::string>(), row[2].as<double>(), row[3].as<Micros>()});
-  for (const auto& row : w.exec_params(statement("inputs_stays"), arr))
+  for (const auto& row : session.run(w, "inputs_stays", arr))
     inputs[at.at(row[0].as<std::string>())].stays.push_back(
         {row[1].as<std::string>(), opt<Micros>(row[2]), opt<Micros>(row[3])});
 }
@@ -59,10 +59,10 @@ ScoreCounts Scores::score_batch(int limit, const ModelInfo& model, Micros as_of,
     ScoreCounts c;
     std::vector<std::string> keys;
     std::vector<mapping::PatientInputs> inputs;
-    read_patients(w.exec_params(statement("score_claim_queue"), limit), keys, inputs);
-    c.waiting = w.exec(statement("score_waiting"))[0][0].as<int>();
+    read_patients(session_.run(w, "score_claim_queue", limit), keys, inputs);
+    c.waiting = session_.run(w, "score_waiting")[0][0].as<int>();
     if (keys.empty()) return c;
-    load_inputs(w, keys, inputs);
+    load_inputs(session_, w, keys, inputs);
     std::vector<Scored> scored = score(inputs);
 
     // Every score in one statement, then every RiskAssessment row in one more.
@@ -75,21 +75,20 @@ ScoreCounts Scores::score_batch(int limit, const ModelInfo& model, Micros as_of,
       identifiers.push_back(identifier_of(keys[i]));
     }
     const std::string arr = plain_array(keys);
-    auto ids = w.exec_params(statement("score_insert"), arr, model.name, model.version,
-                             model.sha256, as_of, plain_array(probs), text_array(bands),
-                             text_array(features), text_array(contributions));
+    auto ids = session_.run(w, "score_insert", arr, model.name, model.version, model.sha256, as_of,
+                            plain_array(probs), text_array(bands), text_array(features),
+                            text_array(contributions));
     std::map<std::string, std::string, std::less<>> id_of;
     for (const auto& row : ids) id_of.emplace(row[0].as<std::string>(), row[1].as<std::string>());
     std::vector<std::string> id_text;
     for (const auto& k : keys) id_text.push_back(id_of.at(k));
     const std::string score_ids = plain_array(id_text);
-    w.exec_params(statement("writeback_mark_pending"), arr, model.name, text_array(identifiers),
-                  score_ids);
-    auto unchanged = w.exec_params(statement("writeback_unmark_unchanged"), arr, model.name);
+    session_.run(w, "writeback_mark_pending", arr, model.name, text_array(identifiers), score_ids);
+    auto unchanged = session_.run(w, "writeback_unmark_unchanged", arr, model.name);
     c.scored = static_cast<int>(keys.size());
     c.to_write = c.scored - static_cast<int>(unchanged.affected_rows());
     audit_.record_scores(w, score_ids);
-    w.exec_params(statement("score_dequeue"), arr);
+    session_.run(w, "score_dequeue", arr);
     return c;
   });
 }
@@ -100,8 +99,8 @@ void Scores::for_each_patient(int batch, const PatientVisitor& visit) {
     std::vector<std::string> keys;
     std::vector<mapping::PatientInputs> inputs;
     session_.transact("reading patients", [&](pqxx::work& w) {
-      read_patients(w.exec_params(statement("inputs_patients_after"), after, batch), keys, inputs);
-      if (!keys.empty()) load_inputs(w, keys, inputs);
+      read_patients(session_.run(w, "inputs_patients_after", after, batch), keys, inputs);
+      if (!keys.empty()) load_inputs(session_, w, keys, inputs);
     });
     if (keys.empty()) return;
     visit(keys, inputs);
@@ -111,13 +110,13 @@ void Scores::for_each_patient(int batch, const PatientVisitor& visit) {
 
 std::optional<Micros> Scores::newest_encounter_time() {
   return session_.transact("reading encounters", [&](pqxx::work& w) {
-    return opt<Micros>(w.exec(statement("inputs_newest_encounter"))[0][0]);
+    return opt<Micros>(session_.run(w, "inputs_newest_encounter")[0][0]);
   });
 }
 
 std::int64_t Scores::queue_depth() {
   return session_.transact("reading the scoring queue", [&](pqxx::work& w) {
-    return w.exec(statement("score_queue_depth"))[0][0].as<std::int64_t>();
+    return session_.run(w, "score_queue_depth")[0][0].as<std::int64_t>();
   });
 }
 

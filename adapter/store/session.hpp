@@ -5,6 +5,7 @@
 #include <exception>
 #include <functional>
 #include <pqxx/pqxx>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -81,11 +82,19 @@ class Session {
   const std::string& actor() const { return actor_; }
   void set_actor(std::string actor) { actor_ = std::move(actor); }
 
-  /// Per-connection state a repository keeps (prepared statements, say).
-  pqxx::connection& connection() { return conn_; }
+  /// Runs sql/statements/<name>.sql with `args` in `w`, prepared on this connection the first
+  /// time (its parameters are arrays and JSON, so one plan serves every call: preparing saves
+  /// parsing and planning on every page).
+  template <typename... Args>
+  pqxx::result run(pqxx::work& w, const std::string& name, Args&&... args) {
+    if (prepared_.insert(name).second) conn_.prepare(name, statement_text(name));
+    return w.exec_prepared(name, std::forward<Args>(args)...);
+  }
 
  private:
+  static const std::string& statement_text(const std::string& name);
   pqxx::connection conn_;
+  std::set<std::string> prepared_;
   std::string actor_ = "fhir-risk-adapter";
 };
 

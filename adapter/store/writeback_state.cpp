@@ -11,8 +11,7 @@ std::vector<PendingWrite> WritebackState::pending(const std::string& model_name,
                                                   std::int64_t after_score_id) {
   return session_.transact("reading pending write-backs", [&](pqxx::work& w) {
     std::vector<PendingWrite> out;
-    for (const auto& row :
-         w.exec_params(statement("writeback_pending"), model_name, limit, after_score_id))
+    for (const auto& row : session_.run(w, "writeback_pending", model_name, limit, after_score_id))
       out.push_back({row[0].as<std::string>(), row[1].as<std::string>(),
                      detail::from_hex(row[2].as<std::string>()), row[3].as<std::int64_t>(),
                      row[4].as<double>(), row[5].as<std::string>(), row[6].as<fhir::Micros>(),
@@ -32,8 +31,8 @@ void WritebackState::mark_written(const std::string& model_name,
     bands.push_back(pw.band);
   }
   session_.transact("recording written RiskAssessments", [&](pqxx::work& w) {
-    w.exec_params(statement("writeback_mark_written"), model_name, detail::plain_array(keys),
-                  detail::plain_array(ids), detail::plain_array(probs), detail::text_array(bands));
+    session_.run(w, "writeback_mark_written", model_name, detail::plain_array(keys),
+                 detail::plain_array(ids), detail::plain_array(probs), detail::text_array(bands));
     audit_.append(w, "write-back", model_name,
                   fmt::format(R"({{"risk_assessments": {}, "score_ids": [{}]}})", ids.size(),
                               fmt::join(ids, ", ")));

@@ -38,18 +38,27 @@ WITH incoming AS (
   UPDATE input_version v SET superseded_at = now() FROM claimed c
   WHERE NOT c.first_seen AND v.resource_key = c.key AND v.superseded_at IS NULL
 ), lineage AS (
+  -- A resource seen for the first time has no lineage yet: a plain insert, the bulk of a backfill.
   INSERT INTO input_version (resource_type, resource_key, version_id, patient_key)
-  SELECT type, key, version, patient FROM claimed
+  SELECT type, key, version, patient FROM claimed WHERE first_seen
+), lineage_again AS (
+  INSERT INTO input_version (resource_type, resource_key, version_id, patient_key)
+  SELECT type, key, version, patient FROM claimed WHERE NOT first_seen
   ON CONFLICT DO NOTHING
 ), new_values AS (
-  SELECT DISTINCT ON (v.key, v.code) v.key, v.code, v.patient, v.value, v.unit, v.effective
+  SELECT DISTINCT ON (v.key, v.code) v.key, v.code, v.patient, v.value, v.unit, v.effective, c.first_seen
   FROM json_to_recordset($4::json) AS v(key text, version text, code text, patient text, value float8,
                                         unit text, effective bigint)
   JOIN claimed c ON c.type = 'Observation' AND c.key = v.key AND c.version = v.version
 ), put_values AS (
+  -- Nor has it values: a plain insert again.
   INSERT INTO observation_value (resource_key, code, patient_key, value, unit, effective)
   SELECT key, code, patient, value, unit, timestamptz 'epoch' + effective * interval '1 microsecond'
-  FROM new_values
+  FROM new_values WHERE first_seen
+), put_values_again AS (
+  INSERT INTO observation_value (resource_key, code, patient_key, value, unit, effective)
+  SELECT key, code, patient, value, unit, timestamptz 'epoch' + effective * interval '1 microsecond'
+  FROM new_values WHERE NOT first_seen
   ON CONFLICT (resource_key, code) DO UPDATE
   SET patient_key = EXCLUDED.patient_key, value = EXCLUDED.value, unit = EXCLUDED.unit,
       effective = EXCLUDED.effective

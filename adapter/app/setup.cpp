@@ -1,0 +1,250 @@
+// What every command does first: configuration and logging, the FHIR client's options, the
+// keys, the schema and key checks (setup.hpp).
+
+#include "adapter/app/setup.hpp"
+
+#include <fmt/format.h>
+#include <rapidjson/document.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <sstream>
+
+#include "adapter/app/commands.hpp"
+#include "adapter/app/failure.hpp"
+#include "adapter/config/config.hpp"
+#include "adapter/config/secret_file.hpp"
+#include "adapter/score/csv.hpp"
+#include "adapter/score/manifest.hpp"
+#include "adapter/source/bulk_export.hpp"
+#include "adapter/source/ndjson_files.hpp"
+#include "adapter/store/store.hpp"
+#include "adapter/sync/pipeline.hpp"
+#include "adapter/sync/training_export.hpp"
+#include "fhir/client.hpp"
+#include "fhir/smart.hpp"
+#include "mapping/pseudonym.hpp"
+
+namespace fra::app {
+namespace {
+
+// `%j`: the message, escaped for a JSON string.
+class JsonMessage : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    for (char c : msg.payload) {
+      const unsigned char u = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') {
+        dest.push_back('\\');
+        dest.push_back(c);
+      } else if (u < 0x20) {
+        fmt::format_to(std::back_inserter(dest), "\\u{:04x}", u);
+      } else {
+        dest.push_back(c);
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonMessage>();
+  }
+};
+
+void setup_logging(const std::string& level, const std::string& format) {
+  auto logger = spdlog::get("fra");
+  if (!logger) logger = spdlog::stderr_color_mt("fra");
+  spdlog::set_default_logger(logger);
+  if (format == "json") {
+    auto f = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc,
+                                                         std::string("\n"));
+    f->add_flag<JsonMessage>('j').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","message":"%j"})");
+    spdlog::set_formatter(std::move(f));
+  } else {
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  }
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+}  // namespace
+
+const char* getenv_wrapper(const char* name) { return std::getenv(name); }
+
+std::optional<std::string> read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void error_line(const std::string& msg) {
+  std::cerr << "fhir-risk-adapter: error: " << msg << "\n";
+}
+
+int environment_failure(const std::string& fhir_base_url) {
+  return report_failure(std::current_exception(), fhir_base_url);
+}
+
+std::optional<config::Config> load_config(const std::string& file) {
+  auto r = config::load(file, &getenv_wrapper);
+  for (const auto& p : r.problems) std::cerr << p.format() << "\n";
+  if (r.config) setup_logging(r.config->log.level, r.config->log.format);
+  return r.config;
+}
+
+namespace {
+
+// A password or token as a file holds it, less the line end an editor leaves.
+std::string without_line_end(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+std::optional<std::string> secret_file(std::string_view key, const std::string& path,
+                                       std::size_t min_bytes) {
+  auto bytes = config::read_secret_file(path, min_bytes);
+  if (!bytes) {
+    error_line(fmt::format("{}: {}", key, bytes.error().message));
+    return std::nullopt;
+  }
+  return std::move(bytes).value();
+}
+
+std::optional<fhir::ClientOptions> client_options(const config::Config& cfg) {
+  fhir::ClientOptions opts;
+  opts.base_url = cfg.fhir.base_url;
+  opts.timeout_seconds = cfg.fhir.timeout_seconds;
+  opts.max_attempts = cfg.fhir.max_attempts;
+  opts.verify_tls = cfg.fhir.verify_tls;
+  opts.ca_file = cfg.fhir.ca_file;
+  opts.client_cert_file = cfg.fhir.client_cert_file;
+  opts.client_key_file = cfg.fhir.client_key_file;
+  for (const auto& [key, path] : {std::pair{"fhir.ca_file", &opts.ca_file},
+                                  {"fhir.client_cert_file", &opts.client_cert_file}}) {
+    if (!path->empty() && !std::filesystem::is_regular_file(*path)) {
+      error_line(fmt::format("{}: {}: cannot read", key, *path));
+      return std::nullopt;
+    }
+  }
+  // The private key is read by libcurl from its path; it is read here first for its mode.
+  if (!opts.client_key_file.empty() &&
+      !secret_file("fhir.client_key_file", opts.client_key_file, mapping::kMinKeyBytes))
+    return std::nullopt;
+  if (!cfg.fhir.basic_user.empty()) {
+    auto password = secret_file("fhir.basic_password_file", cfg.fhir.basic_password_file, 1);
+    if (!password) return std::nullopt;
+    opts.basic_user = cfg.fhir.basic_user;
+    opts.basic_password = without_line_end(std::move(*password));
+  }
+  // A static token may come from the environment (a secret store's injection), never the
+  // command line; a file named in the configuration wins.
+  if (const char* env_token = std::getenv("FRA_FHIR_BEARER_TOKEN");
+      env_token != nullptr && *env_token != '\0')
+    opts.bearer_token = env_token;
+  if (const auto& token_file = cfg.fhir.bearer_token_file; !token_file.empty()) {
+    auto token = secret_file("fhir.bearer_token_file", token_file, 1);
+    if (!token) return std::nullopt;
+    opts.bearer_token = without_line_end(std::move(*token));
+  }
+  if (const auto& token_url = cfg.fhir.smart_token_url; !token_url.empty()) {
+    auto key = secret_file("fhir.smart_private_key_file", cfg.fhir.smart_private_key_file,
+                           mapping::kMinKeyBytes);
+    if (!key) return std::nullopt;
+    fhir::ClientOptions http = opts;  // the token endpoint: same TLS and retries, no token
+    http.base_url.clear();
+    try {
+      auto source = std::make_shared<fhir::SmartTokenSource>(
+          fhir::SmartOptions{token_url, cfg.fhir.smart_client_id, *key, cfg.fhir.smart_key_id,
+                             cfg.fhir.smart_scope},
+          http);
+      opts.token_provider = [source](bool renew) { return source->token(renew); };
+    } catch (const fhir::SmartError& e) {
+      error_line(std::string("fhir.smart_private_key_file: ") + e.what());
+      return std::nullopt;
+    }
+  }
+  return opts;
+}
+
+std::unique_ptr<mapping::Pseudonymizer> pseudonymizer(const config::Config& cfg,
+                                                      const std::string* key_file) {
+  const char* key_name = key_file != nullptr ? "--new-key-file" : "pseudonym.key_file";
+  auto key = secret_file(key_name, key_file != nullptr ? *key_file : cfg.pseudonym.key_file,
+                         mapping::kMinKeyBytes);
+  if (!key) return nullptr;
+  std::optional<std::string> seal;
+  if (const auto& file = cfg.pseudonym.seal_key_file; !file.empty()) {
+    seal = secret_file("pseudonym.seal_key_file", file, mapping::kMinKeyBytes);
+    if (!seal) return nullptr;
+    if (*seal == *key) {
+      error_line(fmt::format("pseudonym.seal_key_file: the same key as {}; the two must differ",
+                             key_name));
+      return nullptr;
+    }
+  }
+  return std::make_unique<mapping::Pseudonymizer>(*key, seal);
+}
+
+bool pseudonym_key_matches(store::Store& db, const mapping::Pseudonymizer& ps) {
+  if (db.admin.pseudonym_key_matches(ps.fingerprint())) return true;
+  error_line(
+      "pseudonym.key_file: this database's pseudonyms were made with another key; with this one "
+      "every "
+      "patient would be stored again under a new pseudonym (use the key the database was made "
+      "with)");
+  return false;
+}
+
+sync::Options sync_options(const config::Config& cfg) {
+  sync::Options o;
+  o.page_size = cfg.fhir.page_size;
+  o.score_batch = cfg.score.batch_size;
+  o.overlap_seconds = cfg.sync.overlap_seconds;
+  o.track_deletions = cfg.sync.track_deletions;
+  o.write_batch = cfg.writeback.batch_size;
+  o.write_in_flight = cfg.writeback.in_flight;
+  return o;
+}
+
+bool schema_current(store::Store& db, const std::string& config_file) {
+  int have = db.admin.schema_version(), want = store::Admin::latest_schema_version();
+  if (have == want) return true;
+  error_line(
+      fmt::format("database schema is at version {}, this adapter needs {}: run "
+                  "`fhir-risk-adapter migrate --config {}`",
+                  have, want, config_file));
+  return false;
+}
+
+Result<std::optional<fhir::Micros>> retention_cutoff(const config::Config& cfg, fhir::Micros now) {
+  const auto days = cfg.retention.raw_inputs_days;
+  if (days == 0) return std::optional<fhir::Micros>();
+  const fhir::Micros keep = days * 86400LL * 1000000LL;
+  for (const auto& f : cfg.features.definitions) {
+    if (f.source == mapping::FeatureDefinition::Source::patient) continue;
+    if (f.window == 0 || f.window >= keep)
+      return make_error(
+          "retention",
+          fmt::format("retention.raw_inputs_days ({}) must be longer than the window of "
+                      "feature '{}' ({}), or its values would change as data are purged",
+                      days, f.name, f.window == 0 ? "all history" : "longer"));
+  }
+  return std::optional<fhir::Micros>(now - keep);
+}
+
+}  // namespace fra::app
