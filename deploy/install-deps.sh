@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ccache pkg-config git
   rapidjson-dev libpqxx-dev libpq-dev libfmt-dev doctest-dev
   libcurl4-openssl-dev libssl-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libcpp-httplib-dev
-  libbenchmark-dev clang libclang-rt-14-dev
+  libbenchmark-dev clang clang-format libclang-rt-14-dev
   postgresql-15 postgresql-client-15
   python3 python3-xgboost python3-numpy python3-jsonschema python3-prometheus-client libxgboost-dev
   util-linux procps time
