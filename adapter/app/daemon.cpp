@@ -8,7 +8,7 @@
 #include "adapter/app/commands.hpp"
 #include "adapter/app/failure.hpp"
 #include "adapter/app/setup.hpp"
-#include "adapter/daemon/subscriptions.hpp"
+#include "fhir/subscriptions.hpp"
 #include "fhir/resource_types.hpp"
 #include "fhir/smart.hpp"
 
@@ -97,8 +97,8 @@ std::optional<int> Daemon::start() {
     audit_model(false);
     if (cfg_.sync.subscription_mode()) {
       const auto& sub = cfg_.subscription;
-      auto plan = daemon::plan_subscriptions(*client_, sub.shape, sub.topic);
-      subscriptions_ = daemon::subscribe(*client_, plan, sub.endpoint, secret_, types);
+      auto plan = fhir::plan_subscriptions(*client_, sub.shape, sub.topic);
+      subscriptions_ = fhir::subscribe(*client_, plan, sub.endpoint, secret_, types);
       if (plan.backport)
         spdlog::info(
             "subscribed to the topic {} (Subscriptions Backport, rest-hook to {}); "
@@ -272,7 +272,7 @@ void Daemon::wait() {
 
 int Daemon::drain() {
   // A clean stop removes what it registered.
-  daemon::unsubscribe(*client_, subscriptions_);
+  fhir::unsubscribe(*client_, subscriptions_);
   if (!subscriptions_.empty()) spdlog::info("removed {} Subscriptions", subscriptions_.size());
   spdlog::info("stopped");
   return kExitOk;

@@ -28,7 +28,7 @@
 #include "adapter/app/setup.hpp"
 #include "adapter/daemon/http_endpoint.hpp"
 #include "adapter/daemon/metrics.hpp"
-#include "adapter/daemon/subscriptions.hpp"
+#include "fhir/subscriptions.hpp"
 #include "adapter/score/manifest.hpp"
 #include "adapter/store/session.hpp"
 #include "fhir/resource_types.hpp"
@@ -200,7 +200,7 @@ std::function<int(const std::string&, const std::string&, const std::string&)> n
     if (fhir::is_read_type(type))
       types.insert(type);
     else
-      types = daemon::notified_types(body, all);
+      types = fhir::notified_types(body, all);
     if (types.empty()) types.insert(all.begin(), all.end());
     {
       std::lock_guard lock(shared.mu);

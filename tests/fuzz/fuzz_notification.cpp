@@ -9,13 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "adapter/daemon/subscriptions.hpp"
+#include "fhir/subscriptions.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   // The types run.cpp passes.
   static const std::vector<std::string> kKnown{"Patient", "Encounter", "Observation"};
   auto types =
-      fra::daemon::notified_types(std::string(reinterpret_cast<const char*>(data), size), kKnown);
+      fra::fhir::notified_types(std::string(reinterpret_cast<const char*>(data), size), kKnown);
   for (const auto& t : types) {
     if (t != kKnown[0] && t != kKnown[1] && t != kKnown[2]) {
       std::fprintf(stderr, "fuzz_notification: a type that is not among the known ones\n");

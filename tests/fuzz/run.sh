@@ -56,8 +56,8 @@ case "$target" in
   notification)
     # subscriptions.cpp also registers Subscriptions through fhir::Client: libcurl and spdlog,
     # linked as spdlog's CMake target does (compiled library, external fmt).
-    sources=("$root"/adapter/daemon/subscriptions.cpp "$root"/fhir/{client,retry,bundle,datetime}.cpp)
-    headers=("$root"/adapter/daemon/subscriptions.hpp "$root"/fhir/*.hpp)
+    sources=("$root"/fhir/{subscriptions,client,retry,bundle,datetime}.cpp)
+    headers=("$root"/fhir/*.hpp)
     flags=(-DSPDLOG_SHARED_LIB -DSPDLOG_COMPILED_LIB -DSPDLOG_FMT_EXTERNAL)
     libs=(-lspdlog -lfmt -lcurl -lpthread)
     ;;

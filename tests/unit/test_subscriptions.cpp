@@ -2,9 +2,9 @@
 
 #include <string>
 
-#include "adapter/daemon/subscriptions.hpp"
+#include "fhir/subscriptions.hpp"
 
-using fra::daemon::notified_types;
+using fra::fhir::notified_types;
 
 namespace {
 const std::vector<std::string> kTypes{"Patient", "Encounter", "Observation"};

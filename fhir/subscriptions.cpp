@@ -1,4 +1,4 @@
-#include "adapter/daemon/subscriptions.hpp"
+#include "fhir/subscriptions.hpp"
 
 #include <fmt/format.h>
 #include <rapidjson/document.h>
@@ -10,7 +10,7 @@
 
 #include "fhir/bundle.hpp"
 
-namespace fra::daemon {
+namespace fra::fhir {
 namespace {
 
 constexpr const char* kBackportServer =
@@ -38,12 +38,12 @@ std::string string_member(const Value& v, const char* name) {
 }
 
 // The ids of the Subscriptions whose channel goes to `endpoint`.
-std::vector<std::string> subscriptions_to(fhir::Client& client, const std::string& endpoint) {
+std::vector<std::string> subscriptions_to(Client& client, const std::string& endpoint) {
   std::vector<std::string> ids;
-  fhir::Response found;
+  Response found;
   try {
-    found = client.get("Subscription?url=" + fhir::url_encode(endpoint));
-  } catch (const fhir::FhirError& e) {
+    found = client.get("Subscription?url=" + url_encode(endpoint));
+  } catch (const FhirError& e) {
     // A server that cannot search Subscriptions by url: nothing to clean up that we can find.
     spdlog::warn("cannot look for earlier Subscriptions to {}: {}", endpoint, e.what());
     return ids;
@@ -64,15 +64,14 @@ std::vector<std::string> subscriptions_to(fhir::Client& client, const std::strin
   return ids;
 }
 
-std::string post_subscription(fhir::Client& client, const std::string& body,
-                              const std::string& what) {
+std::string post_subscription(Client& client, const std::string& body, const std::string& what) {
   auto resp = client.post("Subscription", body);
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag>(resp.body.data(), resp.body.size());
   if (resp.status != 201 || doc.HasParseError() || string_member(doc, "id").empty())
-    throw fhir::FhirError(fmt::format("POST Subscription ({}): HTTP {} {}", what, resp.status,
-                                      fhir::operation_outcome_text(resp.body)),
-                          resp.status);
+    throw FhirError(fmt::format("POST Subscription ({}): HTTP {} {}", what, resp.status,
+                                operation_outcome_text(resp.body)),
+                    resp.status);
   return string_member(doc, "id");
 }
 
@@ -110,7 +109,7 @@ void channel(rapidjson::Writer<rapidjson::StringBuffer>& w, const std::string& e
 
 }  // namespace
 
-SubscriptionPlan plan_subscriptions(fhir::Client& client, const std::string& shape,
+SubscriptionPlan plan_subscriptions(Client& client, const std::string& shape,
                                     const std::string& topic) {
   if (shape == "r4") return {};
   std::vector<std::string> topics;
@@ -139,19 +138,19 @@ SubscriptionPlan plan_subscriptions(fhir::Client& client, const std::string& sha
       (topic.empty() || std::find(topics.begin(), topics.end(), topic) != topics.end());
   if (!offered) {
     if (shape == "backport")
-      throw fhir::FhirError(
-          topic.empty() ? std::string("the server's CapabilityStatement offers no backport "
-                                      "SubscriptionTopic (subscription.shape = \"backport\")")
-                        : fmt::format("the server's CapabilityStatement does not offer the "
-                                      "SubscriptionTopic {}",
-                                      topic),
-          0);
+      throw FhirError(topic.empty()
+                          ? std::string("the server's CapabilityStatement offers no backport "
+                                        "SubscriptionTopic (subscription.shape = \"backport\")")
+                          : fmt::format("the server's CapabilityStatement does not offer the "
+                                        "SubscriptionTopic {}",
+                                        topic),
+                      0);
     return {};
   }
   return {true, topic.empty() ? topics.front() : topic};
 }
 
-std::vector<std::string> subscribe(fhir::Client& client, const SubscriptionPlan& plan,
+std::vector<std::string> subscribe(Client& client, const SubscriptionPlan& plan,
                                    const std::string& endpoint, const std::string& secret,
                                    const std::vector<std::string>& types) {
   std::vector<std::string> ids;
@@ -204,7 +203,7 @@ std::vector<std::string> subscribe(fhir::Client& client, const SubscriptionPlan&
   return ids;
 }
 
-void unsubscribe(fhir::Client& client, const std::vector<std::string>& ids) {
+void unsubscribe(Client& client, const std::vector<std::string>& ids) {
   for (const auto& id : ids) {
     try {
       client.request_delete("Subscription/" + id);
@@ -258,4 +257,4 @@ std::set<std::string> notified_types(const std::string& body,
   return out;
 }
 
-}  // namespace fra::daemon
+}  // namespace fra::fhir
