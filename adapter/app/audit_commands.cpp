@@ -65,54 +65,73 @@ int audit_verify(const std::string& file) {
   return kExitOk;
 }
 
+namespace {
+
+// The stored feature vector `json` in the model's order, NaN where a value is missing; false
+// when a feature is absent or not a number (the vector is incomplete).
+bool read_feature_row(const std::string& json, const std::vector<std::string>& names,
+                      std::vector<float>& row) {
+  rapidjson::Document doc;
+  doc.Parse(json.c_str());
+  bool complete = doc.IsObject();
+  for (std::size_t i = 0; complete && i < names.size(); ++i) {
+    auto it = doc.FindMember(names[i].c_str());
+    complete = it != doc.MemberEnd() && (it->value.IsNull() || it->value.IsNumber());
+    if (complete)
+      row[i] = it->value.IsNull() ? std::nanf("") : static_cast<float>(it->value.GetDouble());
+  }
+  return complete;
+}
+
+struct RescoreTally {
+  int rescored = 0, differ = 0;
+  std::map<std::string, int> other_models;  // sha256 -> scores not rescored
+};
+
+// Recomputes one stored score and prints it if it differs, the first 20 of them.
+void rescore_one(const store::StoredScore& s, const score::ModelPackage& model,
+                 const std::vector<std::string>& names, std::vector<float>& row,
+                 RescoreTally& tally) {
+  if (s.model_sha256 != model.manifest.model_sha256) {
+    ++tally.other_models[s.model_sha256];
+    return;
+  }
+  const bool complete = read_feature_row(s.features_json, names, row);
+  ++tally.rescored;
+  const double again = complete ? static_cast<double>(model.model.predict(row.data())) : -1.0;
+  if (!complete || again != s.probability) {
+    if (++tally.differ <= 20)
+      fmt::print("score {}: stored {:.9g}, {} {:.9g}\n", s.id, s.probability,
+                 complete ? "recomputed" : "its feature vector is incomplete;", again);
+  }
+}
+
+void print_rescore_summary(std::size_t read, const score::Manifest& m, const RescoreTally& tally) {
+  fmt::print("{} scores read, {} rescored with {} {} (sha256 {}): {} differ\n", read,
+             tally.rescored, m.name, m.version, m.model_sha256, tally.differ);
+  for (const auto& [sha, n] : tally.other_models)
+    fmt::print(
+        "{} scores were made by the model with sha256 {}, not the one at model.path: not "
+        "rescored\n",
+        n, sha);
+}
+
+}  // namespace
+
 int audit_rescore(const std::string& file, std::optional<int> sample) {
   auto cfg = load_config(file);
   if (!cfg) return kExitConfig;
-  std::optional<score::ModelPackage> model;
-  try {
-    model = score::load_model_package(cfg->model.path);
-  } catch (const score::ModelError& e) {
-    error_line(std::string("model.path: ") + e.what());
-    return kExitConfig;
-  }
+  auto model = model_package(*cfg);
+  if (!model) return kExitConfig;
   const auto names = model->manifest.feature_names();
   try {
     store::Store db(cfg->database.url);
     auto scores = db.audit.stored_scores(sample);
-    std::map<std::string, int> other_models;  // sha256 -> scores not rescored
-    int rescored = 0, differ = 0;
+    RescoreTally tally;
     std::vector<float> row(names.size());
-    for (const auto& s : scores) {
-      if (s.model_sha256 != model->manifest.model_sha256) {
-        ++other_models[s.model_sha256];
-        continue;
-      }
-      rapidjson::Document doc;
-      doc.Parse(s.features_json.c_str());
-      bool complete = doc.IsObject();
-      for (std::size_t i = 0; complete && i < names.size(); ++i) {
-        auto it = doc.FindMember(names[i].c_str());
-        complete = it != doc.MemberEnd() && (it->value.IsNull() || it->value.IsNumber());
-        if (complete)
-          row[i] = it->value.IsNull() ? std::nanf("") : static_cast<float>(it->value.GetDouble());
-      }
-      ++rescored;
-      const double again = complete ? static_cast<double>(model->model.predict(row.data())) : -1.0;
-      if (!complete || again != s.probability) {
-        if (++differ <= 20)
-          fmt::print("score {}: stored {:.9g}, {} {:.9g}\n", s.id, s.probability,
-                     complete ? "recomputed" : "its feature vector is incomplete;", again);
-      }
-    }
-    fmt::print("{} scores read, {} rescored with {} {} (sha256 {}): {} differ\n", scores.size(),
-               rescored, model->manifest.name, model->manifest.version,
-               model->manifest.model_sha256, differ);
-    for (const auto& [sha, n] : other_models)
-      fmt::print(
-          "{} scores were made by the model with sha256 {}, not the one at model.path: not "
-          "rescored\n",
-          n, sha);
-    if (differ > 0 || !other_models.empty()) return kExitDataErr;
+    for (const auto& s : scores) rescore_one(s, *model, names, row, tally);
+    print_rescore_summary(scores.size(), model->manifest, tally);
+    if (tally.differ > 0 || !tally.other_models.empty()) return kExitDataErr;
   } catch (const store::StoreError&) {
     return environment_failure();
   }

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -43,6 +44,150 @@ std::string instant_or_none(const std::optional<fhir::Micros>& t) {
   return t ? fhir::format_instant(*t) : std::string("(none)");
 }
 
+// Every feature the model names must be defined, checked before anything is touched.
+std::optional<score::ModelPackage> bound_model(const config::Config& cfg) {
+  auto model = model_package(cfg);
+  if (!model) return std::nullopt;
+  try {
+    sync::bind_model(*model, cfg.features.definitions, cfg.features.catalog);
+  } catch (const std::invalid_argument& e) {
+    error_line(fmt::format("model.path: {} ({})", e.what(), cfg.file));
+    return std::nullopt;
+  }
+  return model;
+}
+
+void print_sync_report(const sync::Report& report, const score::Manifest& manifest) {
+  for (const auto& r : report.ingested)
+    fmt::print(
+        "{:<12} fetched {:>6}  stored {:>6}  unchanged {:>6}  dead-lettered {:>4}  deleted {:>4} "
+        " in {:.2f} s  "
+        "cursor {} -> {}\n",
+        r.resource_type, r.fetched, r.counts.stored, r.counts.unchanged, r.counts.dead_lettered,
+        r.deleted, r.seconds, instant_or_none(r.cursor_before), instant_or_none(r.cursor_after));
+  fmt::print("scored {} patients with {} {} in {:.3f} s (features {:.3f} s, model {:.3f} s)",
+             report.scored.scored, manifest.name, manifest.version, report.score_seconds,
+             report.score_timing.features_seconds, report.score_timing.model_seconds);
+  if (report.scored.waiting > 0)
+    fmt::print(" ({} waiting for their Patient resource)", report.scored.waiting);
+  fmt::print("\nRiskAssessments: {} created, {} updated, {} failed in {:.2f} s\n",
+             report.written.created, report.written.updated, report.written.failed,
+             report.write_seconds);
+}
+
+// A progress line on a terminal, rewritten in place at most twice a second. Passed by
+// std::ref: the sources copy their callback, and finish() must see what was shown.
+class ProgressLine {
+ public:
+  void operator()(const std::string& f, const std::string& type, long lines, double seconds) {
+    if (!tty_ || seconds - shown_ < 0.5) return;
+    shown_ = seconds;
+    fmt::print(stderr, "\r{} ({}): {} resources, {:.0f}/s   ", f, type, lines,
+               static_cast<double>(lines) / std::max(seconds, 1e-9));
+    std::fflush(stderr);
+  }
+  // So that what is printed next starts on a line of its own.
+  void finish() const {
+    if (tty_ && shown_ >= 0) fmt::print(stderr, "\n");
+  }
+
+ private:
+  bool tty_ = ::isatty(STDERR_FILENO) != 0;
+  double shown_ = -1;
+};
+
+// Fills `reports` from a Bulk Data export; kExitOk, or the exit code after an error line.
+int pull_export(const config::Config& cfg, const std::string& kickoff, store::Store& db,
+                const mapping::Pseudonymizer& ps, std::size_t batch, ProgressLine& progress,
+                std::vector<source::PullReport>& reports) {
+  auto opts = client_options(cfg);
+  if (!opts) return kExitConfig;
+  fhir::Client client(*opts);
+  source::BulkExport bulk(client, kickoff, db.ingest, ps, cfg.features.catalog, batch,
+                          std::ref(progress));
+  try {
+    reports = bulk.pull(nullptr);
+  } catch (const fhir::FhirError& e) {
+    error_line(fmt::format("FHIR server {}: {}", opts->base_url, e.what()));
+    return kExitUnavailable;
+  }
+  const auto& exported = *bulk.exported();
+  fmt::print("bulk export {}: {} files after {} status polls, as of {}\n", kickoff,
+             exported.files.size(), exported.polls,
+             fhir::format_instant(exported.transaction_time));
+  return kExitOk;
+}
+
+struct BackfillTotals {
+  long resources = 0;
+  double seconds = 0;
+};
+
+// A line per file (or per skipped one); returns what the stored files add up to.
+BackfillTotals print_pull_reports(const std::vector<source::PullReport>& reports) {
+  BackfillTotals totals;
+  for (const auto& r : reports) {
+    if (r.skipped) {
+      fmt::print("{:<28} {:<12} skipped: the adapter does not use this resource type\n", r.origin,
+                 r.resource_type);
+      continue;
+    }
+    fmt::print(
+        "{:<28} {:<12} lines {:>8}  stored {:>8}  unchanged {:>8}  dead-lettered {:>5}  in "
+        "{:.2f} s "
+        "({:.0f}/s)\n",
+        r.origin, r.resource_type, r.fetched, r.counts.stored, r.counts.unchanged,
+        r.counts.dead_lettered, r.seconds,
+        static_cast<double>(r.fetched) / std::max(r.seconds, 1e-9));
+    totals.resources += r.fetched;
+    totals.seconds += r.seconds;
+  }
+  return totals;
+}
+
+std::vector<std::string> comma_separated(const std::string& list) {
+  std::vector<std::string> items;
+  for (std::size_t at = 0; at <= list.size();) {
+    auto comma = std::min(list.find(',', at), list.size());
+    if (comma > at) items.push_back(list.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return items;
+}
+
+// The options of export-training from its command line; nullopt after an error line.
+std::optional<sync::TrainingOptions> training_options(const std::string& index_classes,
+                                                      const std::string& horizon) {
+  sync::TrainingOptions opts;
+  auto h = mapping::parse_window(horizon);
+  if (!h) {
+    error_line("--horizon: " + h.error().message);
+    return std::nullopt;
+  }
+  opts.horizon = *h;
+  opts.index_classes = comma_separated(index_classes);
+  if (opts.index_classes.empty()) {
+    error_line("--index-classes: give at least one Encounter class, e.g. IMP");
+    return std::nullopt;
+  }
+  return opts;
+}
+
+// Only a complete file takes the name asked for; nullopt after an error line.
+std::optional<sync::TrainingReport> write_training_csv(store::Store& db,
+                                                       const mapping::FeatureComputer& features,
+                                                       const sync::TrainingOptions& opts,
+                                                       const std::string& output) {
+  std::ofstream out(output + ".partial", std::ios::binary);
+  auto rep = sync::export_training(db, features, opts, out);
+  out.close();
+  if (!out || std::rename((output + ".partial").c_str(), output.c_str()) != 0) {
+    error_line(fmt::format("{}: cannot write", output));
+    return std::nullopt;
+  }
+  return rep;
+}
+
 }  // namespace
 
 int migrate(const std::string& file) {
@@ -68,21 +213,8 @@ int sync_once(const std::string& file) {
   if (!pseudonyms) return kExitConfig;
   const mapping::Pseudonymizer& ps = *pseudonyms;
 
-  std::optional<score::ModelPackage> model;
-  try {
-    model = score::load_model_package(cfg->model.path);
-  } catch (const score::ModelError& e) {
-    error_line(std::string("model.path: ") + e.what());
-    return kExitConfig;
-  }
-  // Every feature the model names must be defined, checked before anything is touched.
-  try {
-    sync::bind_model(*model, cfg->features.definitions, cfg->features.catalog);
-  } catch (const std::invalid_argument& e) {
-    error_line(fmt::format("model.path: {} ({})", e.what(), cfg->file));
-    return kExitConfig;
-  }
-
+  auto model = bound_model(*cfg);
+  if (!model) return kExitConfig;
   auto opts = client_options(*cfg);
   if (!opts) return kExitConfig;
 
@@ -102,22 +234,7 @@ int sync_once(const std::string& file) {
     sync::Pipeline pipeline(client, db, ps, *model, cfg->features.definitions,
                             cfg->features.catalog, sopts);
     auto report = pipeline.run_once();
-    for (const auto& r : report.ingested)
-      fmt::print(
-          "{:<12} fetched {:>6}  stored {:>6}  unchanged {:>6}  dead-lettered {:>4}  deleted {:>4} "
-          " in {:.2f} s  "
-          "cursor {} -> {}\n",
-          r.resource_type, r.fetched, r.counts.stored, r.counts.unchanged, r.counts.dead_lettered,
-          r.deleted, r.seconds, instant_or_none(r.cursor_before), instant_or_none(r.cursor_after));
-    fmt::print("scored {} patients with {} {} in {:.3f} s (features {:.3f} s, model {:.3f} s)",
-               report.scored.scored, model->manifest.name, model->manifest.version,
-               report.score_seconds, report.score_timing.features_seconds,
-               report.score_timing.model_seconds);
-    if (report.scored.waiting > 0)
-      fmt::print(" ({} waiting for their Patient resource)", report.scored.waiting);
-    fmt::print("\nRiskAssessments: {} created, {} updated, {} failed in {:.2f} s\n",
-               report.written.created, report.written.updated, report.written.failed,
-               report.write_seconds);
+    print_sync_report(report, model->manifest);
     return report.written.failed > 0 ? kExitTempFail : kExitOk;
   } catch (const std::exception&) {
     return environment_failure(opts->base_url);
@@ -135,65 +252,27 @@ int backfill(const std::string& file, const std::string& ndjson_dir,
     store::Store db(cfg->database.url);
     if (!schema_current(db, file) || !pseudonym_key_matches(db, ps)) return kExitConfig;
     db.session.set_actor("fhir-risk-adapter backfill");
-    // A progress line on a terminal, rewritten in place at most twice a second.
-    const bool tty = ::isatty(STDERR_FILENO) != 0;
-    double shown = -1;
-    auto progress = [&](const std::string& f, const std::string& type, long lines, double seconds) {
-      if (!tty || seconds - shown < 0.5) return;
-      shown = seconds;
-      fmt::print(stderr, "\r{} ({}): {} resources, {:.0f}/s   ", f, type, lines,
-                 static_cast<double>(lines) / std::max(seconds, 1e-9));
-      std::fflush(stderr);
-    };
+    ProgressLine progress;
     const auto batch_lines = static_cast<std::size_t>(batch);
     std::vector<source::PullReport> reports;
     if (export_kickoff.empty()) {
       reports = source::NdjsonFiles(ndjson_dir, db.ingest, ps, cfg->features.catalog, batch_lines,
-                                    progress)
+                                    std::ref(progress))
                     .pull(nullptr);
-    } else {
-      auto opts = client_options(*cfg);
-      if (!opts) return kExitConfig;
-      fhir::Client client(*opts);
-      source::BulkExport bulk(client, export_kickoff, db.ingest, ps, cfg->features.catalog,
-                              batch_lines, progress);
-      try {
-        reports = bulk.pull(nullptr);
-      } catch (const fhir::FhirError& e) {
-        error_line(fmt::format("FHIR server {}: {}", opts->base_url, e.what()));
-        return kExitUnavailable;
-      }
-      const auto& exported = *bulk.exported();
-      fmt::print("bulk export {}: {} files after {} status polls, as of {}\n", export_kickoff,
-                 exported.files.size(), exported.polls,
-                 fhir::format_instant(exported.transaction_time));
+    } else if (int code = pull_export(*cfg, export_kickoff, db, ps, batch_lines, progress, reports);
+               code != kExitOk) {
+      return code;
     }
-    if (tty && shown >= 0) fmt::print(stderr, "\n");
-    long total = 0;
-    double seconds = 0;
-    for (const auto& r : reports) {
-      if (r.skipped) {
-        fmt::print("{:<28} {:<12} skipped: the adapter does not use this resource type\n", r.origin,
-                   r.resource_type);
-        continue;
-      }
-      fmt::print(
-          "{:<28} {:<12} lines {:>8}  stored {:>8}  unchanged {:>8}  dead-lettered {:>5}  in "
-          "{:.2f} s "
-          "({:.0f}/s)\n",
-          r.origin, r.resource_type, r.fetched, r.counts.stored, r.counts.unchanged,
-          r.counts.dead_lettered, r.seconds,
-          static_cast<double>(r.fetched) / std::max(r.seconds, 1e-9));
-      total += r.fetched;
-      seconds += r.seconds;
-    }
-    db.audit.append("backfill", export_kickoff.empty() ? "ndjson files" : "bulk data export",
-                    fmt::format(R"({{"files": {}, "lines": {}}})", reports.size(), total));
+    progress.finish();
+    const auto totals = print_pull_reports(reports);
+    db.audit.append(
+        "backfill", export_kickoff.empty() ? "ndjson files" : "bulk data export",
+        fmt::format(R"({{"files": {}, "lines": {}}})", reports.size(), totals.resources));
     fmt::print(
         "backfilled {} resources from {} files in {:.2f} s; {} patients queued for scoring (the "
         "next sync "
         "scores them)\n",
-        total, reports.size(), seconds, db.scores.queue_depth());
+        totals.resources, reports.size(), totals.seconds, db.scores.queue_depth());
   } catch (const store::StoreError&) {
     return environment_failure();
   } catch (const std::runtime_error& e) {
@@ -207,23 +286,8 @@ int export_training(const std::string& file, const std::string& output,
                     const std::string& index_classes, const std::string& horizon) {
   auto cfg = load_config(file);
   if (!cfg) return kExitConfig;
-  sync::TrainingOptions opts;
-  auto h = mapping::parse_window(horizon);
-  if (!h) {
-    error_line("--horizon: " + h.error().message);
-    return kExitUsage;
-  }
-  opts.horizon = *h;
-  opts.index_classes.clear();
-  for (std::size_t at = 0; at <= index_classes.size();) {
-    auto comma = std::min(index_classes.find(',', at), index_classes.size());
-    if (comma > at) opts.index_classes.push_back(index_classes.substr(at, comma - at));
-    at = comma + 1;
-  }
-  if (opts.index_classes.empty()) {
-    error_line("--index-classes: give at least one Encounter class, e.g. IMP");
-    return kExitUsage;
-  }
+  auto opts = training_options(index_classes, horizon);
+  if (!opts) return kExitUsage;
   if (cfg->features.definitions.empty()) {
     error_line(
         fmt::format("{}: no features are defined ([[feature]] tables or features.file)", file));
@@ -233,24 +297,18 @@ int export_training(const std::string& file, const std::string& output,
   try {
     store::Store db(cfg->database.url);
     if (!schema_current(db, file)) return kExitConfig;
-    std::ofstream out(output + ".partial", std::ios::binary);
-    auto rep = sync::export_training(db, features, opts, out);
-    out.close();
-    // Only a complete file takes the name asked for.
-    if (!out || std::rename((output + ".partial").c_str(), output.c_str()) != 0) {
-      error_line(fmt::format("{}: cannot write", output));
-      return kExitDataErr;
-    }
+    auto rep = write_training_csv(db, features, *opts, output);
+    if (!rep) return kExitDataErr;
     db.session.set_actor("fhir-risk-adapter export-training");
     db.audit.append(
         "export-training", "training CSV",
         fmt::format(R"({{"index_events": {}, "patients": {}, "horizon": "{}", "censored": {}}})",
-                    rep.rows, rep.patients, horizon, rep.censored));
+                    rep->rows, rep->patients, horizon, rep->censored));
     fmt::print(
         "exported {} index events ({} readmitted within {}) of {} patients to {}; {} discharges "
         "too recent "
         "for their label were left out\n",
-        rep.rows, rep.positives, horizon, rep.patients, output, rep.censored);
+        rep->rows, rep->positives, horizon, rep->patients, output, rep->censored);
   } catch (const store::StoreError&) {
     return environment_failure();
   }

@@ -97,6 +97,46 @@ int config_reference() {
   return kExitOk;
 }
 
+namespace {
+
+// The objective, size, scoring layout and the trees' depths.
+void print_model_shape(const score::Model& model) {
+  fmt::print(
+      "objective   {}\nclasses     {}\ntrees       {}\nnodes       {} ({:.1f} MB compiled)\n",
+      model.objective(), model.num_groups(), model.num_trees(), model.num_nodes(),
+      static_cast<double>(model.memory_bytes()) / 1e6);
+  std::map<int, std::size_t> depths;
+  for (auto d : model.tree_depths()) ++depths[d];
+  fmt::print("scoring     {}\n", model.scoring_layout());
+  fmt::print("depths     ");
+  for (const auto& [d, n] : depths) fmt::print(" {}:{}", d, n);
+  fmt::print("  (depth:trees)\n");
+}
+
+// Each feature with its unit (when a package's manifest gives one) and the splits that use it.
+void print_feature_use(const score::Model& model, const std::vector<std::string>& names,
+                       const score::Manifest* manifest) {
+  const auto counts = model.split_counts();
+  fmt::print("features    {} ({} used by a split)\n", model.num_features(),
+             std::count_if(counts.begin(), counts.end(), [](auto c) { return c > 0; }));
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    std::string unit = manifest != nullptr ? manifest->features[i].unit : "";
+    fmt::print("  {:>3} {:<28} {:<8} {:>6} splits{}\n", i, names[i], unit, counts[i],
+               counts[i] == 0 ? "  (unused)" : "");
+  }
+}
+
+void print_bands(const score::Manifest& m) {
+  fmt::print("bands\n");
+  double lo = 0;
+  for (const auto& b : m.bands) {
+    fmt::print("  {:<10} [{:.2f}, {:.2f})  {}\n", b.code, lo, std::min(b.below, 1.0), b.display);
+    lo = b.below;
+  }
+}
+
+}  // namespace
+
 int model_inspect(const std::string& path) {
   try {
     std::optional<score::ModelPackage> pkg;
@@ -117,32 +157,9 @@ int model_inspect(const std::string& path) {
     const score::Model& model = pkg ? pkg->model : *bare;
     if (names.empty())
       for (std::size_t i = 0; i < model.num_features(); ++i) names.push_back(fmt::format("f{}", i));
-    fmt::print(
-        "objective   {}\nclasses     {}\ntrees       {}\nnodes       {} ({:.1f} MB compiled)\n",
-        model.objective(), model.num_groups(), model.num_trees(), model.num_nodes(),
-        static_cast<double>(model.memory_bytes()) / 1e6);
-    std::map<int, std::size_t> depths;
-    for (auto d : model.tree_depths()) ++depths[d];
-    fmt::print("scoring     {}\n", model.scoring_layout());
-    fmt::print("depths     ");
-    for (const auto& [d, n] : depths) fmt::print(" {}:{}", d, n);
-    const auto counts = model.split_counts();
-    fmt::print("  (depth:trees)\nfeatures    {} ({} used by a split)\n", model.num_features(),
-               std::count_if(counts.begin(), counts.end(), [](auto c) { return c > 0; }));
-    for (std::size_t i = 0; i < names.size(); ++i) {
-      std::string unit = pkg ? pkg->manifest.features[i].unit : "";
-      fmt::print("  {:>3} {:<28} {:<8} {:>6} splits{}\n", i, names[i], unit, counts[i],
-                 counts[i] == 0 ? "  (unused)" : "");
-    }
-    if (pkg) {
-      fmt::print("bands\n");
-      double lo = 0;
-      for (const auto& b : pkg->manifest.bands) {
-        fmt::print("  {:<10} [{:.2f}, {:.2f})  {}\n", b.code, lo, std::min(b.below, 1.0),
-                   b.display);
-        lo = b.below;
-      }
-    }
+    print_model_shape(model);
+    print_feature_use(model, names, pkg ? &pkg->manifest : nullptr);
+    if (pkg) print_bands(pkg->manifest);
   } catch (const score::ModelError& e) {
     error_line(e.what());
     return kExitDataErr;

@@ -125,29 +125,28 @@ std::optional<std::string> secret_file(std::string_view key, const std::string& 
   return std::move(bytes).value();
 }
 
-std::optional<fhir::ClientOptions> client_options(const config::Config& cfg) {
-  fhir::ClientOptions opts;
-  opts.base_url = cfg.fhir.base_url;
-  opts.timeout_seconds = cfg.fhir.timeout_seconds;
-  opts.max_attempts = cfg.fhir.max_attempts;
-  opts.verify_tls = cfg.fhir.verify_tls;
-  opts.ca_file = cfg.fhir.ca_file;
-  opts.client_cert_file = cfg.fhir.client_cert_file;
-  opts.client_key_file = cfg.fhir.client_key_file;
+namespace {
+
+// The TLS files named exist; false after an error line.
+bool tls_files_readable(const fhir::ClientOptions& opts) {
   for (const auto& [key, path] : {std::pair{"fhir.ca_file", &opts.ca_file},
                                   {"fhir.client_cert_file", &opts.client_cert_file}}) {
     if (!path->empty() && !std::filesystem::is_regular_file(*path)) {
       error_line(fmt::format("{}: {}: cannot read", key, *path));
-      return std::nullopt;
+      return false;
     }
   }
   // The private key is read by libcurl from its path; it is read here first for its mode.
-  if (!opts.client_key_file.empty() &&
-      !secret_file("fhir.client_key_file", opts.client_key_file, mapping::kMinKeyBytes))
-    return std::nullopt;
+  return opts.client_key_file.empty() ||
+         secret_file("fhir.client_key_file", opts.client_key_file, mapping::kMinKeyBytes)
+             .has_value();
+}
+
+// HTTP Basic credentials or a static bearer token; false after an error line.
+bool add_static_credentials(const config::Config& cfg, fhir::ClientOptions& opts) {
   if (!cfg.fhir.basic_user.empty()) {
     auto password = secret_file("fhir.basic_password_file", cfg.fhir.basic_password_file, 1);
-    if (!password) return std::nullopt;
+    if (!password) return false;
     opts.basic_user = cfg.fhir.basic_user;
     opts.basic_password = without_line_end(std::move(*password));
   }
@@ -158,27 +157,59 @@ std::optional<fhir::ClientOptions> client_options(const config::Config& cfg) {
     opts.bearer_token = env_token;
   if (const auto& token_file = cfg.fhir.bearer_token_file; !token_file.empty()) {
     auto token = secret_file("fhir.bearer_token_file", token_file, 1);
-    if (!token) return std::nullopt;
+    if (!token) return false;
     opts.bearer_token = without_line_end(std::move(*token));
   }
-  if (const auto& token_url = cfg.fhir.smart_token_url; !token_url.empty()) {
-    auto key = secret_file("fhir.smart_private_key_file", cfg.fhir.smart_private_key_file,
-                           mapping::kMinKeyBytes);
-    if (!key) return std::nullopt;
-    fhir::ClientOptions http = opts;  // the token endpoint: same TLS and retries, no token
-    http.base_url.clear();
-    try {
-      auto source = std::make_shared<fhir::SmartTokenSource>(
-          fhir::SmartOptions{token_url, cfg.fhir.smart_client_id, *key, cfg.fhir.smart_key_id,
-                             cfg.fhir.smart_scope},
-          http);
-      opts.token_provider = [source](bool renew) { return source->token(renew); };
-    } catch (const fhir::SmartError& e) {
-      error_line(std::string("fhir.smart_private_key_file: ") + e.what());
-      return std::nullopt;
-    }
+  return true;
+}
+
+// Tokens from SMART Backend Services when fhir.smart_token_url is set; false after an error
+// line.
+bool add_smart_tokens(const config::Config& cfg, fhir::ClientOptions& opts) {
+  const auto& token_url = cfg.fhir.smart_token_url;
+  if (token_url.empty()) return true;
+  auto key = secret_file("fhir.smart_private_key_file", cfg.fhir.smart_private_key_file,
+                         mapping::kMinKeyBytes);
+  if (!key) return false;
+  fhir::ClientOptions http = opts;  // the token endpoint: same TLS and retries, no token
+  http.base_url.clear();
+  try {
+    auto source = std::make_shared<fhir::SmartTokenSource>(
+        fhir::SmartOptions{token_url, cfg.fhir.smart_client_id, *key, cfg.fhir.smart_key_id,
+                           cfg.fhir.smart_scope},
+        http);
+    opts.token_provider = [source](bool renew) { return source->token(renew); };
+  } catch (const fhir::SmartError& e) {
+    error_line(std::string("fhir.smart_private_key_file: ") + e.what());
+    return false;
   }
+  return true;
+}
+
+}  // namespace
+
+std::optional<fhir::ClientOptions> client_options(const config::Config& cfg) {
+  fhir::ClientOptions opts;
+  opts.base_url = cfg.fhir.base_url;
+  opts.timeout_seconds = cfg.fhir.timeout_seconds;
+  opts.max_attempts = cfg.fhir.max_attempts;
+  opts.verify_tls = cfg.fhir.verify_tls;
+  opts.ca_file = cfg.fhir.ca_file;
+  opts.client_cert_file = cfg.fhir.client_cert_file;
+  opts.client_key_file = cfg.fhir.client_key_file;
+  if (!tls_files_readable(opts) || !add_static_credentials(cfg, opts) ||
+      !add_smart_tokens(cfg, opts))
+    return std::nullopt;
   return opts;
+}
+
+std::optional<score::ModelPackage> model_package(const config::Config& cfg) {
+  try {
+    return score::load_model_package(cfg.model.path);
+  } catch (const score::ModelError& e) {
+    error_line(std::string("model.path: ") + e.what());
+    return std::nullopt;
+  }
 }
 
 std::unique_ptr<mapping::Pseudonymizer> pseudonymizer(const config::Config& cfg,

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "adapter/config/config.hpp"
+#include "adapter/score/manifest.hpp"
 #include "adapter/store/store.hpp"
 #include "adapter/sync/pipeline.hpp"
 #include "fhir/client.hpp"
@@ -38,6 +39,9 @@ std::optional<std::string> secret_file(std::string_view key, const std::string& 
 /// (a static bearer token from a file or the environment, or SMART Backend Services).
 /// nullopt: a problem was printed.
 std::optional<fhir::ClientOptions> client_options(const config::Config& cfg);
+/// The model package at model.path, checked as score::load_model_package checks it; nullopt
+/// after an error line naming model.path.
+std::optional<score::ModelPackage> model_package(const config::Config& cfg);
 /// The pipeline's options from the configuration (pages, batches, overlap, deletions, write-back).
 sync::Options sync_options(const config::Config& cfg);
 /// The keys of pseudonym.key_file (or `key_file` instead) and pseudonym.seal_key_file as a
