@@ -49,6 +49,73 @@ void AuditLog::record_dead_letters(pqxx::work& w, const std::string& dead_letter
   session_.run(w, "audit_dead_letters", session_.actor(), dead_letter_ids);
 }
 
+namespace {
+
+// "row 7 is" or "rows 7 to 9 are", as a message on what is missing says it.
+std::string row_range(std::int64_t first, std::int64_t last) {
+  return first == last ? fmt::format("row {} is", first)
+                       : fmt::format("rows {} to {} are", first, last);
+}
+
+// Why audit row `r` does not hold as row `expected` after a row whose hash is `prev`, or
+// nullopt when it holds.
+std::optional<AuditProblem> check_row(const pqxx::row& r, std::int64_t expected,
+                                      const std::string& prev) {
+  const auto id = r[0].as<std::int64_t>();
+  std::vector<std::string> fields;
+  for (int i = 0; i < 7; ++i)
+    fields.push_back(i == 0 ? std::to_string(id) : r[i].as<std::string>());
+  const std::string stored_prev = r[6].as<std::string>(), stored_hash = r[7].as<std::string>();
+  if (id != expected)
+    return AuditProblem{id, fmt::format("row {} follows row {}: {} missing", id, expected - 1,
+                                        row_range(expected, id - 1))};
+  if (stored_prev != prev)
+    return AuditProblem{id, fmt::format("row {}: prev_hash is not the hash of row {}", id, id - 1)};
+  if (sha256_hex(audit_canonical(fields)) != stored_hash)
+    return AuditProblem{id,
+                        fmt::format("row {}: its content does not match its hash (altered)", id)};
+  return std::nullopt;
+}
+
+// Walks the chain in id order, a batch at a time, up to the first row that does not hold:
+// check.rows counts those that do, and `prev` ends as the hash of the last of them.
+void walk_chain(pqxx::work& w, AuditCheck& check, std::string& prev,
+                const std::function<void(std::int64_t)>& progress) {
+  constexpr int kBatch = 10000;
+  for (std::int64_t after = 0;;) {
+    auto rows = w.exec_params(
+        "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), actor, "
+        "action, object, "
+        "details::text, prev_hash, row_hash FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2",
+        after, kBatch);
+    for (const auto& r : rows) {
+      check.problem = check_row(r, check.rows + 1, prev);
+      if (check.problem) return;
+      prev = r[7].as<std::string>();
+      ++check.rows;
+      after = r[0].as<std::int64_t>();
+    }
+    if (progress) progress(check.rows);
+    if (rows.size() < static_cast<std::size_t>(kBatch)) break;
+  }
+}
+
+// Why the chain's head does not name its last row (`last`, whose hash is `prev`), or nullopt.
+std::optional<AuditProblem> check_head(pqxx::work& w, std::int64_t last, const std::string& prev) {
+  auto head = w.exec("SELECT last_id, last_hash FROM audit_chain_head");
+  if (head.empty()) return std::nullopt;
+  const auto last_id = head[0][0].as<std::int64_t>();
+  if (last_id == last && head[0][1].as<std::string>() == prev) return std::nullopt;
+  return AuditProblem{
+      last + 1,
+      last_id > last
+          ? fmt::format("the chain ends at row {} but its head says {}: {} missing", last, last_id,
+                        row_range(last + 1, last_id))
+          : fmt::format("the chain's head (row {}) does not match its last row", last_id)};
+}
+
+}  // namespace
+
 AuditCheck AuditLog::verify(const std::function<void(std::int64_t)>& progress) {
   session_.outside_transaction("reading the audit log", [](pqxx::nontransaction& n) {
     n.exec("SET application_name = 'fhir-risk-adapter audit'");
@@ -58,64 +125,9 @@ AuditCheck AuditLog::verify(const std::function<void(std::int64_t)>& progress) {
     // One snapshot for the whole walk: rows appended meanwhile are not half seen.
     w.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY");
     std::string prev(64, '0');
-    std::int64_t expected = 1;
-    constexpr int kBatch = 10000;
-    for (std::int64_t after = 0;;) {
-      auto rows = w.exec_params(
-          "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), actor, "
-          "action, object, "
-          "details::text, prev_hash, row_hash FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2",
-          after, kBatch);
-      for (const auto& r : rows) {
-        const auto id = r[0].as<std::int64_t>();
-        std::vector<std::string> fields;
-        for (int i = 0; i < 7; ++i)
-          fields.push_back(i == 0 ? std::to_string(id) : r[i].as<std::string>());
-        const std::string stored_prev = r[6].as<std::string>(),
-                          stored_hash = r[7].as<std::string>();
-        if (id != expected) {
-          check.problem = AuditProblem{
-              id,
-              fmt::format("row {} follows row {}: {} missing", id, expected - 1,
-                          id - expected == 1 ? fmt::format("row {} is", expected)
-                                             : fmt::format("rows {} to {} are", expected, id - 1))};
-          return check;
-        }
-        if (stored_prev != prev) {
-          check.problem = AuditProblem{
-              id, fmt::format("row {}: prev_hash is not the hash of row {}", id, id - 1)};
-          return check;
-        }
-        if (sha256_hex(audit_canonical(fields)) != stored_hash) {
-          check.problem = AuditProblem{
-              id, fmt::format("row {}: its content does not match its hash (altered)", id)};
-          return check;
-        }
-        prev = stored_hash;
-        ++expected;
-        ++check.rows;
-        after = id;
-      }
-      if (progress) progress(check.rows);
-      if (rows.size() < static_cast<std::size_t>(kBatch)) break;
-    }
-    auto head = w.exec("SELECT last_id, last_hash FROM audit_chain_head");
-    if (!head.empty()) {
-      const auto last_id = head[0][0].as<std::int64_t>();
-      if (last_id != expected - 1 || head[0][1].as<std::string>() != prev) {
-        check.problem = AuditProblem{
-            expected,
-            last_id > expected - 1
-                ? fmt::format("the chain ends at row {} but its head says {}: {} missing",
-                              expected - 1, last_id,
-                              last_id - (expected - 1) == 1
-                                  ? fmt::format("row {} is", last_id)
-                                  : fmt::format("rows {} to {} are", expected, last_id))
-                : fmt::format("the chain's head (row {}) does not match its last row", last_id)};
-        return check;
-      }
-    }
-    check.head_hash = prev;
+    walk_chain(w, check, prev, progress);
+    if (!check.problem) check.problem = check_head(w, check.rows, prev);
+    if (!check.problem) check.head_hash = prev;
     return check;
   });
 }

@@ -47,56 +47,65 @@ struct PageJson {
   }
 };
 
+void add_patient(PageJson& j, const mapping::PatientRecord& p) {
+  j.version("Patient", p.version, p.version.key, false);
+  PageJson::open_row(j.patients);
+  j.patients += fmt::format(R"("key":"{}",)", p.version.key.hex);
+  PageJson::text(j.patients, "version", version_of(p.version));
+  PageJson::number(j.patients, "birth_year", p.birth_year);
+  if (p.sex) PageJson::text(j.patients, "sex", *p.sex);
+  j.patients += fmt::format(R"("sealed":"{}",)", to_hex(p.sealed_reference));
+  PageJson::close_row(j.patients);
+}
+
+void add_observation(PageJson& j, const mapping::ObservationRecord& o) {
+  j.version("Observation", o.version, o.patient, !o.values.empty());
+  for (const auto& v : o.values) {
+    PageJson::open_row(j.values);
+    j.values += fmt::format(R"("key":"{}","patient":"{}","value":{:.17g},"effective":{},)",
+                            o.version.key.hex, o.patient.hex, v.value, o.effective);
+    PageJson::text(j.values, "version", version_of(o.version));
+    PageJson::text(j.values, "code", v.code);
+    PageJson::text(j.values, "unit", v.unit);
+    PageJson::close_row(j.values);
+  }
+}
+
+void add_encounter(PageJson& j, const mapping::EncounterRecord& e) {
+  j.version("Encounter", e.version, e.patient, false);
+  auto& a = j.encounters;
+  PageJson::open_row(a);
+  a += fmt::format(R"("key":"{}","patient":"{}","counts":{},)", e.version.key.hex, e.patient.hex,
+                   e.counts);
+  PageJson::text(a, "version", version_of(e.version));
+  PageJson::text(a, "status", e.status);
+  PageJson::text(a, "class_code", e.class_code);
+  PageJson::number(a, "start", e.start);
+  PageJson::number(a, "stop", e.end);
+  PageJson::close_row(a);
+}
+
+// `ord`: the dead letter's place in the page, the order ingest_dead_letters stores them in.
+void add_dead_letter(PageJson& j, const DeadLetter& d, int ord) {
+  auto& a = j.dead;
+  PageJson::open_row(a);
+  a += fmt::format(R"("ord":{},)", ord);
+  PageJson::text(a, "type", d.resource_type);
+  if (d.key) PageJson::text(a, "key", d.key->hex);
+  PageJson::text(a, "version", d.version_id);
+  PageJson::text(a, "reason_code", d.error.code);
+  PageJson::text(a, "reason", d.error.message);
+  PageJson::text(a, "pointer", d.error.pointer);
+  if (!d.sealed.empty()) PageJson::text(a, "sealed", to_hex(d.sealed));
+  PageJson::close_row(a);
+}
+
 void add_rows(PageJson& j, const Page& page) {
-  for (const auto& p : page.patients) {
-    j.version("Patient", p.version, p.version.key, false);
-    PageJson::open_row(j.patients);
-    j.patients += fmt::format(R"("key":"{}",)", p.version.key.hex);
-    PageJson::text(j.patients, "version", version_of(p.version));
-    PageJson::number(j.patients, "birth_year", p.birth_year);
-    if (p.sex) PageJson::text(j.patients, "sex", *p.sex);
-    j.patients += fmt::format(R"("sealed":"{}",)", to_hex(p.sealed_reference));
-    PageJson::close_row(j.patients);
-  }
-  for (const auto& o : page.observations) {
-    j.version("Observation", o.version, o.patient, !o.values.empty());
-    for (const auto& v : o.values) {
-      PageJson::open_row(j.values);
-      j.values += fmt::format(R"("key":"{}","patient":"{}","value":{:.17g},"effective":{},)",
-                              o.version.key.hex, o.patient.hex, v.value, o.effective);
-      PageJson::text(j.values, "version", version_of(o.version));
-      PageJson::text(j.values, "code", v.code);
-      PageJson::text(j.values, "unit", v.unit);
-      PageJson::close_row(j.values);
-    }
-  }
-  for (const auto& e : page.encounters) {
-    j.version("Encounter", e.version, e.patient, false);
-    auto& a = j.encounters;
-    PageJson::open_row(a);
-    a += fmt::format(R"("key":"{}","patient":"{}","counts":{},)", e.version.key.hex, e.patient.hex,
-                     e.counts);
-    PageJson::text(a, "version", version_of(e.version));
-    PageJson::text(a, "status", e.status);
-    PageJson::text(a, "class_code", e.class_code);
-    PageJson::number(a, "start", e.start);
-    PageJson::number(a, "stop", e.end);
-    PageJson::close_row(a);
-  }
+  for (const auto& p : page.patients) add_patient(j, p);
+  for (const auto& o : page.observations) add_observation(j, o);
+  for (const auto& e : page.encounters) add_encounter(j, e);
   int ord = 0;
-  for (const auto& d : page.dead_letters) {
-    auto& a = j.dead;
-    PageJson::open_row(a);
-    a += fmt::format(R"("ord":{},)", ord++);
-    PageJson::text(a, "type", d.resource_type);
-    if (d.key) PageJson::text(a, "key", d.key->hex);
-    PageJson::text(a, "version", d.version_id);
-    PageJson::text(a, "reason_code", d.error.code);
-    PageJson::text(a, "reason", d.error.message);
-    PageJson::text(a, "pointer", d.error.pointer);
-    if (!d.sealed.empty()) PageJson::text(a, "sealed", to_hex(d.sealed));
-    PageJson::close_row(a);
-  }
+  for (const auto& d : page.dead_letters) add_dead_letter(j, d, ord++);
   for (auto* a : {&j.versions, &j.patients, &j.encounters, &j.values, &j.dead}) *a += ']';
 }
 
