@@ -8,9 +8,9 @@
 #include "adapter/app/commands.hpp"
 #include "adapter/app/failure.hpp"
 #include "adapter/app/setup.hpp"
-#include "fhir/subscriptions.hpp"
 #include "fhir/resource_types.hpp"
 #include "fhir/smart.hpp"
+#include "fhir/subscriptions.hpp"
 
 namespace fra::app {
 

@@ -28,11 +28,11 @@
 #include "adapter/app/setup.hpp"
 #include "adapter/daemon/http_endpoint.hpp"
 #include "adapter/daemon/metrics.hpp"
-#include "fhir/subscriptions.hpp"
 #include "adapter/score/manifest.hpp"
 #include "adapter/store/session.hpp"
 #include "fhir/resource_types.hpp"
 #include "fhir/smart.hpp"
+#include "fhir/subscriptions.hpp"
 #include "mapping/pseudonym.hpp"
 
 namespace fra::app {
