@@ -12,6 +12,15 @@
 #include "fhir/retry.hpp"
 
 namespace fra::source {
+namespace {
+
+// A search page and the rows it maps to.
+struct Mapped {
+  fhir::SearchPage page;
+  store::Page rows;
+};
+
+}  // namespace
 
 SystemSearch::SystemSearch(fhir::Client& client, store::Ingest& ingest,
                            const mapping::Pseudonymizer& ps,
@@ -46,25 +55,30 @@ PullReport SystemSearch::pull_type(const std::string& type, const std::atomic<bo
   if (rep.cursor_before)
     url += "&_lastUpdated=ge" +
            search_instant(*rep.cursor_before - options_.overlap_seconds * 1000000LL);
-  fhir::SearchPage page = fetch_page(client_, url);
+  // A page is fetched and mapped on another connection and thread while the one before is
+  // stored: the store, the mapping and the server work at the same time.
+  auto fetch_and_map = [this, &type](fhir::Client& client, const std::string& at) {
+    Mapped m{fetch_page(client, at), {}};
+    m.rows = map_page(type, m.page, ps_, catalog_);
+    return m;
+  };
+  Mapped current = fetch_and_map(client_, url);
   for (;;) {
-    // Download the next page while this one is mapped and stored.
-    const std::string next = page.next.value_or("");
-    std::future<fhir::SearchPage> ahead;
+    const std::string next = current.page.next.value_or("");
+    std::future<Mapped> ahead;
     if (!next.empty())
-      ahead = std::async(std::launch::async, [this, next] { return fetch_page(*ahead_, next); });
-    store::Page rows = map_page(type, page, ps_, catalog_);
-    store::PageCounts c = ingest_.store_page(rows);
+      ahead = std::async(std::launch::async, [&, next] { return fetch_and_map(*ahead_, next); });
+    store::PageCounts c = ingest_.store_page(current.rows);
     ++rep.pages;
-    rep.fetched += static_cast<long>(page.resources.size());
+    rep.fetched += static_cast<long>(current.page.resources.size());
     rep.counts.stored += c.stored;
     rep.counts.unchanged += c.unchanged;
     rep.counts.dead_lettered += c.dead_lettered;
     rep.counts.enqueued += c.enqueued;
     spdlog::debug("{} page {}: {} resources, {} stored, {} unchanged, {} dead-lettered", type,
-                  rep.pages, page.resources.size(), c.stored, c.unchanged, c.dead_lettered);
+                  rep.pages, current.page.resources.size(), c.stored, c.unchanged, c.dead_lettered);
     if (next.empty()) break;
-    page = ahead.get();
+    current = ahead.get();
     if (stopping(stop)) break;  // the cursor keeps the last page stored; the next run goes on
   }
   rep.cursor_after = ingest_.cursor(type);
