@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 
 namespace fra::mapping {
@@ -76,7 +77,10 @@ struct Pseudonymizer::Keyed {
   }
 
   void mac(std::string_view msg, unsigned char out[32]) const {
-    thread_local EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    // One context a thread, freed with it (the sync maps pages on threads of their own).
+    thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> owned(EVP_MD_CTX_new(),
+                                                                               &EVP_MD_CTX_free);
+    EVP_MD_CTX* ctx = owned.get();
     unsigned char digest[32];
     unsigned int n = 0;
     EVP_MD_CTX_copy_ex(ctx, inner);

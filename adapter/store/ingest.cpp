@@ -137,6 +137,7 @@ int Ingest::delete_resources(std::string_view type,
   rows += ']';
   const std::string t(type);
   return session_.transact(fmt::format("removing deleted {} resources", t), [&](pqxx::work& w) {
+    session_.run(w, "ingest_lock");
     int held = gone.empty() ? 0 : session_.run(w, "ingest_delete", t, rows)[0][0].as<int>();
     if (cursor > 0) session_.run(w, "cursor_advance", std::string(cursor_key), cursor);
     if (held > 0) audit_.append(w, "delete", t, fmt::format(R"({{"deleted": {}}})", held));
@@ -151,6 +152,7 @@ PageCounts Ingest::store_page(const Page& page) {
   return session_.transact(fmt::format("storing a {} page", page.resource_type), [&](pqxx::work&
                                                                                          w) {
     PageCounts c;
+    session_.run(w, "ingest_lock");
     if (!page.dead_letters.empty()) {
       std::vector<std::string> ids;
       for (const auto& row : session_.run(w, "ingest_dead_letters", j.dead))

@@ -218,3 +218,18 @@ TEST_CASE("transact: what the server answers becomes a StoreError of its kind, a
 }
 
 }  // namespace fra::store
+
+namespace fra::store {
+
+TEST_CASE("a Patient whose gender is empty is stored with sex unknown, not as another sex") {
+  Fresh f;
+  Page p;
+  p.resource_type = "Patient";
+  auto r = patient("p1");
+  r.sex = std::string();
+  p.patients = {r};
+  f.db->ingest.store_page(p);
+  CHECK(f.count("SELECT count(*) FROM patient WHERE sex IS NULL") == 1);
+}
+
+}  // namespace fra::store
