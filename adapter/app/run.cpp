@@ -166,7 +166,7 @@ std::function<daemon::Readiness()> readiness(const config::Config& cfg,
       store::Session s(with_connect_timeout(database_url, 3), "fhir-risk-adapter probe");
       s.transact("probe", [](pqxx::work& w) { w.exec("SELECT 1"); });
       r.detail += "database ok\n";
-    } catch (const store::StoreError&) {
+    } catch (const std::exception&) {
       r.ready = false;
       r.detail += "database unreachable\n";
     }
