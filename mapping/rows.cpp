@@ -107,7 +107,9 @@ Result<PatientRecord> map_patient(const fhir::Patient& p, const Pseudonymizer& p
   r.version = {ps.of("Patient", p.id), p.meta.version_id, p.meta.last_updated,
                ps.seal("Patient/" + p.id.value)};
   r.birth_year = p.birth_year;
-  r.sex = p.gender;
+  // An empty gender says nothing: unknown, as an absent one, for every path that maps a Patient
+  // (a feature reading sex then sees it missing, not "another sex").
+  if (p.gender && !p.gender->empty()) r.sex = p.gender;
   r.sealed_reference = ps.seal("Patient/" + p.id.value);
   return r;
 }

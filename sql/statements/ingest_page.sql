@@ -91,7 +91,7 @@ WITH incoming AS (
   WHERE e.resource_key = g.resource_key AND NOT EXISTS (SELECT 1 FROM new_encounters n WHERE n.key = g.resource_key)
 ), put_patients AS (
   INSERT INTO patient (patient_key, birth_year, sex, sealed_ref)
-  SELECT DISTINCT ON (p.key) p.key, p.birth_year, NULLIF(p.sex, ''), decode(p.sealed, 'hex')  -- '': unknown
+  SELECT DISTINCT ON (p.key) p.key, p.birth_year, p.sex, decode(p.sealed, 'hex')
   FROM json_to_recordset($2::json) AS p(key text, version text, birth_year integer, sex text, sealed text)
   JOIN claimed c ON c.type = 'Patient' AND c.key = p.key AND c.version = p.version
   ON CONFLICT (patient_key) DO UPDATE

@@ -7,6 +7,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include <rapidjson/document.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -14,7 +15,9 @@
 #include <string>
 
 #include "adapter/store/store.hpp"
+#include "fhir/resources.hpp"
 #include "mapping/pseudonym.hpp"
+#include "mapping/rows.hpp"
 
 namespace fra::store {
 namespace {
@@ -225,9 +228,14 @@ TEST_CASE("a Patient whose gender is empty is stored with sex unknown, not as an
   Fresh f;
   Page p;
   p.resource_type = "Patient";
-  auto r = patient("p1");
-  r.sex = std::string();
-  p.patients = {r};
+  rapidjson::Document d;
+  d.Parse(R"({"resourceType": "Patient", "id": "p1", "gender": "", "birthDate": "1950-01-01",
+              "meta": {"versionId": "1", "lastUpdated": "2026-11-01T00:00:00Z"}})");
+  auto read = fhir::read_patient(d);
+  REQUIRE(read.ok());
+  auto mapped = mapping::map_patient(read.value(), ps());
+  REQUIRE(mapped.ok());
+  p.patients = {mapped.value()};
   f.db->ingest.store_page(p);
   CHECK(f.count("SELECT count(*) FROM patient WHERE sex IS NULL") == 1);
 }

@@ -129,3 +129,18 @@ TEST_CASE("text the store keeps must be UTF-8: a bad encounter status is a dead 
   ok.subject = fhir::FhirId{"p1"};
   CHECK(mapping::map_encounter(ok, ps()).ok());
 }
+
+TEST_CASE("an empty gender is an unknown sex, as an absent one") {
+  for (const char* json :
+       {R"({"resourceType":"Patient","id":"p1","gender":"","birthDate":"1950-01-01"})",
+        R"({"resourceType":"Patient","id":"p1","birthDate":"1950-01-01"})"}) {
+    CAPTURE(json);
+    rapidjson::Document d;
+    d.Parse(json);
+    auto p = fhir::read_patient(d);
+    REQUIRE(p.ok());
+    auto r = mapping::map_patient(p.value(), ps());
+    REQUIRE(r.ok());
+    CHECK(!r->sex.has_value());
+  }
+}
