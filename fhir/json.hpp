@@ -1,6 +1,8 @@
 #pragma once
-// Small helpers for reading FHIR JSON with RapidJSON, shared by the fhir/ readers.
+// Small helpers for reading FHIR JSON with RapidJSON, shared by the fhir/ readers, and for writing
+// JSON text by hand where a page of rows or a log line is built fastest that way.
 
+#include <fmt/format.h>
 #include <rapidjson/document.h>
 
 #include <optional>
@@ -27,6 +29,24 @@ inline std::optional<std::string> string_member(const rapidjson::Value& v, const
 inline bool is_string(const rapidjson::Value* v, std::string_view s) {
   return v != nullptr && v->IsString() &&
          std::string_view(v->GetString(), v->GetStringLength()) == s;
+}
+
+/// Writes `s` to `out` (an output iterator of char) as the inside of a JSON string: `"` and `\`
+/// escaped, control characters as \u00XX. Returns the iterator past what it wrote.
+template <typename Out>
+Out escape_string(std::string_view s, Out out) {
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      *out++ = '\\';
+      *out++ = c;
+    } else if (u < 0x20) {
+      out = fmt::format_to(out, "\\u{:04x}", u);
+    } else {
+      *out++ = c;
+    }
+  }
+  return out;
 }
 
 }  // namespace fra::fhir::json

@@ -34,6 +34,7 @@
 #include "adapter/sync/pipeline.hpp"
 #include "adapter/sync/training_export.hpp"
 #include "fhir/client.hpp"
+#include "fhir/json.hpp"
 #include "fhir/smart.hpp"
 #include "mapping/pseudonym.hpp"
 
@@ -45,17 +46,8 @@ class JsonMessage : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&,
               spdlog::memory_buf_t& dest) override {
-    for (char c : msg.payload) {
-      const unsigned char u = static_cast<unsigned char>(c);
-      if (c == '"' || c == '\\') {
-        dest.push_back('\\');
-        dest.push_back(c);
-      } else if (u < 0x20) {
-        fmt::format_to(std::back_inserter(dest), "\\u{:04x}", u);
-      } else {
-        dest.push_back(c);
-      }
-    }
+    fhir::json::escape_string(std::string_view(msg.payload.data(), msg.payload.size()),
+                              std::back_inserter(dest));
   }
   std::unique_ptr<custom_flag_formatter> clone() const override {
     return std::make_unique<JsonMessage>();

@@ -17,67 +17,75 @@ std::string version_of(const mapping::Version& v) {
 }
 
 // A page's rows as the JSON arrays ingest_page reads with json_to_recordset: one parameter per
-// kind of row, whatever the page's size. Pseudonyms and hex need no escaping; text does.
+// kind of row, whatever the page's size. Written straight into the arrays (no string a field):
+// pseudonyms, hex and numbers need no escaping; text does.
 struct PageJson {
   std::string versions = "[", patients = "[", encounters = "[", values = "[", dead = "[";
   int count = 0;
 
+  static auto to(std::string& a) { return std::back_inserter(a); }
   static void open_row(std::string& a) { a += a.size() > 1 ? ",{" : "{"; }
   static void text(std::string& a, const char* name, std::string_view v) {
-    a += '"';
-    a += name;
-    a += "\":";
+    fmt::format_to(to(a), "\"{}\":", name);
     append_json_string(a, v);
     a += ',';
   }
   template <typename T>
   static void number(std::string& a, const char* name, const std::optional<T>& v) {
-    a += fmt::format("\"{}\":{},", name, v ? fmt::format("{}", *v) : "null");
+    if (v)
+      fmt::format_to(to(a), "\"{}\":{},", name, *v);
+    else
+      fmt::format_to(to(a), "\"{}\":null,", name);
   }
   static void close_row(std::string& a) { a.back() = '}'; }
 
-  void version(std::string_view type, const mapping::Version& v, const mapping::Pseudonym& patient,
-               bool has_values) {
+  void version(std::string_view type, const mapping::Version& v, std::string_view version_id,
+               const mapping::Pseudonym& patient, bool has_values) {
     auto& a = versions;
     open_row(a);
-    a += fmt::format(R"("ord":{},"type":"{}","key":"{}",)", count++, type, v.key.hex);
-    text(a, "version", version_of(v));
-    a += fmt::format(R"("updated":{},"sealed":"{}","patient":"{}","has_values":{}}})",
-                     v.last_updated, to_hex(v.sealed), patient.hex, has_values);
+    fmt::format_to(to(a), R"("ord":{},"type":"{}","key":"{}",)", count++, type, v.key.hex);
+    text(a, "version", version_id);
+    fmt::format_to(to(a), R"("updated":{},"sealed":"{}","patient":"{}","has_values":{}}})",
+                   v.last_updated, to_hex(v.sealed), patient.hex, has_values);
   }
 };
 
 void add_patient(PageJson& j, const mapping::PatientRecord& p) {
-  j.version("Patient", p.version, p.version.key, false);
-  PageJson::open_row(j.patients);
-  j.patients += fmt::format(R"("key":"{}",)", p.version.key.hex);
-  PageJson::text(j.patients, "version", version_of(p.version));
-  PageJson::number(j.patients, "birth_year", p.birth_year);
-  if (p.sex) PageJson::text(j.patients, "sex", *p.sex);
-  j.patients += fmt::format(R"("sealed":"{}",)", to_hex(p.sealed_reference));
-  PageJson::close_row(j.patients);
+  const std::string version = version_of(p.version);
+  j.version("Patient", p.version, version, p.version.key, false);
+  auto& a = j.patients;
+  PageJson::open_row(a);
+  fmt::format_to(PageJson::to(a), R"("key":"{}","sealed":"{}",)", p.version.key.hex,
+                 to_hex(p.sealed_reference));
+  PageJson::text(a, "version", version);
+  PageJson::number(a, "birth_year", p.birth_year);
+  if (p.sex) PageJson::text(a, "sex", *p.sex);
+  PageJson::close_row(a);
 }
 
 void add_observation(PageJson& j, const mapping::ObservationRecord& o) {
-  j.version("Observation", o.version, o.patient, !o.values.empty());
+  const std::string version = version_of(o.version);
+  j.version("Observation", o.version, version, o.patient, !o.values.empty());
+  auto& a = j.values;
   for (const auto& v : o.values) {
-    PageJson::open_row(j.values);
-    j.values += fmt::format(R"("key":"{}","patient":"{}","value":{:.17g},"effective":{},)",
-                            o.version.key.hex, o.patient.hex, v.value, o.effective);
-    PageJson::text(j.values, "version", version_of(o.version));
-    PageJson::text(j.values, "code", v.code);
-    PageJson::text(j.values, "unit", v.unit);
-    PageJson::close_row(j.values);
+    PageJson::open_row(a);
+    fmt::format_to(PageJson::to(a), R"("key":"{}","patient":"{}","value":{:.17g},"effective":{},)",
+                   o.version.key.hex, o.patient.hex, v.value, o.effective);
+    PageJson::text(a, "version", version);
+    PageJson::text(a, "code", v.code);
+    PageJson::text(a, "unit", v.unit);
+    PageJson::close_row(a);
   }
 }
 
 void add_encounter(PageJson& j, const mapping::EncounterRecord& e) {
-  j.version("Encounter", e.version, e.patient, false);
+  const std::string version = version_of(e.version);
+  j.version("Encounter", e.version, version, e.patient, false);
   auto& a = j.encounters;
   PageJson::open_row(a);
-  a += fmt::format(R"("key":"{}","patient":"{}","counts":{},)", e.version.key.hex, e.patient.hex,
-                   e.counts);
-  PageJson::text(a, "version", version_of(e.version));
+  fmt::format_to(PageJson::to(a), R"("key":"{}","patient":"{}","counts":{},)", e.version.key.hex,
+                 e.patient.hex, e.counts);
+  PageJson::text(a, "version", version);
   PageJson::text(a, "status", e.status);
   PageJson::text(a, "class_code", e.class_code);
   PageJson::number(a, "start", e.start);
@@ -89,7 +97,7 @@ void add_encounter(PageJson& j, const mapping::EncounterRecord& e) {
 void add_dead_letter(PageJson& j, const DeadLetter& d, int ord) {
   auto& a = j.dead;
   PageJson::open_row(a);
-  a += fmt::format(R"("ord":{},)", ord);
+  fmt::format_to(PageJson::to(a), R"("ord":{},)", ord);
   PageJson::text(a, "type", d.resource_type);
   if (d.key) PageJson::text(a, "key", d.key->hex);
   PageJson::text(a, "version", d.version_id);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "fhir/json.hpp"
 #include "mapping/pseudonym.hpp"
 
 namespace fra::store::detail {
@@ -38,35 +39,8 @@ std::string text_array(const std::vector<std::string>& items) {
 
 void append_json_string(std::string& out, std::string_view s) {
   out += '"';
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20)
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-        else
-          out += c;
-    }
-  }
+  fhir::json::escape_string(s, std::back_inserter(out));
   out += '"';
-}
-
-std::string micros_of(std::string_view column) {
-  return fmt::format("(extract(epoch from {}) * 1000000)::bigint", column);
 }
 
 }  // namespace fra::store::detail

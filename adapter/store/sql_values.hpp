@@ -29,8 +29,4 @@ std::optional<T> opt(const pqxx::field& f) {
   return f.as<T>();
 }
 
-/// An epoch-microseconds column or expression as PostgreSQL computes it, for statements built
-/// here: (extract(epoch from X) * 1000000)::bigint.
-std::string micros_of(std::string_view column);
-
 }  // namespace fra::store::detail
