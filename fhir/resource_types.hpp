@@ -27,18 +27,20 @@ inline std::vector<std::string> read_type_names() {
   return out;
 }
 
-/// True for a type in kReadTypes.
-constexpr bool is_read_type(std::string_view type) {
+/// The row of `type` in kReadTypes, nullptr for a type the adapter does not read.
+constexpr const ReadType* find_read_type(std::string_view type) {
   for (const auto& t : kReadTypes)
-    if (t.name == type) return true;
-  return false;
+    if (t.name == type) return &t;
+  return nullptr;
 }
+
+/// True for a type in kReadTypes.
+constexpr bool is_read_type(std::string_view type) { return find_read_type(type) != nullptr; }
 
 /// True for a type in kReadTypes whose deletions are followed.
 constexpr bool deletions_followed(std::string_view type) {
-  for (const auto& t : kReadTypes)
-    if (t.name == type) return t.deletions_followed;
-  return false;
+  const ReadType* t = find_read_type(type);
+  return t != nullptr && t->deletions_followed;
 }
 
 }  // namespace fra::fhir

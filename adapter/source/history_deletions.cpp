@@ -4,25 +4,12 @@
 #include <spdlog/spdlog.h>
 
 #include "fhir/bundle.hpp"
-#include "fhir/resource_types.hpp"
 
 namespace fra::source {
 
 std::string search_instant(fhir::Micros t) {
   std::string s = fhir::format_instant(t - (t % 1000 + 1000) % 1000);
   return s.substr(0, 23) + "Z";
-}
-
-std::vector<PullReport> HistoryDeletions::pull(const std::atomic<bool>* stop) {
-  std::vector<PullReport> out;
-  for (const auto& t : fhir::kReadTypes) {
-    if (!t.deletions_followed || stopping(stop)) continue;
-    PullReport rep;
-    rep.origin = rep.resource_type = std::string(t.name) + "/_history";
-    rep.deleted = follow(std::string(t.name), ingest_.cursor(t.name));
-    out.push_back(rep);
-  }
-  return out;
 }
 
 int HistoryDeletions::follow(const std::string& type, std::optional<fhir::Micros> searched_up_to) {

@@ -1,22 +1,20 @@
 #pragma once
 // Deletions: a search never shows a deleted resource; the type's `_history` does. Each deletion
-// followed removes the resource's rows (keeping a tombstone) and rescores its patient.
+// followed removes the resource's rows (keeping a tombstone) and rescores its patient. Part of
+// SystemSearch, which follows a type's history where a complete search of it ended.
 
 #include "adapter/source/search_options.hpp"
-#include "adapter/source/source.hpp"
+#include "adapter/store/ingest.hpp"
 #include "fhir/client.hpp"
 #include "mapping/pseudonym.hpp"
 
 namespace fra::source {
 
-class HistoryDeletions : public Source {
+class HistoryDeletions {
  public:
   HistoryDeletions(fhir::Client& client, store::Ingest& ingest, const mapping::Pseudonymizer& ps,
                    SearchOptions options)
       : client_(client), ingest_(ingest), ps_(ps), options_(options) {}
-  std::string_view name() const override { return "history deletions"; }
-  /// Follows the history of every type whose deletions are followed, from its own cursor.
-  std::vector<PullReport> pull(const std::atomic<bool>* stop) override;
   /// Follows one type's history; the first time (no history cursor yet) it only starts the
   /// cursor at `searched_up_to`, where a complete search of the type ended. Returns how many
   /// resources the store held that the server deleted. A server without `_history` (400, 404,

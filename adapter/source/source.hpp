@@ -3,10 +3,10 @@
 // that the store lacks into the store, a page at a time, each page committed whole with the
 // cursor it reaches, through the same mapping (map_page) and the same store (store::Ingest).
 //
-// Implementations: SystemSearch (system-wide `_lastUpdated` searches), HistoryDeletions (each
-// type's `_history`, for deletes), NdjsonFiles (Bulk Data ndjson on disk) and BulkExport (a
-// `$export` run on the server, then its files). A new way of reaching a server is a new
-// implementation beside these.
+// Implementations: SystemSearch (system-wide `_lastUpdated` searches, then each type's
+// `_history` for deletes, through HistoryDeletions), NdjsonFiles (Bulk Data ndjson on disk) and
+// BulkExport (a `$export` run on the server, then its files). A new way of reaching a server is a
+// new implementation beside these.
 
 #include <atomic>
 #include <optional>

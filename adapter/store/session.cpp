@@ -1,7 +1,5 @@
 #include "adapter/store/session.hpp"
 
-#include "adapter/store/statements.hpp"
-
 namespace fra::store {
 
 std::string_view to_string(StoreErrorKind k) {
@@ -55,8 +53,6 @@ Session::Session(const std::string& url, const std::string& application_name) tr
   throw StoreError(StoreErrorKind::refused,
                    "cannot connect to the database: " + first_line(e.what()));
 }
-
-const std::string& Session::statement_text(const std::string& name) { return statement(name); }
 
 void Session::outside_transaction(std::string_view what,
                                   const std::function<void(pqxx::nontransaction&)>& fn) {

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <type_traits>
 
+#include "adapter/store/statements.hpp"
+
 namespace fra::store {
 
 /// Why the database did not do what was asked.
@@ -87,12 +89,11 @@ class Session {
   /// parsing and planning on every page).
   template <typename... Args>
   pqxx::result run(pqxx::work& w, const std::string& name, Args&&... args) {
-    if (prepared_.insert(name).second) conn_.prepare(name, statement_text(name));
+    if (prepared_.insert(name).second) conn_.prepare(name, statement(name));
     return w.exec_prepared(name, std::forward<Args>(args)...);
   }
 
  private:
-  static const std::string& statement_text(const std::string& name);
   pqxx::connection conn_;
   std::set<std::string> prepared_;
   std::string actor_ = "fhir-risk-adapter";
