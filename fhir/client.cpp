@@ -37,6 +37,8 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
   take("retry-after:", r->retry_after);
   take("content-location:", r->content_location);
   take("x-progress:", r->progress);
+  take("etag:", r->etag);
+  take("location:", r->location);
   return size * n;
 }
 
@@ -88,6 +90,19 @@ Response Client::get_with(const std::string& url, std::string accept,
     return r;
   } catch (...) {
     accept_.clear();
+    extra_headers_.clear();
+    throw;
+  }
+}
+
+Response Client::send_with(const char* method, const std::string& p, const std::string& body,
+                           std::vector<std::string> headers) {
+  extra_headers_ = std::move(headers);
+  try {
+    Response r = request(method, p, &body);
+    extra_headers_.clear();
+    return r;
+  } catch (...) {
     extra_headers_.clear();
     throw;
   }
@@ -175,7 +190,11 @@ Response Client::request(const char* method, const std::string& path_or_url,
       headers = curl_slist_append(headers, auth.c_str());
     }
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    CURLcode rc = curl_easy_perform(curl);
+    CURLcode rc;
+    {
+      auto slot = options_.gate ? options_.gate->enter() : RateGate::Slot{};
+      rc = curl_easy_perform(curl);
+    }
     curl_slist_free_all(headers);
     if (file != nullptr) std::fclose(file);
 
@@ -211,6 +230,9 @@ Response Client::request(const char* method, const std::string& path_or_url,
     auto retry_after = parse_retry_after(r.retry_after, std::chrono::system_clock::now());
     auto delay =
         backoff(attempt, options_.backoff_base, options_.backoff_cap, jitter(rng), retry_after);
+    // The server asked everyone to slow down, not only this request.
+    if (options_.gate && retry_after && (r.status == 429 || r.status == 503))
+      options_.gate->hold_for(delay);
     if (on_retry_) on_retry_(where, last_problem, delay);
     std::this_thread::sleep_for(delay);
   }

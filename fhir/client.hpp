@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "fhir/rate_gate.hpp"
+
 namespace fra::fhir {
 
 struct ClientOptions {
@@ -31,6 +33,9 @@ struct ClientOptions {
   std::function<void(long status)> on_status;
   /// When set and true, a failed request is not retried (a daemon that is stopping).
   const std::atomic<bool>* no_more_retries = nullptr;
+  /// The process's request budget with this server, shared by every client made from these
+  /// options; none: no limit.
+  std::shared_ptr<RateGate> gate;
 };
 
 struct Response {
@@ -39,6 +44,8 @@ struct Response {
   std::string retry_after;       ///< the Retry-After header, "" when absent
   std::string content_location;  ///< Content-Location (a Bulk Data status URL)
   std::string progress;          ///< X-Progress (Bulk Data)
+  std::string etag;              ///< ETag (a resource's version, W/"<versionId>")
+  std::string location;          ///< Location (a created resource)
   int attempts = 0;              ///< how many tries it took
 };
 
@@ -76,6 +83,9 @@ class Client {
   Response post_form(const std::string& url, const std::string& body);
 
   const ClientOptions& options() const { return options_; }
+  /// A write with extra headers (e.g. `If-Match: W/"3"`); as get().
+  Response send_with(const char* method, const std::string& path_or_url, const std::string& body,
+                     std::vector<std::string> headers);
   /// DELETE a URL; as get().
   Response request_delete(const std::string& path_or_url);
   /// GET with another Accept and extra headers (e.g. "Prefer: respond-async"); as get().

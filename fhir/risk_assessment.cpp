@@ -85,11 +85,26 @@ std::string conditional_path(const RiskAssessmentInput& in) {
          url_encode(in.identifier_system + "|" + in.identifier_value);
 }
 
-std::string build_risk_assessment(const RiskAssessmentInput& in) {
-  rapidjson::StringBuffer buf;
-  Writer w(buf);
-  w.StartObject();
-  key_string(w, "resourceType", "RiskAssessment");
+std::string score_note(const RiskAssessmentInput& in) {
+  std::string note =
+      fmt::format("{} risk: {:.1f}% ({}), {} {}.", in.outcome_display, in.probability * 100,
+                  in.band_display, in.model_name, in.model_version);
+  if (!in.factors.empty()) {
+    note += " Main factors:";
+    for (std::size_t i = 0; i < in.factors.size(); ++i)
+      note += (i == 0 ? " " : "; ") + factor_text(in.factors[i]);
+    note += ".";
+  }
+  return note;
+}
+
+namespace {
+
+// resourceType, id (for an update by id), identifier, status and subject: what both resources
+// open with.
+void head(Writer& w, const char* type, const RiskAssessmentInput& in) {
+  key_string(w, "resourceType", type);
+  if (!in.resource_id.empty()) key_string(w, "id", in.resource_id);
   w.Key("identifier");
   w.StartArray();
   w.StartObject();
@@ -102,7 +117,9 @@ std::string build_risk_assessment(const RiskAssessmentInput& in) {
   w.StartObject();
   key_string(w, "reference", in.patient_reference);
   w.EndObject();
-  key_string(w, "occurrenceDateTime", format_instant(in.occurrence));
+}
+
+void method(Writer& w, const RiskAssessmentInput& in) {
   w.Key("method");
   w.StartObject();
   w.Key("coding");
@@ -112,6 +129,65 @@ std::string build_risk_assessment(const RiskAssessmentInput& in) {
   key_string(w, "text",
              fmt::format("{} {} (sha256 {})", in.model_name, in.model_version, in.model_sha256));
   w.EndObject();
+}
+
+void note(Writer& w, const RiskAssessmentInput& in) {
+  w.Key("note");
+  w.StartArray();
+  w.StartObject();
+  key_string(w, "text", score_note(in));
+  w.EndObject();
+  w.EndArray();
+}
+
+}  // namespace
+
+std::string build_score_observation(const RiskAssessmentInput& in, const Coding& code) {
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  w.StartObject();
+  head(w, "Observation", in);
+  w.Key("code");
+  w.StartObject();
+  w.Key("coding");
+  w.StartArray();
+  const std::string display = fmt::format("{} risk ({})", in.outcome_display, in.model_name);
+  coding(w, code.system, code.code, display);
+  w.EndArray();
+  key_string(w, "text", display);
+  w.EndObject();
+  key_string(w, "effectiveDateTime", format_instant(in.occurrence));
+  w.Key("valueQuantity");
+  w.StartObject();
+  w.Key("value");
+  decimal(w, in.probability * 100, "{:.12g}");
+  key_string(w, "unit", "%");
+  key_string(w, "system", "http://unitsofmeasure.org");
+  key_string(w, "code", "%");
+  w.EndObject();
+  w.Key("interpretation");
+  w.StartArray();
+  w.StartObject();
+  w.Key("coding");
+  w.StartArray();
+  coding(w, kRiskProbabilitySystem, in.band_code, in.band_display);
+  w.EndArray();
+  key_string(w, "text", in.band_display);
+  w.EndObject();
+  w.EndArray();
+  method(w, in);
+  note(w, in);
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::string build_risk_assessment(const RiskAssessmentInput& in) {
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  w.StartObject();
+  head(w, "RiskAssessment", in);
+  key_string(w, "occurrenceDateTime", format_instant(in.occurrence));
+  method(w, in);
   w.Key("prediction");
   w.StartArray();
   w.StartObject();
@@ -143,21 +219,7 @@ std::string build_risk_assessment(const RiskAssessmentInput& in) {
   w.EndObject();
   w.EndObject();
   w.EndArray();
-  std::string note =
-      fmt::format("{} risk: {:.1f}% ({}), {} {}.", in.outcome_display, in.probability * 100,
-                  in.band_display, in.model_name, in.model_version);
-  if (!in.factors.empty()) {
-    note += " Main factors:";
-    for (std::size_t i = 0; i < in.factors.size(); ++i)
-      note += (i == 0 ? " " : "; ") + factor_text(in.factors[i]);
-    note += ".";
-  }
-  w.Key("note");
-  w.StartArray();
-  w.StartObject();
-  key_string(w, "text", note);
-  w.EndObject();
-  w.EndArray();
+  note(w, in);
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
 }

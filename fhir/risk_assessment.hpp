@@ -34,6 +34,7 @@ struct RiskAssessmentInput {
   std::string band_code;  ///< risk-probability code: low, moderate, high, ...
   std::string band_display;
   std::vector<RiskFactor> factors;  ///< the main factors, largest contribution first
+  std::string resource_id;          ///< the server's id, for an update by id; "" to create
 };
 
 /// The system of the qualitativeRisk coding.
@@ -45,8 +46,17 @@ inline constexpr const char* kModelSystem = "urn:fhir-risk-adapter:model";
 /// (docs/risk-assessment.md).
 inline constexpr const char* kRiskFactorExtension = "urn:fhir-risk-adapter:extension:risk-factor";
 
+/// The clinician's sentence: "<outcome> risk: 4.2% (Low likelihood), <model> <version>. Main
+/// factors: ...".
+std::string score_note(const RiskAssessmentInput& in);
+
 /// Serialises a final RiskAssessment as FHIR R4 JSON.
 std::string build_risk_assessment(const RiskAssessmentInput& in);
+
+/// Serialises the score as a final Observation coded `code` (the flowsheet row): the
+/// probability in percent (UCUM `%`), effective at the as-of time, the band as interpretation,
+/// the model as method, the note, and the same identifier as the RiskAssessment.
+std::string build_score_observation(const RiskAssessmentInput& in, const Coding& code);
 
 /// The conditional-update path for the assessment's identifier: "RiskAssessment?identifier=s|v".
 std::string conditional_path(const RiskAssessmentInput& in);

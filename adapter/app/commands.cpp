@@ -59,20 +59,34 @@ std::optional<score::ModelPackage> bound_model(const config::Config& cfg) {
 
 void print_sync_report(const sync::Report& report, const score::Manifest& manifest) {
   for (const auto& r : report.ingested)
-    fmt::print(
-        "{:<12} fetched {:>6}  stored {:>6}  unchanged {:>6}  dead-lettered {:>4}  deleted {:>4} "
-        " in {:.2f} s  "
-        "cursor {} -> {}\n",
-        r.resource_type, r.fetched, r.counts.stored, r.counts.unchanged, r.counts.dead_lettered,
-        r.deleted, r.seconds, instant_or_none(r.cursor_before), instant_or_none(r.cursor_after));
+    if (r.origin == "cohort")
+      fmt::print(
+          "cohort       refreshed {} patients with {} requests ({:.2f} a patient)  stored {}  "
+          "unchanged {}  dead-lettered {}  deleted {}  in {:.2f} s\n",
+          report.refreshed, report.requests,
+          report.refreshed > 0
+              ? static_cast<double>(report.requests) / static_cast<double>(report.refreshed)
+              : 0.0,
+          r.counts.stored, r.counts.unchanged, r.counts.dead_lettered, r.deleted, r.seconds);
+    else
+      fmt::print(
+          "{:<12} fetched {:>6}  stored {:>6}  unchanged {:>6}  dead-lettered {:>4}  deleted {:>4} "
+          " in {:.2f} s  "
+          "cursor {} -> {}\n",
+          r.resource_type, r.fetched, r.counts.stored, r.counts.unchanged, r.counts.dead_lettered,
+          r.deleted, r.seconds, instant_or_none(r.cursor_before), instant_or_none(r.cursor_after));
   fmt::print("scored {} patients with {} {} in {:.3f} s (features {:.3f} s, model {:.3f} s)",
              report.scored.scored, manifest.name, manifest.version, report.score_seconds,
              report.score_timing.features_seconds, report.score_timing.model_seconds);
   if (report.scored.waiting > 0)
     fmt::print(" ({} waiting for their Patient resource)", report.scored.waiting);
-  fmt::print("\nRiskAssessments: {} created, {} updated, {} failed in {:.2f} s\n",
+  fmt::print("\n{}: {} created, {} updated, {} failed in {:.2f} s\n",
+             report.sink == "observation" ? "Score Observations" : "RiskAssessments",
              report.written.created, report.written.updated, report.written.failed,
              report.write_seconds);
+  if (!report.written.refused.empty())
+    fmt::print("write-back refused by the server: {}; the scores stay pending\n",
+               report.written.refused);
 }
 
 // A progress line on a terminal, rewritten in place at most twice a second. Passed by
@@ -227,6 +241,7 @@ int sync_once(const std::string& file) {
           spdlog::warn("{}: {}; retry in {} ms", where, problem, delay.count());
         });
     sync::Options sopts = sync_options(*cfg);
+    if (!resolve_server_choices(*cfg, model->manifest.name, client, sopts)) return kExitConfig;
     db.session.set_actor("fhir-risk-adapter sync");
     db.audit.append("model-load", model->manifest.name,
                     fmt::format(R"({{"version": "{}", "sha256": "{}"}})", model->manifest.version,
@@ -235,6 +250,7 @@ int sync_once(const std::string& file) {
                             cfg->features.catalog, sopts);
     auto report = pipeline.run_once();
     print_sync_report(report, model->manifest);
+    if (!report.written.refused.empty()) return kExitNoPerm;
     return report.written.failed > 0 ? kExitTempFail : kExitOk;
   } catch (const std::exception&) {
     return environment_failure(opts->base_url);

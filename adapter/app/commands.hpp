@@ -14,6 +14,7 @@ inline constexpr int kExitDataErr = 65;
 inline constexpr int kExitUnavailable = 69;
 inline constexpr int kExitSoftware = 70;
 inline constexpr int kExitTempFail = 75;
+inline constexpr int kExitNoPerm = 77;  ///< the server refused the write-back target
 inline constexpr int kExitConfig = 78;
 
 int migrate(const std::string& config_file);

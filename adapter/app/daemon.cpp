@@ -92,6 +92,15 @@ void Daemon::end_session(const std::string& why) {
 std::optional<int> Daemon::start() {
   const auto types = fhir::read_type_names();
   try {
+    if (!resolve_server_choices(cfg_, model_->manifest.name, *client_, options_))
+      return kExitConfig;
+    if (options_.per_patient && cfg_.sync.subscription_mode()) {
+      error_line(
+          fmt::format("{}: sync.mode subscription needs system-wide searches; a "
+                      "per-patient sync polls its cohort",
+                      cfg_.file));
+      return kExitConfig;
+    }
     open_session();
     if (!schema_current(*db_, cfg_.file) || !pseudonym_key_matches(*db_, ps_)) return kExitConfig;
     audit_model(false);
@@ -187,7 +196,39 @@ std::optional<int> Daemon::turn() {
   return std::nullopt;
 }
 
+// Per-patient sync: the cohort again every cohort.refresh_seconds, then every patient due.
+void Daemon::refresh_due_patients() {
+  try {
+    if (Clock::now() >= cohort_due_) {
+      const auto members = pipeline_->refresh_cohort();
+      spdlog::info("cohort: {} patients", members);
+      cohort_due_ = Clock::now() + std::chrono::seconds(cfg_.cohort.refresh_seconds);
+    }
+    const long before = pipeline_->patients_refreshed(), asked = pipeline_->patient_requests();
+    for (const auto& rep : pipeline_->pull()) {
+      metrics_.add("fra_resources_ingested_total", rep.counts.stored, "cohort");
+      metrics_.add("fra_resources_dead_lettered_total", rep.counts.dead_lettered, "cohort");
+      const long refreshed = pipeline_->patients_refreshed() - before;
+      metrics_.add("fra_patients_refreshed_total", static_cast<double>(refreshed));
+      metrics_.add("fra_patient_refresh_requests_total",
+                   static_cast<double>(pipeline_->patient_requests() - asked));
+      if (rep.counts.stored + rep.counts.dead_lettered + rep.deleted > 0)
+        spdlog::info(
+            "cohort: {} patients refreshed, {} stored, {} unchanged, {} dead-lettered, {} "
+            "deleted in {:.2f} s",
+            refreshed, rep.counts.stored, rep.counts.unchanged, rep.counts.dead_lettered,
+            rep.deleted, rep.seconds);
+    }
+  } catch (const std::exception& e) {
+    const FailureKind kind = classify(std::current_exception()).kind;
+    if (kind != FailureKind::fhir && kind != FailureKind::auth) throw;
+    metrics_.add("fra_sync_errors_total", 1, "cohort");
+    spdlog::error("cohort: {}; trying again in 5 s", e.what());
+  }
+}
+
 void Daemon::ingest_due(const std::set<std::string>& woken) {
+  if (pipeline_->per_patient()) return refresh_due_patients();
   for (const auto& t : fhir::kReadTypes) {
     const std::string type(t.name);
     if (shared_.stop) break;

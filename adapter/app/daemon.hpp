@@ -67,6 +67,7 @@ class Daemon {
   void end_session(const std::string& why);
   void audit_model(bool reload);
   void ingest_due(const std::set<std::string>& woken);
+  void refresh_due_patients();
   void score_and_write();
   void purge_if_due();
   void set_model_info(double value);
@@ -89,7 +90,8 @@ class Daemon {
   std::map<std::string, Clock::duration> interval_;
   std::map<std::string, Clock::time_point> due_;
   Clock::time_point work_retry_at_ = Clock::now();
-  Clock::time_point purge_at_ = Clock::now();  // retention: at start, then daily
+  Clock::time_point purge_at_ = Clock::now();    // retention: at start, then daily
+  Clock::time_point cohort_due_ = Clock::now();  // per-patient sync: reading the cohort
   std::vector<std::string> subscriptions_;
 };
 

@@ -51,6 +51,11 @@ void declare_metrics(daemon::Metrics& m) {
             "type");
   m.declare("fra_sync_errors_total", "counter",
             "Passes of a resource type that failed (retried later)", "type");
+  m.declare("fra_patients_refreshed_total", "counter",
+            "Per-patient sync: patients of the cohort refreshed");
+  m.declare("fra_patient_refresh_requests_total", "counter",
+            "Per-patient sync: FHIR requests the refreshes took (divided by "
+            "fra_patients_refreshed_total: requests per refreshed patient)");
   m.declare("fra_database_errors_total", "counter",
             "Database failures (the worker reconnects after 5 s)");
   m.declare("fra_queue_depth", "gauge", "Patients waiting on the scoring queue");

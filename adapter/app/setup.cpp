@@ -33,8 +33,10 @@
 #include "adapter/store/store.hpp"
 #include "adapter/sync/pipeline.hpp"
 #include "adapter/sync/training_export.hpp"
+#include "fhir/capability.hpp"
 #include "fhir/client.hpp"
 #include "fhir/json.hpp"
+#include "fhir/risk_assessment.hpp"
 #include "fhir/smart.hpp"
 #include "mapping/pseudonym.hpp"
 
@@ -192,6 +194,8 @@ std::optional<fhir::ClientOptions> client_options(const config::Config& cfg) {
   if (!tls_files_readable(opts) || !add_static_credentials(cfg, opts) ||
       !add_smart_tokens(cfg, opts))
     return std::nullopt;
+  opts.gate =
+      std::make_shared<fhir::RateGate>(cfg.fhir.max_requests_per_second, cfg.fhir.max_in_flight);
   return opts;
 }
 
@@ -242,6 +246,74 @@ sync::Options sync_options(const config::Config& cfg) {
   o.write_batch = cfg.writeback.batch_size;
   o.write_in_flight = cfg.writeback.in_flight;
   return o;
+}
+
+namespace {
+
+// "system|code" -> Coding; the model's own code when empty.
+std::optional<fhir::Coding> observation_code(const config::Config& cfg,
+                                             const std::string& model_name) {
+  const std::string& text = cfg.writeback.observation_code;
+  if (text.empty()) return fhir::Coding{fhir::kModelSystem, model_name};
+  const auto bar = text.find('|');
+  if (bar == std::string::npos || bar == 0 || bar + 1 == text.size()) {
+    error_line(fmt::format("{}: writeback.observation_code: expected system|code, got '{}'",
+                           cfg.file, text));
+    return std::nullopt;
+  }
+  return fhir::Coding{text.substr(0, bar), text.substr(bar + 1)};
+}
+
+}  // namespace
+
+bool resolve_server_choices(const config::Config& cfg, const std::string& model_name,
+                            fhir::Client& client, sync::Options& o) {
+  auto code = observation_code(cfg, model_name);
+  if (!code) return false;
+  o.target = cfg.writeback.target;
+  o.observation_code = *code;
+  o.patient_interval_seconds = cfg.cohort.patient_interval_seconds;
+  o.cohort.group_id = cfg.cohort.group_id;
+  if (!cfg.cohort.patients_file.empty()) {
+    std::filesystem::path f(cfg.cohort.patients_file);
+    if (f.is_relative()) f = std::filesystem::path(cfg.file).parent_path() / f;
+    o.cohort.patients_file = f.string();
+  }
+  // What the server says it does decides the rest; a server without a readable
+  // CapabilityStatement is taken to do what the configuration asks.
+  std::optional<fhir::Capability> cap;
+  try {
+    cap = fhir::read_capability(client);
+  } catch (const fhir::FhirError& e) {
+    spdlog::warn(
+        "cannot read the server's CapabilityStatement ({}); assuming it supports what "
+        "the configuration asks for",
+        e.what());
+  }
+  std::string strategy = cfg.sync.strategy;
+  if (strategy == "auto") {
+    const bool system = !cap || (cap->searches_by("Observation", "_lastUpdated") &&
+                                 cap->searches_by("Encounter", "_lastUpdated"));
+    strategy = system ? "system" : "patient";
+    spdlog::info("sync.strategy auto: {}", system ? "system-wide searches"
+                                                  : "per patient (the server declares no "
+                                                    "_lastUpdated search for Observation and "
+                                                    "Encounter)");
+  }
+  o.per_patient = strategy == "patient";
+  if (o.per_patient && o.cohort.group_id.empty() && o.cohort.patients_file.empty()) {
+    error_line(
+        fmt::format("{}: a per-patient sync needs a cohort: set cohort.group_id or "
+                    "cohort.patients_file",
+                    cfg.file));
+    return false;
+  }
+  const std::string type = o.target == "observation" ? "Observation" : "RiskAssessment";
+  if (cap) {
+    o.conditional_update = cap->updates_conditionally("RiskAssessment");
+    o.update_in_place = cap->can(type, "update");
+  }
+  return true;
 }
 
 bool schema_current(store::Store& db, const std::string& config_file) {

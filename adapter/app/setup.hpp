@@ -44,6 +44,12 @@ std::optional<fhir::ClientOptions> client_options(const config::Config& cfg);
 std::optional<score::ModelPackage> model_package(const config::Config& cfg);
 /// The pipeline's options from the configuration (pages, batches, overlap, deletions, write-back).
 sync::Options sync_options(const config::Config& cfg);
+/// The choices the configuration leaves to the server (sync.strategy auto, how the write-back
+/// target is written), read from its CapabilityStatement, and the cohort and target settings,
+/// into `o`. False after printing why not (a per-patient sync without a cohort, a malformed
+/// writeback.observation_code): exit 78.
+bool resolve_server_choices(const config::Config& cfg, const std::string& model_name,
+                            fhir::Client& client, sync::Options& o);
 /// The keys of pseudonym.key_file (or `key_file` instead) and pseudonym.seal_key_file as a
 /// Pseudonymizer; nullptr after printing why not (a file missing, short, readable by others, or
 /// the same key twice).

@@ -33,6 +33,8 @@ struct FhirSection {
   std::string smart_private_key_file;
   std::string smart_key_id;
   std::string smart_scope;
+  int max_requests_per_second = 0;  ///< 0: no limit
+  int max_in_flight = 0;
 };
 
 /// [database]: the PostgreSQL feature store.
@@ -60,6 +62,7 @@ struct SyncSection {
   int encounter_interval_seconds = 0;
   int observation_interval_seconds = 0;
   int safety_net_seconds = 0;
+  std::string strategy;  ///< "system", "patient" or "auto"
   /// True when `run` follows Subscriptions rather than polling.
   bool subscription_mode() const { return mode == "subscription"; }
 };
@@ -87,6 +90,16 @@ struct ScoreSection {
 struct WritebackSection {
   int batch_size = 0;
   int in_flight = 0;
+  std::string target;            ///< "risk-assessment" or "observation"
+  std::string observation_code;  ///< "system|code"; "" for the model's own
+};
+
+/// The patients a per-patient sync refreshes.
+struct CohortSection {
+  std::string group_id;
+  std::string patients_file;
+  int refresh_seconds = 0;           ///< between readings of the Group and the file
+  int patient_interval_seconds = 0;  ///< between two refreshes of one patient
 };
 
 /// [log]: what is logged and how.
@@ -117,6 +130,7 @@ struct Config {
   PseudonymSection pseudonym;
   ModelSection model;
   SyncSection sync;
+  CohortSection cohort;
   FeaturesSection features;
   RetentionSection retention;
   ScoreSection score;

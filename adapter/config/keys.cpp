@@ -91,6 +91,14 @@ const std::vector<KeySpec>& key_specs() {
        .default_value = "system/Patient.read system/Observation.read system/Encounter.read "
                         "system/RiskAssessment.write",
        .description = "SMART Backend Services: the scopes asked for"},
+      {FRA_KEY(fhir, max_requests_per_second), .default_value = "0", .min = 0, .max = 100000,
+       .description =
+           "At most this many requests a second to the FHIR server, over every connection of "
+           "the process (0: no limit). A 429 or 503 with `Retry-After` holds every request of the "
+           "process until then (at most 5 minutes)"},
+      {FRA_KEY(fhir, max_in_flight), .default_value = "8", .min = 1, .max = 64,
+       .description =
+           "At most this many requests to the FHIR server at once, over every connection"},
       {FRA_KEY(database, url), .example = "\"postgresql://fra@127.0.0.1:5432/fra\"",
        .description =
            "libpq connection string (`host=… dbname=…`) or URL (`postgresql://…`) of the feature"
@@ -141,6 +149,27 @@ const std::vector<KeySpec>& key_specs() {
            "`run`, subscription mode: seconds between searches of every type whether notified or"
            " not, so that a lost notification delays a score but never loses it. Ignored in poll"
            " mode"},
+      {FRA_KEY(sync, strategy), .default_value = "system", .choices = {"system", "patient", "auto"},
+       .description =
+           "`system`: system-wide `_lastUpdated` searches of each type (cloud FHIR stores, HAPI, "
+           "Medplum). `patient`: refresh each patient of the `[cohort]` in turn with "
+           "patient-scoped searches (Epic, Oracle Health). `auto`: `system` when the server's "
+           "CapabilityStatement declares `_lastUpdated` for Observation and Encounter, else "
+           "`patient` ([operations.md](operations.md#per-patient-sync))"},
+      {FRA_KEY(cohort, group_id), .default_value = "",
+       .description =
+           "Per-patient sync: the cohort is the members of FHIR `Group/<group_id>` (with or "
+           "without `cohort.patients_file`), read again every `cohort.refresh_seconds`"},
+      {FRA_KEY(cohort, patients_file), .default_value = "", .form = "path",
+       .description =
+           "Per-patient sync: a file of one patient a line, `Patient/<id>` or an identifier "
+           "`system|value` (resolved with `Patient?identifier=`); `#` starts a comment. Its "
+           "content never reaches the database or a log"},
+      {FRA_KEY(cohort, refresh_seconds), .default_value = "3600", .min = 1, .max = 604800,
+       .description = "Seconds between readings of the cohort's Group and file"},
+      {FRA_KEY(cohort, patient_interval_seconds), .default_value = "900", .min = 1, .max = 604800,
+       .description = "Seconds from the end of one refresh of a patient to the next; several `run` "
+                      "processes on one database share the work"},
       {FRA_KEY(features, file), .default_value = "", .form = "path",
        .example = "\"/usr/local/share/fhir-risk-adapter/models/readmission-risk/features.toml\"",
        .description =
@@ -161,6 +190,17 @@ const std::vector<KeySpec>& key_specs() {
        .description = "RiskAssessments per batch Bundle"},
       {FRA_KEY(writeback, in_flight), .default_value = "4", .min = 1, .max = 32,
        .description = "Batch Bundles sent at once, each on its own connection and thread"},
+      {FRA_KEY(writeback, target), .default_value = "risk-assessment",
+       .choices = {"risk-assessment", "observation"},
+       .description =
+           "`risk-assessment`: one RiskAssessment per patient and model. `observation`: one "
+           "score Observation per patient and model (`writeback.observation_code`), for EHRs "
+           "that take outside scores as a flowsheet row "
+           "([operations.md](operations.md#write-back-targets))"},
+      {FRA_KEY(writeback, observation_code), .default_value = "",
+       .description =
+           "The score Observation's code, `system|code` (the flowsheet row the EHR's analysts "
+           "give); empty: `urn:fhir-risk-adapter:model|<model name>`"},
       {FRA_KEY(log, level), .default_value = "info",
        .choices = {"trace", "debug", "info", "warn", "error"},
        .description = "The least severe messages logged (`debug` adds one line per search page)"},

@@ -5,11 +5,10 @@
 
 #include <chrono>
 #include <future>
-#include <thread>
 
+#include "adapter/source/fetch_page.hpp"
 #include "adapter/source/map_page.hpp"
 #include "fhir/resource_types.hpp"
-#include "fhir/retry.hpp"
 
 namespace fra::source {
 namespace {
@@ -88,29 +87,6 @@ PullReport SystemSearch::pull_type(const std::string& type, const std::atomic<bo
     rep.deleted = deletions_.follow(type, rep.cursor_after);
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return rep;
-}
-
-fhir::SearchPage SystemSearch::fetch_page(fhir::Client& client, const std::string& url) {
-  // A page that is not a Bundle (a proxy's error page, a truncated body) is asked for again;
-  // if it stays so, the run stops with the cursor where the last stored page left it.
-  const std::string where = fhir::path_without_query(url);
-  for (int attempt = 1;; ++attempt) {
-    fhir::Response resp = client.get(url);
-    if (resp.status != 200)
-      throw fhir::FhirError(fmt::format("GET {}: HTTP {}", where, resp.status), resp.status);
-    auto page = fhir::parse_search_page(resp.body);
-    if (page) return std::move(page).value();
-    if (attempt >= client.options().max_attempts)
-      throw fhir::FhirError(
-          fmt::format("GET {}: {} ({} attempts); the cursor stays where the last stored page left "
-                      "it",
-                      where, page.error().message, attempt),
-          resp.status);
-    auto delay = fhir::backoff(attempt, client.options().backoff_base, client.options().backoff_cap,
-                               1.0, std::nullopt);
-    spdlog::warn("GET {}: {}; retry in {} ms", where, page.error().message, delay.count());
-    std::this_thread::sleep_for(delay);
-  }
 }
 
 }  // namespace fra::source

@@ -29,8 +29,6 @@ class SystemSearch : public Source {
   PullReport pull_type(const std::string& type, const std::atomic<bool>* stop);
 
  private:
-  fhir::SearchPage fetch_page(fhir::Client& client, const std::string& url);
-
   fhir::Client& client_;
   std::unique_ptr<fhir::Client> ahead_;  // fetches the next search page while this one is stored
   store::Ingest& ingest_;

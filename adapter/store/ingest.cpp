@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <map>
+
 #include "adapter/store/sql_values.hpp"
 #include "adapter/store/statements.hpp"
 
@@ -153,32 +155,58 @@ int Ingest::delete_resources(std::string_view type,
   });
 }
 
-PageCounts Ingest::store_page(const Page& page) {
+PageCounts Ingest::store_in(pqxx::work& w, const Page& page) {
   PageJson j;
   add_rows(j, page);
   const int resources = j.count + static_cast<int>(page.dead_letters.size());
-  return session_.transact(fmt::format("storing a {} page", page.resource_type), [&](pqxx::work&
-                                                                                         w) {
-    PageCounts c;
-    session_.run(w, "ingest_lock");
-    if (!page.dead_letters.empty()) {
-      std::vector<std::string> ids;
-      for (const auto& row : session_.run(w, "ingest_dead_letters", j.dead))
-        ids.push_back(row[0].as<std::string>());
-      c.dead_lettered = static_cast<int>(ids.size());
-      if (!ids.empty()) audit_.record_dead_letters(w, detail::plain_array(ids));
+  PageCounts c;
+  session_.run(w, "ingest_lock");
+  if (!page.dead_letters.empty()) {
+    std::vector<std::string> ids;
+    for (const auto& row : session_.run(w, "ingest_dead_letters", j.dead))
+      ids.push_back(row[0].as<std::string>());
+    c.dead_lettered = static_cast<int>(ids.size());
+    if (!ids.empty()) audit_.record_dead_letters(w, detail::plain_array(ids));
+  }
+  auto r = session_.run(w, "ingest_page", j.versions, j.patients, j.encounters, j.values,
+                        page.resource_type, page.max_last_updated);
+  c.stored = r[0][0].as<int>();
+  c.enqueued = r[0][1].as<int>();
+  c.unchanged = resources - c.dead_lettered - c.stored;
+  audit_.append(
+      w, "ingest", page.resource_type,
+      fmt::format(
+          R"({{"resources": {}, "stored": {}, "unchanged": {}, "dead_lettered": {}, "cursor": "{}"}})",
+          resources, c.stored, c.unchanged, c.dead_lettered,
+          page.max_last_updated > 0 ? fhir::format_instant(page.max_last_updated) : ""));
+  return c;
+}
+
+PageCounts Ingest::store_page(const Page& page) {
+  return session_.transact(fmt::format("storing a {} page", page.resource_type),
+                           [&](pqxx::work& w) { return store_in(w, page); });
+}
+
+RefreshCounts Ingest::refresh_patient(const PatientRefresh& r) {
+  return session_.transact("storing a patient's refresh", [&](pqxx::work& w) {
+    RefreshCounts c;
+    c.page = store_in(w, r.page);
+    // Tombstones carry the refresh's instant: a copy the server returns later is newer.
+    std::map<std::string, std::string> gone;  // type -> [{key, at}]
+    const fhir::Micros now = fhir::now_micros();
+    for (const auto& row : session_.run(w, "cohort_missing", r.patient.hex, r.window_start,
+                                        detail::plain_array(r.returned))) {
+      auto& rows = gone[row[0].as<std::string>()];
+      rows += fmt::format(R"({}{{"key":"{}","at":{}}})", rows.empty() ? "[" : ",",
+                          row[1].as<std::string>(), now);
     }
-    auto r = session_.run(w, "ingest_page", j.versions, j.patients, j.encounters, j.values,
-                          page.resource_type, page.max_last_updated);
-    c.stored = r[0][0].as<int>();
-    c.enqueued = r[0][1].as<int>();
-    c.unchanged = resources - c.dead_lettered - c.stored;
-    audit_.append(
-        w, "ingest", page.resource_type,
-        fmt::format(
-            R"({{"resources": {}, "stored": {}, "unchanged": {}, "dead_lettered": {}, "cursor": "{}"}})",
-            resources, c.stored, c.unchanged, c.dead_lettered,
-            page.max_last_updated > 0 ? fhir::format_instant(page.max_last_updated) : ""));
+    for (auto& [type, rows] : gone) {
+      rows += ']';
+      const int held = session_.run(w, "ingest_delete", type, rows)[0][0].as<int>();
+      if (held > 0) audit_.append(w, "delete", type, fmt::format(R"({{"deleted": {}}})", held));
+      c.deleted += held;
+    }
+    session_.run(w, "cohort_release", r.patient.hex, r.due_in_seconds, r.requests);
     return c;
   });
 }

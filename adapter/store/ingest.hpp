@@ -43,6 +43,21 @@ struct PageCounts {
   int enqueued = 0;  ///< patients newly put on the scoring queue
 };
 
+/// One patient's refresh by a per-patient sync (source::PatientSync).
+struct PatientRefresh {
+  Page page;  ///< everything the server returned for the patient, mapped (no cursor)
+  mapping::Pseudonym patient;
+  fhir::Micros window_start = 0;      ///< the searches' `date=ge`
+  std::vector<std::string> returned;  ///< keys of the Observations and Encounters returned
+  int requests = 0;                   ///< FHIR requests the refresh took
+  int due_in_seconds = 0;             ///< until the patient's next refresh
+};
+
+struct RefreshCounts {
+  PageCounts page;
+  int deleted = 0;  ///< held resources inside the window the server no longer returned
+};
+
 class Ingest {
  public:
   Ingest(Session& session, AuditLog& audit) : session_(session), audit_(audit) {}
@@ -60,8 +75,14 @@ class Ingest {
                        std::string_view cursor_key, fhir::Micros cursor);
   /// Stores a page and advances the cursor in the same transaction.
   PageCounts store_page(const Page& page);
+  /// Stores a patient's refresh, removes what the server no longer returns inside the window
+  /// (tombstones, rescore) and releases the patient's lease with its next due time, in one
+  /// transaction.
+  RefreshCounts refresh_patient(const PatientRefresh& r);
 
  private:
+  PageCounts store_in(pqxx::work& w, const Page& page);
+
   Session& session_;
   AuditLog& audit_;
 };

@@ -6,6 +6,7 @@
 
 #include "adapter/store/admin.hpp"
 #include "adapter/store/audit_log.hpp"
+#include "adapter/store/cohort.hpp"
 #include "adapter/store/ingest.hpp"
 #include "adapter/store/scores.hpp"
 #include "adapter/store/session.hpp"
@@ -23,6 +24,7 @@ struct Store {
   Session session;
   AuditLog audit{session};                   ///< the only writer of audit_log; verification
   Ingest ingest{session, audit};             ///< pages, deletions, cursors
+  Cohort cohort{session, audit};             ///< the cohort and its refresh queue
   Scores scores{session, audit};             ///< the scoring queue, stored inputs, scores
   WritebackState writeback{session, audit};  ///< what the sinks still have to deliver
   Admin admin{session, audit};               ///< migrations, key fingerprint, purge, rekey

@@ -23,6 +23,11 @@ struct PendingWrite {
   fhir::Micros as_of = 0;
   std::string features_json;       ///< {"name": value | null}
   std::string contributions_json;  ///< as in Scored
+  /// The resource the server holds for the patient and model, for sinks that write by id:
+  /// "RiskAssessment" or "Observation" ("" for none), its sealed "<type>/<id>" and version.
+  std::string target_type;
+  std::vector<std::uint8_t> target_ref;
+  std::string target_version;
 };
 
 class WritebackState {

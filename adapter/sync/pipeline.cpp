@@ -37,11 +37,44 @@ Pipeline::Pipeline(fhir::Client& client, store::Store& store, const mapping::Pse
       info_{model.manifest.name, model.manifest.version, model.manifest.model_sha256,
             model.manifest.feature_names()},
       options_(std::move(options)),
+      client_(client),
+      catalog_(catalog),
       search_(client, store.ingest, ps, catalog,
-              {options_.page_size, options_.overlap_seconds, options_.track_deletions}),
-      sink_(client, store.writeback, ps, model, features_.definitions(),
-            {options_.write_batch, options_.write_in_flight, options_.identifier_system,
-             options_.on_write_batch}) {}
+              {options_.page_size, options_.overlap_seconds, options_.track_deletions}) {
+  if (options_.per_patient) {
+    source::PatientSyncOptions po;
+    po.page_size = options_.page_size;
+    po.window = source::longest_window(features_.definitions());
+    if (po.window > 0) po.window += 86400LL * 1000000;  // a day's margin for time zones and lag
+    po.patient_interval_seconds = options_.patient_interval_seconds;
+    patients_ =
+        std::make_unique<source::PatientSync>(client, store.ingest, store.cohort, ps, catalog, po);
+  }
+  if (options_.target == "observation" || !options_.conditional_update) {
+    writeback::ResourceSinkOptions so;
+    so.resource_type = options_.target == "observation" ? "Observation" : "RiskAssessment";
+    so.identifier_system = options_.identifier_system;
+    so.observation_code = options_.observation_code;
+    so.update_in_place = options_.update_in_place;
+    sink_ = std::make_unique<writeback::ResourceSink>(client, store.writeback, ps, model,
+                                                      features_.definitions(), so);
+  } else {
+    sink_ = std::make_unique<writeback::RiskAssessmentSink>(
+        client, store.writeback, ps, model, features_.definitions(),
+        writeback::RiskAssessmentOptions{options_.write_batch, options_.write_in_flight,
+                                         options_.identifier_system, options_.on_write_batch});
+  }
+}
+
+std::size_t Pipeline::refresh_cohort() {
+  auto reading = source::read_cohort(client_, options_.cohort, ps_);
+  store_.cohort.replace(reading.members);
+  return reading.members.size();
+}
+
+std::vector<IngestReport> Pipeline::pull() {
+  return patients_ ? patients_->pull(options_.stop) : search_.pull(options_.stop);
+}
 
 namespace {
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -113,11 +146,15 @@ store::ScoreCounts Pipeline::score_queue(fhir::Micros as_of) {
   return total;
 }
 
-WriteReport Pipeline::write_back() { return sink_.deliver(options_.stop); }
+WriteReport Pipeline::write_back() { return sink_->deliver(options_.stop); }
 
 Report Pipeline::run_once() {
   Report r;
-  r.ingested = search_.pull(options_.stop);
+  if (patients_) refresh_cohort();
+  r.ingested = pull();
+  r.refreshed = patients_refreshed();
+  r.requests = patient_requests();
+  r.sink = std::string(sink_->name());
   auto t0 = std::chrono::steady_clock::now();
   r.scored = score_queue(fhir::now_micros());
   r.score_timing = timing_;

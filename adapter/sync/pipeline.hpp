@@ -10,8 +10,11 @@
 #include <vector>
 
 #include "adapter/score/manifest.hpp"
+#include "adapter/source/cohort_reader.hpp"
+#include "adapter/source/patient_sync.hpp"
 #include "adapter/source/system_search.hpp"
 #include "adapter/store/store.hpp"
+#include "adapter/writeback/resource_sink.hpp"
 #include "adapter/writeback/risk_assessment_sink.hpp"
 #include "fhir/client.hpp"
 #include "mapping/features.hpp"
@@ -38,6 +41,10 @@ struct Report {
   WriteReport written;
   double score_seconds = 0;
   double write_seconds = 0;
+  std::string sink;  ///< where the scores went ("risk-assessment", "observation", ...)
+  /// Per-patient sync: patients refreshed and the FHIR requests it took.
+  long refreshed = 0;
+  long requests = 0;
 };
 
 struct Options {
@@ -59,6 +66,15 @@ struct Options {
   const std::atomic<bool>* stop = nullptr;
   /// Called after each batch Bundle of RiskAssessments with its duration and size (metrics).
   std::function<void(double seconds, int entries)> on_write_batch;
+  /// Where resources come from: system-wide searches, or per patient of the cohort.
+  bool per_patient = false;
+  source::CohortSpec cohort;
+  int patient_interval_seconds = 900;
+  /// Where scores go: "risk-assessment" or "observation"; how the server takes them.
+  std::string target = "risk-assessment";
+  bool conditional_update = true;  ///< RiskAssessment: the server declares conditional update
+  bool update_in_place = true;     ///< the server declares update (by id) for the target's type
+  fhir::Coding observation_code;
 };
 
 /// The model's features bound to their definitions, in the model's order and units. Throws
@@ -89,7 +105,18 @@ class Pipeline {
   /// Writes every pending RiskAssessment, in batch Bundles of conditional updates on their
   /// identifiers, several in flight.
   WriteReport write_back();
-  /// ingest Patient, Encounter, Observation; score; write back.
+  /// Per-patient sync: reads the cohort (Group and file) into the store. Returns its size.
+  std::size_t refresh_cohort();
+  /// Brings what the store lacks in: every type (system search) or every patient due (per
+  /// patient).
+  std::vector<IngestReport> pull();
+  bool per_patient() const { return options_.per_patient; }
+  /// The sink scores go to ("risk-assessment", "observation", ...).
+  std::string_view sink_name() const { return sink_->name(); }
+  /// Per-patient sync: FHIR requests and patients refreshed so far.
+  long patient_requests() const { return patients_ ? patients_->requests() : 0; }
+  long patients_refreshed() const { return patients_ ? patients_->refreshed() : 0; }
+  /// (per patient: the cohort first) pull; score; write back.
   Report run_once();
 
  private:
@@ -102,8 +129,11 @@ class Pipeline {
   mapping::FeatureComputer features_;
   store::ModelInfo info_;
   Options options_;
+  fhir::Client& client_;
+  const mapping::ObservationCatalog& catalog_;
   source::SystemSearch search_;
-  writeback::RiskAssessmentSink sink_;
+  std::unique_ptr<source::PatientSync> patients_;  // per patient only
+  std::unique_ptr<writeback::Sink> sink_;
   ScoreTiming timing_;
   BandCounts bands_;
   bool stopping() const { return options_.stop != nullptr && options_.stop->load(); }

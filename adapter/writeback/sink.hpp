@@ -3,6 +3,7 @@
 // never makes a second resource) and durably (what fails stays pending for the next round).
 
 #include <atomic>
+#include <string>
 #include <string_view>
 
 namespace fra::writeback {
@@ -11,6 +12,9 @@ struct WriteReport {
   int created = 0;
   int updated = 0;
   int failed = 0;
+  /// Set when the server refused the target itself (403, 405, not supported): the server's
+  /// reason. The scores stay pending; the sink writes nothing more this run.
+  std::string refused;
 };
 
 class Sink {

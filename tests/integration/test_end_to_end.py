@@ -39,7 +39,7 @@ class EndToEnd(unittest.TestCase):
         self.assertIn("applied 003_declared_features", self.migrate1.stdout)
         self.assertIn("applied 004_audit", self.migrate1.stdout)
         self.assertIn("applied 007_score_inputs", self.migrate1.stdout)
-        self.assertIn("applied 008_leaner_lineage", self.migrate1.stdout)
+        self.assertIn("applied 009_cohort_refresh", self.migrate1.stdout)
         self.assertEqual(self.migrate2.returncode, 0, self.migrate2.stderr)
         self.assertIn("schema up to date at version 8", self.migrate2.stdout)
         self.assertEqual(sql("SELECT count(*) FROM schema_migrations"), [["8"]])
