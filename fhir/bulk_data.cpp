@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <rapidjson/document.h>
 
+#include <cctype>
 #include <chrono>
 #include <thread>
 
@@ -25,6 +26,15 @@ std::string problem_of(const Response& r) {
 }
 
 }  // namespace
+
+std::string origin_of(const std::string& url) {
+  const auto scheme = url.find("://");
+  if (scheme == std::string::npos) return "";
+  const auto end = url.find_first_of("/?#", scheme + 3);
+  std::string origin = url.substr(0, end);
+  for (auto& c : origin) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return origin;
+}
 
 ExportResult run_bulk_export(Client& client, const std::string& kickoff,
                              const std::vector<std::string>& types, const std::string& dir,
@@ -62,13 +72,21 @@ ExportResult run_bulk_export(Client& client, const std::string& kickoff,
     throw FhirError("bulk export: the completion manifest has no output list", 200);
   if (manifest.HasMember("transactionTime") && manifest["transactionTime"].IsString())
     result.transaction_time = parse_datetime(manifest["transactionTime"].GetString()).value_or(0);
+  // The files want the access token only when the manifest says so, and only on the server's
+  // own origin: a file on another host (storage) never sees it.
+  const bool token_wanted = manifest.HasMember("requiresAccessToken") &&
+                            manifest["requiresAccessToken"].IsBool() &&
+                            manifest["requiresAccessToken"].GetBool();
+  const std::string origin = origin_of(client.options().base_url);
   int n = 0;
   for (const auto& out : manifest["output"].GetArray()) {
     if (!out.IsObject() || !out.HasMember("type") || !out["type"].IsString() ||
         !out.HasMember("url") || !out["url"].IsString())
       throw FhirError("bulk export: an output entry has no type or url", 200);
     ExportedFile f{out["type"].GetString(), fmt::format("{}/{:03}.export.ndjson", dir, n++)};
-    Response d = client.download(out["url"].GetString(), f.path, "application/fhir+ndjson");
+    const std::string file_url = out["url"].GetString();
+    Response d = client.download(file_url, f.path, "application/fhir+ndjson",
+                                 token_wanted && origin_of(file_url) == origin);
     if (d.status != 200)
       throw FhirError(fmt::format("bulk export file {}: {}", f.resource_type, problem_of(d)),
                       d.status);

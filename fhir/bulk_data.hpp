@@ -23,6 +23,9 @@ struct ExportResult {
   int polls = 0;
 };
 
+/// The scheme, host and port of a URL, lower-cased ("" when it has none).
+std::string origin_of(const std::string& url);
+
 /// Runs `kickoff` (e.g. "Patient/$export", "$export", "Group/42/$export") for `types` and
 /// downloads every output file into `dir`. `progress` receives each X-Progress text. Throws
 /// FhirError (refused, failed, or not finished after `max_wait_seconds`).

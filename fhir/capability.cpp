@@ -16,7 +16,8 @@ bool Capability::can(const std::string& type, const std::string& interaction) co
 
 bool Capability::searches_by(const std::string& type, const std::string& param) const {
   auto it = resources.find(type);
-  return it != resources.end() && it->second.search_params.contains(param);
+  return it != resources.end() &&
+         (it->second.search_params.contains(param) || server_search_params.contains(param));
 }
 
 bool Capability::updates_conditionally(const std::string& type) const {
@@ -35,6 +36,9 @@ Result<Capability> parse_capability(const std::string& text) {
   if (rest == nullptr || !rest->IsArray()) return cap;
   for (const auto& r : rest->GetArray()) {
     if (string_member(r, "mode").value_or("server") != "server") continue;
+    if (const auto* list = member(r, "searchParam"); list != nullptr && list->IsArray())
+      for (const auto& p : list->GetArray())
+        if (auto name = string_member(p, "name")) cap.server_search_params.insert(*name);
     const auto* resources = member(r, "resource");
     if (resources == nullptr || !resources->IsArray()) continue;
     for (const auto& res : resources->GetArray()) {

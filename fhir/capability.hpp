@@ -17,10 +17,12 @@ struct Capability {
     std::set<std::string> search_params;  ///< names declared in `searchParam`
     bool conditional_update = false;
   };
-  std::map<std::string, Resource> resources;  ///< by type, of rest[mode=server]
+  std::map<std::string, Resource> resources;   ///< by type, of rest[mode=server]
+  std::set<std::string> server_search_params;  ///< rest.searchParam: for every type (_sort, _count)
 
   bool declares(const std::string& type) const { return resources.contains(type); }
   bool can(const std::string& type, const std::string& interaction) const;
+  /// The type declares the parameter, or the server declares it for every type.
   bool searches_by(const std::string& type, const std::string& param) const;
   bool updates_conditionally(const std::string& type) const;
 };

@@ -108,17 +108,21 @@ Response Client::send_with(const char* method, const std::string& p, const std::
   }
 }
 
-Response Client::download(const std::string& url, const std::string& path, std::string accept) {
+Response Client::download(const std::string& url, const std::string& path, std::string accept,
+                          bool send_token) {
   accept_ = "Accept: " + accept;
   download_to_ = &path;
+  no_token_ = !send_token;
   try {
     Response r = request("GET", url, nullptr);
     accept_.clear();
     download_to_ = nullptr;
+    no_token_ = false;
     return r;
   } catch (...) {
     accept_.clear();
     download_to_ = nullptr;
+    no_token_ = false;
     throw;
   }
 }
@@ -148,6 +152,10 @@ Response Client::request(const char* method, const std::string& path_or_url,
         throw FhirError(fmt::format("{}: cannot write {}", where, *download_to_), 0);
       curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, to_file);
       curl_easy_setopt(curl, CURLOPT_WRITEDATA, file);
+      // Bulk Data files may sit behind a redirect to storage; libcurl drops the Authorization
+      // header when a redirect leads to another host (CURLOPT_UNRESTRICTED_AUTH stays off).
+      curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+      curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 5L);
     } else {
       curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
       curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
@@ -182,7 +190,8 @@ Response Client::request(const char* method, const std::string& path_or_url,
       curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
     }
     std::string auth;
-    const std::string token = options_.token_provider
+    const std::string token = no_token_ ? std::string()
+                              : options_.token_provider
                                   ? options_.token_provider(std::exchange(renew_next, false))
                                   : options_.bearer_token;
     if (!token.empty()) {

@@ -90,9 +90,11 @@ class Client {
   Response request_delete(const std::string& path_or_url);
   /// GET with another Accept and extra headers (e.g. "Prefer: respond-async"); as get().
   Response get_with(const std::string& url, std::string accept, std::vector<std::string> headers);
-  /// GET a (large) body straight into a file at `path` rather than memory; as get(), but the
-  /// returned body is empty.
-  Response download(const std::string& url, const std::string& path, std::string accept);
+  /// GET a (large) body straight into a file at `path` rather than memory, following redirects;
+  /// as get(), but the returned body is empty. The access token goes only with `send_token`, and
+  /// never to another host a redirect leads to (a pre-signed storage URL).
+  Response download(const std::string& url, const std::string& path, std::string accept,
+                    bool send_token = true);
 
   /// Called before each retry with the method and path (no query), the problem and the delay.
   void on_retry(
@@ -116,6 +118,7 @@ class Client {
   std::string accept_;                        // overrides the FHIR JSON Accept header when set
   std::vector<std::string> extra_headers_;    // for the next request only
   const std::string* download_to_ = nullptr;  // write the body to this file instead
+  bool no_token_ = false;                     // the next request goes without Authorization
 };
 
 /// The path of a URL without its query, for messages (queries can hold search values).

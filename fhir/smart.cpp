@@ -11,8 +11,10 @@
 #include <rapidjson/writer.h>
 
 #include <cctype>
+#include <thread>
 
 #include "fhir/bundle.hpp"
+#include "fhir/retry.hpp"
 
 namespace fra::fhir {
 namespace {
@@ -147,12 +149,25 @@ std::string SmartTokenSource::assertion(Micros now) const {
 std::string SmartTokenSource::token(bool renew) {
   std::lock_guard lock(mutex_);
   const Micros now = now_micros();
-  if (!renew && !token_.empty() && now < expires_ - 60LL * 1000000) return token_;
-  std::string body = "grant_type=client_credentials&scope=" + form_encode(options_.scope) +
-                     "&client_assertion_type=" +
-                     form_encode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") +
-                     "&client_assertion=" + assertion(now);
-  Response r = http_.post_form(options_.token_url, body);
+  // Renewed when under a minute remains, but not twice within a minute (endpoints throttle
+  // that: Oracle Health's tokens last under 10 minutes); a refused token (401) is renewed at once.
+  const bool fresh_enough = now < expires_ - 60LL * 1000000;
+  const bool renewed_lately = now - fetched_ < 60LL * 1000000 && now < expires_;
+  if (!renew && !token_.empty() && (fresh_enough || renewed_lately)) return token_;
+  auto ask = [&] {
+    std::string body = "grant_type=client_credentials&scope=" + form_encode(options_.scope) +
+                       "&client_assertion_type=" +
+                       form_encode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") +
+                       "&client_assertion=" + assertion(now_micros());
+    return http_.post_form(options_.token_url, body);
+  };
+  Response r = ask();
+  if (r.status == 429) {  // slow_down: wait as told (at most a minute), then once more
+    auto wait = parse_retry_after(r.retry_after, std::chrono::system_clock::now())
+                    .value_or(std::chrono::milliseconds(5000));
+    std::this_thread::sleep_for(std::min(wait, std::chrono::milliseconds(60000)));
+    r = ask();
+  }
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag>(r.body.data(), r.body.size());
   if (r.status != 200) {
@@ -175,6 +190,7 @@ std::string SmartTokenSource::token(bool renew) {
                              ? doc["expires_in"].GetInt64()
                              : 300;
   expires_ = now + expires_in * 1000000LL;
+  fetched_ = now;
   return token_;
 }
 

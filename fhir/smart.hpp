@@ -51,6 +51,7 @@ class SmartTokenSource {
   std::mutex mutex_;
   std::string token_;
   Micros expires_ = 0;
+  Micros fetched_ = 0;  // when the token in hand was issued
 };
 
 /// base64url without padding (RFC 7515 section 2).

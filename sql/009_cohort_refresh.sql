@@ -29,5 +29,6 @@ ALTER TABLE risk_assessment ADD COLUMN target_type text,
 GRANT SELECT, INSERT, UPDATE ON cohort_member TO fra_writer;
 -- What an auditor may see of the cohort: pseudonyms and refresh times, never the reference.
 CREATE VIEW audit_cohort AS
-  SELECT patient_key, in_cohort, due_at, refreshed_at, refreshes, last_requests FROM cohort_member;
+  SELECT patient_key AS patient_pseudonym, in_cohort, due_at, refreshed_at, refreshes, last_requests
+  FROM cohort_member;
 GRANT SELECT ON audit_cohort TO fra_auditor;

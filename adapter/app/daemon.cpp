@@ -196,34 +196,59 @@ std::optional<int> Daemon::turn() {
   return std::nullopt;
 }
 
-// Per-patient sync: the cohort again every cohort.refresh_seconds, then every patient due.
+// Per-patient sync: the cohort again every cohort.refresh_seconds, then every patient due; the
+// queue is looked at again after sync.observation_interval_seconds (5 s after a failure).
 void Daemon::refresh_due_patients() {
+  const auto look_again = [this](Clock::duration after) {
+    for (auto& [type, at] : due_) at = Clock::now() + after;
+  };
+  const long refreshed_before = pipeline_->patients_refreshed();
+  const long asked_before = pipeline_->patient_requests();
+  // Counted whether the pass ends well or not.
+  const auto count = [&] {
+    metrics_.add("fra_patients_refreshed_total",
+                 static_cast<double>(pipeline_->patients_refreshed() - refreshed_before));
+    metrics_.add("fra_patient_refresh_requests_total",
+                 static_cast<double>(pipeline_->patient_requests() - asked_before));
+  };
   try {
     if (Clock::now() >= cohort_due_) {
-      const auto members = pipeline_->refresh_cohort();
-      spdlog::info("cohort: {} patients", members);
+      try {
+        const auto members = pipeline_->refresh_cohort();
+        spdlog::info("cohort: {} patients", members);
+      } catch (const std::runtime_error& e) {
+        if (classify(std::current_exception()).kind != FailureKind::bug) throw;
+        // The patients file changed under us: the cohort stays as it was.
+        spdlog::error("cohort: {}; the cohort stays as it was", e.what());
+      }
       cohort_due_ = Clock::now() + std::chrono::seconds(cfg_.cohort.refresh_seconds);
     }
-    const long before = pipeline_->patients_refreshed(), asked = pipeline_->patient_requests();
+    const fhir::Micros started = fhir::now_micros();
     for (const auto& rep : pipeline_->pull()) {
       metrics_.add("fra_resources_ingested_total", rep.counts.stored, "cohort");
       metrics_.add("fra_resources_dead_lettered_total", rep.counts.dead_lettered, "cohort");
-      const long refreshed = pipeline_->patients_refreshed() - before;
-      metrics_.add("fra_patients_refreshed_total", static_cast<double>(refreshed));
-      metrics_.add("fra_patient_refresh_requests_total",
-                   static_cast<double>(pipeline_->patient_requests() - asked));
       if (rep.counts.stored + rep.counts.dead_lettered + rep.deleted > 0)
         spdlog::info(
             "cohort: {} patients refreshed, {} stored, {} unchanged, {} dead-lettered, {} "
             "deleted in {:.2f} s",
-            refreshed, rep.counts.stored, rep.counts.unchanged, rep.counts.dead_lettered,
-            rep.deleted, rep.seconds);
+            pipeline_->patients_refreshed() - refreshed_before, rep.counts.stored,
+            rep.counts.unchanged, rep.counts.dead_lettered, rep.deleted, rep.seconds);
+      if (rep.counts.enqueued + rep.deleted > 0)
+        metrics_.set("fra_queue_depth", static_cast<double>(db_->scores.queue_depth()));
     }
+    count();
+    if (!shared_.stop) {  // every patient due at the start is in: the lag of every type
+      std::lock_guard lock(shared_.mu);
+      for (const auto& t : fhir::kReadTypes) shared_.synced_at[std::string(t.name)] = started;
+    }
+    look_again(std::chrono::seconds(cfg_.sync.observation_interval_seconds));
   } catch (const std::exception& e) {
+    count();
     const FailureKind kind = classify(std::current_exception()).kind;
     if (kind != FailureKind::fhir && kind != FailureKind::auth) throw;
     metrics_.add("fra_sync_errors_total", 1, "cohort");
     spdlog::error("cohort: {}; trying again in 5 s", e.what());
+    look_again(std::chrono::seconds(5));
   }
 }
 
@@ -276,9 +301,17 @@ void Daemon::score_and_write() {
     metrics_.add("fra_risk_assessments_written_total", written.updated, "updated");
     metrics_.add("fra_risk_assessments_written_total", written.failed, "failed");
     if (scored.scored + written.created + written.updated + written.failed > 0)
-      spdlog::info("scored {} patients; RiskAssessments: {} created, {} updated, {} failed",
-                   scored.scored, written.created, written.updated, written.failed);
+      spdlog::info(
+          "scored {} patients; {}: {} created, {} updated, {} failed", scored.scored,
+          pipeline_->sink_name() == "observation" ? "score Observations" : "RiskAssessments",
+          written.created, written.updated, written.failed);
+    if (!written.refused.empty())
+      spdlog::error(
+          "write-back refused by the server: {}; the scores stay pending, trying again "
+          "in 5 minutes",
+          written.refused);
     if (written.failed > 0) work_retry_at_ = Clock::now() + std::chrono::seconds(5);
+    if (!written.refused.empty()) work_retry_at_ = Clock::now() + std::chrono::minutes(5);
   } catch (const std::exception& e) {
     const FailureKind kind = classify(std::current_exception()).kind;
     if (kind != FailureKind::fhir && kind != FailureKind::auth) throw;

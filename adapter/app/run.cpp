@@ -163,6 +163,7 @@ std::function<daemon::Readiness()> readiness(const config::Config& cfg,
   probe_opts.max_attempts = 1;
   probe_opts.timeout_seconds = 3;
   probe_opts.on_status = nullptr;
+  probe_opts.gate = nullptr;  // a probe answers now, whatever the budget or a Retry-After hold
   auto mu = std::make_shared<std::mutex>();
   return [database_url = cfg.database.url, probe_opts, mu]() {
     std::lock_guard lock(*mu);

@@ -279,12 +279,13 @@ bool resolve_server_choices(const config::Config& cfg, const std::string& model_
     if (f.is_relative()) f = std::filesystem::path(cfg.file).parent_path() / f;
     o.cohort.patients_file = f.string();
   }
-  // What the server says it does decides the rest; a server without a readable
-  // CapabilityStatement is taken to do what the configuration asks.
+  // What the server says it does decides the rest. Without a readable CapabilityStatement the
+  // write-back does what the configuration asks; `auto` has nothing to go by, and says so.
   std::optional<fhir::Capability> cap;
   try {
     cap = fhir::read_capability(client);
   } catch (const fhir::FhirError& e) {
+    if (cfg.sync.strategy == "auto") throw;
     spdlog::warn(
         "cannot read the server's CapabilityStatement ({}); assuming it supports what "
         "the configuration asks for",
@@ -292,13 +293,15 @@ bool resolve_server_choices(const config::Config& cfg, const std::string& model_
   }
   std::string strategy = cfg.sync.strategy;
   if (strategy == "auto") {
-    const bool system = !cap || (cap->searches_by("Observation", "_lastUpdated") &&
-                                 cap->searches_by("Encounter", "_lastUpdated"));
+    // The system-wide search sorts by _lastUpdated and searches from it, for every type it reads.
+    bool system = true;
+    for (const char* type : {"Observation", "Encounter"})
+      system = system && cap->searches_by(type, "_lastUpdated") && cap->searches_by(type, "_sort");
     strategy = system ? "system" : "patient";
-    spdlog::info("sync.strategy auto: {}", system ? "system-wide searches"
-                                                  : "per patient (the server declares no "
-                                                    "_lastUpdated search for Observation and "
-                                                    "Encounter)");
+    spdlog::info("sync.strategy auto: {}",
+                 system ? "system-wide searches"
+                        : "per patient (the server declares no _lastUpdated or no _sort search "
+                          "for Observation and Encounter)");
   }
   o.per_patient = strategy == "patient";
   if (o.per_patient && o.cohort.group_id.empty() && o.cohort.patients_file.empty()) {
@@ -307,6 +310,12 @@ bool resolve_server_choices(const config::Config& cfg, const std::string& model_
                     "cohort.patients_file",
                     cfg.file));
     return false;
+  }
+  if (o.per_patient && !o.cohort.patients_file.empty()) {
+    if (auto problem = source::check_patients_file(o.cohort.patients_file)) {
+      error_line(fmt::format("{}: {}", cfg.file, *problem));
+      return false;
+    }
   }
   const std::string type = o.target == "observation" ? "Observation" : "RiskAssessment";
   if (cap) {

@@ -61,11 +61,17 @@ std::string resolve_identifier(fhir::Client& client, const std::string& system_v
   return string_member(*page.resources[0], "id").value_or("");
 }
 
-std::vector<std::string> file_patients(fhir::Client& client, const std::string& path,
-                                       int& unresolved) {
+// One line of a patients file: a Patient id or an identifier (`system|value`); blank lines and
+// comments are skipped. Throws std::runtime_error naming the line number, never its content.
+struct Line {
+  int number = 0;
+  std::string id, identifier;
+};
+
+std::vector<Line> read_patients_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error(fmt::format("cohort.patients_file: cannot read {}", path));
-  std::vector<std::string> ids;
+  std::vector<Line> out;
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
     line = trim(line.substr(0, line.find('#')));
@@ -74,24 +80,47 @@ std::vector<std::string> file_patients(fhir::Client& client, const std::string& 
       auto id = patient_id_of(line);
       if (id.empty())
         throw std::runtime_error(fmt::format("cohort.patients_file line {}: not Patient/<id>", n));
-      ids.push_back(id);
-    } else if (line.find('|') != std::string::npos) {
-      auto id = resolve_identifier(client, line);
-      if (id.empty()) {
-        spdlog::warn("cohort.patients_file line {}: no single Patient has that identifier", n);
-        ++unresolved;
-      } else {
-        ids.push_back(id);
-      }
+      out.push_back({n, id, ""});
+    } else if (auto bar = line.find('|'); bar != std::string::npos && bar + 1 < line.size()) {
+      out.push_back({n, "", line});
     } else {
       throw std::runtime_error(fmt::format(
           "cohort.patients_file line {}: expected Patient/<id> or an identifier system|value", n));
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> file_patients(fhir::Client& client, const std::string& path,
+                                       int& unresolved) {
+  std::vector<std::string> ids;
+  for (const auto& line : read_patients_file(path)) {
+    if (!line.id.empty()) {
+      ids.push_back(line.id);
+      continue;
+    }
+    auto id = resolve_identifier(client, line.identifier);
+    if (id.empty()) {
+      spdlog::warn("cohort.patients_file line {}: no single Patient has that identifier",
+                   line.number);
+      ++unresolved;
+    } else {
+      ids.push_back(id);
     }
   }
   return ids;
 }
 
 }  // namespace
+
+std::optional<std::string> check_patients_file(const std::string& path) {
+  try {
+    read_patients_file(path);
+    return std::nullopt;
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+}
 
 CohortReading read_cohort(fhir::Client& client, const CohortSpec& spec,
                           const mapping::Pseudonymizer& ps) {

@@ -3,6 +3,7 @@
 // pseudonyms with their sealed references. Nothing read here reaches a log: messages name the
 // line number or the count, never an id or an identifier.
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,10 @@ struct CohortReading {
   std::vector<store::Member> members;  ///< each patient once
   int unresolved = 0;                  ///< file lines no single Patient answered
 };
+
+/// What is wrong with a patients file (unreadable, a malformed line, named by number); nullopt
+/// when nothing is.
+std::optional<std::string> check_patients_file(const std::string& path);
 
 /// Reads the Group (`GET Group/<id>`, members not `inactive`) and resolves the file's lines
 /// (`Patient?identifier=system|value` for identifiers). Throws fhir::FhirError when the Group

@@ -1,11 +1,20 @@
 #include "adapter/source/map_page.hpp"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <algorithm>
 
+#include "fhir/json.hpp"
 #include "mapping/rows.hpp"
 
 namespace fra::source {
 namespace {
+
+bool version_id_missing(const rapidjson::Value& r) {
+  const auto* meta = fhir::json::member(r, "meta");
+  return meta == nullptr || !fhir::json::string_member(*meta, "versionId");
+}
 
 // The version of a resource whether or not it maps, so a dead letter is kept once per version.
 std::string version_or_instant(const fhir::Meta& m) {
@@ -29,6 +38,25 @@ void take(store::Page& out, const std::string& type, const Result<View>& view, M
   into.push_back(std::move(rec).value());
 }
 
+// A server that sends neither meta.versionId nor meta.lastUpdated (Epic): the version of what it
+// sent is a keyed hash of the resource's content, so the same content is not stored twice and
+// changed content is a new version, whichever way (search, per patient, a bulk file) it came.
+template <typename Record>
+void version_by_content(std::vector<Record>& records, std::size_t from,
+                        const std::string& version) {
+  for (std::size_t i = from; i < records.size(); ++i) {
+    auto& v = records[i].version;
+    if (v.version_id.empty() && v.last_updated == 0) v.version_id = version;
+  }
+}
+
+std::string content_version(const rapidjson::Value& r, const mapping::Pseudonymizer& ps) {
+  rapidjson::StringBuffer text;
+  rapidjson::Writer<rapidjson::StringBuffer> w(text);
+  r.Accept(w);
+  return "c" + ps.derive("content", text.GetString()).hex.substr(0, 32);
+}
+
 }  // namespace
 
 void map_resource(const std::string& type, const rapidjson::Value& r,
@@ -49,6 +77,8 @@ void map_resource(const std::string& type, const rapidjson::Value& r,
          sealed});
     return;
   }
+  const std::size_t patients = out.patients.size(), observations = out.observations.size(),
+                    encounters = out.encounters.size(), dead = out.dead_letters.size();
   fhir::Micros last_updated = 0;
   auto note = [&](const auto& view) {
     if (view)
@@ -75,6 +105,14 @@ void map_resource(const std::string& type, const rapidjson::Value& r,
         out.encounters);
   }
   out.max_last_updated = std::max(out.max_last_updated, last_updated);
+  if (last_updated == 0 && version_id_missing(r)) {
+    const std::string version = content_version(r, ps);
+    version_by_content(out.patients, patients, version);
+    version_by_content(out.observations, observations, version);
+    version_by_content(out.encounters, encounters, version);
+    for (std::size_t i = dead; i < out.dead_letters.size(); ++i)
+      out.dead_letters[i].version_id = version;
+  }
 }
 
 store::Page map_page(const std::string& type, const fhir::SearchPage& page,

@@ -1,8 +1,6 @@
 #include "adapter/source/patient_sync.hpp"
 
 #include <fmt/format.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -23,17 +21,11 @@ const std::vector<std::pair<std::string, std::vector<std::string>>> kPanels{
     {"http://loinc.org|55284-4", {"http://loinc.org|8480-6", "http://loinc.org|8462-4"}},
 };
 
-// The version of a record the server sent none for: a keyed hash of the resource's content,
-// stored as of the refresh (`fetched_at`).
+// A record without a time of its own (no meta.lastUpdated) is stored as of the refresh.
 template <typename Record>
-void version_by_content(std::vector<Record>& records, std::size_t from, const std::string& version,
-                        fhir::Micros fetched_at) {
-  for (std::size_t i = from; i < records.size(); ++i) {
-    auto& v = records[i].version;
-    if (!v.version_id.empty()) continue;
-    v.version_id = version;
-    if (v.last_updated == 0) v.last_updated = fetched_at;
-  }
+void stored_as_of(std::vector<Record>& records, std::size_t from, fhir::Micros fetched_at) {
+  for (std::size_t i = from; i < records.size(); ++i)
+    if (records[i].version.last_updated == 0) records[i].version.last_updated = fetched_at;
 }
 
 }  // namespace
@@ -86,17 +78,11 @@ void PatientSync::fetch_all(const std::string& first_url, const std::string& typ
     ++f.requests;
     for (const rapidjson::Value* r : page.resources) {
       const auto obs = f.page.observations.size(), enc = f.page.encounters.size(),
-                 pat = f.page.patients.size(), dead = f.page.dead_letters.size();
+                 pat = f.page.patients.size();
       map_resource(type, *r, ps_, catalog_, f.page);
-      rapidjson::StringBuffer text;
-      rapidjson::Writer<rapidjson::StringBuffer> w(text);
-      r->Accept(w);
-      const std::string version = "c" + ps_.derive("content", text.GetString()).hex.substr(0, 32);
-      version_by_content(f.page.observations, obs, version, f.at);
-      version_by_content(f.page.encounters, enc, version, f.at);
-      version_by_content(f.page.patients, pat, version, f.at);
-      for (std::size_t i = dead; i < f.page.dead_letters.size(); ++i)
-        if (f.page.dead_letters[i].version_id.empty()) f.page.dead_letters[i].version_id = version;
+      stored_as_of(f.page.observations, obs, f.at);
+      stored_as_of(f.page.encounters, enc, f.at);
+      stored_as_of(f.page.patients, pat, f.at);
       if (type != "Patient")
         if (auto id = fhir::resource_id_of(*r); !id.empty())
           f.returned.push_back(ps_.of(type, fhir::FhirId{id}).hex);
@@ -127,8 +113,9 @@ std::vector<PullReport> PatientSync::pull(const std::atomic<bool>* stop) {
   PullReport rep;
   rep.origin = "cohort";
   rep.resource_type = "Patient";
+  const fhir::Micros started = fhir::now_micros();  // each patient due now, once
   while (!stopping(stop)) {
-    auto due = cohort_.claim(options_.claim, options_.lease_seconds);
+    auto due = cohort_.claim(options_.claim, options_.lease_seconds, started);
     if (due.empty()) break;
     for (std::size_t i = 0; i < due.size(); ++i) {
       const auto& m = due[i];
@@ -154,8 +141,10 @@ std::vector<PullReport> PatientSync::pull(const std::atomic<bool>* stop) {
         rep.deleted += c.deleted;
         rep.fetched += c.page.stored + c.page.unchanged + c.page.dead_lettered;
       } catch (const fhir::FhirError& e) {
-        // The server is down or refuses: give the rest back and let the caller report it.
-        for (std::size_t j = i; j < due.size(); ++j) cohort_.release(due[j].key, 0);
+        // The server is down or refuses: this patient again in a minute, the rest at once (by
+        // this process's next pass or another's), and the caller reports it.
+        cohort_.release(m.key, 60);
+        for (std::size_t j = i + 1; j < due.size(); ++j) cohort_.release(due[j].key, 0);
         throw;
       }
     }

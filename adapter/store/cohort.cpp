@@ -26,10 +26,10 @@ void Cohort::replace(const std::vector<Member>& members) {
   });
 }
 
-std::vector<Member> Cohort::claim(int limit, int lease_seconds) {
+std::vector<Member> Cohort::claim(int limit, int lease_seconds, fhir::Micros due_by) {
   return session_.transact("claiming patients to refresh", [&](pqxx::work& w) {
     std::vector<Member> out;
-    for (const auto& row : session_.run(w, "cohort_claim", limit, lease_seconds))
+    for (const auto& row : session_.run(w, "cohort_claim", limit, lease_seconds, due_by))
       out.push_back({{row[0].as<std::string>()}, detail::from_hex(row[1].as<std::string>())});
     return out;
   });

@@ -8,6 +8,7 @@
 
 #include "adapter/store/audit_log.hpp"
 #include "adapter/store/session.hpp"
+#include "fhir/datetime.hpp"
 #include "mapping/pseudonym.hpp"
 
 namespace fra::store {
@@ -31,8 +32,8 @@ class Cohort {
   /// Makes `members` the cohort: new members are due at once, members not in it stop being
   /// refreshed (their data stays). Audited with the counts only.
   void replace(const std::vector<Member>& members);
-  /// Claims up to `limit` members due now, each leased for `lease_seconds`.
-  std::vector<Member> claim(int limit, int lease_seconds);
+  /// Claims up to `limit` members due at `due_by` (and now), each leased for `lease_seconds`.
+  std::vector<Member> claim(int limit, int lease_seconds, fhir::Micros due_by);
   /// Gives a claimed member back, due again in `due_in_seconds` (a refresh that failed).
   void release(const mapping::Pseudonym& key, int due_in_seconds);
   CohortSize size();

@@ -157,6 +157,30 @@ std::int64_t move_dead_letter_keys(pqxx::work& w) {
   return moved;
 }
 
+// The cohort's members (some not stored yet) and the resources the write-back keeps by id: their
+// sealed references opened and sealed again, the members under their new pseudonyms.
+void move_cohort_and_targets(pqxx::work& w, const mapping::Pseudonymizer& from,
+                             const mapping::Pseudonymizer& to) {
+  for (const auto& r : w.exec("SELECT patient_key, encode(sealed_ref, 'hex') FROM cohort_member")) {
+    const auto id = open_sealed(from, "Patient", r[1].as<std::string>());
+    w.exec_params(
+        "UPDATE cohort_member SET patient_key = $1, sealed_ref = decode($2, 'hex') "
+        "WHERE patient_key = $3",
+        to.of("Patient", fhir::FhirId{id}).hex, to_hex(to.seal("Patient/" + id)),
+        r[0].as<std::string>());
+  }
+  for (const auto& r : w.exec("SELECT patient_key, model_name, target_type, "
+                              "encode(target_ref, 'hex') FROM risk_assessment "
+                              "WHERE target_ref IS NOT NULL")) {
+    const auto type = r[2].as<std::string>();
+    const auto id = open_sealed(from, type, r[3].as<std::string>());
+    w.exec_params(
+        "UPDATE risk_assessment SET target_ref = decode($1, 'hex') "
+        "WHERE patient_key = $2 AND model_name = $3",
+        to_hex(to.seal(type + "/" + id)), r[0].as<std::string>(), r[1].as<std::string>());
+  }
+}
+
 }  // namespace
 
 RekeyCounts Admin::rekey(const mapping::Pseudonymizer& from, const mapping::Pseudonymizer& to) {
@@ -167,11 +191,12 @@ RekeyCounts Admin::rekey(const mapping::Pseudonymizer& from, const mapping::Pseu
     w.exec(
         "LOCK TABLE resource_version, patient, observation_value, encounter, dead_letter, "
         "scoring_queue, score, "
-        "risk_assessment, pseudonym_key, input_version IN EXCLUSIVE MODE");
+        "risk_assessment, pseudonym_key, input_version, cohort_member IN EXCLUSIVE MODE");
     refuse_unless_rekeyable(w, from);
     c.resources = build_rekey_map(w, from, to);
     move_resource_keys(w, c);
     c.dead_letters = move_dead_letter_keys(w);
+    move_cohort_and_targets(w, from, to);
     w.exec_params("UPDATE pseudonym_key SET fingerprint = $1, set_at = now()", to.fingerprint());
     audit_.append(w, "rekey", "pseudonym key",
                   fmt::format(R"({{"resources": {}, "patients": {}, "dead_letters": {}, )"

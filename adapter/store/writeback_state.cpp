@@ -49,4 +49,15 @@ void WritebackState::mark_written(const std::string& model_name,
   });
 }
 
+bool WritebackState::try_lock(const std::string& model_name) {
+  return session_.transact("taking the write-back lock", [&](pqxx::work& w) {
+    return session_.run(w, "writeback_lock", model_name)[0][0].as<bool>();
+  });
+}
+
+void WritebackState::unlock(const std::string& model_name) {
+  session_.transact("releasing the write-back lock",
+                    [&](pqxx::work& w) { session_.run(w, "writeback_unlock", model_name); });
+}
+
 }  // namespace fra::store

@@ -41,6 +41,10 @@ class WritebackState {
   /// Records that the server holds the given scores now (each a no-op if a newer score is
   /// pending), audited, in one transaction.
   void mark_written(const std::string& model_name, const std::vector<PendingWrite>& written);
+  /// Makes this session the model's only writer until unlock() or the end of the connection;
+  /// false when another process is writing.
+  bool try_lock(const std::string& model_name);
+  void unlock(const std::string& model_name);
 
  private:
   Session& session_;

@@ -84,22 +84,8 @@ ResourceSink::ResourceSink(fhir::Client& client, store::WritebackState& state,
 
 std::string ResourceSink::body(const store::PendingWrite& pw, const std::string& patient_ref,
                                const std::string& id) const {
-  const auto& m = model_.manifest;
-  const score::Band& band = m.band_for(pw.probability);
-  fhir::RiskAssessmentInput in{options_.identifier_system,
-                               pw.identifier,
-                               patient_ref,
-                               pw.as_of,
-                               m.name,
-                               m.version,
-                               m.model_sha256,
-                               {m.outcome_system, m.outcome_code},
-                               m.outcome_display,
-                               pw.probability,
-                               band.code,
-                               band.display,
-                               factors_in_words(pw.contributions_json, definitions_),
-                               id};
+  const auto in = score_in_words(pw, model_.manifest, definitions_, options_.identifier_system,
+                                 patient_ref, id);
   return options_.resource_type == "Observation"
              ? fhir::build_score_observation(in, options_.observation_code)
              : fhir::build_risk_assessment(in);
@@ -147,74 +133,87 @@ bool ResourceSink::write(store::PendingWrite& pw, WriteReport& rep) {
     ++rep.failed;
     return true;
   }
-  Held held;
-  if (pw.target_type == type) {
-    if (auto t = ps_.open(pw.target_ref); t && t.value().starts_with(type + "/"))
-      held = {t.value().substr(type.size() + 1), pw.target_version};
-  } else {
-    held = find_existing(ref.value().substr(8), pw.identifier);
-  }
-  auto record = [&](const std::string& id, const fhir::Response& resp) {
+  auto record = [&](const std::string& id, const std::string& version) {
     pw.target_type = type;
     pw.target_ref = ps_.seal(type + "/" + id);
-    pw.target_version = response_version(resp);
+    pw.target_version = version;
+  };
+  auto fail = [&](const std::string& why) {
+    spdlog::error("{} for patient {}: {}", type, pw.patient_key.substr(0, 12), why);
+    ++rep.failed;
+    return true;
   };
   try {
-    // Found by search (a run before wrote it and stopped before recording it) on a server that
-    // cannot update: the same score is taken as written, another one is a new reading.
-    if (!held.id.empty() && held.searched && !options_.update_in_place &&
+    // The resource recorded for the patient, else the one a run before may have created and not
+    // recorded (it stopped in between): found by the patient and the identifier.
+    Held held;
+    if (pw.target_type == type)
+      if (auto t = ps_.open(pw.target_ref); t && t.value().starts_with(type + "/"))
+        held = {t.value().substr(type.size() + 1), pw.target_version};
+    if (held.id.empty()) held = find_existing(ref.value().substr(8), pw.identifier);
+    // Found on a server that cannot update: the same score is taken as written; another one is
+    // a new reading (below).
+    if (held.searched && !held.id.empty() && !options_.update_in_place &&
         std::abs(held.value - pw.probability) < 1e-9) {
-      pw.target_type = type;
-      pw.target_ref = ps_.seal(type + "/" + held.id);
-      pw.target_version = held.version;
+      record(held.id, held.version);
       ++rep.updated;
       return true;
     }
     if (!held.id.empty() && options_.update_in_place) {
       const std::string path = type + "/" + fhir::url_encode(held.id);
       const std::string text = body(pw, ref.value(), held.id);
-      for (int attempt = 0; attempt < 3; ++attempt) {
+      for (int attempt = 0;; ++attempt) {
         std::vector<std::string> headers;
         if (!held.version.empty())
           headers.push_back(fmt::format("If-Match: W/\"{}\"", held.version));
         auto resp = client_.send_with("PUT", path, text, headers);
-        if (resp.status == 200 || resp.status == 201) {
-          record(held.id, resp);
+        if (resp.status >= 200 && resp.status < 300) {
+          record(held.id, response_version(resp));
           ++rep.updated;
           return true;
         }
         if (resp.status != 412) break;  // 404/410: gone; create it again below
-        auto now = client_.get(path);   // someone else wrote it: its version now
-        if (now.status != 200) break;
+        // Someone else wrote it in between: its version now, and again. Never a second resource.
+        if (attempt == 2) return fail("HTTP 412 three times; it stays pending");
+        auto now = client_.get(path);
+        if (now.status != 200) return fail(fmt::format("HTTP {} reading it again", now.status));
         held.version = response_version(now);
       }
     }
     auto resp = client_.post(type, body(pw, ref.value(), ""));
-    if (resp.status != 200 && resp.status != 201) {
-      spdlog::error("{} for patient {}: HTTP {}", type, pw.patient_key.substr(0, 12), resp.status);
-      ++rep.failed;
-      return true;
-    }
+    if (resp.status < 200 || resp.status >= 300) return fail(fmt::format("HTTP {}", resp.status));
     const std::string id = created_id(resp);
-    if (id.empty()) {
-      spdlog::error("{} for patient {}: the server named no id for it", type,
-                    pw.patient_key.substr(0, 12));
-      ++rep.failed;
-      return true;
-    }
-    record(id, resp);
+    if (id.empty()) return fail("the server named no id for it");
+    record(id, response_version(resp));
     ++rep.created;
     return true;
   } catch (const fhir::FhirError& e) {
-    if (!refusal_status(e.status())) throw;
-    rep.refused = e.what();
-    return false;
+    if (refusal_status(e.status())) {
+      rep.refused = e.what();
+      return false;
+    }
+    // The server refused this one resource (400, 422...): it stays pending, the others go on.
+    // No response at all, or a fault that outlasted the retries: the caller stops.
+    if (e.status() < 400 || e.status() >= 500 || e.status() == 429) throw;
+    return fail(e.what());
   }
 }
 
 WriteReport ResourceSink::deliver(const std::atomic<bool>* stop) {
   WriteReport rep;
   const auto& m = model_.manifest;
+  // Another process writing this model's scores now: it writes these too.
+  if (!state_.try_lock(m.name)) return rep;
+  struct Unlock {
+    store::WritebackState& state;
+    const std::string& model;
+    ~Unlock() {
+      try {
+        state.unlock(model);
+      } catch (...) {  // a lost connection released it already
+      }
+    }
+  } unlock{state_, m.name};
   std::int64_t after = 0;
   for (;;) {
     if (stop != nullptr && stop->load()) break;

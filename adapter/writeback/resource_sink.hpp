@@ -7,8 +7,9 @@
 //   - Later writes update it in place with `If-Match: W/"<version>"`, reading the current
 //     version again on 412. Where the server declares no update for the type (Epic's flowsheet
 //     Observations), a changed score is a new resource: the next reading of the row.
-//   - A refusal of the target itself (403, 405, 501, or an OperationOutcome `not-supported`)
-//     stops the sink with the server's reason; the scores stay pending.
+//   - A refusal of the target itself (403, 405 or 501) stops the sink with the server's reason;
+//     the scores stay pending. A refusal of one resource (400, 422) leaves that score pending
+//     and the others go on.
 
 #include <string>
 #include <vector>

@@ -60,20 +60,7 @@ RiskAssessmentSink::Round RiskAssessmentSink::read_round(std::int64_t after, Wri
       r.chunks.emplace_back();
       r.bodies.emplace_back();
     }
-    const score::Band& band = m.band_for(pw.probability);
-    fhir::RiskAssessmentInput in{options_.identifier_system,
-                                 pw.identifier,
-                                 ref.value(),
-                                 pw.as_of,
-                                 m.name,
-                                 m.version,
-                                 m.model_sha256,
-                                 {m.outcome_system, m.outcome_code},
-                                 m.outcome_display,
-                                 pw.probability,
-                                 band.code,
-                                 band.display,
-                                 factors_in_words(pw.contributions_json, definitions_)};
+    const auto in = score_in_words(pw, m, definitions_, options_.identifier_system, ref.value());
     r.chunks.back().push_back(k);
     r.bodies.back().push_back({"PUT", fhir::conditional_path(in), fhir::build_risk_assessment(in)});
   }

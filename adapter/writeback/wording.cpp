@@ -46,4 +46,26 @@ std::vector<fhir::RiskFactor> factors_in_words(
   return out;
 }
 
+fhir::RiskAssessmentInput score_in_words(const store::PendingWrite& pw, const score::Manifest& m,
+                                         const std::vector<mapping::FeatureDefinition>& definitions,
+                                         const std::string& identifier_system,
+                                         const std::string& patient_reference,
+                                         const std::string& resource_id) {
+  const score::Band& band = m.band_for(pw.probability);
+  return {identifier_system,
+          pw.identifier,
+          patient_reference,
+          pw.as_of,
+          m.name,
+          m.version,
+          m.model_sha256,
+          {m.outcome_system, m.outcome_code},
+          m.outcome_display,
+          pw.probability,
+          band.code,
+          band.display,
+          factors_in_words(pw.contributions_json, definitions),
+          resource_id};
+}
+
 }  // namespace fra::writeback

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "adapter/score/manifest.hpp"
+#include "adapter/store/writeback_state.hpp"
 #include "fhir/risk_assessment.hpp"
 #include "mapping/features.hpp"
 
@@ -18,5 +20,13 @@ std::string unit_words(const std::string& ucum);
 std::vector<fhir::RiskFactor> factors_in_words(
     const std::string& contributions_json,
     const std::vector<mapping::FeatureDefinition>& definitions);
+
+/// What a clinician is shown of a score, whichever resource carries it: the model, the outcome,
+/// the probability and its band, the factors in words; `resource_id` for an update by id.
+fhir::RiskAssessmentInput score_in_words(const store::PendingWrite& pw, const score::Manifest& m,
+                                         const std::vector<mapping::FeatureDefinition>& definitions,
+                                         const std::string& identifier_system,
+                                         const std::string& patient_reference,
+                                         const std::string& resource_id = "");
 
 }  // namespace fra::writeback

@@ -117,7 +117,8 @@ class AuditLog(unittest.TestCase):
             self.assertNotEqual(refused.returncode, 0, statement)
         # The auditor reads the views...
         for view in ("audit_events", "audit_chain_head", "audit_scores", "audit_risk_assessments",
-                     "audit_resource_versions", "audit_dead_letters", "audit_schema", "audit_score_inputs"):
+                     "audit_resource_versions", "audit_dead_letters", "audit_schema", "audit_score_inputs",
+                     "audit_cohort"):
             ok = psql(auditor, f"SELECT count(*) FROM {view}", check=False)
             self.assertEqual(ok.returncode, 0, view + ok.stderr)
         self.assertGreater(int(psql(auditor, "SELECT count(*) FROM audit_scores").stdout), 0)

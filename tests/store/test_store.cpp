@@ -14,84 +14,9 @@
 #include <cstdlib>
 #include <string>
 
-#include "adapter/store/store.hpp"
-#include "fhir/resources.hpp"
-#include "mapping/pseudonym.hpp"
-#include "mapping/rows.hpp"
+#include "tests/store/fresh.hpp"
 
 namespace fra::store {
-namespace {
-
-std::string cluster_url() {
-  const char* url = std::getenv("FRA_TEST_DB");
-  REQUIRE_MESSAGE(url != nullptr, "FRA_TEST_DB is not set: run through ctest (postgresql fixture)");
-  return url;
-}
-
-// A fresh, migrated database for one test case, dropped afterwards.
-struct Fresh {
-  std::string name;
-  std::string url;
-  std::unique_ptr<Store> db;
-
-  Fresh() {
-    static std::atomic<int> n{0};
-    name = fmt::format("store_test_{}_{}", ::getpid(), n++);
-    const std::string cluster = cluster_url();
-    Session admin(cluster, "fhir-risk-adapter test");
-    admin.outside_transaction("create",
-                              [&](pqxx::nontransaction& t) { t.exec("CREATE DATABASE " + name); });
-    url = cluster.substr(0, cluster.rfind('/') + 1) + name;
-    db = std::make_unique<Store>(url);
-    db->admin.migrate();
-  }
-  ~Fresh() {
-    db.reset();
-    Session admin(cluster_url(), "fhir-risk-adapter test");
-    admin.outside_transaction("drop", [&](pqxx::nontransaction& t) {
-      t.exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
-    });
-  }
-  long count(const std::string& query) {
-    return db->session.transact("count",
-                                [&](pqxx::work& w) { return w.exec(query)[0][0].as<long>(); });
-  }
-};
-
-const mapping::Pseudonymizer& ps() {
-  static mapping::Pseudonymizer p(std::string(32, 'k'));
-  return p;
-}
-
-constexpr const char* kHeartRate = "http://loinc.org|8867-4";
-constexpr const char* kWeight = "http://loinc.org|29463-7";
-
-mapping::Version version(std::string_view type, const std::string& id, const std::string& v,
-                         fhir::Micros updated) {
-  return {ps().of(type, fhir::FhirId{id}), v, updated, ps().seal(std::string(type) + "/" + id)};
-}
-
-mapping::PatientRecord patient(const std::string& id) {
-  return {version("Patient", id, "1", 1'000'000), 1950, std::string("female"),
-          ps().seal("Patient/" + id)};
-}
-
-mapping::ObservationRecord observation(const std::string& id, const std::string& v,
-                                       fhir::Micros updated, const std::string& patient_id,
-                                       std::vector<mapping::Measurement> values) {
-  return {version("Observation", id, v, updated), ps().of("Patient", fhir::FhirId{patient_id}),
-          "final", updated, std::move(values)};
-}
-
-Page page_of(std::vector<mapping::ObservationRecord> obs, fhir::Micros cursor = 0) {
-  Page p;
-  p.resource_type = "Observation";
-  p.observations = std::move(obs);
-  p.max_last_updated = cursor;
-  return p;
-}
-
-}  // namespace
 
 TEST_CASE("a page is claimed once: the same page again is unchanged, an older version refused") {
   Fresh f;
