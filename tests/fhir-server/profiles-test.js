@@ -142,6 +142,86 @@ async function bulkExport(base, kickoff) {
 const ndjson = (text) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
 
 // ---------------------------------------------------------------------------------------------
+// Searches by patient or subject come from the reference index (README, "Indexes"): the answers
+// must be the stock repository's (POST /admin/reference-index {"enabled": false}), page for page.
+
+const VITALS = ['8867-4', '9279-1', '59408-5', '2708-6', '8310-5', '29463-7', '39156-5', '85354-9', '8480-6']
+  .map((c) => `http://loinc.org|${c}`).join(',');
+
+// Every page of a search (following next links, or a batch's answer): statuses, totals, entries
+// and links (without the snapshot token, which differs from one walk to the next).
+async function answer(url, init) {
+  const pages = [];
+  for (let u = url; u; ) {
+    const r = await req(u, init);
+    const link = (r.body?.link ?? []).map((l) => `${l.relation} ${l.url.replace(/&_snapshot=[^&]*/g, '')}`);
+    pages.push({ status: r.status, total: r.body?.total, entry: r.body?.entry ?? r.body, link });
+    u = r.status === 200 && !init ? nextLink(r.body) : undefined;
+  }
+  return JSON.stringify(pages);
+}
+
+async function referenceIndexChecks(label, base, origin, members) {
+  const [p0, p1, p2] = members.map((m) => m.split('/')[1]);
+  const code = encodeURIComponent(VITALS);
+  const searches = [`Observation?patient=${[p0, p1, p2].join(',')}&_count=20`];
+  for (const p of [p0, p1, 'does-not-exist']) {
+    searches.push(`Observation?patient=${p}&code=${code}&date=ge2025-12-01T00:00:00Z&_count=200`,
+      `Observation?patient=Patient/${p}&code=${code}&date=ge2026-01-01&date=le2026-10-01&_count=4`,
+      `Observation?subject=${p}&category=vital-signs&_count=7`, `Observation?subject:Patient=${p}&date=le2026-06-01&_count=0`,
+      `Observation?subject=Patient/${p}&code=http://loinc.org|8867-4,http://loinc.org|8480-6&status=final`,
+      `Observation?subject=Patient/${p}&_summary=count`, `Encounter?patient=${p}&date=ge2025-12-01T00:00:00Z`,
+      `Encounter?subject=${p}&status=finished&_count=2`, `Condition?patient=${p}`, `RiskAssessment?patient=${p}`,
+      `Communication?subject=${p}&_count=1`);
+  }
+  const batch = json('POST', { resourceType: 'Bundle', type: 'batch', entry: [
+    { request: { method: 'GET', url: `Observation?patient=Patient/${p0}&code=${code}&date=ge2025-12-01T00:00:00Z` } },
+    { request: { method: 'GET', url: `Encounter?subject=Patient/${p1}` } }] });
+  const compare = async (when) => {
+    const ms = {};
+    const answers = {};
+    for (const enabled of [true, false]) {
+      await req(`${origin}/admin/reference-index`, json('POST', { enabled }));
+      const t = Date.now();
+      answers[enabled] = [];
+      for (const s of searches) answers[enabled].push(await answer(`${base}/${s}`));
+      answers[enabled].push(await answer(base, batch));
+      ms[enabled] = Date.now() - t;
+    }
+    const differ = searches.concat('batch').filter((s, i) => answers.true[i] !== answers.false[i]);
+    const matched = answers.true.filter((a) => /"resourceType":"(Observation|Encounter)"/.test(a)).length;
+    check(`${label}: patient/subject searches ${when} answer as the stock repository, page for page`, differ.length === 0 && matched >= 8,
+      differ.length ? `differ: ${differ.join(' | ')}` : `${searches.length + 1} searches, ${matched} with entries`);
+    check(`${label}: ... ${when}, from the index: ${ms.true} ms, stock: ${ms.false} ms`, ms.true * 3 < ms.false);
+  };
+  await compare('as preloaded');
+
+  // Writes of every kind: create, delete, an update moving an Observation to another patient, a
+  // delete and re-create of the same id (PUT: last in the store's order), a transaction and a batch.
+  const list = async (q) => resources((await req(`${base}/${q}`)).body);
+  const [gone, moved] = await list(`Observation?patient=${p0}&code=${code}&_count=2`);
+  const movedEtag = `W/"${moved.meta.versionId}"`;
+  const writes = [
+    await req(`${base}/Observation`, json('POST', observation(`Patient/${p0}`))),
+    await req(`${base}/Observation/${gone.id}`, { method: 'DELETE' }),
+    await req(`${base}/Observation/${moved.id}`, json('PUT', { ...moved, subject: { reference: `Patient/${p1}` } }, { 'if-match': movedEtag })),
+    await req(`${base}/Observation/${gone.id}`, json('PUT', gone)), // 412 with oracle: update does not create
+    await req(`${base}/Condition`, json('POST', { resourceType: 'Condition', subject: { reference: `Patient/${p0}` },
+      code: { text: 'heart failure' } })),
+    await req(`${base}/Communication`, json('POST', communication(`Patient/${p1}`))),
+    await req(`${base}/RiskAssessment`, json('POST', riskAssessment(`Patient/${p0}`))), // 405 with oracle
+    await req(base, json('POST', { resourceType: 'Bundle', type: 'transaction', entry: [
+      { resource: observation(`Patient/${p1}`), request: { method: 'POST', url: 'Observation' } }] })),
+    await req(base, json('POST', { resourceType: 'Bundle', type: 'batch', entry: [
+      { request: { method: 'DELETE', url: `Encounter/${(await list(`Encounter?patient=${p1}`))[0].id}` } },
+      { resource: observation(`Patient/${p0}`), request: { method: 'POST', url: 'Observation' } }] })),
+  ];
+  check(`${label}: writes for the comparison`, writes.every((w) => w.status < 300 || w.status === 405 || w.status === 412),
+    writes.map((w) => w.status).join());
+  await compare('after writes');
+}
+
+// ---------------------------------------------------------------------------------------------
 
 async function epicChecks() {
   const { child, base, origin } = await startServer(['--profile', 'epic', '--patients', String(PATIENTS), '--group', String(GROUP)]);
@@ -441,6 +521,8 @@ async function oracleChecks() {
     const cs = (await req(`${base}/metadata`)).body;
     check('oracle: metadata: no Subscription, conditionalUpdate false, no _sort', !cs.rest[0].resource.some((r) => r.type === 'Subscription') &&
       cs.rest[0].resource.every((r) => r.conditionalUpdate === false) && !cs.rest[0].searchParam.some((p) => p.name === '_sort'));
+
+    await referenceIndexChecks('oracle', base, origin, members);
   } finally {
     await stopServer(child);
   }
@@ -451,7 +533,7 @@ async function oracleChecks() {
 async function openChecks() {
   const { child, base, origin } = await startServer(['--patients', String(PATIENTS), '--group', String(GROUP)]);
   try {
-    const { group } = await checkGroup('open', base);
+    const { group, members } = await checkGroup('open', base);
     check('open: Group read keeps its version', !!group.meta?.versionId);
     await req(`${origin}/admin/stats`, json('POST', { reset: true }));
     const all = await req(`${base}/Observation?_count=7&_sort=_lastUpdated`);
@@ -462,6 +544,7 @@ async function openChecks() {
     const ex = await bulkExport(base, 'Group/cohort/$export?_type=Patient');
     const file = await req(ex.manifest.output[0].url);
     check('open: Group/cohort export holds its members', ndjson(file.body).length === GROUP);
+    await referenceIndexChecks('open', base, origin, members);
   } finally {
     await stopServer(child);
   }
