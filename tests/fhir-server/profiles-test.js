@@ -192,7 +192,8 @@ async function referenceIndexChecks(label, base, origin, members) {
     const matched = answers.true.filter((a) => /"resourceType":"(Observation|Encounter)"/.test(a)).length;
     check(`${label}: patient/subject searches ${when} answer as the stock repository, page for page`, differ.length === 0 && matched >= 8,
       differ.length ? `differ: ${differ.join(' | ')}` : `${searches.length + 1} searches, ${matched} with entries`);
-    check(`${label}: ... ${when}, from the index: ${ms.true} ms, stock: ${ms.false} ms`, ms.true * 3 < ms.false);
+    // A figure, not a check: a timing does not belong in a pass/fail test.
+    console.log(`  (${label}: ${when}, from the index ${ms.true} ms, stock ${ms.false} ms)`);
   };
   await compare('as preloaded');
 
