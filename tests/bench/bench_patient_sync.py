@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Per-patient sync against the FHIR test server's Oracle Health profile (patient-scoped searches,
-a first Observation page of 50, If-Match updates), on a throwaway PostgreSQL, in one run:
+a first Observation page of 50, If-Match updates; or `--profile epic`: no meta, pages of 200, a
+new score Observation for a changed score), on a throwaway PostgreSQL, in one run:
 
 1. the server's own ceiling: a client that walks the same three searches a patient
    (Patient?_id, Observation?patient&code&date, Encounter?patient&date, following next links)
@@ -12,12 +13,13 @@ a first Observation page of 50, If-Match updates), on a throwaway PostgreSQL, in
    update of its score Observation (target: at most 4 for the refresh).
 Request counts are the server's own (GET /admin/stats), not the adapter's.
 
-    /usr/bin/python3 tests/bench/bench_patient_sync.py BUILD/fhir-risk-adapter [--patients N]
+    /usr/bin/python3 tests/bench/bench_patient_sync.py BUILD/fhir-risk-adapter [--patients N] [--profile epic]
 """
 import argparse
 import datetime
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import re
@@ -55,10 +57,14 @@ def search_codes():
     return sorted(codes)
 
 
-def walk(url):
+def walk(conn, url):
+    """Reads a search's pages over one kept-alive connection (as the adapter's libcurl does), doing
+    nothing with them; returns the requests it took."""
     requests = 0
     while url:
-        page = get(url)
+        parts = urllib.parse.urlsplit(url)
+        conn.request("GET", f"{parts.path}?{parts.query}", headers={"Accept": "application/fhir+json"})
+        page = json.loads(conn.getresponse().read())
         requests += 1
         url = next((link["url"] for link in page.get("link", []) if link["relation"] == "next"), None)
     return requests
@@ -68,11 +74,13 @@ def ceiling(base, members, page_size):
     since = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=366)).strftime(
         "%Y-%m-%dT%H:%M:%SZ")
     code = ",".join(urllib.parse.quote(c, safe="") for c in search_codes())
+    conn = http.client.HTTPConnection(urllib.parse.urlsplit(base).netloc)
     t0, requests = time.monotonic(), 0
     for pid in members:
-        requests += walk(f"{base}/Patient?_id={pid}")
-        requests += walk(f"{base}/Observation?patient={pid}&code={code}&date=ge{since}&_count={page_size}")
-        requests += walk(f"{base}/Encounter?patient={pid}&date=ge{since}&_count={page_size}")
+        requests += walk(conn, f"{base}/Patient?_id={pid}")
+        requests += walk(conn, f"{base}/Observation?patient={pid}&code={code}&date=ge{since}&_count={page_size}")
+        requests += walk(conn, f"{base}/Encounter?patient={pid}&date=ge{since}&_count={page_size}")
+    conn.close()
     return time.monotonic() - t0, requests
 
 
@@ -86,6 +94,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
     ap.add_argument("--patients", type=int, default=200)
+    ap.add_argument("--profile", choices=["oracle", "epic"], default="oracle",
+                    help="the test server's vendor profile (epic: pages of 200 from the first)")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="fra-bench-", dir="/tmp")
     os.chmod(work, 0o755)
@@ -94,7 +104,7 @@ def main():
                          capture_output=True, text=True).stdout.strip()
     log = os.path.join(work, "fhir.log")
     base = subprocess.run(["bash", f"{ROOT}/deploy/fhir-sandbox.sh", "55983", str(args.patients), "42", log,
-                           "--profile", "oracle", "--group", str(args.patients)],
+                           "--profile", args.profile, "--group", str(args.patients)],
                           check=True, capture_output=True, text=True).stdout.strip()
     try:
         key = os.path.join(work, "key")
@@ -111,13 +121,16 @@ def main():
         subprocess.run([args.binary, "migrate", "--config", cfg], check=True, capture_output=True)
         members = [m["entity"]["reference"].split("/", 1)[1] for m in get(f"{base}/Group/cohort")["member"]]
 
+        ceiling(base, members[:20], 200)  # the server warmed up (its JIT) before anything is timed
         walk_s, walk_requests = ceiling(base, members, 200)
-        print(f"the server's ceiling: {len(members)} patients walked in {walk_s:.2f} s = "
-              f"{len(members) / walk_s:.1f} patients/s ({walk_requests} requests)")
-
         admin(base, reset=True)
         out, n, requests, seconds = sync(args.binary, cfg)
         print(out, end="")
+        again_s, _ = ceiling(base, members, 200)  # and once more after: the faster of the two
+        walk_s = min(walk_s, again_s)
+        print(f"the server's ceiling: {len(members)} patients walked in {walk_s:.2f} s = "
+              f"{len(members) / walk_s:.1f} patients/s ({walk_requests} requests; the faster of two walks, "
+              f"before and after the sync)")
         print(f"first sync: {n} patients refreshed in {seconds:.2f} s = {n / seconds:.1f} patients/s; "
               f"sync / ceiling: {walk_s / seconds:.0%}")
 
@@ -126,7 +139,8 @@ def main():
         out, n, requests, seconds = sync(args.binary, cfg)
         s = admin(base)
         print(f"nothing new: {n} patients refreshed with {requests} requests = {requests / n:.2f} a patient "
-              f"(server counted {s['requests']}, the Group read included; target at most 3) in {seconds:.2f} s")
+              f"(server counted {s['requests']}, the Group read included; target at most 3) in {seconds:.2f} s "
+              f"= {n / seconds:.1f} patients/s; / ceiling: {walk_s / seconds:.0%}")
 
         # New vital signs for one member; only that member due.
         pid = members[0]
