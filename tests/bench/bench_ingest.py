@@ -90,6 +90,7 @@ def sync_benchmark(args, work, url, cfg):
               f"{ingest_s:.2f} s = {seen / ingest_s:,.0f} resources/s")
         print(f"the server's own ceiling (a client that only reads the same pages): {walk_s:.2f} s = "
               f"{seen / walk_s:,.0f} resources/s; sync / ceiling: {walk_s / ingest_s:.0%}")
+        return walk_s / ingest_s
     finally:
         with open(log + ".pid") as f:
             os.kill(int(f.read()), 15)
@@ -146,7 +147,16 @@ def main():
               f"peak resident memory {peak_kb / 1024:.0f} MB")
         print(f"COPY of the same rows into the same tables (ceiling): {copy_s:.2f} s = {ceiling:,.0f} resources/s")
         print(f"backfill / ceiling: {rate / ceiling:.0%}")
-        sync_benchmark(args, work, url, cfg)
+        obs_rate = args.observations / backfill_s
+        sync_ratio = sync_benchmark(args, work, url, cfg)
+        print("\ntargets:")
+        print(f"  backfill at least 50% of the COPY ceiling: {rate / ceiling:.0%}, "
+              f"{'met' if rate >= 0.5 * ceiling else 'NOT met'}")
+        print(f"  sync at least 60% of the read ceiling: {sync_ratio:.0%}, "
+              f"{'met' if sync_ratio >= 0.6 else 'NOT met'}")
+        print(f"  backfill at least 50,000 Observations/s: {obs_rate:,.0f}/s, "
+              f"{'met' if obs_rate >= 50000 else 'NOT met'} (that is "
+              f"{50000 / (ceiling * args.observations / total):.0%} of this run's COPY ceiling in Observations)")
     finally:
         subprocess.run(["bash", f"{ROOT}/deploy/pg-sandbox.sh", "stop", pg], check=False)
         subprocess.run(["rm", "-rf", work], check=False)

@@ -56,7 +56,7 @@ case "$target" in
   notification)
     # subscriptions.cpp also registers Subscriptions through fhir::Client: libcurl and spdlog,
     # linked as spdlog's CMake target does (compiled library, external fmt).
-    sources=("$root"/fhir/{subscriptions,client,retry,bundle,datetime}.cpp)
+    sources=("$root"/fhir/{subscriptions,client,rate_gate,retry,bundle,datetime}.cpp)
     headers=("$root"/fhir/*.hpp)
     flags=(-DSPDLOG_SHARED_LIB -DSPDLOG_COMPILED_LIB -DSPDLOG_FMT_EXTERNAL)
     libs=(-lspdlog -lfmt -lcurl -lpthread)

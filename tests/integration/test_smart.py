@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 
 from support import adapter, database, fhir_base, fhir_origin, work, write_config
+from support.keys import keypair
 
 
 def admin(body):
@@ -21,20 +22,6 @@ def admin(body):
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req) as r:
         return json.load(r)
-
-
-def keypair(name, kind):
-    key, pub = os.path.join(work(), name + ".pem"), os.path.join(work(), name + ".pub.pem")
-    if kind == "rsa":
-        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key],
-                       check=True, capture_output=True)
-    else:
-        subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out", key],
-                       check=True, capture_output=True)
-    subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-out", pub], check=True, capture_output=True)
-    os.chmod(key, 0o600)
-    with open(pub) as f:
-        return key, f.read()
 
 
 def smart_config(name, db, client_id, key):

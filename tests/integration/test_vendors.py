@@ -13,7 +13,9 @@ import unittest
 import urllib.parse
 import urllib.request
 
-from support import adapter, binary, fhir_all, fhir_get, database, free_port, ok, pseudonym, sql, vital_sign, work, write_config
+from support import (adapter, binary, database, fhir_all, fhir_get, free_port, ok, pseudonym, sql, vital_sign, work,
+                     write_config)
+from support.keys import keypair
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PATIENTS, MEMBERS, SEED = 40, 20, 11
@@ -177,6 +179,28 @@ class Epic(VendorCase, unittest.TestCase):
         self.assertIn(f"with {3 * MEMBERS} requests (3.00 a patient)", run.stdout)
 
 
+    def test_6_a_refused_target_stops_with_the_servers_reason_and_scores_stay_pending(self):
+        # Epic takes no RiskAssessment: the write-back stops at the first refusal, in one line
+        # naming the server's reason, and every score stays pending for a target that works.
+        db = database("epic_refused")
+        cfg = vendor_config("epic-refused.toml", self.base, db, "patient")
+        with open(cfg) as f:
+            text = f.read()
+        with open(cfg, "w") as f:
+            f.write(text.replace('target = "observation"', 'target = "risk-assessment"'))
+        ok("migrate", "--config", cfg)
+        run = adapter("sync", "--once", "--config", cfg)
+        self.assertEqual(run.returncode, 77, run.stdout + run.stderr)
+        refusals = [line for line in (run.stdout + run.stderr).splitlines() if "refused" in line]
+        self.assertTrue(refusals and all("RiskAssessment is not a supported resource for write" in line
+                                         for line in refusals), refusals)
+        self.assertIn("RiskAssessments: 0 created, 0 updated", run.stdout)
+        pending = int(sql("SELECT count(*) FROM risk_assessment WHERE pending_score_id IS NOT NULL", db)[0][0])
+        scored = int(sql("SELECT count(DISTINCT patient_key) FROM score", db)[0][0])
+        self.assertGreater(scored, 0)
+        self.assertEqual(pending, scored)
+
+
 class Oracle(VendorCase, unittest.TestCase):
     profile = "oracle"
     strategy = "patient"
@@ -256,6 +280,38 @@ class Oracle(VendorCase, unittest.TestCase):
         self.assertEqual(s["leakedAuthorization"], 0, s)
         self.assertGreater(s["byInteraction"].get("bulk-file", 0), 0, s)
         self.assertGreater(int(sql("SELECT count(*) FROM resource_version", db)[0][0]), MEMBERS)
+
+
+    def test_7_short_tokens_are_renewed_without_being_throttled(self):
+        # Millennium's tokens last under 10 minutes and a new one within a minute is refused
+        # (429 slow_down): one sync asks for one token.
+        key, pub = keypair("oracle-smart", "ec")
+        origin = self.base.split("/fhir/")[0]
+
+        def smart_admin(body):
+            req = urllib.request.Request(f"{origin}/admin/smart", data=json.dumps(body).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req) as r:
+                return json.load(r)
+
+        before = smart_admin({"clientId": "fra-oracle", "publicKeyPem": pub, "required": True})
+        try:
+            db = database("oracle_smart")
+            cfg = vendor_config("oracle-smart.toml", self.base, db, "patient")
+            with open(cfg) as f:
+                text = f.read()
+            with open(cfg, "w") as f:
+                f.write(text.replace("[fhir]\n", f'[fhir]\nsmart_token_url = "{origin}/auth/token"\n'
+                                                 f'smart_client_id = "fra-oracle"\nsmart_private_key_file = "{key}"\n'
+                                                 'smart_key_id = "fra-oracle-key"\n', 1))
+            ok("migrate", "--config", cfg)
+            stats(self.base, reset=True)
+            ok("sync", "--once", "--config", cfg)
+            after = smart_admin({"required": True})
+            self.assertEqual(after["issued"] - before.get("issued", 0), 1, after)
+            self.assertEqual(stats(self.base)["throttled"], 0)
+        finally:
+            smart_admin({"required": False, "revoke": True})
 
 
 class TwoProcesses(unittest.TestCase):
