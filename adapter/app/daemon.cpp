@@ -196,6 +196,20 @@ std::optional<int> Daemon::turn() {
   return std::nullopt;
 }
 
+// Per-patient sync: the cohort's Group and file, again every cohort.refresh_seconds.
+void Daemon::read_cohort_if_due() {
+  if (Clock::now() < cohort_due_) return;
+  try {
+    const auto members = pipeline_->refresh_cohort();
+    spdlog::info("cohort: {} patients", members);
+  } catch (const std::runtime_error& e) {
+    if (classify(std::current_exception()).kind != FailureKind::bug) throw;
+    // The patients file changed under us and is no longer readable: the cohort stays as it was.
+    spdlog::error("cohort: {}; the cohort stays as it was", e.what());
+  }
+  cohort_due_ = Clock::now() + std::chrono::seconds(cfg_.cohort.refresh_seconds);
+}
+
 // Per-patient sync: the cohort again every cohort.refresh_seconds, then every patient due; the
 // queue is looked at again after sync.observation_interval_seconds (5 s after a failure).
 void Daemon::refresh_due_patients() {
@@ -212,17 +226,7 @@ void Daemon::refresh_due_patients() {
                  static_cast<double>(pipeline_->patient_requests() - asked_before));
   };
   try {
-    if (Clock::now() >= cohort_due_) {
-      try {
-        const auto members = pipeline_->refresh_cohort();
-        spdlog::info("cohort: {} patients", members);
-      } catch (const std::runtime_error& e) {
-        if (classify(std::current_exception()).kind != FailureKind::bug) throw;
-        // The patients file changed under us: the cohort stays as it was.
-        spdlog::error("cohort: {}; the cohort stays as it was", e.what());
-      }
-      cohort_due_ = Clock::now() + std::chrono::seconds(cfg_.cohort.refresh_seconds);
-    }
+    read_cohort_if_due();
     const fhir::Micros started = fhir::now_micros();
     for (const auto& rep : pipeline_->pull()) {
       metrics_.add("fra_resources_ingested_total", rep.counts.stored, "cohort");

@@ -68,6 +68,7 @@ class Daemon {
   void audit_model(bool reload);
   void ingest_due(const std::set<std::string>& woken);
   void refresh_due_patients();
+  void read_cohort_if_due();
   void score_and_write();
   void purge_if_due();
   void set_model_info(double value);

@@ -264,6 +264,21 @@ std::optional<fhir::Coding> observation_code(const config::Config& cfg,
   return fhir::Coding{text.substr(0, bar), text.substr(bar + 1)};
 }
 
+// sync.strategy, `auto` decided by the CapabilityStatement: the system-wide search sorts by
+// _lastUpdated and searches from it, for every type it reads.
+std::string chosen_strategy(const std::string& configured,
+                            const std::optional<fhir::Capability>& cap) {
+  if (configured != "auto") return configured;
+  bool system = true;
+  for (const char* type : {"Observation", "Encounter"})
+    system = system && cap->searches_by(type, "_lastUpdated") && cap->searches_by(type, "_sort");
+  spdlog::info("sync.strategy auto: {}",
+               system ? "system-wide searches"
+                      : "per patient (the server declares no _lastUpdated or no _sort search "
+                        "for Observation and Encounter)");
+  return system ? "system" : "patient";
+}
+
 }  // namespace
 
 bool resolve_server_choices(const config::Config& cfg, const std::string& model_name,
@@ -291,18 +306,7 @@ bool resolve_server_choices(const config::Config& cfg, const std::string& model_
         "the configuration asks for",
         e.what());
   }
-  std::string strategy = cfg.sync.strategy;
-  if (strategy == "auto") {
-    // The system-wide search sorts by _lastUpdated and searches from it, for every type it reads.
-    bool system = true;
-    for (const char* type : {"Observation", "Encounter"})
-      system = system && cap->searches_by(type, "_lastUpdated") && cap->searches_by(type, "_sort");
-    strategy = system ? "system" : "patient";
-    spdlog::info("sync.strategy auto: {}",
-                 system ? "system-wide searches"
-                        : "per patient (the server declares no _lastUpdated or no _sort search "
-                          "for Observation and Encounter)");
-  }
+  const std::string strategy = chosen_strategy(cfg.sync.strategy, cap);
   o.per_patient = strategy == "patient";
   if (o.per_patient && o.cohort.group_id.empty() && o.cohort.patients_file.empty()) {
     error_line(
