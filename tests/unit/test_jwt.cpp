@@ -1,79 +1,17 @@
 // The CDS Hooks caller's JWT: keys from a JWK set, RS384 and ES384 signatures, the claims, and
 // replays. Keys are made here with OpenSSL; tokens are signed here as an EHR signs them.
 #include <doctest/doctest.h>
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
-#include <openssl/ec.h>
-#include <openssl/evp.h>
 
 #include <string>
 
 #include "fhir/jwt.hpp"
-#include "fhir/smart.hpp"
+#include "tests/unit/jose_keys.hpp"
 
 using namespace fra;
 
 namespace {
 
-struct Pair {
-  EVP_PKEY* pkey = nullptr;
-  bool ec = false;
-  explicit Pair(bool is_ec) : ec(is_ec) {
-    pkey = ec ? EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-384")
-              : EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048));
-    REQUIRE(pkey != nullptr);
-  }
-  ~Pair() { EVP_PKEY_free(pkey); }
-  Pair(const Pair&) = delete;
-
-  std::string bn(const char* name) const {
-    BIGNUM* b = nullptr;
-    REQUIRE(EVP_PKEY_get_bn_param(pkey, name, &b) == 1);
-    std::string out(static_cast<std::size_t>(BN_num_bytes(b)), '\0');
-    BN_bn2bin(b, reinterpret_cast<unsigned char*>(out.data()));
-    BN_free(b);
-    return out;
-  }
-  std::string jwk(const std::string& kid) const {
-    if (!ec)
-      return R"({"kty": "RSA", "kid": ")" + kid + R"(", "n": ")" +
-             fhir::base64url(bn(OSSL_PKEY_PARAM_RSA_N)) + R"(", "e": ")" +
-             fhir::base64url(bn(OSSL_PKEY_PARAM_RSA_E)) + R"("})";
-    unsigned char point[97];
-    size_t len = 0;
-    REQUIRE(EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point,
-                                            &len) == 1);
-    REQUIRE(len == 97);
-    const std::string x(reinterpret_cast<char*>(point) + 1, 48),
-        y(reinterpret_cast<char*>(point) + 49, 48);
-    return R"({"kty": "EC", "crv": "P-384", "kid": ")" + kid + R"(", "x": ")" + fhir::base64url(x) +
-           R"(", "y": ")" + fhir::base64url(y) + R"("})";
-  }
-  std::string sign(const std::string& header, const std::string& payload) const {
-    const std::string input = fhir::base64url(header) + "." + fhir::base64url(payload);
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    size_t len = 0;
-    REQUIRE(EVP_DigestSignInit(ctx, nullptr, EVP_sha384(), nullptr, pkey) == 1);
-    REQUIRE(EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()),
-                           input.size()) == 1);
-    std::string sig(len, '\0');
-    REQUIRE(EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
-                           reinterpret_cast<const unsigned char*>(input.data()),
-                           input.size()) == 1);
-    sig.resize(len);
-    EVP_MD_CTX_free(ctx);
-    if (ec) {
-      const unsigned char* p = reinterpret_cast<const unsigned char*>(sig.data());
-      ECDSA_SIG* es = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(sig.size()));
-      unsigned char raw[96];
-      BN_bn2binpad(ECDSA_SIG_get0_r(es), raw, 48);
-      BN_bn2binpad(ECDSA_SIG_get0_s(es), raw + 48, 48);
-      ECDSA_SIG_free(es);
-      sig.assign(reinterpret_cast<char*>(raw), sizeof raw);
-    }
-    return input + "." + fhir::base64url(sig);
-  }
-};
+using fra::test::Pair;
 
 constexpr fhir::Micros kNow = 1'800'000'000'000'000LL;
 const std::string kAud = "https://fra.example.org/cds-services/readmission-risk";
@@ -138,7 +76,7 @@ TEST_CASE("a jti is used once within its token's lifetime") {
   CHECK_FALSE(guard.first_use("a", kNow + 300, kNow + 10));
   CHECK(guard.first_use("b", kNow + 300, kNow + 10));
   CHECK(guard.first_use("a", kNow + 900, kNow + 301));  // the first token expired: forgotten
-  CHECK(guard.size() == 1);  // "b" expired with it
+  CHECK(guard.size() == 1);                             // "b" expired with it
 }
 
 TEST_CASE("what is not a token or not a JWK set is refused, not crashed on") {
