@@ -8,6 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 bash "$root/deploy/install-deps.sh"
 (cd "$root/tests/fhir-server" && npm ci --no-audit --no-fund --loglevel=error)
+(cd "$root/tests/cds-client" && npm ci --no-audit --no-fund --loglevel=error)
 
 werror=OFF
 [ "${CI:-}" = "true" ] && werror=ON

@@ -101,8 +101,9 @@ void rescore_one(const store::StoredScore& s, const score::ModelPackage& model,
   const double again = complete ? static_cast<double>(model.model.predict(row.data())) : -1.0;
   if (!complete || again != s.probability) {
     if (++tally.differ <= 20)
-      fmt::print("score {}: stored {:.9g}, {} {:.9g}\n", s.id, s.probability,
-                 complete ? "recomputed" : "its feature vector is incomplete;", again);
+      fmt::print("{} {}: stored {:.9g}, {} {:.9g}\n", s.card ? "card of audit event" : "score",
+                 s.id, s.probability, complete ? "recomputed" : "its feature vector is incomplete;",
+                 again);
   }
 }
 

@@ -23,6 +23,7 @@
 #include <sstream>
 #include <thread>
 
+#include "adapter/app/cds_hooks.hpp"
 #include "adapter/app/commands.hpp"
 #include "adapter/app/daemon.hpp"
 #include "adapter/app/setup.hpp"
@@ -56,6 +57,11 @@ void declare_metrics(daemon::Metrics& m) {
   m.declare("fra_patient_refresh_requests_total", "counter",
             "Per-patient sync: FHIR requests the refreshes took (divided by "
             "fra_patients_refreshed_total: requests per refreshed patient)");
+  m.declare("fra_cds_calls_total", "counter", "CDS Hooks calls answered, by HTTP status", "status");
+  m.declare("fra_cds_refused_total", "counter",
+            "CDS Hooks calls refused (401), by reason: no-token, malformed, unknown-issuer, "
+            "unknown-key, signature, claims, replay",
+            "reason");
   m.declare("fra_database_errors_total", "counter",
             "Database failures (the worker reconnects after 5 s)");
   m.declare("fra_queue_depth", "gauge", "Patients waiting on the scoring queue");
@@ -221,10 +227,12 @@ std::function<int(const std::string&, const std::string&, const std::string&)> n
 std::unique_ptr<daemon::HttpEndpoint> serve(const config::Config& cfg,
                                             const fhir::ClientOptions& opts,
                                             const std::string& secret, Shared& shared,
-                                            daemon::Metrics& metrics, bool& failed) {
+                                            daemon::Metrics& metrics,
+                                            const mapping::Pseudonymizer& ps, bool& failed) {
   failed = false;
-  if (cfg.http.listen.empty()) return nullptr;
   daemon::Handlers h;
+  h.cds = cds_hooks_handler(cfg, ps, metrics, failed);
+  if (failed || cfg.http.listen.empty()) return nullptr;
   h.ready = readiness(cfg, opts);
   h.metrics = [&shared, &metrics]() {
     const auto now = fhir::now_micros();
@@ -243,9 +251,10 @@ std::unique_ptr<daemon::HttpEndpoint> serve(const config::Config& cfg,
     return nullptr;
   }
   const auto& listen = cfg.http.listen;
-  spdlog::info("serving /healthz, /readyz, /metrics{} on {}:{}",
-               cfg.sync.subscription_mode() ? " and /notify" : "",
-               listen.substr(0, listen.rfind(':')), http->port());
+  spdlog::info("serving /healthz, /readyz, /metrics{}{} on {}:{}",
+               cfg.sync.subscription_mode() ? ", /notify" : "",
+               cfg.cds_hooks.enabled ? ", /cds-services" : "", listen.substr(0, listen.rfind(':')),
+               http->port());
   return http;
 }
 
@@ -280,7 +289,7 @@ int run_daemon(const std::string& file) {
     metrics.add("fra_fhir_http_responses_total", 1, std::to_string(status));
   };
   bool failed = false;
-  auto http = serve(*cfg, *opts, secret, shared, metrics, failed);
+  auto http = serve(*cfg, *opts, secret, shared, metrics, *pseudonyms, failed);
   if (failed) return kExitConfig;
 
   Daemon worker(*cfg, *pseudonyms, std::move(model), *opts, shared, metrics, secret);

@@ -94,6 +94,14 @@ struct WritebackSection {
   std::string observation_code;  ///< "system|code"; "" for the model's own
 };
 
+/// The CDS Hooks service on http.listen.
+struct CdsHooksSection {
+  bool enabled = false;
+  std::string base_url;      ///< the public base the EHR calls, e.g. https://fra.example.org
+  std::string issuers_file;  ///< the trusted issuers, JSON
+  std::string indicators;    ///< "low=info,moderate=warning,high=critical"
+};
+
 /// The patients a per-patient sync refreshes.
 struct CohortSection {
   std::string group_id;
@@ -131,6 +139,7 @@ struct Config {
   ModelSection model;
   SyncSection sync;
   CohortSection cohort;
+  CdsHooksSection cds_hooks;
   FeaturesSection features;
   RetentionSection retention;
   ScoreSection score;

@@ -235,6 +235,25 @@ const std::vector<KeySpec>& key_specs() {
            "spaces or control "
            "characters) once trailing newlines and spaces are cut. Generate it with `openssl "
            "rand -hex 32 > notify.secret; chmod 600 notify.secret`"},
+      {FRA_KEY(cds_hooks, enabled), .default_value = "false",
+       .description =
+           "`run`: serve the CDS Hooks service on `http.listen` (`GET /cds-services`, `POST "
+           "/cds-services/<model name>`): a card with the patient's risk when a chart opens "
+           "([operations.md](operations.md#cds-hooks))"},
+      {FRA_KEY(cds_hooks, base_url), .default_value = "", .form = "URL",
+       .description =
+           "The service's public base URL as the EHR calls it, e.g. `https://fra.example.org`: "
+           "a call's JWT `aud` must be `<base_url>/cds-services/<id>`. Required with "
+           "`cds_hooks.enabled`"},
+      {FRA_KEY(cds_hooks, issuers_file), .default_value = "", .form = "path",
+       .description =
+           "The EHRs trusted to call: a JSON array of `{\"iss\": ..., \"jwks_file\": PATH}` "
+           "or `{\"iss\": ..., \"jku\": URL}`; a relative path is taken from the "
+           "configuration file's folder. Required with `cds_hooks.enabled`"},
+      {FRA_KEY(cds_hooks, indicators), .default_value = "low=info,moderate=warning,high=critical",
+       .description =
+           "The card's `indicator` for each band: `band=info|warning|critical`, comma-separated; "
+           "a band not named gets `info`"},
       {FRA_KEY(http, listen), .default_value = "127.0.0.1:9464",
        .form = "`host:port`, IPv6 as `[::1]:9464`, or empty",
        .description =

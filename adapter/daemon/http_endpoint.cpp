@@ -28,7 +28,8 @@ HttpEndpoint::HttpEndpoint(const std::string& listen, Handlers handlers)
     host = host.substr(1, host.size() - 2);
 
   auto& s = impl_->server;
-  s.set_payload_max_length(1 << 20);  // a notification is a wake-up, not data
+  // A notification is a wake-up, not data; a CDS Hooks call carries its patient's prefetch.
+  s.set_payload_max_length(handlers.cds ? 32 << 20 : 1 << 20);
   s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });
@@ -45,6 +46,21 @@ HttpEndpoint::HttpEndpoint(const std::string& listen, Handlers handlers)
            const std::string type = req.matches.size() > 1 ? std::string(req.matches[1]) : "";
            res.status = h.notify(type, req.get_header_value("X-Fra-Secret"), req.body);
          });
+  if (handlers.cds) {
+    auto reply = [](httplib::Response& res, const JsonReply& r) {
+      res.status = r.status;
+      res.set_content(r.body, "application/json");
+    };
+    s.Get("/cds-services",
+          [h = handlers, reply](const httplib::Request& req, httplib::Response& res) {
+            reply(res, h.cds("GET", "", false, req.get_header_value("Authorization"), ""));
+          });
+    s.Post(R"(/cds-services/([A-Za-z0-9._-]+)(/feedback)?)",
+           [h = handlers, reply](const httplib::Request& req, httplib::Response& res) {
+             reply(res, h.cds("POST", req.matches[1], req.matches[2].length() > 0,
+                              req.get_header_value("Authorization"), req.body));
+           });
+  }
   port_ = port == 0 ? s.bind_to_any_port(host) : (s.bind_to_port(host, port) ? port : -1);
   if (port_ < 0) throw std::runtime_error("http.listen: cannot listen on " + listen);
   thread_ = std::thread([this] { impl_->server.listen_after_bind(); });

@@ -1,6 +1,7 @@
 #pragma once
-// The daemon's own HTTP endpoint: GET /healthz, /readyz, /metrics, and POST /notify[/<type>]
-// for FHIR Subscription notifications. Served by cpp-httplib on a thread pool of its own.
+// The daemon's own HTTP endpoint: GET /healthz, /readyz, /metrics, POST /notify[/<type>] for
+// FHIR Subscription notifications, and the CDS Hooks service under /cds-services. Served by
+// cpp-httplib on a thread pool of its own.
 
 #include <functional>
 #include <memory>
@@ -14,6 +15,12 @@ struct Readiness {
   std::string detail;  ///< one line per check: "database ok", "fhir unreachable: ...", ...
 };
 
+/// An answer of a handler that serves JSON.
+struct JsonReply {
+  int status = 200;
+  std::string body;
+};
+
 struct Handlers {
   std::function<Readiness()> ready;
   std::function<std::string()> metrics;  ///< Prometheus text
@@ -21,6 +28,12 @@ struct Handlers {
   /// and `body`; returns the HTTP status to answer (200, or 401 for a wrong secret).
   std::function<int(const std::string& type, const std::string& secret, const std::string& body)>
       notify;
+  /// CDS Hooks (empty: not served): GET /cds-services (`id` empty, `method` "GET"), POST
+  /// /cds-services/{id} and POST /cds-services/{id}/feedback (`feedback` true), with the
+  /// Authorization header and the body.
+  std::function<JsonReply(const std::string& method, const std::string& id, bool feedback,
+                          const std::string& authorization, const std::string& body)>
+      cds;
 };
 
 class HttpEndpoint {

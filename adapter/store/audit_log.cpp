@@ -138,15 +138,20 @@ std::vector<StoredScore> AuditLog::stored_scores(std::optional<int> sample) {
   });
   return session_.transact("reading the scores", [&](pqxx::work& w) {
     std::vector<StoredScore> out;
+    // The stored scores, and the scores CDS Hooks cards carried (their audit events hold the
+    // feature vector itself).
     const std::string select =
-        "SELECT score_id, model_sha256, probability, features::text FROM audit_scores";
+        "SELECT score_id, model_sha256, probability, features::text, false AS card FROM "
+        "audit_scores UNION ALL SELECT id, details->>'model_sha256', "
+        "(details->>'probability')::float8, (details->'features')::text, true FROM audit_events "
+        "WHERE action = 'cds-score'";
     auto rows = sample ? w.exec_params("SELECT * FROM (" + select +
-                                           " ORDER BY random() LIMIT $1) s ORDER BY score_id",
+                                           " ORDER BY random() LIMIT $1) s ORDER BY card, score_id",
                                        *sample)
-                       : w.exec(select + " ORDER BY score_id");
+                       : w.exec(select + " ORDER BY card, score_id");
     for (const auto& r : rows)
       out.push_back({r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<double>(),
-                     r[3].as<std::string>()});
+                     r[3].as<std::string>(), r[4].as<bool>()});
     return out;
   });
 }

@@ -31,6 +31,7 @@ struct StoredScore {
   std::string model_sha256;
   double probability = 0;
   std::string features_json;  ///< feature name -> value, null when missing
+  bool card = false;  ///< a CDS Hooks card's score (id: its audit event's), not a stored one
 };
 
 /// The canonical form of an audit row's fields (id, at, actor, action, object, details,

@@ -14,6 +14,10 @@ namespace {
 
 std::string json_number(double v) { return std::isfinite(v) ? fmt::format("{:.9g}", v) : "null"; }
 
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 }  // namespace
 
 mapping::FeatureComputer bind_model(const score::ModelPackage& model,
@@ -76,37 +80,33 @@ std::vector<IngestReport> Pipeline::pull() {
   return patients_ ? patients_->pull(options_.stop) : search_.pull(options_.stop);
 }
 
-namespace {
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-}  // namespace
-
 IngestReport Pipeline::ingest(const std::string& type) {
   return search_.pull_type(type, options_.stop);
 }
 
-std::vector<store::Scored> Pipeline::score_inputs(const std::vector<mapping::PatientInputs>& in,
-                                                  fhir::Micros as_of) {
-  const auto& defs = features_.definitions();
+std::vector<store::Scored> score_all(const mapping::FeatureComputer& features,
+                                     const score::ModelPackage& package,
+                                     const std::vector<mapping::PatientInputs>& in,
+                                     fhir::Micros as_of, int top_factors, ScoreTiming* timing) {
+  const auto& defs = features.definitions();
   const std::size_t n = in.size(), width = defs.size();
   auto t0 = std::chrono::steady_clock::now();
   std::vector<float> rows(n * width);
-  for (std::size_t i = 0; i < n; ++i) features_.compute(in[i], as_of, rows.data() + i * width);
-  timing_.features_seconds += seconds_since(t0);
+  for (std::size_t i = 0; i < n; ++i) features.compute(in[i], as_of, rows.data() + i * width);
+  if (timing) timing->features_seconds += seconds_since(t0);
 
   t0 = std::chrono::steady_clock::now();
-  const score::Model& model = model_.model;
+  const score::Model& model = package.model;
   std::vector<float> probabilities(n), contributions(n * (width + 1));
   model.predict_batch(rows.data(), n, probabilities.data());
   model.contributions_batch(rows.data(), n, contributions.data());
   std::vector<store::Scored> out(n);
-  const std::size_t k = static_cast<std::size_t>(std::max(0, options_.top_factors));
+  const std::size_t k = static_cast<std::size_t>(std::max(0, top_factors));
   for (std::size_t i = 0; i < n; ++i) {
     const float* row = rows.data() + i * width;
     auto& s = out[i];
     s.probability = probabilities[i];
-    s.band = model_.manifest.band_for(s.probability).code;
+    s.band = package.manifest.band_for(s.probability).code;
     s.features.assign(row, row + width);
     // Built in a buffer: GCC 12 warns falsely (-Wrestrict) on a string grown from a literal here.
     fmt::memory_buffer json;
@@ -120,8 +120,13 @@ std::vector<store::Scored> Pipeline::score_inputs(const std::vector<mapping::Pat
     json.push_back(']');
     s.contributions_json = fmt::to_string(json);
   }
-  timing_.model_seconds += seconds_since(t0);
+  if (timing) timing->model_seconds += seconds_since(t0);
   return out;
+}
+
+std::vector<store::Scored> Pipeline::score_inputs(const std::vector<mapping::PatientInputs>& in,
+                                                  fhir::Micros as_of) {
+  return score_all(features_, model_, in, as_of, options_.top_factors, &timing_);
 }
 
 store::ScoreCounts Pipeline::score_queue(fhir::Micros as_of) {

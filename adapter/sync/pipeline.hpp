@@ -84,6 +84,15 @@ mapping::FeatureComputer bind_model(const score::ModelPackage& model,
                                     const std::vector<mapping::FeatureDefinition>& defined,
                                     const mapping::ObservationCatalog& catalog);
 
+/// Scores patients' inputs as of `as_of`: each one's feature vector, probability, band and its
+/// `top_factors` largest contributions (TreeSHAP), as the sync stores them; where the time went is
+/// added to `timing` when given. The CDS Hooks service scores a prefetch through it too.
+std::vector<store::Scored> score_all(const mapping::FeatureComputer& features,
+                                     const score::ModelPackage& package,
+                                     const std::vector<mapping::PatientInputs>& in,
+                                     fhir::Micros as_of, int top_factors,
+                                     ScoreTiming* timing = nullptr);
+
 class Pipeline {
  public:
   /// Binds the model's features to their definitions; throws std::invalid_argument naming a

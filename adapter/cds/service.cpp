@@ -1,0 +1,328 @@
+#include "adapter/cds/service.hpp"
+
+#include <fmt/format.h>
+#include <openssl/rand.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <cmath>
+
+#include "adapter/source/map_page.hpp"
+#include "adapter/source/patient_sync.hpp"
+#include "adapter/sync/pipeline.hpp"
+#include "adapter/writeback/wording.hpp"
+#include "fhir/client.hpp"
+#include "fhir/json.hpp"
+#include "fhir/risk_assessment.hpp"
+
+namespace fra::cds {
+namespace {
+
+using fhir::json::member;
+using fhir::json::string_member;
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+Reply error(int status, const std::string& why) {
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  w.StartObject();
+  w.Key("error");
+  w.String(why.c_str());
+  w.EndObject();
+  return {status, buf.GetString(), ""};
+}
+
+std::string uuid_v4() {
+  unsigned char b[16];
+  RAND_bytes(b, sizeof b);
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
+  return fmt::format(
+      "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}"
+      "{:02x}{:02x}{:02x}{:02x}",
+      b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+      b[15]);
+}
+
+// The resources of a prefetch entry: a resource, the entries of a Bundle, none for null. An
+// OperationOutcome is the EHR's error.
+Result<std::vector<const rapidjson::Value*>> resources_of(const rapidjson::Value& v) {
+  std::vector<const rapidjson::Value*> out;
+  if (v.IsNull()) return out;
+  const auto type = string_member(v, "resourceType").value_or("");
+  if (type == "OperationOutcome")
+    return make_error("prefetch-error", "the EHR's prefetch holds an OperationOutcome");
+  if (type != "Bundle") {
+    out.push_back(&v);
+    return out;
+  }
+  if (const auto* entries = member(v, "entry"); entries != nullptr && entries->IsArray())
+    for (const auto& e : entries->GetArray())
+      if (const auto* r = member(e, "resource")) out.push_back(r);
+  return out;
+}
+
+// What the sync's store would hand the feature code for this patient.
+mapping::PatientInputs inputs_of(const store::Page& page, const mapping::Pseudonym& patient) {
+  mapping::PatientInputs in;
+  for (const auto& p : page.patients)
+    if (p.version.key == patient) {
+      in.birth_year = p.birth_year;
+      in.sex = p.sex;
+    }
+  for (const auto& o : page.observations)
+    if (o.patient == patient)
+      for (const auto& v : o.values) in.measurements.push_back({v.code, v.value, o.effective});
+  for (const auto& e : page.encounters)
+    if (e.patient == patient && e.counts) in.stays.push_back({e.class_code, e.start, e.end});
+  return in;
+}
+
+}  // namespace
+
+Service::Service(const score::ModelPackage& model, const mapping::FeatureComputer& features,
+                 const mapping::ObservationCatalog& catalog, const mapping::Pseudonymizer& ps,
+                 Trust& trust, ServiceOptions options, std::function<void(const CardScore&)> record,
+                 std::function<void(const std::string&)> record_feedback)
+    : model_(model),
+      features_(features),
+      catalog_(catalog),
+      ps_(ps),
+      trust_(trust),
+      options_(std::move(options)),
+      record_(std::move(record)),
+      record_feedback_(std::move(record_feedback)) {
+  std::string codes;
+  for (const auto& c : source::observation_search_codes(catalog))
+    codes += (codes.empty() ? "" : ",") + c;
+  // A prefetch is one Bundle: a page large enough for a patient's record.
+  observation_query_ = "Observation?patient={{context.patientId}}&code=" + codes + "&_count=1000";
+}
+
+const std::string& Service::id() const { return model_.manifest.name; }
+
+Reply Service::discovery() const {
+  const auto& m = model_.manifest;
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  w.StartObject();
+  w.Key("services");
+  w.StartArray();
+  w.StartObject();
+  w.Key("hook");
+  w.String("patient-view");
+  w.Key("id");
+  w.String(m.name.c_str());
+  w.Key("title");
+  const std::string title = fmt::format("{} risk ({} {})", m.outcome_display, m.name, m.version);
+  w.String(title.c_str());
+  w.Key("description");
+  const std::string description =
+      m.description.empty()
+          ? fmt::format("The patient's {} risk, and the main factors.", m.outcome_display)
+          : m.description;
+  w.String(description.c_str());
+  w.Key("prefetch");
+  w.StartObject();
+  w.Key("patient");
+  w.String("Patient/{{context.patientId}}");
+  w.Key("observations");
+  w.String(observation_query_.c_str());
+  w.Key("encounters");
+  w.String("Encounter?patient={{context.patientId}}&_count=1000");
+  w.EndObject();
+  w.EndObject();
+  w.EndArray();
+  w.EndObject();
+  return {200, buf.GetString(), ""};
+}
+
+Reply Service::call(const std::string& service_id, const std::string& authorization,
+                    const std::string& body, fhir::Micros now) {
+  if (service_id != id()) return error(404, "no such service");
+  const std::string audience = options_.base_url + "/cds-services/" + service_id;
+  auto trusted = trust_.check(authorization, audience, now);
+  if (auto* refusal = std::get_if<Refusal>(&trusted)) {
+    Reply r = error(401, "unauthorized");
+    r.refusal = refusal->reason;
+    return r;
+  }
+  rapidjson::Document req;
+  req.Parse(body.data(), body.size());
+  if (req.HasParseError() || !req.IsObject()) return error(400, "the request is not JSON");
+  if (string_member(req, "hook") != "patient-view")
+    return error(400, "this service answers the patient-view hook");
+  const auto* context = member(req, "context");
+  const auto patient_id = context ? string_member(*context, "patientId") : std::nullopt;
+  if (!patient_id || patient_id->empty()) return error(400, "context.patientId is missing");
+
+  // Each prefetch key, or (missing) the EHR's FHIR server with the token it gave.
+  const auto* prefetch = member(req, "prefetch");
+  std::vector<std::unique_ptr<fhir::SearchPage>> fetched;  // keeps fetched documents alive
+  std::unique_ptr<fhir::Client> client;
+  store::Page page;
+  const std::vector<std::pair<const char*, const char*>> keys{
+      {"patient", "Patient"}, {"observations", "Observation"}, {"encounters", "Encounter"}};
+  for (const auto& [key, type] : keys) {
+    const rapidjson::Value* given = prefetch ? member(*prefetch, key) : nullptr;
+    std::vector<const rapidjson::Value*> resources;
+    if (given != nullptr) {
+      auto r = resources_of(*given);
+      if (!r) return error(412, r.error().message);
+      resources = std::move(r).value();
+    } else {
+      const auto server = string_member(req, "fhirServer");
+      if (!server) return error(412, fmt::format("no prefetch '{}' and no fhirServer", key));
+      if (!client) {
+        fhir::ClientOptions o;
+        o.base_url = *server;
+        o.timeout_seconds = options_.fetch_timeout_seconds;
+        o.max_attempts = 2;
+        if (const auto* auth = member(req, "fhirAuthorization"))
+          o.bearer_token = string_member(*auth, "access_token").value_or("");
+        client = std::make_unique<fhir::Client>(o);
+      }
+      std::string query = std::string(key) == "patient"
+                              ? std::string("Patient?_id={{context.patientId}}")
+                          : std::string(key) == "observations"
+                              ? observation_query_
+                              : std::string("Encounter?patient={{context.patientId}}&_count=1000");
+      query.replace(query.find("{{context.patientId}}"), 21, fhir::url_encode(*patient_id));
+      for (std::string url = query; !url.empty();) {
+        auto resp = client->get(url);
+        if (resp.status != 200)
+          return error(412,
+                       fmt::format("the EHR's FHIR server answered {} for '{}'", resp.status, key));
+        auto sp = fhir::parse_search_page(resp.body);
+        if (!sp)
+          return error(412, fmt::format("the EHR's FHIR server sent no Bundle for '{}'", key));
+        fetched.push_back(std::make_unique<fhir::SearchPage>(std::move(sp).value()));
+        for (const auto* r : fetched.back()->resources) resources.push_back(r);
+        url = fetched.back()->next.value_or("");
+      }
+    }
+    for (const auto* r : resources) source::map_resource(type, *r, ps_, catalog_, page);
+  }
+
+  const auto patient = ps_.of("Patient", fhir::FhirId{*patient_id});
+  const auto scored =
+      sync::score_all(features_, model_, {inputs_of(page, patient)}, now, options_.top_factors);
+  const store::Scored& s = scored.at(0);
+  const std::string card = uuid_v4();
+  record_({card, patient.hex, now, s});
+
+  // The card.
+  const auto& m = model_.manifest;
+  store::PendingWrite pw;
+  pw.probability = s.probability;
+  pw.as_of = now;
+  pw.contributions_json = s.contributions_json;
+  const auto words = writeback::score_in_words(pw, m, features_.definitions(), "", "");
+  const score::Band& band = m.band_for(s.probability);
+  const auto indicator = options_.indicators.count(band.code) ? options_.indicators.at(band.code)
+                                                              : std::string("info");
+  std::string summary =
+      fmt::format("{} risk {:.1f}% ({})", m.outcome_display, s.probability * 100, band.display);
+  if (summary.size() > 139) summary.resize(139);
+  const std::string detail =
+      fhir::score_note(words) +
+      fmt::format(
+          "\n\n*{} {} (sha256 {}), as of {}. A statistical estimate to support, not "
+          "replace, clinical judgement.*",
+          m.name, m.version, m.model_sha256.substr(0, 12), fhir::format_instant(now));
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  w.StartObject();
+  w.Key("cards");
+  w.StartArray();
+  w.StartObject();
+  w.Key("uuid");
+  w.String(card.c_str());
+  w.Key("summary");
+  w.String(summary.c_str());
+  w.Key("indicator");
+  w.String(indicator.c_str());
+  w.Key("detail");
+  w.String(detail.c_str());
+  w.Key("source");
+  w.StartObject();
+  w.Key("label");
+  const std::string label = m.name + " " + m.version;
+  w.String(label.c_str());
+  w.EndObject();
+  w.Key("extension");
+  w.StartObject();
+  w.Key("urn:fhir-risk-adapter:probability");
+  const std::string p = fmt::format("{:.17g}", s.probability);
+  w.RawValue(p.c_str(), p.size(), rapidjson::kNumberType);
+  w.Key("urn:fhir-risk-adapter:band");
+  w.String(band.code.c_str());
+  w.Key("urn:fhir-risk-adapter:model-sha256");
+  w.String(m.model_sha256.c_str());
+  w.Key("urn:fhir-risk-adapter:as-of");
+  w.String(fhir::format_instant(now).c_str());
+  w.EndObject();
+  w.EndObject();
+  w.EndArray();
+  w.EndObject();
+  return {200, buf.GetString(), ""};
+}
+
+Reply Service::feedback(const std::string& service_id, const std::string& authorization,
+                        const std::string& body, fhir::Micros now) {
+  if (service_id != id()) return error(404, "no such service");
+  auto trusted = trust_.check(authorization,
+                              options_.base_url + "/cds-services/" + service_id + "/feedback", now);
+  if (auto* refusal = std::get_if<Refusal>(&trusted)) {
+    Reply r = error(401, "unauthorized");
+    r.refusal = refusal->reason;
+    return r;
+  }
+  rapidjson::Document req;
+  req.Parse(body.data(), body.size());
+  const auto* list = req.HasParseError() ? nullptr : member(req, "feedback");
+  if (list == nullptr || !list->IsArray()) return error(400, "expected {\"feedback\": [...]}");
+  for (const auto& f : list->GetArray()) {
+    const auto card = string_member(f, "card");
+    const auto outcome = string_member(f, "outcome");
+    if (!card || (outcome != "accepted" && outcome != "overridden"))
+      return error(400, "each feedback needs card and outcome accepted or overridden");
+    // What is recorded: the card, the outcome, the reason's code; nothing a clinician typed.
+    rapidjson::StringBuffer buf;
+    Writer w(buf);
+    w.StartObject();
+    w.Key("card");
+    w.String(card->c_str());
+    w.Key("outcome");
+    w.String(outcome->c_str());
+    if (const auto* reason = member(f, "overrideReason")) {
+      const auto* coding = member(*reason, "reason");
+      w.Key("override_reason");
+      if (coding != nullptr) {
+        w.StartObject();
+        w.Key("system");
+        w.String(string_member(*coding, "system").value_or("").c_str());
+        w.Key("code");
+        w.String(string_member(*coding, "code").value_or("").c_str());
+        w.EndObject();
+      } else {
+        w.Null();
+      }
+    }
+    if (const auto* taken = member(f, "acceptedSuggestions");
+        taken != nullptr && taken->IsArray()) {
+      w.Key("accepted_suggestions");
+      w.Int(static_cast<int>(taken->Size()));
+    }
+    if (auto at = string_member(f, "outcomeTimestamp")) {
+      w.Key("outcome_timestamp");
+      w.String(at->c_str());
+    }
+    w.EndObject();
+    record_feedback_(buf.GetString());
+  }
+  return {200, "{}", ""};
+}
+
+}  // namespace fra::cds
