@@ -37,65 +37,91 @@ std::optional<std::map<std::string, std::string>> indicators(const std::string& 
   return out;
 }
 
-// Everything the service holds, alive as long as the handler.
-struct Served {
+// One model package served: its features and the service over them.
+struct Bound {
   std::unique_ptr<score::ModelPackage> model;
   std::unique_ptr<mapping::FeatureComputer> features;
-  std::unique_ptr<cds::Trust> trust;
   std::unique_ptr<cds::Service> service;
-  std::string database_url;
+};
+
+// Everything the service holds, alive as long as the handler.
+struct Served {
+  const config::Config* cfg = nullptr;
+  const mapping::Pseudonymizer* ps = nullptr;
+  cds::ServiceOptions options;
+  std::unique_ptr<cds::Trust> trust;
+  std::mutex bound_mu;
+  std::shared_ptr<Bound> bound;  // replaced whole after a reload; calls in flight keep theirs
+  int generation = 0;
   std::mutex db_mu;
   std::unique_ptr<store::Store> db;  // the audit's connection, opened again after a failure
 
+  // The package at model.path with the service over it; nullptr when it does not load.
+  std::shared_ptr<Bound> load() {
+    auto b = std::make_shared<Bound>();
+    b->model = load_bound_model(*cfg, [](const std::string& why) { spdlog::error("{}", why); });
+    if (!b->model) return nullptr;
+    b->features = std::make_unique<mapping::FeatureComputer>(
+        sync::bind_model(*b->model, cfg->features.definitions, cfg->features.catalog));
+    Bound* raw = b.get();
+    b->service = std::make_unique<cds::Service>(
+        *b->model, *b->features, cfg->features.catalog, *ps, *trust, options,
+        [this, raw](const cds::CardScore& card) { record(*raw, card); },
+        [this, raw](const std::string& details) {
+          append("cds-feedback", raw->model->manifest.name, details);
+        });
+    return b;
+  }
+
+  // The package to serve: the one the worker serves since its last reload.
+  std::shared_ptr<Bound> current(int worker_generation) {
+    std::lock_guard lock(bound_mu);
+    if (worker_generation != generation) {
+      generation = worker_generation;
+      if (auto fresh = load()) bound = std::move(fresh);
+    }
+    return bound;
+  }
+
+  void append(const std::string& action, const std::string& object, const std::string& details) {
+    std::lock_guard lock(db_mu);
+    try {
+      if (!db) {
+        db = std::make_unique<store::Store>(cfg->database.url, "fhir-risk-adapter cds-hooks");
+        db->session.set_actor("fhir-risk-adapter run (cds-hooks)");
+      }
+      db->audit.append(action, object, details);
+    } catch (...) {
+      db.reset();
+      throw;
+    }
+  }
+
   // The score a card carries, as an audit event like a stored score's (with the feature vector
   // itself, which `audit rescore` recomputes); throws when it cannot be recorded.
-  void record(const cds::CardScore& c) {
-    const auto& m = model->manifest;
+  void record(const Bound& b, const cds::CardScore& c) {
+    const auto& m = b.model->manifest;
     std::string vector = "{";
-    const auto& defs = features->definitions();
+    const auto& defs = b.features->definitions();
     for (std::size_t i = 0; i < defs.size(); ++i)
       vector += fmt::format("{}\"{}\": {}", i ? ", " : "", defs[i].name,
                             std::isfinite(c.scored.features[i])
                                 ? fmt::format("{:.9g}", c.scored.features[i])
                                 : std::string("null"));
     vector += "}";
-    const std::string details = fmt::format(
-        R"({{"card": "{}", "model": "{}", "model_version": "{}", "model_sha256": "{}", "as_of": "{}", )"
-        R"("probability": {:.17g}, "band": "{}", "features": {}, "contributions": {}}})",
-        c.card, m.name, m.version, m.model_sha256, fhir::format_instant(c.as_of),
-        c.scored.probability, c.scored.band, vector, c.scored.contributions_json);
-    std::lock_guard lock(db_mu);
-    try {
-      if (!db) {
-        db = std::make_unique<store::Store>(database_url, "fhir-risk-adapter cds-hooks");
-        db->session.set_actor("fhir-risk-adapter run (cds-hooks)");
-      }
-      db->audit.append("cds-score", "Patient/" + c.patient_key, details);
-    } catch (...) {
-      db.reset();
-      throw;
-    }
-  }
-
-  void record_feedback(const std::string& details) {
-    std::lock_guard lock(db_mu);
-    try {
-      if (!db) {
-        db = std::make_unique<store::Store>(database_url, "fhir-risk-adapter cds-hooks");
-        db->session.set_actor("fhir-risk-adapter run (cds-hooks)");
-      }
-      db->audit.append("cds-feedback", model->manifest.name, details);
-    } catch (...) {
-      db.reset();
-      throw;
-    }
+    append("cds-score", "Patient/" + c.patient_key,
+           fmt::format(R"({{"card": "{}", "model": "{}", "model_version": "{}", )"
+                       R"("model_sha256": "{}", "as_of": "{}", "probability": {:.17g}, )"
+                       R"("band": "{}", "features": {}, "contributions": {}}})",
+                       c.card, m.name, m.version, m.model_sha256, fhir::format_instant(c.as_of),
+                       c.scored.probability, c.scored.band, vector, c.scored.contributions_json));
   }
 };
 
 }  // namespace
 
 CdsHandler cds_hooks_handler(const config::Config& cfg, const mapping::Pseudonymizer& ps,
-                             daemon::Metrics& metrics, bool& failed) {
+                             daemon::Metrics& metrics, Shared& shared, bool& failed) {
   failed = false;
   const auto& c = cfg.cds_hooks;
   if (!c.enabled) return {};
@@ -118,13 +144,8 @@ CdsHandler cds_hooks_handler(const config::Config& cfg, const mapping::Pseudonym
   if (!issuers) return fail(issuers.error().message);
 
   auto served = std::make_shared<Served>();
-  served->model = load_bound_model(cfg, error_line);
-  if (!served->model) {
-    failed = true;
-    return {};
-  }
-  served->features = std::make_unique<mapping::FeatureComputer>(
-      sync::bind_model(*served->model, cfg.features.definitions, cfg.features.catalog));
+  served->cfg = &cfg;
+  served->ps = &ps;
   served->trust =
       std::make_unique<cds::Trust>(std::move(issuers).value(), [](const std::string& url) {
         fhir::ClientOptions o;
@@ -138,25 +159,31 @@ CdsHandler cds_hooks_handler(const config::Config& cfg, const mapping::Pseudonym
       });
   std::string base = c.base_url;
   while (!base.empty() && base.back() == '/') base.pop_back();
-  cds::ServiceOptions so;
-  so.base_url = base;
-  so.indicators = *ind;
-  served->database_url = cfg.database.url;
-  Served* raw = served.get();
-  served->service = std::make_unique<cds::Service>(
-      *served->model, *served->features, cfg.features.catalog, ps, *served->trust, so,
-      [raw](const cds::CardScore& card) { raw->record(card); },
-      [raw](const std::string& details) { raw->record_feedback(details); });
-  spdlog::info("CDS Hooks: serving {} at {}/cds-services/{}", served->model->manifest.name, base,
-               served->model->manifest.name);
+  served->options.base_url = base;
+  served->options.indicators = *ind;
+  served->generation = shared.model_generation.load();
+  served->bound = served->load();
+  if (!served->bound) {
+    failed = true;
+    return {};
+  }
+  const std::string name = served->bound->model->manifest.name;
+  spdlog::info("CDS Hooks: serving {} at {}/cds-services/{}{}", name, base, name,
+               c.score_endpoint ? fmt::format(" and {}/score/{}", base, name) : "");
 
-  return [served, &metrics](const std::string& method, const std::string& id, bool feedback,
-                            const std::string& authorization,
-                            const std::string& body) -> daemon::JsonReply {
-    if (method == "GET") return {200, served->service->discovery().body};
+  const bool score_endpoint = c.score_endpoint;
+  return [served, &metrics, &shared, score_endpoint](const std::string& what, const std::string& id,
+                                                     const std::string& authorization,
+                                                     const std::string& body) -> daemon::JsonReply {
+    auto bound = served->current(shared.model_generation.load());
+    auto& service = *bound->service;
+    if (what == "discovery") return {200, service.discovery().body};
+    if (what == "score" && !score_endpoint) return {404, R"({"error": "not served"})"};
     try {
-      auto r = feedback ? served->service->feedback(id, authorization, body, fhir::now_micros())
-                        : served->service->call(id, authorization, body, fhir::now_micros());
+      const auto now = fhir::now_micros();
+      auto r = what == "feedback" ? service.feedback(id, authorization, body, now)
+               : what == "score"  ? service.score(id, authorization, body, now)
+                                  : service.call(id, authorization, body, now);
       if (r.status == 401) metrics.add("fra_cds_refused_total", 1, r.refusal);
       metrics.add("fra_cds_calls_total", 1, std::to_string(r.status));
       return {r.status, r.body};

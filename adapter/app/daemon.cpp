@@ -141,6 +141,7 @@ void Daemon::reload_model() {
   model_ = std::move(fresh);
   set_model_info(1);
   metrics_.add("fra_model_reloads_total", 1, "ok");
+  ++shared_.model_generation;  // the CDS Hooks service loads it too
   reload_unaudited_ = true;
   if (db_) {
     pipeline_ = std::make_unique<sync::Pipeline>(

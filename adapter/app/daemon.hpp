@@ -31,7 +31,8 @@ struct Shared {
   std::condition_variable cv;
   std::atomic<bool> stop{false};
   std::atomic<bool> reload{false};
-  std::set<std::string> woken;                    // types a notification asked for
+  std::atomic<int> model_generation{0};  // a package reloaded (SIGHUP) and serving: one more
+  std::set<std::string> woken;           // types a notification asked for
   std::map<std::string, fhir::Micros> synced_at;  // type -> start of its last complete ingest
 };
 

@@ -231,7 +231,7 @@ std::unique_ptr<daemon::HttpEndpoint> serve(const config::Config& cfg,
                                             const mapping::Pseudonymizer& ps, bool& failed) {
   failed = false;
   daemon::Handlers h;
-  h.cds = cds_hooks_handler(cfg, ps, metrics, failed);
+  h.cds = cds_hooks_handler(cfg, ps, metrics, shared, failed);
   if (failed || cfg.http.listen.empty()) return nullptr;
   h.ready = readiness(cfg, opts);
   h.metrics = [&shared, &metrics]() {

@@ -6,6 +6,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "adapter/source/map_page.hpp"
@@ -265,6 +266,73 @@ Reply Service::call(const std::string& service_id, const std::string& authorizat
   w.EndObject();
   w.EndObject();
   w.EndArray();
+  w.EndObject();
+  return {200, buf.GetString(), ""};
+}
+
+Reply Service::score(const std::string& service_id, const std::string& authorization,
+                     const std::string& body, fhir::Micros now) {
+  if (service_id != id()) return error(404, "no such model");
+  auto trusted = trust_.check(authorization, options_.base_url + "/score/" + service_id, now);
+  if (auto* refusal = std::get_if<Refusal>(&trusted)) {
+    Reply r = error(401, "unauthorized");
+    r.refusal = refusal->reason;
+    return r;
+  }
+  rapidjson::Document req;
+  req.Parse(body.data(), body.size());
+  if (req.HasParseError() || !req.IsObject())
+    return error(400, "expected a JSON object of feature values by name");
+  const auto& m = model_.manifest;
+  const auto names = m.feature_names();
+  std::vector<float> row(names.size(), std::nanf(""));
+  for (const auto& kv : req.GetObject()) {
+    const std::string name(kv.name.GetString(), kv.name.GetStringLength());
+    const auto at = std::find(names.begin(), names.end(), name);
+    if (at == names.end()) return error(400, "the model has no feature '" + name + "'");
+    if (kv.value.IsNull()) continue;
+    if (!kv.value.IsNumber()) return error(400, "feature '" + name + "' is not a number");
+    row[static_cast<std::size_t>(at - names.begin())] = static_cast<float>(kv.value.GetDouble());
+  }
+  const auto& model = model_.model;
+  float margin = 0;
+  model.margins(row.data(), &margin);
+  const float probability = model.predict(row.data());
+  std::vector<float> contributions(names.size() + 1);
+  model.contributions(row.data(), contributions.data());
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  auto number = [&](double v) {
+    if (std::isfinite(v)) {
+      // The float's exact value, as the card's probability and the stored score carry it.
+      const std::string t = fmt::format("{:.17g}", v);
+      w.RawValue(t.c_str(), t.size(), rapidjson::kNumberType);
+    } else {
+      w.Null();
+    }
+  };
+  w.StartObject();
+  w.Key("model");
+  w.String(m.name.c_str());
+  w.Key("version");
+  w.String(m.version.c_str());
+  w.Key("model_sha256");
+  w.String(m.model_sha256.c_str());
+  w.Key("probability");
+  number(probability);
+  w.Key("band");
+  w.String(m.band_for(probability).code.c_str());
+  w.Key("margin");
+  number(margin);
+  w.Key("bias");
+  number(contributions.back());
+  w.Key("contributions");
+  w.StartObject();
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    w.Key(names[i].c_str());
+    number(contributions[i]);
+  }
+  w.EndObject();
   w.EndObject();
   return {200, buf.GetString(), ""};
 }

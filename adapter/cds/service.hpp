@@ -59,6 +59,11 @@ class Service {
   /// POST /cds-services/{id}.
   Reply call(const std::string& service_id, const std::string& authorization,
              const std::string& body, fhir::Micros now);
+  /// POST /score/{id}: a JSON object of feature values by name (null or absent: missing), scored
+  /// with no patient and nothing recorded: probability, band, margin, bias and each feature's
+  /// contribution. For data scientists; the same trust rules, the audience `<base>/score/{id}`.
+  Reply score(const std::string& service_id, const std::string& authorization,
+              const std::string& body, fhir::Micros now);
   /// POST /cds-services/{id}/feedback: each entry (a card accepted or overridden, and why)
   /// recorded; the card's uuid, not the patient, links it to its score's event.
   Reply feedback(const std::string& service_id, const std::string& authorization,

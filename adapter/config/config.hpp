@@ -100,6 +100,7 @@ struct CdsHooksSection {
   std::string base_url;      ///< the public base the EHR calls, e.g. https://fra.example.org
   std::string issuers_file;  ///< the trusted issuers, JSON
   std::string indicators;    ///< "low=info,moderate=warning,high=critical"
+  bool score_endpoint = false;  ///< POST /score/{id}
 };
 
 /// The patients a per-patient sync refreshes.

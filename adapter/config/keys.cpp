@@ -254,6 +254,12 @@ const std::vector<KeySpec>& key_specs() {
        .description =
            "The card's `indicator` for each band: `band=info|warning|critical`, comma-separated; "
            "a band not named gets `info`"},
+      {FRA_KEY(cds_hooks, score_endpoint), .default_value = "false",
+       .description =
+           "Also serve `POST /score/<model name>`: a JSON object of feature values by name "
+           "(`null`: missing) answered with the probability, band, margin and each feature's "
+           "contribution, for data scientists; the same trust rules as the cards (the JWT's "
+           "`aud` `<base_url>/score/<id>`), nothing recorded"},
       {FRA_KEY(http, listen), .default_value = "127.0.0.1:9464",
        .form = "`host:port`, IPv6 as `[::1]:9464`, or empty",
        .description =

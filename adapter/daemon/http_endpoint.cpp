@@ -53,13 +53,17 @@ HttpEndpoint::HttpEndpoint(const std::string& listen, Handlers handlers)
     };
     s.Get("/cds-services",
           [h = handlers, reply](const httplib::Request& req, httplib::Response& res) {
-            reply(res, h.cds("GET", "", false, req.get_header_value("Authorization"), ""));
+            reply(res, h.cds("discovery", "", req.get_header_value("Authorization"), ""));
           });
     s.Post(R"(/cds-services/([A-Za-z0-9._-]+)(/feedback)?)",
            [h = handlers, reply](const httplib::Request& req, httplib::Response& res) {
-             reply(res, h.cds("POST", req.matches[1], req.matches[2].length() > 0,
+             reply(res, h.cds(req.matches[2].length() > 0 ? "feedback" : "call", req.matches[1],
                               req.get_header_value("Authorization"), req.body));
            });
+    s.Post(R"(/score/([A-Za-z0-9._-]+))", [h = handlers, reply](const httplib::Request& req,
+                                                                httplib::Response& res) {
+      reply(res, h.cds("score", req.matches[1], req.get_header_value("Authorization"), req.body));
+    });
   }
   port_ = port == 0 ? s.bind_to_any_port(host) : (s.bind_to_port(host, port) ? port : -1);
   if (port_ < 0) throw std::runtime_error("http.listen: cannot listen on " + listen);

@@ -28,10 +28,10 @@ struct Handlers {
   /// and `body`; returns the HTTP status to answer (200, or 401 for a wrong secret).
   std::function<int(const std::string& type, const std::string& secret, const std::string& body)>
       notify;
-  /// CDS Hooks (empty: not served): GET /cds-services (`id` empty, `method` "GET"), POST
-  /// /cds-services/{id} and POST /cds-services/{id}/feedback (`feedback` true), with the
-  /// Authorization header and the body.
-  std::function<JsonReply(const std::string& method, const std::string& id, bool feedback,
+  /// CDS Hooks (empty: not served): `what` is "discovery" (GET /cds-services), "call" (POST
+  /// /cds-services/{id}), "feedback" (POST /cds-services/{id}/feedback) or "score" (POST
+  /// /score/{id}), with the Authorization header and the body.
+  std::function<JsonReply(const std::string& what, const std::string& id,
                           const std::string& authorization, const std::string& body)>
       cds;
 };

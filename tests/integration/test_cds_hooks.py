@@ -59,7 +59,8 @@ class CdsHooks(unittest.TestCase):
         cls.cfg = write_config("cds.toml", db=cls.db)
         with open(cls.cfg, "a") as f:
             f.write(f'[http]\nlisten = "127.0.0.1:{cls.port}"\n'
-                    f'[cds_hooks]\nenabled = true\nbase_url = "{cls.base}"\nissuers_file = "{issuers}"\n')
+                    f'[cds_hooks]\nenabled = true\nbase_url = "{cls.base}"\nissuers_file = "{issuers}"\n'
+                    'score_endpoint = true\n')
         if not os.path.isdir(os.path.join(ROOT, "tests", "cds-client", "node_modules")):
             subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
                            cwd=os.path.join(ROOT, "tests", "cds-client"), check=True)
@@ -163,6 +164,33 @@ class CdsHooks(unittest.TestCase):
         cards = int(sql("SELECT count(*) FROM audit_log WHERE action = 'cds-score'", self.db)[0][0])
         scores = int(sql("SELECT count(*) FROM score", self.db)[0][0])
         self.assertIn(f"{cards + scores} scores read", rescore.stdout)
+
+    def post(self, path, body, token=None):
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = "Bearer " + token
+        req = urllib.request.Request(f"{self.base}{path}", data=json.dumps(body).encode(), method="POST",
+                                     headers=headers)
+        try:
+            with urllib.request.urlopen(req) as r:
+                return r.status, json.load(r)
+        except urllib.error.HTTPError as e:
+            return e.code, None
+
+    def test_6_the_score_endpoint_scores_a_feature_vector_as_the_sync_did(self):
+        # A stored score's own feature vector, sent by name: the same probability, to the bit,
+        # and contributions that add up to the margin.
+        features, stored = sql("SELECT features::text, probability FROM score ORDER BY id LIMIT 1", self.db)[0]
+        vector = json.loads(features)
+        self.assertEqual(self.post(f"/score/{SERVICE}", vector)[0], 401)
+        code, tok, err = client("token", "--issuer", self.es, "--aud", f"{self.base}/score/{SERVICE}")
+        status, answer = self.post(f"/score/{SERVICE}", vector, tok["token"])
+        self.assertEqual(status, 200)
+        self.assertEqual(answer["probability"], float(stored))
+        self.assertAlmostEqual(sum(answer["contributions"].values()) + answer["bias"], answer["margin"], places=4)
+        self.assertEqual(set(answer["contributions"]), set(vector))
+        code, tok, err = client("token", "--issuer", self.es, "--aud", f"{self.base}/score/{SERVICE}")
+        self.assertEqual(self.post(f"/score/{SERVICE}", {"no_such_feature": 1}, tok["token"])[0], 400)
 
 
 if __name__ == "__main__":
