@@ -97,9 +97,9 @@ struct WritebackSection {
 /// The CDS Hooks service on http.listen.
 struct CdsHooksSection {
   bool enabled = false;
-  std::string base_url;      ///< the public base the EHR calls, e.g. https://fra.example.org
-  std::string issuers_file;  ///< the trusted issuers, JSON
-  std::string indicators;    ///< "low=info,moderate=warning,high=critical"
+  std::string base_url;         ///< the public base the EHR calls, e.g. https://fra.example.org
+  std::string issuers_file;     ///< the trusted issuers, JSON
+  std::string indicators;       ///< "low=info,moderate=warning,high=critical"
   bool score_endpoint = false;  ///< POST /score/{id}
 };
 
