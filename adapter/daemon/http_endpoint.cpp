@@ -28,6 +28,7 @@ HttpEndpoint::HttpEndpoint(const std::string& listen, Handlers handlers)
     host = host.substr(1, host.size() - 2);
 
   auto& s = impl_->server;
+  s.set_tcp_nodelay(true);  // an answer's headers and body are not held back for an ACK
   // A notification is a wake-up, not data; a CDS Hooks call carries its patient's prefetch.
   s.set_payload_max_length(handlers.cds ? 32 << 20 : 1 << 20);
   s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
