@@ -114,8 +114,8 @@ class CdsHooks(unittest.TestCase):
         self.assertEqual(after - before, PATIENTS)
 
     def test_3_without_prefetch_the_service_reads_the_fhir_server(self):
-        for pid in self.patients[:5]:
-            card = self.card(pid, self.es, "--no-prefetch")
+        for n, pid in enumerate(self.patients):
+            card = self.card(pid, self.rs if n % 2 == 0 else self.es, "--no-prefetch")
             self.assertEqual(card["extension"]["urn:fhir-risk-adapter:probability"], self.stored(pid))
 
     def test_4_each_untrusted_call_gets_401(self):
@@ -191,6 +191,26 @@ class CdsHooks(unittest.TestCase):
         self.assertEqual(set(answer["contributions"]), set(vector))
         code, tok, err = client("token", "--issuer", self.es, "--aud", f"{self.base}/score/{SERVICE}")
         self.assertEqual(self.post(f"/score/{SERVICE}", {"no_such_feature": 1}, tok["token"])[0], 400)
+
+    def test_7_a_null_prefetch_is_no_data_and_an_operation_outcome_is_the_ehrs_error(self):
+        pid = self.patients[2]
+
+        def send(prefetch):
+            code, tok, err = client("token", "--issuer", self.es, "--aud", f"{self.base}/cds-services/{SERVICE}")
+            return self.post(f"/cds-services/{SERVICE}",
+                             {"hook": "patient-view", "hookInstance": "0f0e8a3c-7c41-4a8e-9b6e-2d8f0c1a5b77",
+                              "context": {"userId": "Practitioner/x", "patientId": pid}, "prefetch": prefetch},
+                             tok["token"])
+
+        status, answer = send({"patient": None, "observations": None, "encounters": None})
+        self.assertEqual(status, 200)
+        (card,) = answer["cards"]
+        self.assertIn("not recorded", card["detail"])  # no data: the factors say so
+        outcome = {"resourceType": "OperationOutcome",
+                   "issue": [{"severity": "error", "code": "exception", "diagnostics": "timeout"}]}
+        status, _ = send({"patient": None, "observations": outcome, "encounters": None})
+        self.assertEqual(status, 412)
+        self.assertEqual(self.daemon.proc.poll(), None)  # and the daemon goes on
 
 
 if __name__ == "__main__":
