@@ -103,6 +103,19 @@ Service::Service(const score::ModelPackage& model, const mapping::FeatureCompute
 
 const std::string& Service::id() const { return model_.manifest.name; }
 
+std::optional<Reply> Service::refused(const std::string& service_id,
+                                      const std::string& authorization, const std::string& path,
+                                      fhir::Micros now) {
+  if (service_id != id()) return error(404, "no such service");
+  auto trusted = trust_.check(authorization, options_.base_url + path, now);
+  if (auto* refusal = std::get_if<Refusal>(&trusted)) {
+    Reply r = error(401, "unauthorized");
+    r.refusal = refusal->reason;
+    return r;
+  }
+  return std::nullopt;
+}
+
 Reply Service::discovery() const {
   const auto& m = model_.manifest;
   rapidjson::StringBuffer buf;
@@ -141,14 +154,7 @@ Reply Service::discovery() const {
 
 Reply Service::call(const std::string& service_id, const std::string& authorization,
                     const std::string& body, fhir::Micros now) {
-  if (service_id != id()) return error(404, "no such service");
-  const std::string audience = options_.base_url + "/cds-services/" + service_id;
-  auto trusted = trust_.check(authorization, audience, now);
-  if (auto* refusal = std::get_if<Refusal>(&trusted)) {
-    Reply r = error(401, "unauthorized");
-    r.refusal = refusal->reason;
-    return r;
-  }
+  if (auto no = refused(service_id, authorization, "/cds-services/" + service_id, now)) return *no;
   rapidjson::Document req;
   req.Parse(body.data(), body.size());
   if (req.HasParseError() || !req.IsObject()) return error(400, "the request is not JSON");
@@ -272,13 +278,7 @@ Reply Service::call(const std::string& service_id, const std::string& authorizat
 
 Reply Service::score(const std::string& service_id, const std::string& authorization,
                      const std::string& body, fhir::Micros now) {
-  if (service_id != id()) return error(404, "no such model");
-  auto trusted = trust_.check(authorization, options_.base_url + "/score/" + service_id, now);
-  if (auto* refusal = std::get_if<Refusal>(&trusted)) {
-    Reply r = error(401, "unauthorized");
-    r.refusal = refusal->reason;
-    return r;
-  }
+  if (auto no = refused(service_id, authorization, "/score/" + service_id, now)) return *no;
   rapidjson::Document req;
   req.Parse(body.data(), body.size());
   if (req.HasParseError() || !req.IsObject())
@@ -339,14 +339,9 @@ Reply Service::score(const std::string& service_id, const std::string& authoriza
 
 Reply Service::feedback(const std::string& service_id, const std::string& authorization,
                         const std::string& body, fhir::Micros now) {
-  if (service_id != id()) return error(404, "no such service");
-  auto trusted = trust_.check(authorization,
-                              options_.base_url + "/cds-services/" + service_id + "/feedback", now);
-  if (auto* refusal = std::get_if<Refusal>(&trusted)) {
-    Reply r = error(401, "unauthorized");
-    r.refusal = refusal->reason;
-    return r;
-  }
+  if (auto no =
+          refused(service_id, authorization, "/cds-services/" + service_id + "/feedback", now))
+    return *no;
   rapidjson::Document req;
   req.Parse(body.data(), body.size());
   const auto* list = req.HasParseError() ? nullptr : member(req, "feedback");

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,11 @@ class Service {
                  const std::string& body, fhir::Micros now);
 
  private:
+  /// 404 for another service, 401 (with the reason) for a caller not trusted at `path` (the
+  /// audience is `<base_url><path>`); nullopt for a trusted call.
+  std::optional<Reply> refused(const std::string& service_id, const std::string& authorization,
+                               const std::string& path, fhir::Micros now);
+
   const score::ModelPackage& model_;
   const mapping::FeatureComputer& features_;
   const mapping::ObservationCatalog& catalog_;

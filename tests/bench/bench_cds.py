@@ -14,11 +14,11 @@ import os
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from sandbox import ROOT, adapter_config, fhir_server, postgresql, stop, work_folder
+
 CLIENT = os.path.join(ROOT, "tests", "cds-client")
 SERVICE = "readmission-risk"
 
@@ -47,14 +47,9 @@ def main():
     ap.add_argument("--calls", type=int, default=1000)
     args = ap.parse_args()
     build = os.path.dirname(os.path.abspath(args.binary))
-    work = tempfile.mkdtemp(prefix="fra-bench-", dir="/tmp")
-    os.chmod(work, 0o755)
-    pg = os.path.join(work, "pg")
-    url = subprocess.run(["bash", f"{ROOT}/deploy/pg-sandbox.sh", "start", pg, "55971"], check=True,
-                         capture_output=True, text=True).stdout.strip()
-    log = os.path.join(work, "fhir.log")
-    fhir = subprocess.run(["bash", f"{ROOT}/deploy/fhir-sandbox.sh", "55973", "200", "42", log],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    work = work_folder()
+    pg, url = postgresql(work, 55971)
+    fhir, log = fhir_server(work, 55973, 200)
     daemon = None
     try:
         issuer = os.path.join(work, "issuer")
@@ -62,19 +57,11 @@ def main():
                         "k1", "--out", issuer], cwd=CLIENT, check=True, capture_output=True)
         with open(os.path.join(work, "issuers.json"), "w") as f:
             json.dump([{"iss": "https://ehr.bench", "jwks_file": os.path.join(issuer, "jwks.json")}], f)
-        key = os.path.join(work, "key")
-        with open(key, "wb") as f:
-            f.write(os.urandom(32))
-        os.chmod(key, 0o600)
         base = "http://127.0.0.1:55975"
-        cfg = os.path.join(work, "adapter.toml")
-        with open(cfg, "w") as f:
-            f.write(f'[fhir]\nbase_url = "{fhir}"\n[database]\nurl = "{url}"\n[pseudonym]\nkey_file = "{key}"\n'
-                    f'[model]\npath = "{ROOT}/models/readmission-risk"\n'
-                    f'[features]\nfile = "{ROOT}/models/readmission-risk/features.toml"\n'
-                    f'[http]\nlisten = "127.0.0.1:55975"\n[sync]\nobservation_interval_seconds = 3600\n'
-                    'encounter_interval_seconds = 3600\npatient_interval_seconds = 3600\n'
-                    f'[cds_hooks]\nenabled = true\nbase_url = "{base}"\nissuers_file = "issuers.json"\n')
+        cfg, _ = adapter_config(work, fhir, url,
+                                '[http]\nlisten = "127.0.0.1:55975"\n[sync]\nobservation_interval_seconds = 3600\n'
+                                'encounter_interval_seconds = 3600\npatient_interval_seconds = 3600\n'
+                                f'[cds_hooks]\nenabled = true\nbase_url = "{base}"\nissuers_file = "issuers.json"\n')
         subprocess.run([args.binary, "migrate", "--config", cfg], check=True, capture_output=True)
         subprocess.run([args.binary, "sync", "--once", "--config", cfg], check=True, capture_output=True)
         daemon = subprocess.Popen([args.binary, "run", "--config", cfg], stdout=subprocess.DEVNULL,
@@ -125,9 +112,7 @@ def main():
         if daemon:
             daemon.send_signal(signal.SIGTERM)
             daemon.wait(timeout=30)
-        with open(log + ".pid") as f:
-            os.kill(int(f.read()), 15)
-        subprocess.run(["bash", f"{ROOT}/deploy/pg-sandbox.sh", "stop", pg], capture_output=True)
+        stop(pg, log)
 
 
 if __name__ == "__main__":

@@ -24,13 +24,13 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 import time
 import tomllib
 import urllib.parse
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from sandbox import ROOT, adapter_config, fhir_server, postgresql, stop, work_folder
+
 PANELS = {"http://loinc.org|85354-9": ["http://loinc.org|8480-6", "http://loinc.org|8462-4"],
           "http://loinc.org|55284-4": ["http://loinc.org|8480-6", "http://loinc.org|8462-4"]}
 
@@ -97,27 +97,14 @@ def main():
     ap.add_argument("--profile", choices=["oracle", "epic"], default="oracle",
                     help="the test server's vendor profile (epic: pages of 200 from the first)")
     args = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="fra-bench-", dir="/tmp")
-    os.chmod(work, 0o755)
-    pg = os.path.join(work, "pg")
-    url = subprocess.run(["bash", f"{ROOT}/deploy/pg-sandbox.sh", "start", pg, "55981"], check=True,
-                         capture_output=True, text=True).stdout.strip()
-    log = os.path.join(work, "fhir.log")
-    base = subprocess.run(["bash", f"{ROOT}/deploy/fhir-sandbox.sh", "55983", str(args.patients), "42", log,
-                           "--profile", args.profile, "--group", str(args.patients)],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    work = work_folder()
+    pg, url = postgresql(work, 55981)
+    base, log = fhir_server(work, 55983, args.patients, 42, "--profile", args.profile, "--group",
+                           str(args.patients))
     try:
-        key = os.path.join(work, "key")
-        with open(key, "wb") as f:
-            f.write(os.urandom(32))
-        os.chmod(key, 0o600)
-        cfg = os.path.join(work, "adapter.toml")
-        with open(cfg, "w") as f:
-            f.write(f'[fhir]\nbase_url = "{base}"\npage_size = 200\n[database]\nurl = "{url}"\n'
-                    f'[pseudonym]\nkey_file = "{key}"\n[model]\npath = "{ROOT}/models/readmission-risk"\n'
-                    f'[features]\nfile = "{ROOT}/models/readmission-risk/features.toml"\n'
-                    '[sync]\nstrategy = "patient"\n[cohort]\ngroup_id = "cohort"\npatient_interval_seconds = 1\n'
-                    '[writeback]\ntarget = "observation"\n')
+        cfg, key = adapter_config(work, base, url,
+                                  '[sync]\nstrategy = "patient"\n[cohort]\ngroup_id = "cohort"\n'
+                                  'patient_interval_seconds = 1\n[writeback]\ntarget = "observation"\n')
         subprocess.run([args.binary, "migrate", "--config", cfg], check=True, capture_output=True)
         members = [m["entity"]["reference"].split("/", 1)[1] for m in get(f"{base}/Group/cohort")["member"]]
 
@@ -170,9 +157,7 @@ def main():
               f"counted {s['requests']} in all ({json.dumps(s['byInteraction'])}), the Group read and the "
               f"score Observation's update included")
     finally:
-        with open(log + ".pid") as f:
-            os.kill(int(f.read()), 15)
-        subprocess.run(["bash", f"{ROOT}/deploy/pg-sandbox.sh", "stop", pg], capture_output=True)
+        stop(pg, log)
 
 
 if __name__ == "__main__":
