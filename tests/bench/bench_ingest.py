@@ -17,11 +17,11 @@ import os
 import random
 import re
 import subprocess
-import tempfile
 import time
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from sandbox import ROOT, adapter_config, postgresql, work_folder
+
 VITALS = [("8867-4", "/min", 60, 110), ("9279-1", "/min", 10, 26), ("59408-5", "%", 88, 100),
           ("8310-5", "Cel", 36, 39.5), ("29463-7", "kg", 45, 120), ("39156-5", "kg/m2", 17, 40)]
 # Every table the backfill fills row for row (input_version: one lineage row per version).
@@ -102,24 +102,13 @@ def main():
     ap.add_argument("--observations", type=int, default=200000)
     ap.add_argument("--patients", type=int, default=1000)
     args = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="fra-bench-", dir="/tmp")
-    os.chmod(work, 0o755)
-    pg = os.path.join(work, "pg")
-    url = subprocess.run(["bash", f"{ROOT}/deploy/pg-sandbox.sh", "start", pg, "55991"], check=True,
-                         capture_output=True, text=True).stdout.strip()
+    work = work_folder()
+    pg, url = postgresql(work, 55991)
     try:
         folder = os.path.join(work, "ndjson")
         os.makedirs(folder)
         total = generate(folder, args.observations)
-        key = os.path.join(work, "key")
-        with open(key, "wb") as f:
-            f.write(os.urandom(32))
-        os.chmod(key, 0o600)
-        cfg = os.path.join(work, "adapter.toml")
-        with open(cfg, "w") as f:
-            f.write(f'[fhir]\nbase_url = "http://127.0.0.1:9/fhir/R4"\n[database]\nurl = "{url}"\n'
-                    f'[pseudonym]\nkey_file = "{key}"\n[model]\npath = "{ROOT}/models/readmission-risk"\n'
-                    f'[features]\nfile = "{ROOT}/models/readmission-risk/features.toml"\n')
+        cfg, _ = adapter_config(work, "http://127.0.0.1:9/fhir/R4", url)  # the sync sets its own
         subprocess.run([args.binary, "migrate", "--config", cfg], check=True, capture_output=True)
 
         t0 = time.monotonic()
