@@ -184,7 +184,10 @@ CdsHandler cds_hooks_handler(const config::Config& cfg, const mapping::Pseudonym
       auto r = what == "feedback" ? service.feedback(id, authorization, body, now)
                : what == "score"  ? service.score(id, authorization, body, now)
                                   : service.call(id, authorization, body, now);
-      if (r.status == 401) metrics.add("fra_cds_refused_total", 1, r.refusal);
+      if (r.status == 401) {
+        metrics.add("fra_cds_refused_total", 1, r.refusal);
+        spdlog::warn("CDS Hooks: refused a {} ({})", what, r.refusal);  // never the token
+      }
       metrics.add("fra_cds_calls_total", 1, std::to_string(r.status));
       return {r.status, r.body};
     } catch (const std::exception& e) {

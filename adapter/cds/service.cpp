@@ -197,7 +197,14 @@ Reply Service::call(const std::string& service_id, const std::string& authorizat
                               : std::string("Encounter?patient={{context.patientId}}&_count=1000");
       query.replace(query.find("{{context.patientId}}"), 21, fhir::url_encode(*patient_id));
       for (std::string url = query; !url.empty();) {
-        auto resp = client->get(url);
+        fhir::Response resp;
+        try {
+          resp = client->get(url);
+        } catch (const fhir::FhirError& e) {  // refused, or not answering: the EHR's to mend
+          return error(
+              412, fmt::format("the EHR's FHIR server could not be read for '{}' (HTTP {})", key,
+                               e.status()));
+        }
         if (resp.status != 200)
           return error(412,
                        fmt::format("the EHR's FHIR server answered {} for '{}'", resp.status, key));
@@ -231,7 +238,11 @@ Reply Service::call(const std::string& service_id, const std::string& authorizat
                                                               : std::string("info");
   std::string summary =
       fmt::format("{} risk {:.1f}% ({})", m.outcome_display, s.probability * 100, band.display);
-  if (summary.size() > 139) summary.resize(139);
+  if (summary.size() > 139) {  // under 140 characters, cut between UTF-8 sequences
+    std::size_t n = 139;
+    while (n > 0 && (static_cast<unsigned char>(summary[n]) & 0xC0) == 0x80) --n;
+    summary.resize(n);
+  }
   const std::string detail =
       fhir::score_note(words) +
       fmt::format(

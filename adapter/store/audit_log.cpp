@@ -141,10 +141,10 @@ std::vector<StoredScore> AuditLog::stored_scores(std::optional<int> sample) {
     // The stored scores, and the scores CDS Hooks cards carried (their audit events hold the
     // feature vector itself).
     const std::string select =
-        "SELECT score_id, model_sha256, probability, features::text, false AS card FROM "
-        "audit_scores UNION ALL SELECT id, details->>'model_sha256', "
+        "SELECT * FROM (SELECT score_id, model_sha256, probability, features::text, false AS card "
+        "FROM audit_scores UNION ALL SELECT id, details->>'model_sha256', "
         "(details->>'probability')::float8, (details->'features')::text, true FROM audit_events "
-        "WHERE action = 'cds-score'";
+        "WHERE action = 'cds-score') scores";
     auto rows = sample ? w.exec_params("SELECT * FROM (" + select +
                                            " ORDER BY random() LIMIT $1) s ORDER BY card, score_id",
                                        *sample)
