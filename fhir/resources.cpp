@@ -143,18 +143,22 @@ Result<Observation> read_observation(const rapidjson::Value& json) {
     if (!o.effective)
       return make_error("bad-date", "effectiveInstant is not a FHIR instant", "/effectiveInstant");
   }
-  auto value = read_value(json, "");
-  if (!value) return value.error();
-  o.value = *value;
+  // A value that is not a Quantity is kept as a problem, not a failure: whether it matters
+  // depends on whether a feature reads the code.
+  if (auto value = read_value(json, ""))
+    o.value = *value;
+  else
+    o.value_problem = value.error();
   if (const auto* comps = member(json, "component"); comps != nullptr && comps->IsArray()) {
     for (rapidjson::SizeType i = 0; i < comps->Size(); ++i) {
       const auto& c = (*comps)[i];
       std::string base = fmt::format("/component/{}", i);
       ObservationComponent oc;
       if (const auto* code = member(c, "code")) oc.code = read_codings(*code);
-      auto cv = read_value(c, base);
-      if (!cv) return cv.error();
-      oc.value = *cv;
+      if (auto cv = read_value(c, base))
+        oc.value = *cv;
+      else
+        oc.value_problem = cv.error();
       oc.value_pointer = base + "/valueQuantity";
       o.components.push_back(std::move(oc));
     }

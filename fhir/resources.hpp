@@ -49,6 +49,9 @@ struct ObservationComponent {
   std::vector<Coding> code;
   std::optional<Quantity> value;
   std::string value_pointer;  ///< JSON pointer of the value, for errors
+  /// A value that is not a usable Quantity (valueCodeableConcept, valueString, a malformed
+  /// valueQuantity): an error only where a feature reads the code (mapping decides).
+  std::optional<Error> value_problem;
 };
 
 struct Observation {
@@ -59,6 +62,7 @@ struct Observation {
   std::optional<FhirId> subject;  ///< the Patient id, when subject is Patient/<id>
   std::optional<Micros> effective;
   std::optional<Quantity> value;
+  std::optional<Error> value_problem;  ///< as ObservationComponent's
   std::vector<ObservationComponent> components;
 };
 

@@ -117,6 +117,20 @@ Result<PatientRecord> map_patient(const fhir::Patient& p, const Pseudonymizer& p
 Result<ObservationRecord> map_observation(const fhir::Observation& o, const Pseudonymizer& ps,
                                           const ObservationCatalog& catalog) {
   if (auto e = bad_text({{o.meta.version_id, "/meta/versionId"}})) return *e;
+  // What no feature reads is not an error: no value of it is looked at.
+  bool read = coded(o.code, catalog) != nullptr;
+  for (const auto& c : o.components) read = read || coded(c.code, catalog) != nullptr;
+  if (!read) {
+    ObservationRecord ignored;
+    ignored.read = false;
+    if (o.subject) {  // stored without values, so that it retracts an earlier version's
+      ignored.version = {ps.of("Observation", o.id), o.meta.version_id, o.meta.last_updated,
+                         ps.seal("Observation/" + o.id.value)};
+      ignored.patient = ps.of("Patient", *o.subject);
+      ignored.status = o.status;
+    }
+    return ignored;
+  }
   if (!o.subject)
     return make_error("missing-subject", "Observation.subject is not a Patient reference",
                       "/subject");
@@ -128,6 +142,7 @@ Result<ObservationRecord> map_observation(const fhir::Observation& o, const Pseu
   if (!observation_counts(o.status)) return r;
 
   if (const auto* code = coded(o.code, catalog)) {
+    if (o.value_problem) return *o.value_problem;
     auto m = measure(*code, o.value, "/valueQuantity");
     if (!m) return m.error();
     if (*m) r.values.push_back(**m);
@@ -139,6 +154,7 @@ Result<ObservationRecord> map_observation(const fhir::Observation& o, const Pseu
     bool seen = false;
     for (const auto& v : r.values) seen = seen || v.code == ccode->first;
     if (seen) continue;
+    if (c.value_problem) return *c.value_problem;
     auto m = measure(*ccode, c.value, c.value_pointer);
     if (!m) return m.error();
     if (*m) r.values.push_back(**m);

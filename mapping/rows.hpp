@@ -47,6 +47,9 @@ struct ObservationRecord {
   /// Usable values: empty when the observation does not count (entered-in-error, cancelled,
   /// no value, a code the adapter does not use), so a new version can retract an old one.
   std::vector<Measurement> values;
+  /// False when no feature reads any of its codes: counted as ignored, never a dead letter;
+  /// stored (without values) only when it names its patient.
+  bool read = true;
 };
 
 struct EncounterRecord {

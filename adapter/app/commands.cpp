@@ -62,19 +62,26 @@ void print_sync_report(const sync::Report& report, const score::Manifest& manife
     if (r.origin == "cohort")
       fmt::print(
           "cohort       refreshed {} patients with {} requests ({:.2f} a patient)  stored {}  "
-          "unchanged {}  dead-lettered {}  deleted {}  in {:.2f} s\n",
+          "unchanged {}  dead-lettered {}  ignored {}  deleted {}  in {:.2f} s\n",
           report.refreshed, report.requests,
           report.refreshed > 0
               ? static_cast<double>(report.requests) / static_cast<double>(report.refreshed)
               : 0.0,
-          r.counts.stored, r.counts.unchanged, r.counts.dead_lettered, r.deleted, r.seconds);
+          r.counts.stored, r.counts.unchanged, r.counts.dead_lettered, r.counts.ignored, r.deleted,
+          r.seconds);
     else
       fmt::print(
-          "{:<12} fetched {:>6}  stored {:>6}  unchanged {:>6}  dead-lettered {:>4}  deleted {:>4} "
+          "{:<12} fetched {:>6}  stored {:>6}  unchanged {:>6}  dead-lettered {:>4}  ignored {:>5} "
+          " "
+          "deleted {:>4} "
           " in {:.2f} s  "
           "cursor {} -> {}\n",
           r.resource_type, r.fetched, r.counts.stored, r.counts.unchanged, r.counts.dead_lettered,
-          r.deleted, r.seconds, instant_or_none(r.cursor_before), instant_or_none(r.cursor_after));
+          r.counts.ignored, r.deleted, r.seconds, instant_or_none(r.cursor_before),
+          instant_or_none(r.cursor_after));
+  int ignored = 0;
+  for (const auto& r : report.ingested) ignored += r.counts.ignored;
+  if (ignored > 0) fmt::print("ignored {} not read by any feature\n", ignored);
   fmt::print("scored {} patients with {} {} in {:.3f} s (features {:.3f} s, model {:.3f} s)",
              report.scored.scored, manifest.name, manifest.version, report.score_seconds,
              report.score_timing.features_seconds, report.score_timing.model_seconds);
@@ -147,11 +154,12 @@ BackfillTotals print_pull_reports(const std::vector<source::PullReport>& reports
       continue;
     }
     fmt::print(
-        "{:<28} {:<12} lines {:>8}  stored {:>8}  unchanged {:>8}  dead-lettered {:>5}  in "
+        "{:<28} {:<12} lines {:>8}  stored {:>8}  unchanged {:>8}  dead-lettered {:>5}  ignored "
+        "{:>6}  in "
         "{:.2f} s "
         "({:.0f}/s)\n",
         r.origin, r.resource_type, r.fetched, r.counts.stored, r.counts.unchanged,
-        r.counts.dead_lettered, r.seconds,
+        r.counts.dead_lettered, r.counts.ignored, r.seconds,
         static_cast<double>(r.fetched) / std::max(r.seconds, 1e-9));
     totals.resources += r.fetched;
     totals.seconds += r.seconds;

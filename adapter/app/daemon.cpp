@@ -232,6 +232,7 @@ void Daemon::refresh_due_patients() {
     for (const auto& rep : pipeline_->pull()) {
       metrics_.add("fra_resources_ingested_total", rep.counts.stored, "cohort");
       metrics_.add("fra_resources_dead_lettered_total", rep.counts.dead_lettered, "cohort");
+      metrics_.add("fra_ignored_total", rep.counts.ignored, "cohort");
       if (rep.counts.stored + rep.counts.dead_lettered + rep.deleted > 0)
         spdlog::info(
             "cohort: {} patients refreshed, {} stored, {} unchanged, {} dead-lettered, {} "
@@ -268,6 +269,7 @@ void Daemon::ingest_due(const std::set<std::string>& woken) {
       auto rep = pipeline_->ingest(type);
       metrics_.add("fra_resources_ingested_total", rep.counts.stored, type);
       metrics_.add("fra_resources_dead_lettered_total", rep.counts.dead_lettered, type);
+      metrics_.add("fra_ignored_total", rep.counts.ignored, type);
       if (!shared_.stop) {
         std::lock_guard lock(shared_.mu);
         shared_.synced_at[type] = started;

@@ -45,6 +45,10 @@ void declare_metrics(daemon::Metrics& m) {
             "Resources stored (new versions), by resource type", "type");
   m.declare("fra_resources_dead_lettered_total", "counter",
             "Resources dead-lettered, by resource type", "type");
+  m.declare("fra_ignored_total", "counter",
+            "Resources no feature reads (an Observation of a code no feature reads), counted "
+            "and left alone: never a dead letter, by resource type",
+            "type");
   m.declare("fra_sync_lag_seconds", "gauge",
             "Seconds since the start of the last complete search of the resource type: changes "
             "older than this "

@@ -97,6 +97,12 @@ void map_resource(const std::string& type, const rapidjson::Value& r,
     take(
         out, type, v, [&](const auto& o) { return mapping::map_observation(o, ps, catalog); }, ps,
         out.observations);
+    // One no feature reads: counted, and stored (without values) only when it names its patient.
+    if (!out.observations.empty() && out.observations.size() > observations &&
+        !out.observations.back().read) {
+      ++out.ignored;
+      if (out.observations.back().patient.hex.empty()) out.observations.pop_back();
+    }
   } else if (type == "Encounter") {
     auto v = fhir::read_encounter(r);
     note(v);

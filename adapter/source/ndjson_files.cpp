@@ -185,6 +185,7 @@ std::vector<PullReport> NdjsonFiles::pull(const std::atomic<bool>* stop) {
         counts.stored += c.stored;
         counts.unchanged += c.unchanged;
         counts.dead_lettered += c.dead_lettered;
+        counts.ignored += c.ignored;
         counts.enqueued += c.enqueued;
         if (progress_) progress_(rep.origin, b->page.resource_type, b->lines, elapsed());
       }

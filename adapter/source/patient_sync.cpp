@@ -137,6 +137,7 @@ std::vector<PullReport> PatientSync::pull(const std::atomic<bool>* stop) {
         rep.counts.stored += c.page.stored;
         rep.counts.unchanged += c.page.unchanged;
         rep.counts.dead_lettered += c.page.dead_lettered;
+        rep.counts.ignored += c.page.ignored;
         rep.counts.enqueued += c.page.enqueued;
         rep.deleted += c.deleted;
         rep.fetched += c.page.stored + c.page.unchanged + c.page.dead_lettered;

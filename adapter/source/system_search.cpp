@@ -73,6 +73,7 @@ PullReport SystemSearch::pull_type(const std::string& type, const std::atomic<bo
     rep.counts.stored += c.stored;
     rep.counts.unchanged += c.unchanged;
     rep.counts.dead_lettered += c.dead_lettered;
+    rep.counts.ignored += c.ignored;
     rep.counts.enqueued += c.enqueued;
     spdlog::debug("{} page {}: {} resources, {} stored, {} unchanged, {} dead-lettered", type,
                   rep.pages, current.page.resources.size(), c.stored, c.unchanged, c.dead_lettered);

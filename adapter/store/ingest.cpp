@@ -173,6 +173,7 @@ PageCounts Ingest::store_in(pqxx::work& w, const Page& page) {
   c.stored = r[0][0].as<int>();
   c.enqueued = r[0][1].as<int>();
   c.unchanged = resources - c.dead_lettered - c.stored;
+  c.ignored = page.ignored;
   audit_.append(
       w, "ingest", page.resource_type,
       fmt::format(

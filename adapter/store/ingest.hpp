@@ -33,6 +33,7 @@ struct Page {
   std::vector<mapping::ObservationRecord> observations;
   std::vector<mapping::EncounterRecord> encounters;
   std::vector<DeadLetter> dead_letters;
+  int ignored = 0;                    ///< resources no feature reads (counted, never dead letters)
   fhir::Micros max_last_updated = 0;  ///< the cursor this page lets us reach
 };
 
@@ -41,6 +42,7 @@ struct PageCounts {
   int unchanged = 0;  ///< versions already stored (overlap, re-fetch)
   int dead_lettered = 0;
   int enqueued = 0;  ///< patients newly put on the scoring queue
+  int ignored = 0;   ///< resources no feature reads
 };
 
 /// One patient's refresh by a per-patient sync (source::PatientSync).

@@ -89,6 +89,12 @@ void map_observation(const rapidjson::Value& r) {
   if (!o) return check_error(o.error());
   auto rec = mapping::map_observation(o.value(), pseudonymizer(), catalog());
   if (!rec) return check_error(rec.error());
+  // One no feature reads and that names no patient is counted and not stored (map_page).
+  if (!rec->read && rec->patient.hex.empty()) {
+    require(rec->values.empty(), "an Observation no feature reads has values");
+    return;
+  }
+  require(rec->read || rec->values.empty(), "an Observation no feature reads has values");
   check_version(rec->version);
   for (const auto& m : rec->values) {
     require(catalog().count(m.code) == 1, "a stored value of a code no feature reads");

@@ -164,10 +164,15 @@ class Features:
         with open(path, "rb") as f:
             return cls(tomllib.load(f)["feature"])
 
+    def read_code(self, part):
+        """The first code of an Observation or component that some feature reads, or None."""
+        return next((c for c in (f"{x.get('system', '')}|{x.get('code')}"
+                                 for x in (part.get("code") or {}).get("coding", []) if "code" in x)
+                     if c in self.kept), None)
+
     def observation_values(self, o):
-        """([Value], None) of one Observation, or ([], reason) when it is a dead letter."""
-        if patient_id(o) is None:
-            return [], "missing-subject"
+        """([Value], None) of one Observation, or ([], reason) when it is a dead letter: only one
+        that some feature reads can be (docs/features.md)."""
         # fhir/resources.cpp: effectiveDateTime, else effectivePeriod.start (a period without a
         # start gives no time), else effectiveInstant.
         if "effectiveDateTime" in o:
@@ -179,23 +184,25 @@ class Features:
         effective = None if text is None else parse_instant(text)
         if text is not None and effective is None:
             return [], "bad-date"
-        # A value of another type than Quantity, in the Observation or a component.
-        for part in [o, *o.get("component", [])]:
+        parts = [o, *o.get("component", [])]
+        if all(self.read_code(part) is None for part in parts):
+            return [], None  # no feature reads it: ignored, whatever its value or subject
+        if patient_id(o) is None:
+            return [], "missing-subject"
+        if o.get("status") not in COUNTING_STATUSES:
+            return [], None
+        values = []
+        for part in parts:
+            code = self.read_code(part)
+            if code is None or any(v.code == code for v in values):
+                continue  # a code no feature reads, or one this Observation already gave a value for
+            # A value of another type than Quantity, where a feature reads the code.
             quantity = part.get("valueQuantity")
             if quantity is None and any(k.startswith("value") and len(k) > 5 for k in part):
                 return [], "bad-value"
             if quantity is not None and type(quantity.get("value", 0)) not in (int, float):
                 return [], "bad-value"
-        if o.get("status") not in COUNTING_STATUSES:
-            return [], None
-        values = []
-        for part in [o, *o.get("component", [])]:
-            code = next((c for c in (f"{x.get('system', '')}|{x.get('code')}"
-                                     for x in (part.get("code") or {}).get("coding", []) if "code" in x)
-                         if c in self.kept), None)
-            if code is None or any(v.code == code for v in values):
-                continue  # a code no feature reads, or one this Observation already gave a value for
-            value, reason = self.measure(code, part.get("valueQuantity"))
+            value, reason = self.measure(code, quantity)
             if reason:
                 return [], reason
             if value is not None:

@@ -173,6 +173,24 @@ class EndToEnd(unittest.TestCase):
         again = adapter("sync", "--once", "--config", config())
         self.assertEqual(sql("SELECT count(*) FROM dead_letter"), [[str(before + 1)]], again.stdout)
 
+    def test_09b_what_no_feature_reads_is_ignored_not_dead_lettered(self):
+        # As Synthea writes them: smoking status as a coded value, a survey answer as text. No
+        # feature reads either code: counted as ignored, never a dead letter.
+        patient = fhir_all("Patient?_count=1")[0]
+        before = int(sql("SELECT count(*) FROM dead_letter")[0][0])
+        for code, value in (("72166-2", {"valueCodeableConcept": {"coding": [
+                                {"system": "http://snomed.info/sct", "code": "266919005"}]}}),
+                            ("44250-9", {"valueString": "Not at all"})):
+            fhir_post({"resourceType": "Observation", "status": "final",
+                       "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+                       "subject": {"reference": f"Patient/{patient['id']}"},
+                       "effectiveDateTime": "2026-11-21T08:00:00+00:00", **value})
+        run = adapter("sync", "--once", "--config", config())
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertRegex(run.stdout, r"Observation .* dead-lettered +0 +ignored +2 ")
+        self.assertIn("ignored 2 not read by any feature", run.stdout)
+        self.assertEqual(sql("SELECT count(*) FROM dead_letter"), [[str(before)]])
+
     def test_10_deleted_observation_leaves_the_store_and_rescores(self):
         values = int(sql("SELECT count(*) FROM observation_value")[0][0])
         before = risk_assessments()

@@ -77,12 +77,44 @@ TEST_CASE("bad observations are refused with a code and pointer") {
   CHECK(map_json(vital("8867-4", "80", "kg")).error().pointer == "/valueQuantity/code");
   CHECK(map_json(vital("8867-4", "4000", "/min")).error().code == "implausible-value");
   auto no_subject =
-      R"({"resourceType":"Observation","id":"o1","status":"final","valueQuantity":{"value":1}})";
+      R"({"resourceType":"Observation","id":"o1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},"valueQuantity":{"value":1}})";
   CHECK(map_json(no_subject).error().code == "missing-subject");
   auto no_time =
       R"({"resourceType":"Observation","id":"o1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},
                      "subject":{"reference":"Patient/p1"},"valueQuantity":{"value":80,"system":"http://unitsofmeasure.org","code":"/min"}})";
   CHECK(map_json(no_time).error().code == "missing-effective");
+}
+
+TEST_CASE(
+    "what no feature reads is ignored, never a dead letter; what one reads and cannot use is") {
+  // Synthea: tobacco smoking status as a coded value, a survey answer as text; no feature here
+  // reads either code.
+  auto smoking =
+      R"({"resourceType":"Observation","id":"o1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"72166-2"}]},
+          "subject":{"reference":"Patient/p1"},"effectiveDateTime":"2026-01-01T10:00:00+00:00",
+          "valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"266919005"}]}})";
+  auto r = map_json(smoking);
+  REQUIRE(r.ok());
+  CHECK_FALSE(r->read);
+  CHECK(r->values.empty());
+  CHECK(r->patient == ps().of("Patient", {"p1"}));  // stored without values: retracts a read one
+  auto unread_no_subject =
+      R"({"resourceType":"Observation","id":"o1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"72166-2"}]},"valueString":"never"})";
+  auto n = map_json(unread_no_subject);
+  REQUIRE(n.ok());
+  CHECK_FALSE(n->read);
+  CHECK(n->patient.hex.empty());
+  // A heart rate as text is read and unusable: a dead letter, as before.
+  auto text_rate =
+      R"({"resourceType":"Observation","id":"o1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},
+          "subject":{"reference":"Patient/p1"},"effectiveDateTime":"2026-01-01T10:00:00Z","valueString":"fast"})";
+  CHECK(map_json(text_rate).error().code == "bad-value");
+  CHECK(map_json(text_rate).error().pointer == "/valueString");
+  // Entered in error, its value does not matter.
+  auto retracted =
+      R"({"resourceType":"Observation","id":"o1","status":"entered-in-error","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},
+          "subject":{"reference":"Patient/p1"},"valueString":"fast"})";
+  CHECK(map_json(retracted)->values.empty());
 }
 
 TEST_CASE("cancelled encounters do not count") {
