@@ -207,9 +207,14 @@ bool signature_valid(const std::string& token, const std::string& alg, const Jwk
 
 bool ReplayGuard::first_use(const std::string& jti, Micros exp, Micros now) {
   std::lock_guard lock(mu_);
-  for (auto it = seen_.begin(); it != seen_.end();)
-    it = it->second < now ? seen_.erase(it) : std::next(it);
-  return seen_.emplace(jti, exp).second;
+  // Only what has expired is looked at: the oldest expiries first.
+  while (!expiry_.empty() && expiry_.begin()->first < now) {
+    seen_.erase(expiry_.begin()->second);
+    expiry_.erase(expiry_.begin());
+  }
+  if (!seen_.emplace(jti, exp).second) return false;
+  expiry_.emplace(exp, jti);
+  return true;
 }
 
 std::size_t ReplayGuard::size() const {

@@ -50,7 +50,8 @@ class ReplayGuard {
 
  private:
   mutable std::mutex mu_;
-  std::map<std::string, Micros> seen_;
+  std::map<std::string, Micros> seen_;         // jti -> when its token expires
+  std::multimap<Micros, std::string> expiry_;  // the same, by expiry: what to forget first
 };
 
 /// The claims' checks, after the signature: `aud` holds `audience`; `exp` after now and `iat`

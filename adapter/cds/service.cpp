@@ -24,6 +24,17 @@ using fhir::json::member;
 using fhir::json::string_member;
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
+// A number as its exact double (a float's value whole, as the stored score carries it); null
+// when not finite.
+void exact_number(Writer& w, double v) {
+  if (!std::isfinite(v)) {
+    w.Null();
+    return;
+  }
+  const std::string t = fmt::format("{:.17g}", v);
+  w.RawValue(t.c_str(), t.size(), rapidjson::kNumberType);
+}
+
 Reply error(int status, const std::string& why) {
   rapidjson::StringBuffer buf;
   Writer w(buf);
@@ -97,8 +108,13 @@ Service::Service(const score::ModelPackage& model, const mapping::FeatureCompute
   std::string codes;
   for (const auto& c : source::observation_search_codes(catalog))
     codes += (codes.empty() ? "" : ",") + c;
-  // A prefetch is one Bundle: a page large enough for a patient's record.
-  observation_query_ = "Observation?patient={{context.patientId}}&code=" + codes + "&_count=1000";
+  // A prefetch is one Bundle: a page large enough for a patient's record. Read without a
+  // prefetch, the Patient is searched by _id, so that its id rides in the query, not the path.
+  prefetch_ = {
+      {"patient", "Patient", "Patient/{{context.patientId}}", "Patient?_id={{context.patientId}}"},
+      {"observations", "Observation",
+       "Observation?patient={{context.patientId}}&code=" + codes + "&_count=1000", ""},
+      {"encounters", "Encounter", "Encounter?patient={{context.patientId}}&_count=1000", ""}};
 }
 
 const std::string& Service::id() const { return model_.manifest.name; }
@@ -139,12 +155,10 @@ Reply Service::discovery() const {
   w.String(description.c_str());
   w.Key("prefetch");
   w.StartObject();
-  w.Key("patient");
-  w.String("Patient/{{context.patientId}}");
-  w.Key("observations");
-  w.String(observation_query_.c_str());
-  w.Key("encounters");
-  w.String("Encounter?patient={{context.patientId}}&_count=1000");
+  for (const auto& p : prefetch_) {
+    w.Key(p.key.c_str());
+    w.String(p.templ.c_str());
+  }
   w.EndObject();
   w.EndObject();
   w.EndArray();
@@ -164,71 +178,65 @@ Reply Service::call(const std::string& service_id, const std::string& authorizat
   const auto patient_id = context ? string_member(*context, "patientId") : std::nullopt;
   if (!patient_id || patient_id->empty()) return error(400, "context.patientId is missing");
 
-  // Each prefetch key, or (missing) the EHR's FHIR server with the token it gave.
-  const auto* prefetch = member(req, "prefetch");
-  std::vector<std::unique_ptr<fhir::SearchPage>> fetched;  // keeps fetched documents alive
-  std::unique_ptr<fhir::Client> client;
   store::Page page;
-  const std::vector<std::pair<const char*, const char*>> keys{
-      {"patient", "Patient"}, {"observations", "Observation"}, {"encounters", "Encounter"}};
-  for (const auto& [key, type] : keys) {
-    const rapidjson::Value* given = prefetch ? member(*prefetch, key) : nullptr;
-    std::vector<const rapidjson::Value*> resources;
-    if (given != nullptr) {
-      auto r = resources_of(*given);
-      if (!r) return error(412, r.error().message);
-      resources = std::move(r).value();
-    } else {
-      const auto server = string_member(req, "fhirServer");
-      if (!server) return error(412, fmt::format("no prefetch '{}' and no fhirServer", key));
-      if (!client) {
-        fhir::ClientOptions o;
-        o.base_url = *server;
-        o.timeout_seconds = options_.fetch_timeout_seconds;
-        o.max_attempts = 2;
-        if (const auto* auth = member(req, "fhirAuthorization"))
-          o.bearer_token = string_member(*auth, "access_token").value_or("");
-        client = std::make_unique<fhir::Client>(o);
-      }
-      std::string query = std::string(key) == "patient"
-                              ? std::string("Patient?_id={{context.patientId}}")
-                          : std::string(key) == "observations"
-                              ? observation_query_
-                              : std::string("Encounter?patient={{context.patientId}}&_count=1000");
-      query.replace(query.find("{{context.patientId}}"), 21, fhir::url_encode(*patient_id));
-      for (std::string url = query; !url.empty();) {
-        fhir::Response resp;
-        try {
-          resp = client->get(url);
-        } catch (const fhir::FhirError& e) {  // refused, or not answering: the EHR's to mend
-          return error(
-              412, fmt::format("the EHR's FHIR server could not be read for '{}' (HTTP {})", key,
-                               e.status()));
-        }
-        if (resp.status != 200)
-          return error(412,
-                       fmt::format("the EHR's FHIR server answered {} for '{}'", resp.status, key));
-        auto sp = fhir::parse_search_page(resp.body);
-        if (!sp)
-          return error(412, fmt::format("the EHR's FHIR server sent no Bundle for '{}'", key));
-        fetched.push_back(std::make_unique<fhir::SearchPage>(std::move(sp).value()));
-        for (const auto* r : fetched.back()->resources) resources.push_back(r);
-        url = fetched.back()->next.value_or("");
-      }
-    }
-    for (const auto* r : resources) source::map_resource(type, *r, ps_, catalog_, page);
-  }
-
+  if (auto no = gather(req, *patient_id, page)) return *no;
   const auto patient = ps_.of("Patient", fhir::FhirId{*patient_id});
   const auto scored =
       sync::score_all(features_, model_, {inputs_of(page, patient)}, now, options_.top_factors);
-  const store::Scored& s = scored.at(0);
   const std::string card = uuid_v4();
-  record_({card, patient.hex, now, s});
+  record_({card, patient.hex, now, scored.at(0)});
+  return {200, card_json(scored.at(0), card, now), ""};
+}
 
-  // The card.
+std::optional<Reply> Service::gather(const rapidjson::Document& req, const std::string& patient_id,
+                                     store::Page& page) {
+  const auto* prefetch = member(req, "prefetch");
+  std::unique_ptr<fhir::Client> client;  // the EHR's FHIR server, opened for a missing key
+  for (const auto& p : prefetch_) {
+    if (const auto* given = prefetch ? member(*prefetch, p.key.c_str()) : nullptr) {
+      auto resources = resources_of(*given);
+      if (!resources) return error(412, resources.error().message);
+      for (const auto* r : resources.value()) source::map_resource(p.type, *r, ps_, catalog_, page);
+      continue;
+    }
+    const auto server = string_member(req, "fhirServer");
+    if (!server) return error(412, fmt::format("no prefetch '{}' and no fhirServer", p.key));
+    if (!client) {
+      fhir::ClientOptions o;
+      o.base_url = *server;
+      o.timeout_seconds = options_.fetch_timeout_seconds;
+      o.max_attempts = 2;
+      if (const auto* auth = member(req, "fhirAuthorization"))
+        o.bearer_token = string_member(*auth, "access_token").value_or("");
+      client = std::make_unique<fhir::Client>(o);
+    }
+    std::string url = p.fetch.empty() ? p.templ : p.fetch;
+    url.replace(url.find("{{context.patientId}}"), 21, fhir::url_encode(patient_id));
+    while (!url.empty()) {
+      fhir::Response resp;
+      try {
+        resp = client->get(url);
+      } catch (const fhir::FhirError& e) {  // refused, or not answering: the EHR's to mend
+        return error(412, fmt::format("the EHR's FHIR server could not be read for '{}' (HTTP {})",
+                                      p.key, e.status()));
+      }
+      if (resp.status != 200)
+        return error(412,
+                     fmt::format("the EHR's FHIR server answered {} for '{}'", resp.status, p.key));
+      auto sp = fhir::parse_search_page(resp.body);
+      if (!sp)
+        return error(412, fmt::format("the EHR's FHIR server sent no Bundle for '{}'", p.key));
+      for (const auto* r : sp->resources) source::map_resource(p.type, *r, ps_, catalog_, page);
+      url = sp->next.value_or("");
+    }
+  }
+  return std::nullopt;
+}
+
+std::string Service::card_json(const store::Scored& s, const std::string& card,
+                               fhir::Micros now) const {
   const auto& m = model_.manifest;
-  store::PendingWrite pw;
+  store::PendingWrite pw;  // what the RiskAssessment sink words: the same sentence
   pw.probability = s.probability;
   pw.as_of = now;
   pw.contributions_json = s.contributions_json;
@@ -272,8 +280,7 @@ Reply Service::call(const std::string& service_id, const std::string& authorizat
   w.Key("extension");
   w.StartObject();
   w.Key("urn:fhir-risk-adapter:probability");
-  const std::string p = fmt::format("{:.17g}", s.probability);
-  w.RawValue(p.c_str(), p.size(), rapidjson::kNumberType);
+  exact_number(w, s.probability);
   w.Key("urn:fhir-risk-adapter:band");
   w.String(band.code.c_str());
   w.Key("urn:fhir-risk-adapter:model-sha256");
@@ -284,7 +291,7 @@ Reply Service::call(const std::string& service_id, const std::string& authorizat
   w.EndObject();
   w.EndArray();
   w.EndObject();
-  return {200, buf.GetString(), ""};
+  return buf.GetString();
 }
 
 Reply Service::score(const std::string& service_id, const std::string& authorization,
@@ -313,15 +320,7 @@ Reply Service::score(const std::string& service_id, const std::string& authoriza
   model.contributions(row.data(), contributions.data());
   rapidjson::StringBuffer buf;
   Writer w(buf);
-  auto number = [&](double v) {
-    if (std::isfinite(v)) {
-      // The float's exact value, as the card's probability and the stored score carry it.
-      const std::string t = fmt::format("{:.17g}", v);
-      w.RawValue(t.c_str(), t.size(), rapidjson::kNumberType);
-    } else {
-      w.Null();
-    }
-  };
+  auto number = [&](double v) { exact_number(w, v); };
   w.StartObject();
   w.Key("model");
   w.String(m.name.c_str());

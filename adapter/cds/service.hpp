@@ -6,6 +6,8 @@
 // the feature store or written to a log; the score a card carries is recorded through `record`
 // (an audit event, so that `audit rescore` covers it).
 
+#include <rapidjson/document.h>
+
 #include <functional>
 #include <map>
 #include <optional>
@@ -14,6 +16,7 @@
 
 #include "adapter/cds/trust.hpp"
 #include "adapter/score/manifest.hpp"
+#include "adapter/store/ingest.hpp"
 #include "adapter/store/scores.hpp"
 #include "mapping/features.hpp"
 #include "mapping/pseudonym.hpp"
@@ -73,6 +76,12 @@ class Service {
  private:
   /// 404 for another service, 401 (with the reason) for a caller not trusted at `path` (the
   /// audience is `<base_url><path>`); nullopt for a trusted call.
+  /// Maps the request's prefetch (or, key by key, what the EHR's FHIR server answers) into
+  /// `page`; the reply when it cannot (412).
+  std::optional<Reply> gather(const rapidjson::Document& req, const std::string& patient_id,
+                              store::Page& page);
+  /// The answer: one card for the score.
+  std::string card_json(const store::Scored& s, const std::string& card, fhir::Micros now) const;
   std::optional<Reply> refused(const std::string& service_id, const std::string& authorization,
                                const std::string& path, fhir::Micros now);
 
@@ -84,7 +93,12 @@ class Service {
   ServiceOptions options_;
   std::function<void(const CardScore&)> record_;
   std::function<void(const std::string&)> record_feedback_;
-  std::string observation_query_;  // "Observation?patient={{context.patientId}}&code=..."
+  // The prefetch templates discovery lists, each a key, its resource type and, when it differs
+  // from the template, the query that reads it from the EHR's FHIR server without a prefetch.
+  struct Prefetch {
+    std::string key, type, templ, fetch;
+  };
+  std::vector<Prefetch> prefetch_;
 };
 
 }  // namespace fra::cds
