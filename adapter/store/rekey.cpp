@@ -158,27 +158,40 @@ std::int64_t move_dead_letter_keys(pqxx::work& w) {
 }
 
 // The cohort's members (some not stored yet) and the resources the write-back keeps by id: their
-// sealed references opened and sealed again, the members under their new pseudonyms.
+// sealed references opened and sealed again, the members under their new pseudonyms; copied
+// into a temporary table, then moved with one statement each.
 void move_cohort_and_targets(pqxx::work& w, const mapping::Pseudonymizer& from,
                              const mapping::Pseudonymizer& to) {
-  for (const auto& r : w.exec("SELECT patient_key, encode(sealed_ref, 'hex') FROM cohort_member")) {
+  // Both read before the COPY starts: no other statement runs on the connection during it.
+  const auto members = w.exec("SELECT patient_key, encode(sealed_ref, 'hex') FROM cohort_member");
+  const auto targets = w.exec(
+      "SELECT patient_key, model_name, target_type, encode(target_ref, 'hex') FROM "
+      "risk_assessment WHERE target_ref IS NOT NULL");
+  w.exec(
+      "CREATE TEMP TABLE rekey_refs (kind text, old_key text, model text, new_key text, "
+      "new_sealed text) ON COMMIT DROP");
+  pqxx::stream_to copy(
+      w, "rekey_refs",
+      std::vector<std::string>{"kind", "old_key", "model", "new_key", "new_sealed"});
+  for (const auto& r : members) {
     const auto id = open_sealed(from, "Patient", r[1].as<std::string>());
-    w.exec_params(
-        "UPDATE cohort_member SET patient_key = $1, sealed_ref = decode($2, 'hex') "
-        "WHERE patient_key = $3",
-        to.of("Patient", fhir::FhirId{id}).hex, to_hex(to.seal("Patient/" + id)),
-        r[0].as<std::string>());
+    copy << std::make_tuple(std::string("member"), r[0].as<std::string>(), std::string(),
+                            to.of("Patient", fhir::FhirId{id}).hex,
+                            to_hex(to.seal("Patient/" + id)));
   }
-  for (const auto& r : w.exec("SELECT patient_key, model_name, target_type, "
-                              "encode(target_ref, 'hex') FROM risk_assessment "
-                              "WHERE target_ref IS NOT NULL")) {
+  for (const auto& r : targets) {  // keyed by the patient's new pseudonym: the patients moved first
     const auto type = r[2].as<std::string>();
     const auto id = open_sealed(from, type, r[3].as<std::string>());
-    w.exec_params(
-        "UPDATE risk_assessment SET target_ref = decode($1, 'hex') "
-        "WHERE patient_key = $2 AND model_name = $3",
-        to_hex(to.seal(type + "/" + id)), r[0].as<std::string>(), r[1].as<std::string>());
+    copy << std::make_tuple(std::string("target"), r[0].as<std::string>(), r[1].as<std::string>(),
+                            std::string(), to_hex(to.seal(type + "/" + id)));
   }
+  copy.complete();
+  w.exec(
+      "UPDATE cohort_member m SET patient_key = r.new_key, sealed_ref = decode(r.new_sealed, "
+      "'hex') FROM rekey_refs r WHERE r.kind = 'member' AND m.patient_key = r.old_key");
+  w.exec(
+      "UPDATE risk_assessment ra SET target_ref = decode(r.new_sealed, 'hex') FROM rekey_refs r "
+      "WHERE r.kind = 'target' AND ra.patient_key = r.old_key AND ra.model_name = r.model");
 }
 
 }  // namespace
