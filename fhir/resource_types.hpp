@@ -12,18 +12,29 @@ namespace fra::fhir {
 struct ReadType {
   std::string_view name;
   bool deletions_followed;  ///< its `_history` is followed for deletes (patients are never removed)
+  bool when_read;           ///< fetched only when some feature reads it (Condition), else always
 };
 
-inline constexpr std::array<ReadType, 3> kReadTypes{{
-    {"Patient", false},
-    {"Encounter", true},
-    {"Observation", true},
+inline constexpr std::array<ReadType, 4> kReadTypes{{
+    {"Patient", false, false},
+    {"Encounter", true, false},
+    {"Condition", true, true},
+    {"Observation", true, false},
 }};
 
-/// The names of kReadTypes, in order.
-inline std::vector<std::string> read_type_names() {
+/// The rows of kReadTypes a sync fetches, in order: those read always, and those read only when
+/// a feature does when `conditions` (some feature reads Conditions).
+inline std::vector<ReadType> read_types(bool conditions) {
+  std::vector<ReadType> out;
+  for (const auto& t : kReadTypes)
+    if (!t.when_read || conditions) out.push_back(t);
+  return out;
+}
+
+/// The names of read_types(conditions), in order.
+inline std::vector<std::string> read_type_names(bool conditions) {
   std::vector<std::string> out;
-  for (const auto& t : kReadTypes) out.emplace_back(t.name);
+  for (const auto& t : read_types(conditions)) out.emplace_back(t.name);
   return out;
 }
 

@@ -58,8 +58,12 @@ std::optional<FhirId> patient_reference(const rapidjson::Value& json) {
   return FhirId{id};
 }
 
-// value[x]: absent is fine (dataAbsentReason), a Quantity is read, any other type is refused.
-Result<std::optional<Quantity>> read_value(const rapidjson::Value& json, const std::string& base) {
+// value[x]: absent is fine (dataAbsentReason), a Quantity is read, any other type is refused
+// (a CodeableConcept's codings are read into `codes` first, for the features that read codes).
+Result<std::optional<Quantity>> read_value(const rapidjson::Value& json, const std::string& base,
+                                           std::vector<Coding>& codes) {
+  if (const auto* cc = member(json, "valueCodeableConcept"); cc != nullptr && cc->IsObject())
+    codes = read_codings(*cc);
   if (const auto* q = member(json, "valueQuantity")) {
     if (!q->IsObject())
       return make_error("bad-value", "valueQuantity is not an object", base + "/valueQuantity");
@@ -145,7 +149,7 @@ Result<Observation> read_observation(const rapidjson::Value& json) {
   }
   // A value that is not a Quantity is kept as a problem, not a failure: whether it matters
   // depends on whether a feature reads the code.
-  if (auto value = read_value(json, ""))
+  if (auto value = read_value(json, "", o.value_codes))
     o.value = *value;
   else
     o.value_problem = value.error();
@@ -155,7 +159,7 @@ Result<Observation> read_observation(const rapidjson::Value& json) {
       std::string base = fmt::format("/component/{}", i);
       ObservationComponent oc;
       if (const auto* code = member(c, "code")) oc.code = read_codings(*code);
-      if (auto cv = read_value(c, base))
+      if (auto cv = read_value(c, base, oc.value_codes))
         oc.value = *cv;
       else
         oc.value_problem = cv.error();
@@ -180,6 +184,11 @@ Result<Encounter> read_encounter(const rapidjson::Value& json) {
       e.class_coding = Coding{string_member(*cls, "system").value_or(""), *code};
   }
   e.subject = patient_reference(json);
+  if (const auto* pr = member(json, "priority"); pr != nullptr && pr->IsObject())
+    if (auto codes = read_codings(*pr); !codes.empty()) e.priority = codes.front();
+  if (const auto* h = member(json, "hospitalization"); h != nullptr && h->IsObject())
+    if (const auto* src = member(*h, "admitSource"); src != nullptr && src->IsObject())
+      if (auto codes = read_codings(*src); !codes.empty()) e.admit_source = codes.front();
   if (const auto* period = member(json, "period")) {
     if (auto start = string_member(*period, "start")) {
       e.period_start = parse_datetime(*start);
@@ -193,6 +202,55 @@ Result<Encounter> read_encounter(const rapidjson::Value& json) {
     }
   }
   return e;
+}
+
+Result<Condition> read_condition(const rapidjson::Value& json) {
+  auto id = read_id(json);
+  if (!id) return id.error();
+  auto meta = read_meta(json);
+  if (!meta) return meta.error();
+  Condition c;
+  c.id = std::move(id).value();
+  c.meta = *meta;
+  if (const auto* code = member(json, "code"); code != nullptr && code->IsObject())
+    c.code = read_codings(*code);
+  c.subject = patient_reference(json);
+  auto status = [&](const char* name) {
+    const auto* s = member(json, name);
+    if (s == nullptr || !s->IsObject()) return std::string();
+    auto codes = read_codings(*s);
+    return codes.empty() ? std::string() : codes.front().code;
+  };
+  c.clinical_status = status("clinicalStatus");
+  c.verification_status = status("verificationStatus");
+  // A time of [x] given as a dateTime, or the `period_part` of a Period; nullopt when absent.
+  auto when = [&](const std::string& element, const char* period_part,
+                  std::optional<Micros>& out) -> std::optional<Error> {
+    const std::string date_time = element + "DateTime", period = element + "Period";
+    if (auto text = string_member(json, date_time.c_str())) {
+      out = parse_datetime(*text);
+      if (!out)
+        return make_error("bad-date", element + "DateTime is not a FHIR dateTime",
+                          "/" + element + "DateTime");
+    } else if (const auto* p = member(json, period.c_str()); p != nullptr && p->IsObject()) {
+      if (auto part = string_member(*p, period_part)) {
+        out = parse_datetime(*part);
+        if (!out)
+          return make_error("bad-date",
+                            fmt::format("{}Period.{} is not a FHIR dateTime", element, period_part),
+                            fmt::format("/{}Period/{}", element, period_part));
+      }
+    }
+    return std::nullopt;
+  };
+  if (auto e = when("onset", "start", c.onset)) return *e;
+  if (auto e = when("abatement", "end", c.abatement)) return *e;
+  if (auto t = string_member(json, "recordedDate")) {
+    c.recorded = parse_datetime(*t);
+    if (!c.recorded)
+      return make_error("bad-date", "recordedDate is not a FHIR dateTime", "/recordedDate");
+  }
+  return c;
 }
 
 }  // namespace fra::fhir

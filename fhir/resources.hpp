@@ -48,7 +48,8 @@ struct Patient {
 struct ObservationComponent {
   std::vector<Coding> code;
   std::optional<Quantity> value;
-  std::string value_pointer;  ///< JSON pointer of the value, for errors
+  std::vector<Coding> value_codes;  ///< the codings of a valueCodeableConcept
+  std::string value_pointer;        ///< JSON pointer of the value, for errors
   /// A value that is not a usable Quantity (valueCodeableConcept, valueString, a malformed
   /// valueQuantity): an error only where a feature reads the code (mapping decides).
   std::optional<Error> value_problem;
@@ -62,6 +63,7 @@ struct Observation {
   std::optional<FhirId> subject;  ///< the Patient id, when subject is Patient/<id>
   std::optional<Micros> effective;
   std::optional<Quantity> value;
+  std::vector<Coding> value_codes;     ///< the codings of a valueCodeableConcept
   std::optional<Error> value_problem;  ///< as ObservationComponent's
   std::vector<ObservationComponent> components;
 };
@@ -74,6 +76,21 @@ struct Encounter {
   std::optional<FhirId> subject;
   std::optional<Micros> period_start;
   std::optional<Micros> period_end;
+  std::optional<Coding> priority;      ///< v3 ActPriority: EM emergency, EL elective, ...
+  std::optional<Coding> admit_source;  ///< hospitalization.admitSource: emd, ...
+};
+
+/// A Condition: its codes, statuses and when it began and ended.
+struct Condition {
+  FhirId id;
+  Meta meta;
+  std::vector<Coding> code;
+  std::optional<FhirId> subject;
+  std::string clinical_status;      ///< condition-clinical code; "" when absent
+  std::string verification_status;  ///< condition-ver-status code; "" when absent
+  std::optional<Micros> onset;      ///< onsetDateTime or onsetPeriod.start
+  std::optional<Micros> recorded;   ///< recordedDate
+  std::optional<Micros> abatement;  ///< abatementDateTime or abatementPeriod.end
 };
 
 /// Reads a Patient. Fails on a missing id or an unparseable birthDate.
@@ -83,6 +100,9 @@ Result<Patient> read_patient(const rapidjson::Value& json);
 Result<Observation> read_observation(const rapidjson::Value& json);
 /// Reads an Encounter. Fails on a missing id, subject or unparseable period.
 Result<Encounter> read_encounter(const rapidjson::Value& json);
+
+/// Reads a Condition. Fails on a missing id or an unparseable date.
+Result<Condition> read_condition(const rapidjson::Value& json);
 
 /// The resourceType of a JSON resource, or "" when it has none.
 std::string resource_type_of(const rapidjson::Value& json);

@@ -70,8 +70,10 @@ void factor_extension(Writer& w, const RiskFactor& f, int rank) {
   w.EndObject();
 }
 
-std::string factor_text(const RiskFactor& f) {
-  const char* effect = f.contribution > 0 ? "raises the risk" : "lowers the risk";
+std::string factor_text(const RiskFactor& f, bool points) {
+  const std::string effect =
+      points ? fmt::format("{:+g} points", std::round(f.contribution * 1e3) / 1e3)
+             : std::string(f.contribution > 0 ? "raises the risk" : "lowers the risk");
   if (!f.text.empty()) return fmt::format("{} {} ({})", f.name, f.text, effect);
   if (std::isnan(f.value)) return fmt::format("{} not recorded ({})", f.name, effect);
   if (f.unit.empty()) return fmt::format("{} {:.4g} ({})", f.name, f.value, effect);
@@ -85,14 +87,18 @@ std::string conditional_path(const RiskAssessmentInput& in) {
          url_encode(in.identifier_system + "|" + in.identifier_value);
 }
 
+std::string score_text(const RiskAssessmentInput& in) {
+  return in.points ? fmt::format("{:g} points", in.probability)
+                   : fmt::format("{:.1f}%", in.probability * 100);
+}
+
 std::string score_note(const RiskAssessmentInput& in) {
-  std::string note =
-      fmt::format("{} risk: {:.1f}% ({}), {} {}.", in.outcome_display, in.probability * 100,
-                  in.band_display, in.model_name, in.model_version);
+  std::string note = fmt::format("{} risk: {} ({}), {} {}.", in.outcome_display, score_text(in),
+                                 in.band_display, in.model_name, in.model_version);
   if (!in.factors.empty()) {
-    note += " Main factors:";
+    note += in.points ? " Points:" : " Main factors:";
     for (std::size_t i = 0; i < in.factors.size(); ++i)
-      note += (i == 0 ? " " : "; ") + factor_text(in.factors[i]);
+      note += (i == 0 ? " " : "; ") + factor_text(in.factors[i], in.points);
     note += ".";
   }
   return note;
@@ -160,10 +166,10 @@ std::string build_score_observation(const RiskAssessmentInput& in, const Coding&
   w.Key("valueQuantity");
   w.StartObject();
   w.Key("value");
-  decimal(w, in.probability * 100, "{:.12g}");
-  key_string(w, "unit", "%");
+  decimal(w, in.points ? in.probability : in.probability * 100, "{:.12g}");
+  key_string(w, "unit", in.points ? "points" : "%");
   key_string(w, "system", "http://unitsofmeasure.org");
-  key_string(w, "code", "%");
+  key_string(w, "code", in.points ? kPointsUnit : "%");
   w.EndObject();
   w.Key("interpretation");
   w.StartArray();
@@ -191,9 +197,16 @@ std::string build_risk_assessment(const RiskAssessmentInput& in) {
   w.Key("prediction");
   w.StartArray();
   w.StartObject();
-  if (!in.factors.empty()) {
+  if (!in.factors.empty() || in.points) {
     w.Key("extension");
     w.StartArray();
+    if (in.points) {
+      w.StartObject();
+      key_string(w, "url", kScorePointsExtension);
+      w.Key("valueDecimal");
+      decimal(w, in.probability, "{:.12g}");
+      w.EndObject();
+    }
     for (std::size_t i = 0; i < in.factors.size(); ++i)
       factor_extension(w, in.factors[i], static_cast<int>(i + 1));
     w.EndArray();
@@ -206,10 +219,14 @@ std::string build_risk_assessment(const RiskAssessmentInput& in) {
   w.EndArray();
   key_string(w, "text", in.outcome_display);
   w.EndObject();
-  w.Key("probabilityDecimal");
-  // FHIR decimals keep their digits: round-trip precision without float noise.
-  std::string p = fmt::format("{:.9g}", in.probability);
-  w.RawValue(p.c_str(), p.size(), rapidjson::kNumberType);
+  if (in.points) {
+    key_string(w, "rationale", fmt::format("{} {}", in.model_name, score_text(in)));
+  } else {
+    w.Key("probabilityDecimal");
+    // FHIR decimals keep their digits: round-trip precision without float noise.
+    std::string p = fmt::format("{:.9g}", in.probability);
+    w.RawValue(p.c_str(), p.size(), rapidjson::kNumberType);
+  }
   w.Key("qualitativeRisk");
   w.StartObject();
   w.Key("coding");

@@ -30,16 +30,24 @@ struct RiskAssessmentInput {
   std::string model_sha256;
   Coding outcome;
   std::string outcome_display;
-  double probability = 0;
-  std::string band_code;  ///< risk-probability code: low, moderate, high, ...
+  double probability = 0;  ///< or, when `points`, the score's points
+  std::string band_code;   ///< risk-probability code: low, moderate, high, ...
   std::string band_display;
   std::vector<RiskFactor> factors;  ///< the main factors, largest contribution first
   std::string resource_id;          ///< the server's id, for an update by id; "" to create
+  bool points = false;  ///< the score is the points of a validated index, not a probability
 };
 
 /// The system of the qualitativeRisk coding.
 inline constexpr const char* kRiskProbabilitySystem =
     "http://terminology.hl7.org/CodeSystem/risk-probability";
+/// The extension on `prediction` that carries the points of an index (a RiskAssessment has no
+/// element for a score that is not a probability).
+inline constexpr const char* kScorePointsExtension = "urn:fhir-risk-adapter:extension:score-points";
+/// The UCUM unit of points: an arbitrary unit.
+inline constexpr const char* kPointsUnit = "{score}";
+/// The score as the clinician reads it: "4.2%" or "12 points".
+std::string score_text(const RiskAssessmentInput& in);
 /// The system of the method coding that names the model.
 inline constexpr const char* kModelSystem = "urn:fhir-risk-adapter:model";
 /// The extension on `prediction` that carries one contributing factor as data

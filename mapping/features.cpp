@@ -86,9 +86,116 @@ float aggregate(Def::Aggregation a, std::vector<Point>& pts) {
       return sxx > 0 ? static_cast<float>(sxy / sxx) : kMissing;
     }
     case A::count:
+    case A::last_code:
       break;
   }
   return kMissing;
+}
+
+constexpr fhir::Micros kDay = 86400LL * 1000000;
+
+// The last stay of the feature's classes that ended at or before as-of, inside the window (the
+// longer one at equal ends): the index stay of the encounter measures; nullptr when none.
+const Stay* index_stay(const Def& d, const PatientInputs& in, fhir::Micros as_of) {
+  const Stay* last = nullptr;
+  for (const auto& s : in.stays) {
+    if (!has_class(d, s.class_code) || !s.start || !s.end || !in_window(d, *s.end, as_of) ||
+        *s.start > *s.end)
+      continue;
+    if (last == nullptr || *s.end > *last->end || (*s.end == *last->end && *s.start < *last->start))
+      last = &s;
+  }
+  return last;
+}
+
+// An emergency visit (class EMER) that led to a stay: it began before the stay did and was still
+// going, or had ended less than a day before, when the stay began.
+bool led_to(const Stay& visit, const Stay& stay) {
+  if (visit.class_code != "EMER" || !visit.start || !stay.start || &visit == &stay) return false;
+  const fhir::Micros until = visit.end.value_or(*visit.start);
+  return *visit.start <= *stay.start && until >= *stay.start - kDay;
+}
+
+// Whether a Condition coding holds at as-of: begun by then, and active, or ended only after.
+bool holds(const ConditionCoding& c, fhir::Micros as_of) {
+  if (!c.onset || *c.onset > as_of) return false;
+  return c.active || (c.abatement && *c.abatement > as_of);
+}
+
+bool any_matches(const std::vector<std::string>& patterns, const std::string& code) {
+  return std::any_of(patterns.begin(), patterns.end(),
+                     [&](const std::string& p) { return code_matches(p, code); });
+}
+
+float condition_measure(const Def& d, const PatientInputs& in, fhir::Micros as_of) {
+  if (d.measure == Def::Measure::charlson) {
+    std::set<std::string> present;
+    for (const auto& c : in.conditions)
+      if (holds(c, as_of))
+        for (const auto& cat : d.categories)
+          if (any_matches(cat.codes, c.code)) present.insert(cat.name);
+    int sum = 0;
+    for (const auto& cat : d.categories)
+      if (present.contains(cat.name) &&
+          (cat.superseded_by.empty() || !present.contains(cat.superseded_by)))
+        sum += cat.weight;
+    return static_cast<float>(sum);
+  }
+  std::set<std::string> found;  // Conditions, not codings: one may carry ICD-10 and SNOMED
+  for (const auto& c : in.conditions)
+    if (holds(c, as_of) && any_matches(d.codes, c.code)) found.insert(c.resource);
+  if (d.measure == Def::Measure::count) return static_cast<float>(found.size());
+  return found.empty() ? 0.0f : 1.0f;
+}
+
+float encounter_measure(const Def& d, const PatientInputs& in, fhir::Micros as_of) {
+  using M = Def::Measure;
+  if (d.measure == M::admissions) {
+    int n = 0;
+    for (const auto& s : in.stays)
+      if (has_class(d, s.class_code) && s.start && in_window(d, *s.start, as_of)) ++n;
+    return static_cast<float>(n);
+  }
+  const Stay* stay = index_stay(d, in, as_of);
+  if (d.measure == M::emergency_visits) {
+    // Before the index stay began (before as-of without one), not counting the visit that led
+    // to it.
+    const fhir::Micros until = stay != nullptr ? *stay->start : as_of;
+    int n = 0;
+    for (const auto& s : in.stays)
+      if (s.class_code == "EMER" && s.start && *s.start <= until &&
+          (d.window == 0 || *s.start > until - d.window) && !(stay != nullptr && led_to(s, *stay)))
+        ++n;
+    return static_cast<float>(n);
+  }
+  if (stay == nullptr) return kMissing;
+  if (d.measure == M::acuity) {
+    if (stay->emergent) return 1.0f;
+    for (const auto& s : in.stays)
+      if (led_to(s, *stay)) return 1.0f;
+    return 0.0f;
+  }
+  const double per = seconds_per(d.unit) * kMicrosPerSecond;
+  return static_cast<float>(d.measure == M::length_of_stay
+                                ? static_cast<double>(*stay->end - *stay->start) / per
+                                : static_cast<double>(as_of - *stay->end) / per);
+}
+
+// The latest coded value of the feature's codes in its window: 1 when one of its answers, 0 for
+// another code; missing when there is none (at equal times, the larger code, for one order).
+float last_code(const Def& d, const PatientInputs& in, fhir::Micros as_of) {
+  const TimedValue* last = nullptr;
+  for (const auto& m : in.measurements) {
+    if (m.coded.empty() || !in_window(d, m.effective, as_of) ||
+        std::find(d.codes.begin(), d.codes.end(), m.code) == d.codes.end())
+      continue;
+    if (last == nullptr || m.effective > last->effective ||
+        (m.effective == last->effective && m.coded > last->coded))
+      last = &m;
+  }
+  if (last == nullptr) return kMissing;
+  return std::find(d.answers.begin(), d.answers.end(), last->coded) != d.answers.end() ? 1.0f
+                                                                                       : 0.0f;
 }
 
 bool valid_name(const std::string& n) {
@@ -98,7 +205,28 @@ bool valid_name(const std::string& n) {
   });
 }
 
+bool well_formed_code(const std::string& c) {
+  auto bar = c.find('|');
+  return bar != std::string::npos && bar != 0 && bar + 1 != c.size();
+}
+
+std::string without_dots(std::string_view s) {
+  std::string out;
+  for (char c : s)
+    if (c != '.') out += c;
+  return out;
+}
+
 }  // namespace
+
+bool code_matches(std::string_view pattern, std::string_view code) {
+  if (pattern.empty() || pattern.back() != '*') return pattern == code;
+  const auto bar = pattern.find('|');
+  if (bar == std::string_view::npos || code.substr(0, bar + 1) != pattern.substr(0, bar + 1))
+    return false;
+  return without_dots(code.substr(bar + 1))
+      .starts_with(without_dots(pattern.substr(bar + 1, pattern.size() - bar - 2)));
+}
 
 Result<fhir::Micros> parse_window(std::string_view text) {
   auto bad = [&](std::string why) {
@@ -158,11 +286,18 @@ std::optional<Error> check_definitions(const std::vector<FeatureDefinition>& def
       case Def::Source::observation:
         if (d.codes.empty())
           return err("an observation feature needs codes = [\"system|code\", ...]");
-        for (const auto& c : d.codes) {
-          auto bar = c.find('|');
-          if (bar == std::string::npos || bar == 0 || bar + 1 == c.size())
-            return err(fmt::format("code \"{}\" is not system|code", c));
+        for (const auto& c : d.codes)
+          if (!well_formed_code(c)) return err(fmt::format("code \"{}\" is not system|code", c));
+        if (d.aggregation == Def::Aggregation::last_code) {
+          if (d.unit != "1") return err("last_code has unit \"1\"");
+          if (d.answers.empty())
+            return err("last_code needs equals = [\"system|code\", ...]: the values that give 1");
+          for (const auto& c : d.answers)
+            if (!well_formed_code(c))
+              return err(fmt::format("equals: \"{}\" is not system|code", c));
+          break;
         }
+        if (!d.answers.empty()) return err("equals is for aggregation = \"last_code\"");
         if (d.aggregation == Def::Aggregation::count ? d.unit != "1" : !known_unit(d.unit))
           return err(
               d.aggregation == Def::Aggregation::count
@@ -171,12 +306,43 @@ std::optional<Error> check_definitions(const std::vector<FeatureDefinition>& def
         if (d.plausible_min && d.plausible_max && *d.plausible_min > *d.plausible_max)
           return err("plausible = [min, max] with min above max");
         break;
-      case Def::Source::encounter:
+      case Def::Source::encounter: {
+        using M = Def::Measure;
         if (d.classes.empty()) return err("an encounter feature needs classes = [\"IMP\", ...]");
-        if (d.measure == Def::Measure::admissions ? d.unit != "1" : seconds_per(d.unit) == 0)
-          return err(d.measure == Def::Measure::admissions
-                         ? "admissions have unit \"1\""
-                         : "a duration has unit \"d\", \"h\", \"min\", \"s\" or \"wk\"");
+        const bool duration =
+            d.measure == M::length_of_stay || d.measure == M::days_since_discharge;
+        if (d.measure == M::present || d.measure == M::count || d.measure == M::charlson)
+          return err("measure: present, count and charlson are for a source of \"condition\"");
+        if (duration ? seconds_per(d.unit) == 0 : d.unit != "1")
+          return err(duration ? "a duration has unit \"d\", \"h\", \"min\", \"s\" or \"wk\""
+                              : "a count or a yes/no has unit \"1\"");
+        break;
+      }
+      case Def::Source::condition:
+        if (d.unit != "1") return err("a condition feature has unit \"1\"");
+        if (d.measure == Def::Measure::charlson) {
+          if (d.categories.empty())
+            return err("charlson needs a value set with [[category]] tables (value_set = ...)");
+          for (const auto& cat : d.categories) {
+            if (cat.codes.empty()) return err(fmt::format("category '{}' has no codes", cat.name));
+            for (const auto& c : cat.codes)
+              if (!well_formed_code(c))
+                return err(
+                    fmt::format("category '{}': code \"{}\" is not system|code", cat.name, c));
+            if (!cat.superseded_by.empty() &&
+                std::none_of(d.categories.begin(), d.categories.end(),
+                             [&](const CodeCategory& o) { return o.name == cat.superseded_by; }))
+              return err(fmt::format("category '{}': superseded_by names no category '{}'",
+                                     cat.name, cat.superseded_by));
+          }
+        } else if (d.measure == Def::Measure::present || d.measure == Def::Measure::count) {
+          if (d.codes.empty())
+            return err("a condition feature needs codes = [\"system|code\", ...] or a value_set");
+          for (const auto& c : d.codes)
+            if (!well_formed_code(c)) return err(fmt::format("code \"{}\" is not system|code", c));
+        } else {
+          return err("a condition feature's measure is present, count or charlson");
+        }
         break;
       case Def::Source::patient:
         if (d.attribute == Def::Attribute::age && d.unit != "a") return err("age has unit \"a\"");
@@ -193,15 +359,35 @@ std::optional<Error> check_definitions(const std::vector<FeatureDefinition>& def
 
 Result<ObservationCatalog> catalog_of(const std::vector<FeatureDefinition>& defs) {
   ObservationCatalog out;
+  for (const auto& d : defs) out.conditions = out.conditions || d.source == Def::Source::condition;
+  // Codes read as coded values first: such a code keeps no number.
   for (const auto& d : defs) {
-    if (d.source != Def::Source::observation) continue;
+    if (d.source != Def::Source::observation || d.aggregation != Def::Aggregation::last_code)
+      continue;
     for (const auto& code : d.codes) {
+      auto& rule = out[code];
+      rule.coded = true;
+      for (const auto& a : d.answers)
+        if (std::find(rule.answers.begin(), rule.answers.end(), a) == rule.answers.end())
+          rule.answers.push_back(a);
+    }
+  }
+  for (const auto& d : defs) {
+    if (d.source != Def::Source::observation || d.aggregation == Def::Aggregation::last_code)
+      continue;
+    for (const auto& code : d.codes) {
+      if (auto it = out.find(code); it != out.end() && it->second.coded)
+        return make_error("bad-feature",
+                          fmt::format("feature '{}': code {} is read as coded values by another "
+                                      "feature, and cannot also be read as numbers",
+                                      d.name, code));
       // A count reads the code's values in whatever unit another feature keeps them.
       const bool counts = d.aggregation == Def::Aggregation::count;
       auto it = out.find(code);
       if (it == out.end()) {
         if (counts) continue;
-        CodeRule rule{d.unit};
+        CodeRule rule;
+        rule.unit = d.unit;
         if (d.plausible_min) rule.min_plausible = *d.plausible_min;
         if (d.plausible_max) rule.max_plausible = *d.plausible_max;
         out.emplace(code, rule);
@@ -217,7 +403,7 @@ Result<ObservationCatalog> catalog_of(const std::vector<FeatureDefinition>& defs
   // Codes only counted still need to be kept: in no particular unit, any value.
   for (const auto& d : defs)
     if (d.source == Def::Source::observation && d.aggregation == Def::Aggregation::count)
-      for (const auto& code : d.codes) out.try_emplace(code, CodeRule{""});
+      for (const auto& code : d.codes) out.try_emplace(code, CodeRule{});
   return out;
 }
 
@@ -235,9 +421,8 @@ Result<std::vector<FeatureDefinition>> bind_features(
     if (d.unit != unit) {
       const bool convertible =
           (d.source == Def::Source::observation && d.aggregation != Def::Aggregation::count &&
-           convert_unit(1.0, d.unit, unit)) ||
-          (d.source == Def::Source::encounter && d.measure != Def::Measure::admissions &&
-           seconds_per(unit) > 0);
+           d.aggregation != Def::Aggregation::last_code && convert_unit(1.0, d.unit, unit)) ||
+          (d.source == Def::Source::encounter && seconds_per(d.unit) > 0 && seconds_per(unit) > 0);
       if (!convertible)
         return make_error(
             "feature-unit",
@@ -259,7 +444,8 @@ FeatureComputer::FeatureComputer(std::vector<FeatureDefinition> defs,
       for (const auto& c : d.codes) {
         Affine a;
         auto it = catalog.find(c);
-        if (d.aggregation != Def::Aggregation::count && it != catalog.end() &&
+        if (d.aggregation != Def::Aggregation::count &&
+            d.aggregation != Def::Aggregation::last_code && it != catalog.end() &&
             it->second.unit != d.unit) {
           a.offset = convert_unit(0.0, it->second.unit, d.unit).value_or(0.0);
           a.scale = convert_unit(1.0, it->second.unit, d.unit).value_or(1.0) - a.offset;
@@ -284,9 +470,13 @@ void FeatureComputer::compute(const PatientInputs& in, fhir::Micros as_of, float
     float v = kMissing;
     switch (d.source) {
       case Def::Source::observation: {
+        if (d.aggregation == Def::Aggregation::last_code) {
+          v = last_code(d, in, as_of);
+          break;
+        }
         pts.clear();
         for (const auto& m : in.measurements) {
-          if (!in_window(d, m.effective, as_of)) continue;
+          if (!m.coded.empty() || !in_window(d, m.effective, as_of)) continue;
           for (const auto& [code, conv] : codes_[f])
             if (m.code == code) {
               pts.push_back({m.effective, m.value * conv.scale + conv.offset});
@@ -296,31 +486,12 @@ void FeatureComputer::compute(const PatientInputs& in, fhir::Micros as_of, float
         v = aggregate(d.aggregation, pts);
         break;
       }
-      case Def::Source::encounter: {
-        if (d.measure == Def::Measure::admissions) {
-          int n = 0;
-          for (const auto& s : in.stays)
-            if (has_class(d, s.class_code) && s.start && in_window(d, *s.start, as_of)) ++n;
-          v = static_cast<float>(n);
-          break;
-        }
-        // The last stay that ended at or before as-of (the longer one at equal ends).
-        const Stay* last = nullptr;
-        for (const auto& s : in.stays) {
-          if (!has_class(d, s.class_code) || !s.start || !s.end || !in_window(d, *s.end, as_of) ||
-              *s.start > *s.end)
-            continue;
-          if (last == nullptr || *s.end > *last->end ||
-              (*s.end == *last->end && *s.start < *last->start))
-            last = &s;
-        }
-        if (last == nullptr) break;
-        const double per = seconds_per(d.unit) * kMicrosPerSecond;
-        v = static_cast<float>(d.measure == Def::Measure::length_of_stay
-                                   ? static_cast<double>(*last->end - *last->start) / per
-                                   : static_cast<double>(as_of - *last->end) / per);
+      case Def::Source::encounter:
+        v = encounter_measure(d, in, as_of);
         break;
-      }
+      case Def::Source::condition:
+        v = condition_measure(d, in, as_of);
+        break;
       case Def::Source::patient:
         if (d.attribute == Def::Attribute::age) {
           if (in.birth_year) v = static_cast<float>(fhir::year_of(as_of) - *in.birth_year);

@@ -19,6 +19,7 @@ struct TimedValue {
   std::string code;  ///< "system|code"
   double value = 0;  ///< in the unit the store keeps for the code (ObservationCatalog)
   fhir::Micros effective = 0;
+  std::string coded;  ///< "system|code" of a coded value; "" for a number
 };
 
 /// One stored encounter that counts (not cancelled, not entered-in-error).
@@ -26,6 +27,25 @@ struct Stay {
   std::string class_code;
   std::optional<fhir::Micros> start;
   std::optional<fhir::Micros> end;
+  bool emergent = false;  ///< priority EM or admitted from the emergency department
+};
+
+/// One coding of a stored Condition that counts (not refuted, not entered-in-error).
+struct ConditionCoding {
+  std::string resource;  ///< the Condition's key: one Condition may carry several codings
+  std::string code;      ///< "system|code"
+  bool active = false;   ///< clinicalStatus active, recurrence or relapse
+  std::optional<fhir::Micros> onset;      ///< onset, else recorded date
+  std::optional<fhir::Micros> abatement;  ///< when it ended, if it did
+};
+
+/// A named group of codes: a comorbidity of an index, with its weight.
+struct CodeCategory {
+  std::string name;
+  std::string label;
+  int weight = 0;
+  std::vector<std::string> codes;  ///< "system|code" or a prefix "system|I50*"
+  std::string superseded_by;       ///< a category that, when present, replaces this one
 };
 
 /// Everything the features of one patient are computed from.
@@ -34,13 +54,25 @@ struct PatientInputs {
   std::optional<std::string> sex;
   std::vector<TimedValue> measurements;
   std::vector<Stay> stays;
+  std::vector<ConditionCoding> conditions;
 };
 
 /// How one feature is computed: parsed from a `[[feature]]` table.
 struct FeatureDefinition {
-  enum class Source { observation, encounter, patient };
-  enum class Aggregation { last, min, max, mean, count, delta, slope };
-  enum class Measure { admissions, length_of_stay, days_since_discharge };
+  enum class Source { observation, encounter, patient, condition };
+  enum class Aggregation { last, min, max, mean, count, delta, slope, last_code };
+  enum class Measure {
+    // encounter
+    admissions,
+    length_of_stay,
+    days_since_discharge,
+    acuity,
+    emergency_visits,
+    // condition
+    present,
+    count,
+    charlson
+  };
   enum class Attribute { age, sex };
 
   std::string name;
@@ -48,10 +80,13 @@ struct FeatureDefinition {
   Source source = Source::observation;
   std::string unit;         ///< UCUM unit of the value
   fhir::Micros window = 0;  ///< look-back before as-of; 0 for all history
-  // observation
+  // observation; condition (where a code may be a prefix "system|I50*")
   std::vector<std::string> codes;  ///< "system|code"
   Aggregation aggregation = Aggregation::last;
+  std::vector<std::string> answers;                    ///< last_code: the coded values that give 1
   std::optional<double> plausible_min, plausible_max;  ///< in `unit`
+  // condition, measure charlson: the index's categories
+  std::vector<CodeCategory> categories;
   // encounter
   std::vector<std::string> classes;
   Measure measure = Measure::admissions;
@@ -65,15 +100,26 @@ struct FeatureDefinition {
 Result<fhir::Micros> parse_window(std::string_view text);
 
 /// What the store keeps of an Observation code: the unit its values are converted to and the
-/// plausible range in that unit.
+/// plausible range in that unit; or, read as coded values, the codes some feature looks for.
 struct CodeRule {
   std::string unit;
   double min_plausible = -1e300;
   double max_plausible = 1e300;
+  bool coded = false;                ///< values are valueCodeableConcept
+  std::vector<std::string> answers;  ///< coded: the codes the features compare with
 };
 
-/// The Observation codes some feature reads, keyed "system|code".
-using ObservationCatalog = std::map<std::string, CodeRule, std::less<>>;
+/// What the store keeps, from the definitions: the Observation codes some feature reads, keyed
+/// "system|code", and whether any feature reads Conditions (then they are fetched and stored).
+struct ObservationCatalog : std::map<std::string, CodeRule, std::less<>> {
+  using std::map<std::string, CodeRule, std::less<>>::map;
+  bool conditions = false;
+};
+
+/// True when `code` ("system|code") matches `pattern`: the same, or, for a pattern ending in
+/// `*`, the same system and a code that starts with the rest (dots ignored on both sides, so
+/// "I50*" matches "I50.9" and "I509").
+bool code_matches(std::string_view pattern, std::string_view code);
 
 /// The catalog of a set of definitions: each code takes the unit of the first feature that reads
 /// it. Fails when two features read one code in units that do not convert.

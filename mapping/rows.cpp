@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <initializer_list>
 #include <string_view>
@@ -82,7 +83,7 @@ Result<std::optional<Measurement>> measure(const ObservationCatalog::value_type&
   if (rule.unit.empty()) {  // only counted: any value, as it came
     if (!valid_utf8(unit))
       return make_error("invalid-utf8", "text is not valid UTF-8", pointer + "/code");
-    return std::optional<Measurement>(Measurement{name, *q->value, unit});
+    return std::optional<Measurement>(Measurement{name, *q->value, unit, ""});
   }
   auto v = convert_unit(*q->value, unit, rule.unit);
   if (!v)
@@ -94,7 +95,45 @@ Result<std::optional<Measurement>> measure(const ObservationCatalog::value_type&
                       fmt::format("value of {} is outside {}..{} {}", name, rule.min_plausible,
                                   rule.max_plausible, rule.unit),
                       pointer + "/value");
-  return std::optional<Measurement>(Measurement{name, *v, rule.unit});
+  return std::optional<Measurement>(Measurement{name, *v, rule.unit, ""});
+}
+
+// The coded value a feature reads: the first coding some feature's `equals` names, else the
+// first coding; absent value → nullopt without error.
+Result<std::optional<Measurement>> coded_value(const ObservationCatalog::value_type& code,
+                                               const std::vector<fhir::Coding>& codes,
+                                               bool other_value, const std::string& pointer) {
+  const auto& [name, rule] = code;
+  if (codes.empty()) {
+    if (!other_value) return std::optional<Measurement>();
+    return make_error("bad-value", fmt::format("value of {} is not a CodeableConcept", name),
+                      pointer);
+  }
+  const fhir::Coding* pick = &codes.front();
+  for (const auto& c : codes)
+    if (std::find(rule.answers.begin(), rule.answers.end(), c.system + "|" + c.code) !=
+        rule.answers.end()) {
+      pick = &c;
+      break;
+    }
+  std::string value = pick->system + "|" + pick->code;
+  if (!valid_utf8(value))
+    return make_error("invalid-utf8", "text is not valid UTF-8", pointer + "/coding");
+  return std::optional<Measurement>(Measurement{name, 0, "", std::move(value)});
+}
+
+// One value of an observation or component, as its code's rule wants it.
+Result<std::optional<Measurement>> value_of(const ObservationCatalog::value_type& code,
+                                            const std::optional<fhir::Quantity>& q,
+                                            const std::vector<fhir::Coding>& codes,
+                                            const std::optional<Error>& problem,
+                                            const std::string& quantity_pointer,
+                                            const std::string& base) {
+  if (code.second.coded)
+    return coded_value(code, codes, q.has_value() || problem.has_value(),
+                       base + "/valueCodeableConcept");
+  if (problem) return *problem;
+  return measure(code, q, quantity_pointer);
 }
 
 }  // namespace
@@ -142,8 +181,7 @@ Result<ObservationRecord> map_observation(const fhir::Observation& o, const Pseu
   if (!observation_counts(o.status)) return r;
 
   if (const auto* code = coded(o.code, catalog)) {
-    if (o.value_problem) return *o.value_problem;
-    auto m = measure(*code, o.value, "/valueQuantity");
+    auto m = value_of(*code, o.value, o.value_codes, o.value_problem, "/valueQuantity", "");
     if (!m) return m.error();
     if (*m) r.values.push_back(**m);
   }
@@ -154,8 +192,8 @@ Result<ObservationRecord> map_observation(const fhir::Observation& o, const Pseu
     bool seen = false;
     for (const auto& v : r.values) seen = seen || v.code == ccode->first;
     if (seen) continue;
-    if (c.value_problem) return *c.value_problem;
-    auto m = measure(*ccode, c.value, c.value_pointer);
+    const std::string base = c.value_pointer.substr(0, c.value_pointer.rfind('/'));
+    auto m = value_of(*ccode, c.value, c.value_codes, c.value_problem, c.value_pointer, base);
     if (!m) return m.error();
     if (*m) r.values.push_back(**m);
   }
@@ -185,6 +223,35 @@ Result<EncounterRecord> map_encounter(const fhir::Encounter& e, const Pseudonymi
   if (e.class_coding) r.class_code = e.class_coding->code;
   r.start = e.period_start;
   r.end = e.period_end;
+  r.emergent =
+      (e.priority && e.priority->code == "EM") || (e.admit_source && e.admit_source->code == "emd");
+  return r;
+}
+
+Result<ConditionRecord> map_condition(const fhir::Condition& c, const Pseudonymizer& ps) {
+  if (auto bad = bad_text({{c.meta.version_id, "/meta/versionId"}})) return *bad;
+  if (!c.subject)
+    return make_error("missing-subject", "Condition.subject is not a Patient reference",
+                      "/subject");
+  ConditionRecord r;
+  r.version = {ps.of("Condition", c.id), c.meta.version_id, c.meta.last_updated,
+               ps.seal("Condition/" + c.id.value)};
+  r.patient = ps.of("Patient", *c.subject);
+  for (const auto& coding : c.code) {
+    std::string code = coding.system + "|" + coding.code;
+    if (!valid_utf8(code))
+      return make_error("invalid-utf8", "text is not valid UTF-8", "/code/coding");
+    if (std::find(r.codes.begin(), r.codes.end(), code) == r.codes.end())
+      r.codes.push_back(std::move(code));
+  }
+  const auto& v = c.verification_status;
+  r.counts = v != "refuted" && v != "entered-in-error";
+  const auto& s = c.clinical_status;
+  // clinicalStatus is required unless entered-in-error; one that is absent is taken as active
+  // until an abatement says otherwise.
+  r.active = s == "active" || s == "recurrence" || s == "relapse" || (s.empty() && !c.abatement);
+  r.onset = c.onset ? c.onset : c.recorded;
+  r.abatement = c.abatement;
   return r;
 }
 

@@ -32,11 +32,13 @@ struct PatientRecord {
   std::vector<std::uint8_t> sealed_reference;  ///< "Patient/<id>", sealed
 };
 
-/// One measured value, in the canonical unit of its code.
+/// One measured value, in the canonical unit of its code; or, for a code read as coded values,
+/// the coded value ("system|code") and no number.
 struct Measurement {
   std::string code;  ///< "system|code"
   double value = 0;
-  std::string unit;  ///< UCUM: the unit the catalog keeps for the code
+  std::string unit;        ///< UCUM: the unit the catalog keeps for the code; "" when coded
+  std::string value_code;  ///< "system|code" of a valueCodeableConcept; "" for a quantity
 };
 
 struct ObservationRecord {
@@ -60,6 +62,19 @@ struct EncounterRecord {
   std::string class_code;  ///< v3 ActCode: IMP, AMB, EMER, ...
   std::optional<fhir::Micros> start;
   std::optional<fhir::Micros> end;
+  /// An emergency admission by the record itself: priority EM, or admitted from the emergency
+  /// department (admitSource emd).
+  bool emergent = false;
+};
+
+struct ConditionRecord {
+  Version version;
+  Pseudonym patient;
+  std::vector<std::string> codes;  ///< "system|code" of each coding of Condition.code
+  bool counts = false;             ///< not refuted or entered-in-error
+  bool active = false;  ///< clinicalStatus active, recurrence or relapse (or absent, not abated)
+  std::optional<fhir::Micros> onset;  ///< onset, else recordedDate
+  std::optional<fhir::Micros> abatement;
 };
 
 /// True when `s` is well-formed UTF-8 (RFC 3629: no overlongs, surrogates or code points past
@@ -75,5 +90,7 @@ Result<ObservationRecord> map_observation(const fhir::Observation& o, const Pseu
                                           const ObservationCatalog& catalog);
 /// Maps an Encounter. Errors: missing-subject.
 Result<EncounterRecord> map_encounter(const fhir::Encounter& e, const Pseudonymizer& ps);
+/// Maps a Condition: every coding of its code. Errors: missing-subject, invalid-utf8.
+Result<ConditionRecord> map_condition(const fhir::Condition& c, const Pseudonymizer& ps);
 
 }  // namespace fra::mapping

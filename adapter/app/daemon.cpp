@@ -52,6 +52,7 @@ Daemon::Daemon(const config::Config& cfg, const mapping::Pseudonymizer& ps,
   const auto& s = cfg_.sync;
   for (const auto& [type, seconds] : {std::pair{"Patient", s.patient_interval_seconds},
                                       {"Encounter", s.encounter_interval_seconds},
+                                      {"Condition", s.encounter_interval_seconds},
                                       {"Observation", s.observation_interval_seconds}})
     interval_[type] = std::chrono::seconds(s.subscription_mode() ? s.safety_net_seconds : seconds);
   for (const auto& t : fhir::kReadTypes) due_[std::string(t.name)] = Clock::now();
@@ -90,7 +91,7 @@ void Daemon::end_session(const std::string& why) {
 }
 
 std::optional<int> Daemon::start() {
-  const auto types = fhir::read_type_names();
+  const auto types = fhir::read_type_names(cfg_.features.catalog.conditions);
   try {
     if (!resolve_server_choices(cfg_, model_->manifest.name, *client_, options_))
       return kExitConfig;
@@ -245,7 +246,8 @@ void Daemon::refresh_due_patients() {
     count();
     if (!shared_.stop) {  // every patient due at the start is in: the lag of every type
       std::lock_guard lock(shared_.mu);
-      for (const auto& t : fhir::kReadTypes) shared_.synced_at[std::string(t.name)] = started;
+      for (const auto& t : fhir::read_types(cfg_.features.catalog.conditions))
+        shared_.synced_at[std::string(t.name)] = started;
     }
     look_again(std::chrono::seconds(cfg_.sync.observation_interval_seconds));
   } catch (const std::exception& e) {
@@ -260,7 +262,7 @@ void Daemon::refresh_due_patients() {
 
 void Daemon::ingest_due(const std::set<std::string>& woken) {
   if (pipeline_->per_patient()) return refresh_due_patients();
-  for (const auto& t : fhir::kReadTypes) {
+  for (const auto& t : fhir::read_types(cfg_.features.catalog.conditions)) {
     const std::string type(t.name);
     if (shared_.stop) break;
     if (Clock::now() < due_[type] && woken.count(type) == 0) continue;

@@ -204,16 +204,17 @@ std::function<daemon::Readiness()> readiness(const config::Config& cfg,
 // /notify: checks the secret in constant time and wakes the worker for the types notified: the
 // path's type (plain R4), else the types the body names (backport), else all.
 std::function<int(const std::string&, const std::string&, const std::string&)> notifier(
-    bool subscription_mode, const std::string& secret, Shared& shared, daemon::Metrics& metrics) {
-  return [subscription_mode, &secret, &shared, &metrics](
+    bool subscription_mode, const std::string& secret, Shared& shared, daemon::Metrics& metrics,
+    bool conditions) {
+  return [subscription_mode, &secret, &shared, &metrics, conditions](
              const std::string& type, const std::string& given, const std::string& body) {
     const bool ok = subscription_mode && given.size() == secret.size() &&
                     CRYPTO_memcmp(given.data(), secret.data(), secret.size()) == 0;
     metrics.add("fra_notifications_total", 1, ok ? "accepted" : "refused");
     if (!ok) return 401;
-    const auto all = fhir::read_type_names();
+    const auto all = fhir::read_type_names(conditions);
     std::set<std::string> types;
-    if (fhir::is_read_type(type))
+    if (std::find(all.begin(), all.end(), type) != all.end())
       types.insert(type);
     else
       types = fhir::notified_types(body, all);
@@ -245,7 +246,8 @@ std::unique_ptr<daemon::HttpEndpoint> serve(const config::Config& cfg,
       metrics.set("fra_sync_lag_seconds", seconds_between(at, now), type);
     return metrics.render();
   };
-  h.notify = notifier(cfg.sync.subscription_mode(), secret, shared, metrics);
+  h.notify = notifier(cfg.sync.subscription_mode(), secret, shared, metrics,
+                      cfg.features.catalog.conditions);
   std::unique_ptr<daemon::HttpEndpoint> http;
   try {
     http = std::make_unique<daemon::HttpEndpoint>(cfg.http.listen, std::move(h));

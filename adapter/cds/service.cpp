@@ -85,9 +85,15 @@ mapping::PatientInputs inputs_of(const store::Page& page, const mapping::Pseudon
     }
   for (const auto& o : page.observations)
     if (o.patient == patient)
-      for (const auto& v : o.values) in.measurements.push_back({v.code, v.value, o.effective});
+      for (const auto& v : o.values)
+        in.measurements.push_back({v.code, v.value, o.effective, v.value_code});
   for (const auto& e : page.encounters)
-    if (e.patient == patient && e.counts) in.stays.push_back({e.class_code, e.start, e.end});
+    if (e.patient == patient && e.counts)
+      in.stays.push_back({e.class_code, e.start, e.end, e.emergent});
+  for (const auto& c : page.conditions)
+    if (c.patient == patient && c.counts)
+      for (const auto& code : c.codes)
+        in.conditions.push_back({c.version.key.hex, code, c.active, c.onset, c.abatement});
   return in;
 }
 
@@ -115,6 +121,10 @@ Service::Service(const score::ModelPackage& model, const mapping::FeatureCompute
       {"observations", "Observation",
        "Observation?patient={{context.patientId}}&code=" + codes + "&_count=1000", ""},
       {"encounters", "Encounter", "Encounter?patient={{context.patientId}}&_count=1000", ""}};
+  // Conditions only when a feature reads them: every status, as the sync stores them.
+  if (catalog.conditions)
+    prefetch_.push_back(
+        {"conditions", "Condition", "Condition?patient={{context.patientId}}&_count=1000", ""});
 }
 
 const std::string& Service::id() const { return model_.manifest.name; }
@@ -245,7 +255,7 @@ std::string Service::card_json(const store::Scored& s, const std::string& card,
   const auto indicator = options_.indicators.count(band.code) ? options_.indicators.at(band.code)
                                                               : std::string("info");
   std::string summary =
-      fmt::format("{} risk {:.1f}% ({})", m.outcome_display, s.probability * 100, band.display);
+      fmt::format("{} risk {} ({})", m.outcome_display, fhir::score_text(words), band.display);
   if (summary.size() > 139) {  // under 140 characters, cut between UTF-8 sequences
     std::size_t n = 139;
     while (n > 0 && (static_cast<unsigned char>(summary[n]) & 0xC0) == 0x80) --n;
@@ -279,7 +289,7 @@ std::string Service::card_json(const store::Scored& s, const std::string& card,
   w.EndObject();
   w.Key("extension");
   w.StartObject();
-  w.Key("urn:fhir-risk-adapter:probability");
+  w.Key(m.points ? "urn:fhir-risk-adapter:points" : "urn:fhir-risk-adapter:probability");
   exact_number(w, s.probability);
   w.Key("urn:fhir-risk-adapter:band");
   w.String(band.code.c_str());
@@ -328,7 +338,7 @@ Reply Service::score(const std::string& service_id, const std::string& authoriza
   w.String(m.version.c_str());
   w.Key("model_sha256");
   w.String(m.model_sha256.c_str());
-  w.Key("probability");
+  w.Key(m.points ? "points" : "probability");
   number(probability);
   w.Key("band");
   w.String(m.band_for(probability).code.c_str());

@@ -19,7 +19,8 @@ struct Choice {
 constexpr Choice<FeatureDefinition::Source> kSources[] = {
     {"observation", FeatureDefinition::Source::observation},
     {"encounter", FeatureDefinition::Source::encounter},
-    {"patient", FeatureDefinition::Source::patient}};
+    {"patient", FeatureDefinition::Source::patient},
+    {"condition", FeatureDefinition::Source::condition}};
 constexpr Choice<FeatureDefinition::Aggregation> kAggregations[] = {
     {"last", FeatureDefinition::Aggregation::last},
     {"min", FeatureDefinition::Aggregation::min},
@@ -27,11 +28,17 @@ constexpr Choice<FeatureDefinition::Aggregation> kAggregations[] = {
     {"mean", FeatureDefinition::Aggregation::mean},
     {"count", FeatureDefinition::Aggregation::count},
     {"delta", FeatureDefinition::Aggregation::delta},
-    {"slope", FeatureDefinition::Aggregation::slope}};
+    {"slope", FeatureDefinition::Aggregation::slope},
+    {"last_code", FeatureDefinition::Aggregation::last_code}};
 constexpr Choice<FeatureDefinition::Measure> kMeasures[] = {
     {"admissions", FeatureDefinition::Measure::admissions},
     {"length_of_stay", FeatureDefinition::Measure::length_of_stay},
-    {"days_since_discharge", FeatureDefinition::Measure::days_since_discharge}};
+    {"days_since_discharge", FeatureDefinition::Measure::days_since_discharge},
+    {"acuity", FeatureDefinition::Measure::acuity},
+    {"emergency_visits", FeatureDefinition::Measure::emergency_visits},
+    {"present", FeatureDefinition::Measure::present},
+    {"count", FeatureDefinition::Measure::count},
+    {"charlson", FeatureDefinition::Measure::charlson}};
 constexpr Choice<FeatureDefinition::Attribute> kAttributes[] = {
     {"age", FeatureDefinition::Attribute::age}, {"sex", FeatureDefinition::Attribute::sex}};
 
@@ -39,10 +46,14 @@ constexpr Choice<FeatureDefinition::Attribute> kAttributes[] = {
 bool key_fits(std::string_view key, FeatureDefinition::Source s) {
   using S = FeatureDefinition::Source;
   if (key == "name" || key == "label" || key == "source" || key == "unit") return true;
-  if (key == "window") return s != S::patient;
-  if (key == "codes" || key == "aggregation" || key == "plausible") return s == S::observation;
-  if (key == "classes" || key == "measure") return s == S::encounter;
-  if (key == "attribute" || key == "equals") return s == S::patient;
+  if (key == "window") return s == S::observation || s == S::encounter;
+  if (key == "codes") return s == S::observation || s == S::condition;
+  if (key == "aggregation" || key == "plausible") return s == S::observation;
+  if (key == "classes") return s == S::encounter;
+  if (key == "measure") return s == S::encounter || s == S::condition;
+  if (key == "value_set") return s == S::condition;
+  if (key == "attribute") return s == S::patient;
+  if (key == "equals") return s == S::patient || s == S::observation;
   return false;
 }
 
@@ -94,6 +105,67 @@ struct FeatureReader {
     return std::nullopt;
   }
 
+  // A value-set file (models/value-sets/README.md), relative to the file that names it: its
+  // `codes` join the feature's, its [[category]] tables become the feature's categories.
+  void read_value_set(const toml::node& at, const std::string& what, const std::string& name,
+                      FeatureDefinition& d) {
+    std::filesystem::path path = name;
+    if (path.is_relative()) path = std::filesystem::path(file).parent_path() / path;
+    toml::table root;
+    try {
+      root = toml::parse_file(path.string());
+    } catch (const toml::parse_error& e) {
+      const std::string desc(e.description());
+      if (desc.find("File could not be opened") != std::string::npos)
+        problem(at, fmt::format("{}: {}: cannot read", what, path.string()));
+      else
+        problems.push_back({path.string(), static_cast<int>(e.source().begin.line),
+                            static_cast<int>(e.source().begin.column),
+                            fmt::format("not valid TOML: {}", desc)});
+      return;
+    }
+    FeatureReader in{path.string(), problems};
+    for (auto&& [key, node] : root) {
+      const std::string k(key.str());
+      if (k == "name" || k == "title") continue;
+      if (k == "codes") {
+        if (auto v = in.texts(node, "codes")) d.codes.insert(d.codes.end(), v->begin(), v->end());
+      } else if (k == "category" && node.is_array_of_tables()) {
+        for (auto&& c : *node.as_array()) in.read_category(*c.as_table(), d.categories);
+      } else {
+        in.problem(node, fmt::format("{}: unknown key; a value set holds name, title, codes and "
+                                     "[[category]] tables",
+                                     k));
+      }
+    }
+  }
+
+  void read_category(const toml::table& t, std::vector<mapping::CodeCategory>& out) {
+    mapping::CodeCategory c;
+    for (auto&& [key, node] : t) {
+      const std::string k(key.str());
+      const std::string what = fmt::format("category[{}].{}", out.size() + 1, k);
+      if (k == "name") {
+        if (auto v = text(node, what)) c.name = *v;
+      } else if (k == "title") {
+        if (auto v = text(node, what)) c.label = *v;
+      } else if (k == "superseded_by") {
+        if (auto v = text(node, what)) c.superseded_by = *v;
+      } else if (k == "codes") {
+        if (auto v = texts(node, what)) c.codes = *v;
+      } else if (k == "weight") {
+        if (auto i = node.as_integer(); i != nullptr && i->get() > 0 && i->get() < 100)
+          c.weight = static_cast<int>(i->get());
+        else
+          problem(node, fmt::format("{}: expected an integer 1..99, got {}", what, describe(node)));
+      } else {
+        problem(node, fmt::format("{}: unknown key", what));
+      }
+    }
+    if (c.name.empty()) problem(t, fmt::format("category[{}]: name is missing", out.size() + 1));
+    out.push_back(std::move(c));
+  }
+
   // One [[feature]] table; nullopt after recording its problems.
   std::optional<FeatureDefinition> read(const toml::table& t, std::size_t index) {
     FeatureDefinition d;
@@ -109,7 +181,7 @@ struct FeatureReader {
     }
     auto src = t.get("source");
     if (src == nullptr) {
-      problem(t, where + ": source is missing (observation, encounter or patient)");
+      problem(t, where + ": source is missing (observation, encounter, condition or patient)");
       return std::nullopt;
     }
     auto source = choice(*src, where + ".source", kSources);
@@ -135,7 +207,9 @@ struct FeatureReader {
             problem(value, fmt::format("{}: {}", what, w.error().message));
         }
       } else if (key.str() == "codes") {
-        if (auto v = texts(value, what)) d.codes = *v;
+        if (auto v = texts(value, what)) d.codes.insert(d.codes.end(), v->begin(), v->end());
+      } else if (key.str() == "value_set") {
+        if (auto v = text(value, what)) read_value_set(value, what, *v, d);
       } else if (key.str() == "classes") {
         if (auto v = texts(value, what)) d.classes = *v;
       } else if (key.str() == "aggregation") {
@@ -145,7 +219,11 @@ struct FeatureReader {
       } else if (key.str() == "attribute") {
         if (auto v = choice(value, what, kAttributes)) d.attribute = *v;
       } else if (key.str() == "equals") {
-        if (auto v = text(value, what)) d.equals = *v;
+        if (d.source == FeatureDefinition::Source::patient) {
+          if (auto v = text(value, what)) d.equals = *v;
+        } else if (auto v = texts(value, what)) {
+          d.answers = *v;
+        }
       } else if (key.str() == "plausible") {
         auto* a = value.as_array();
         std::optional<double> lo, hi;
@@ -165,7 +243,12 @@ struct FeatureReader {
       need("aggregation", "last, min, max, mean, count, delta or slope");
     } else if (d.source == FeatureDefinition::Source::encounter) {
       need("classes", "Encounter.class codes such as [\"IMP\"]");
-      need("measure", "admissions, length_of_stay or days_since_discharge");
+      need("measure",
+           "admissions, length_of_stay, days_since_discharge, acuity or emergency_visits");
+    } else if (d.source == FeatureDefinition::Source::condition) {
+      need("measure", "present, count or charlson");
+      if (t.get("codes") == nullptr && t.get("value_set") == nullptr)
+        problem(t, fmt::format("{}: codes or value_set is missing", where));
     } else {
       need("attribute", "age or sex");
     }

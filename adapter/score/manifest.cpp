@@ -73,6 +73,12 @@ ModelPackage load_model_package(const std::string& dir) {
   m.outcome_system = string_field(outcome->value, "system", "manifest.outcome");
   m.outcome_code = string_field(outcome->value, "code", "manifest.outcome");
   m.outcome_display = string_field(outcome->value, "display", "manifest.outcome");
+  if (auto out = doc.FindMember("output"); out != doc.MemberEnd()) {
+    if (!out->value.IsString() || (std::string_view(out->value.GetString()) != "probability" &&
+                                   std::string_view(out->value.GetString()) != "points"))
+      throw ModelError(fmt::format("{}: output: expected \"probability\" or \"points\"", path));
+    m.points = std::string_view(out->value.GetString()) == "points";
+  }
   auto features = doc.FindMember("features");
   if (features == doc.MemberEnd() || !features->value.IsArray() || features->value.Empty())
     throw ModelError(fmt::format("{}: features: expected a non-empty array", path));
@@ -86,7 +92,7 @@ ModelPackage load_model_package(const std::string& dir) {
   auto bands = doc.FindMember("bands");
   if (bands == doc.MemberEnd() || !bands->value.IsArray() || bands->value.Empty())
     throw ModelError(fmt::format("{}: bands: expected a non-empty array", path));
-  double prev = 0;
+  double prev = m.points ? -1e300 : 0;
   for (rapidjson::SizeType i = 0; i < bands->value.Size(); ++i) {
     const auto& b = bands->value[i];
     std::string w = fmt::format("manifest.bands[{}]", i);
@@ -108,9 +114,14 @@ ModelPackage load_model_package(const std::string& dir) {
   if (model.num_features() != m.features.size())
     throw ModelError(fmt::format("{}: features: lists {} but the model takes {}", path,
                                  m.features.size(), model.num_features()));
-  if (!model.outputs_probability())
+  if (!m.points && !model.outputs_probability())
     throw ModelError(fmt::format("{}: the model's objective {} does not give a probability", path,
                                  model.objective()));
+  if (m.points && (model.output() != Output::identity || model.num_outputs() != 1))
+    throw ModelError(
+        fmt::format("{}: output \"points\" needs an objective whose prediction is "
+                    "the margin (reg:squarederror), not {}",
+                    path, model.objective()));
   if (!model.feature_names().empty() && model.feature_names() != m.feature_names())
     throw ModelError(
         fmt::format("{}: features: names or order differ from those stored in the model", path));

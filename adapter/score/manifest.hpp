@@ -15,7 +15,7 @@ struct ManifestFeature {
   std::string description;
 };
 
-/// A risk band: probabilities below `below` (and at or above the previous band's) fall in it.
+/// A risk band: scores below `below` (and at or above the previous band's) fall in it.
 struct Band {
   std::string code;  ///< http://terminology.hl7.org/CodeSystem/risk-probability code
   std::string display;
@@ -33,6 +33,9 @@ struct Manifest {
   std::string model_sha256;
   std::vector<ManifestFeature> features;
   std::vector<Band> bands;
+  /// `"output": "points"`: the score is the model's margin, the points of a validated index
+  /// (LACE), not a probability; bands are in points.
+  bool points = false;
 
   /// The band of a probability (the last band when it is at or above every bound).
   const Band& band_for(double probability) const;

@@ -37,7 +37,7 @@ class ScratchFolder {
 std::vector<PullReport> BulkExport::pull(const std::atomic<bool>* stop) {
   ScratchFolder scratch;
   std::vector<std::string> types;
-  for (const auto& t : fhir::kReadTypes) types.emplace_back(t.name);
+  for (const auto& t : fhir::read_types(catalog_.conditions)) types.emplace_back(t.name);
   exported_ =
       fhir::run_bulk_export(client_, kickoff_, types, scratch.path(), 3600,
                             [](const std::string& p) { spdlog::info("bulk export: {}", p); });

@@ -77,8 +77,13 @@ void map_resource(const std::string& type, const rapidjson::Value& r,
          sealed});
     return;
   }
+  if (type == "Condition" && !catalog.conditions) {  // no feature reads one: not looked at
+    ++out.ignored;
+    return;
+  }
   const std::size_t patients = out.patients.size(), observations = out.observations.size(),
-                    encounters = out.encounters.size(), dead = out.dead_letters.size();
+                    encounters = out.encounters.size(), conditions = out.conditions.size(),
+                    dead = out.dead_letters.size();
   fhir::Micros last_updated = 0;
   auto note = [&](const auto& view) {
     if (view)
@@ -109,6 +114,12 @@ void map_resource(const std::string& type, const rapidjson::Value& r,
     take(
         out, type, v, [&](const auto& e) { return mapping::map_encounter(e, ps); }, ps,
         out.encounters);
+  } else if (type == "Condition") {
+    auto v = fhir::read_condition(r);
+    note(v);
+    take(
+        out, type, v, [&](const auto& c) { return mapping::map_condition(c, ps); }, ps,
+        out.conditions);
   }
   out.max_last_updated = std::max(out.max_last_updated, last_updated);
   if (last_updated == 0 && version_id_missing(r)) {
@@ -116,6 +127,7 @@ void map_resource(const std::string& type, const rapidjson::Value& r,
     version_by_content(out.patients, patients, version);
     version_by_content(out.observations, observations, version);
     version_by_content(out.encounters, encounters, version);
+    version_by_content(out.conditions, conditions, version);
     for (std::size_t i = dead; i < out.dead_letters.size(); ++i)
       out.dead_letters[i].version_id = version;
   }

@@ -78,11 +78,12 @@ void PatientSync::fetch_all(const std::string& first_url, const std::string& typ
     ++f.requests;
     for (const rapidjson::Value* r : page.resources) {
       const auto obs = f.page.observations.size(), enc = f.page.encounters.size(),
-                 pat = f.page.patients.size();
+                 pat = f.page.patients.size(), cond = f.page.conditions.size();
       map_resource(type, *r, ps_, catalog_, f.page);
       stored_as_of(f.page.observations, obs, f.at);
       stored_as_of(f.page.encounters, enc, f.at);
       stored_as_of(f.page.patients, pat, f.at);
+      stored_as_of(f.page.conditions, cond, f.at);
       if (type != "Patient")
         if (auto id = fhir::resource_id_of(*r); !id.empty())
           f.returned.push_back(ps_.of(type, fhir::FhirId{id}).hex);
@@ -102,6 +103,8 @@ store::RefreshCounts PatientSync::refresh(const store::Member& m, const std::str
   fetch_all("Patient?_id=" + fhir::url_encode(id), "Patient", f);
   fetch_all("Observation?" + patient + "&" + code_param_ + since + count, "Observation", f);
   fetch_all("Encounter?" + patient + since + count, "Encounter", f);
+  // Conditions whatever their date: a comorbidity counts however long ago it began.
+  if (catalog_.conditions) fetch_all("Condition?" + patient + count, "Condition", f);
   store::PatientRefresh r{std::move(f.page),     m.key,      start,
                           std::move(f.returned), f.requests, options_.patient_interval_seconds};
   requests_ += f.requests;

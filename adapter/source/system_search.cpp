@@ -36,7 +36,7 @@ SystemSearch::SystemSearch(fhir::Client& client, store::Ingest& ingest,
 
 std::vector<PullReport> SystemSearch::pull(const std::atomic<bool>* stop) {
   std::vector<PullReport> out;
-  for (const auto& t : fhir::kReadTypes) {
+  for (const auto& t : fhir::read_types(catalog_.conditions)) {
     out.push_back(pull_type(std::string(t.name), stop));
     if (stopping(stop)) break;
   }

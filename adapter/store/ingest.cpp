@@ -22,7 +22,8 @@ std::string version_of(const mapping::Version& v) {
 // kind of row, whatever the page's size. Written straight into the arrays (no string a field):
 // pseudonyms, hex and numbers need no escaping; text does.
 struct PageJson {
-  std::string versions = "[", patients = "[", encounters = "[", values = "[", dead = "[";
+  std::string versions = "[", patients = "[", encounters = "[", values = "[", conditions = "[",
+              dead = "[";
   int count = 0;
 
   static auto to(std::string& a) { return std::back_inserter(a); }
@@ -71,8 +72,12 @@ void add_observation(PageJson& j, const mapping::ObservationRecord& o) {
   auto& a = j.values;
   for (const auto& v : o.values) {
     PageJson::open_row(a);
-    fmt::format_to(PageJson::to(a), R"("key":"{}","patient":"{}","value":{:.17g},"effective":{},)",
-                   o.version.key.hex, o.patient.hex, v.value, o.effective);
+    fmt::format_to(PageJson::to(a), R"("key":"{}","patient":"{}","effective":{},)",
+                   o.version.key.hex, o.patient.hex, o.effective);
+    if (v.value_code.empty())
+      fmt::format_to(PageJson::to(a), R"("value":{:.17g},)", v.value);
+    else
+      PageJson::text(a, "value_code", v.value_code);
     PageJson::text(a, "version", version);
     PageJson::text(a, "code", v.code);
     PageJson::text(a, "unit", v.unit);
@@ -92,7 +97,24 @@ void add_encounter(PageJson& j, const mapping::EncounterRecord& e) {
   PageJson::text(a, "class_code", e.class_code);
   PageJson::number(a, "start", e.start);
   PageJson::number(a, "stop", e.end);
+  fmt::format_to(PageJson::to(a), R"("emergent":{},)", e.emergent);
   PageJson::close_row(a);
+}
+
+void add_condition(PageJson& j, const mapping::ConditionRecord& c) {
+  const std::string version = version_of(c.version);
+  j.version("Condition", c.version, version, c.patient, !c.codes.empty());
+  auto& a = j.conditions;
+  for (const auto& code : c.codes) {
+    PageJson::open_row(a);
+    fmt::format_to(PageJson::to(a), R"("key":"{}","patient":"{}","counts":{},"active":{},)",
+                   c.version.key.hex, c.patient.hex, c.counts, c.active);
+    PageJson::text(a, "version", version);
+    PageJson::text(a, "code", code);
+    PageJson::number(a, "onset", c.onset);
+    PageJson::number(a, "abatement", c.abatement);
+    PageJson::close_row(a);
+  }
 }
 
 // `ord`: the dead letter's place in the page, the order ingest_dead_letters stores them in.
@@ -114,9 +136,11 @@ void add_rows(PageJson& j, const Page& page) {
   for (const auto& p : page.patients) add_patient(j, p);
   for (const auto& o : page.observations) add_observation(j, o);
   for (const auto& e : page.encounters) add_encounter(j, e);
+  for (const auto& c : page.conditions) add_condition(j, c);
   int ord = 0;
   for (const auto& d : page.dead_letters) add_dead_letter(j, d, ord++);
-  for (auto* a : {&j.versions, &j.patients, &j.encounters, &j.values, &j.dead}) *a += ']';
+  for (auto* a : {&j.versions, &j.patients, &j.encounters, &j.values, &j.conditions, &j.dead})
+    *a += ']';
 }
 
 }  // namespace
@@ -169,7 +193,7 @@ PageCounts Ingest::store_in(pqxx::work& w, const Page& page) {
     if (!ids.empty()) audit_.record_dead_letters(w, detail::plain_array(ids));
   }
   auto r = session_.run(w, "ingest_page", j.versions, j.patients, j.encounters, j.values,
-                        page.resource_type, page.max_last_updated);
+                        page.resource_type, page.max_last_updated, j.conditions);
   c.stored = r[0][0].as<int>();
   c.enqueued = r[0][1].as<int>();
   c.unchanged = resources - c.dead_lettered - c.stored;

@@ -32,6 +32,7 @@ struct Page {
   std::vector<mapping::PatientRecord> patients;
   std::vector<mapping::ObservationRecord> observations;
   std::vector<mapping::EncounterRecord> encounters;
+  std::vector<mapping::ConditionRecord> conditions;
   std::vector<DeadLetter> dead_letters;
   int ignored = 0;                    ///< resources no feature reads (counted, never dead letters)
   fhir::Micros max_last_updated = 0;  ///< the cursor this page lets us reach

@@ -132,10 +132,13 @@ void move_resource_keys(pqxx::work& w, RekeyCounts& c) {
       "UPDATE encounter e SET resource_key = m.new_key FROM rekey_map m "
       "WHERE e.resource_key = m.old_key AND m.resource_type = 'Encounter'");
   w.exec(
+      "UPDATE condition_code k SET resource_key = m.new_key FROM rekey_map m "
+      "WHERE k.resource_key = m.old_key AND m.resource_type = 'Condition'");
+  w.exec(
       "UPDATE input_version i SET resource_key = m.new_key FROM rekey_map m "
       "WHERE i.resource_key = m.old_key AND i.resource_type = m.resource_type");
-  for (const char* table : {"observation_value", "encounter", "scoring_queue", "score",
-                            "risk_assessment", "input_version"})
+  for (const char* table : {"observation_value", "encounter", "condition_code", "scoring_queue",
+                            "score", "risk_assessment", "input_version"})
     w.exec(
         fmt::format("UPDATE {} t SET patient_key = m.new_key FROM rekey_map m "
                     "WHERE t.patient_key = m.old_key AND m.resource_type = 'Patient'",
@@ -202,7 +205,8 @@ RekeyCounts Admin::rekey(const mapping::Pseudonymizer& from, const mapping::Pseu
     refuse_while_others_connected(w);
     // Taken whole: nothing else writes while the keys move.
     w.exec(
-        "LOCK TABLE resource_version, patient, observation_value, encounter, dead_letter, "
+        "LOCK TABLE resource_version, patient, observation_value, encounter, condition_code, "
+        "dead_letter, "
         "scoring_queue, score, "
         "risk_assessment, pseudonym_key, input_version, cohort_member IN EXCLUSIVE MODE");
     refuse_unless_rekeyable(w, from);

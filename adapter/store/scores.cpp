@@ -34,10 +34,15 @@ void load_inputs(Session& session, pqxx::work& w, const std::vector<std::string>
   const std::string arr = plain_array(keys);
   for (const auto& row : session.run(w, "inputs_measurements", arr))
     inputs[at.at(row[0].as<std::string>())].measurements.push_back(
-        {row[1].as<std::string>(), row[2].as<double>(), row[3].as<Micros>()});
+        {row[1].as<std::string>(), row[2].is_null() ? 0.0 : row[2].as<double>(),
+         row[3].as<Micros>(), row[4].is_null() ? std::string() : row[4].as<std::string>()});
   for (const auto& row : session.run(w, "inputs_stays", arr))
     inputs[at.at(row[0].as<std::string>())].stays.push_back(
-        {row[1].as<std::string>(), opt<Micros>(row[2]), opt<Micros>(row[3])});
+        {row[1].as<std::string>(), opt<Micros>(row[2]), opt<Micros>(row[3]), row[4].as<bool>()});
+  for (const auto& row : session.run(w, "inputs_conditions", arr))
+    inputs[at.at(row[0].as<std::string>())].conditions.push_back(
+        {row[1].as<std::string>(), row[2].as<std::string>(), row[3].as<bool>(), opt<Micros>(row[4]),
+         opt<Micros>(row[5])});
 }
 
 // Patients' keys and their birth year and sex, from rows of (patient_key, birth_year, sex).

@@ -27,15 +27,22 @@ std::string body_id(const std::string& body) {
   return string_member(doc, "id").value_or("");
 }
 
-// The probability a written resource carries: an Observation's valueQuantity (percent) or a
-// RiskAssessment's first prediction; -1 when neither.
+// The score a written resource carries: an Observation's valueQuantity (percent, or points) or
+// a RiskAssessment's first prediction (its probability, or its points extension); -1 when none.
 double probability_in(const rapidjson::Value& r) {
   if (const auto* q = member(r, "valueQuantity"))
     if (const auto* v = member(*q, "value"); v != nullptr && v->IsNumber())
-      return v->GetDouble() / 100;
-  if (const auto* p = member(r, "prediction"); p != nullptr && p->IsArray() && !p->Empty())
+      return string_member(*q, "code").value_or("") == fhir::kPointsUnit ? v->GetDouble()
+                                                                         : v->GetDouble() / 100;
+  if (const auto* p = member(r, "prediction"); p != nullptr && p->IsArray() && !p->Empty()) {
     if (const auto* v = member((*p)[0], "probabilityDecimal"); v != nullptr && v->IsNumber())
       return v->GetDouble();
+    if (const auto* ext = member((*p)[0], "extension"); ext != nullptr && ext->IsArray())
+      for (const auto& e : ext->GetArray())
+        if (string_member(e, "url").value_or("") == fhir::kScorePointsExtension)
+          if (const auto* v = member(e, "valueDecimal"); v != nullptr && v->IsNumber())
+            return v->GetDouble();
+  }
   return -1;
 }
 

@@ -52,6 +52,12 @@ fhir::RiskAssessmentInput score_in_words(const store::PendingWrite& pw, const sc
                                          const std::string& patient_reference,
                                          const std::string& resource_id) {
   const score::Band& band = m.band_for(pw.probability);
+  auto factors = factors_in_words(pw.contributions_json, definitions);
+  // An index's parts that give no points are not factors (their contributions are a rounding
+  // of zero).
+  if (m.points)
+    std::erase_if(factors,
+                  [](const fhir::RiskFactor& f) { return std::abs(f.contribution) < 1e-3; });
   return {identifier_system,
           pw.identifier,
           patient_reference,
@@ -64,8 +70,9 @@ fhir::RiskAssessmentInput score_in_words(const store::PendingWrite& pw, const sc
           pw.probability,
           band.code,
           band.display,
-          factors_in_words(pw.contributions_json, definitions),
-          resource_id};
+          std::move(factors),
+          resource_id,
+          m.points};
 }
 
 }  // namespace fra::writeback

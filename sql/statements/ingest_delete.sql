@@ -24,9 +24,13 @@ WITH gone AS (
 ), gone_encounters AS (
   DELETE FROM encounter e USING held h WHERE $1 = 'Encounter' AND e.resource_key = h.resource_key
   RETURNING e.patient_key
+), gone_conditions AS (
+  DELETE FROM condition_code k USING held h WHERE $1 = 'Condition' AND k.resource_key = h.resource_key
+  RETURNING k.patient_key
 ), queued AS (
   INSERT INTO scoring_queue (patient_key)
   SELECT patient_key FROM gone_values UNION SELECT patient_key FROM gone_encounters
+  UNION SELECT patient_key FROM gone_conditions
   ON CONFLICT DO NOTHING
 )
 SELECT count(*)::int FROM held

@@ -3,8 +3,9 @@
 --   $1 versions     [{ord, type, key, version, updated, sealed, patient, has_values}]
 --   $2 patients     [{key, version, birth_year, sex, sealed}]
 --   $3 encounters   [{key, version, patient, status, counts, class_code, start, stop}]
---   $4 values       [{key, version, code, patient, value, unit, effective}]
+--   $4 values       [{key, version, code, patient, value, unit, effective, value_code}]
 --   $5 cursor key (the resource type), $6 the cursor it reaches (epoch microseconds, 0: none)
+--   $7 conditions   [{key, version, patient, code, counts, active, onset, abatement}]
 -- Times are epoch microseconds, so no time zone setting can shift them.
 --
 -- The store takes, of each resource in the page, its newest version when that is newer than, or
@@ -46,22 +47,23 @@ WITH incoming AS (
   SELECT type, key, version, patient FROM claimed WHERE NOT first_seen
   ON CONFLICT DO NOTHING
 ), new_values AS (
-  SELECT DISTINCT ON (v.key, v.code) v.key, v.code, v.patient, v.value, v.unit, v.effective, c.first_seen
+  SELECT DISTINCT ON (v.key, v.code) v.key, v.code, v.patient, v.value, v.unit, v.effective, v.value_code,
+         c.first_seen
   FROM json_to_recordset($4::json) AS v(key text, version text, code text, patient text, value float8,
-                                        unit text, effective bigint)
+                                        unit text, effective bigint, value_code text)
   JOIN claimed c ON c.type = 'Observation' AND c.key = v.key AND c.version = v.version
 ), put_values AS (
   -- Nor has it values: a plain insert again.
-  INSERT INTO observation_value (resource_key, code, patient_key, value, unit, effective)
-  SELECT key, code, patient, value, unit, timestamptz 'epoch' + effective * interval '1 microsecond'
+  INSERT INTO observation_value (resource_key, code, patient_key, value, unit, effective, value_code)
+  SELECT key, code, patient, value, unit, timestamptz 'epoch' + effective * interval '1 microsecond', value_code
   FROM new_values WHERE first_seen
 ), put_values_again AS (
-  INSERT INTO observation_value (resource_key, code, patient_key, value, unit, effective)
-  SELECT key, code, patient, value, unit, timestamptz 'epoch' + effective * interval '1 microsecond'
+  INSERT INTO observation_value (resource_key, code, patient_key, value, unit, effective, value_code)
+  SELECT key, code, patient, value, unit, timestamptz 'epoch' + effective * interval '1 microsecond', value_code
   FROM new_values WHERE NOT first_seen
   ON CONFLICT (resource_key, code) DO UPDATE
   SET patient_key = EXCLUDED.patient_key, value = EXCLUDED.value, unit = EXCLUDED.unit,
-      effective = EXCLUDED.effective
+      effective = EXCLUDED.effective, value_code = EXCLUDED.value_code
 ), old_values AS (
   SELECT o.resource_key, o.code, o.patient_key
   FROM observation_value o JOIN claimed c ON c.type = 'Observation' AND NOT c.first_seen AND o.resource_key = c.key
@@ -72,16 +74,18 @@ WITH incoming AS (
 ), new_encounters AS (
   SELECT DISTINCT ON (e.key) e.*
   FROM json_to_recordset($3::json) AS e(key text, version text, patient text, status text, counts boolean,
-                                        class_code text, start bigint, stop bigint)
+                                        class_code text, start bigint, stop bigint, emergent boolean)
   JOIN claimed c ON c.type = 'Encounter' AND c.key = e.key AND c.version = e.version
 ), put_encounters AS (
-  INSERT INTO encounter (resource_key, patient_key, status, counts, class_code, period_start, period_end)
+  INSERT INTO encounter (resource_key, patient_key, status, counts, class_code, period_start, period_end,
+                         emergent)
   SELECT key, patient, status, counts, class_code, timestamptz 'epoch' + start * interval '1 microsecond',
-         timestamptz 'epoch' + stop * interval '1 microsecond'
+         timestamptz 'epoch' + stop * interval '1 microsecond', coalesce(emergent, false)
   FROM new_encounters
   ON CONFLICT (resource_key) DO UPDATE
   SET patient_key = EXCLUDED.patient_key, status = EXCLUDED.status, counts = EXCLUDED.counts,
-      class_code = EXCLUDED.class_code, period_start = EXCLUDED.period_start, period_end = EXCLUDED.period_end
+      class_code = EXCLUDED.class_code, period_start = EXCLUDED.period_start, period_end = EXCLUDED.period_end,
+      emergent = EXCLUDED.emergent
   RETURNING patient_key
 ), old_encounters AS (
   SELECT e.resource_key, e.patient_key
@@ -89,6 +93,26 @@ WITH incoming AS (
 ), gone_encounters AS (
   DELETE FROM encounter e USING old_encounters g
   WHERE e.resource_key = g.resource_key AND NOT EXISTS (SELECT 1 FROM new_encounters n WHERE n.key = g.resource_key)
+), new_conditions AS (
+  SELECT DISTINCT ON (k.key, k.code) k.key, k.code, k.patient, k.counts, k.active, k.onset, k.abatement
+  FROM json_to_recordset($7::json) AS k(key text, version text, patient text, code text, counts boolean,
+                                        active boolean, onset bigint, abatement bigint)
+  JOIN claimed c ON c.type = 'Condition' AND c.key = k.key AND c.version = k.version
+), put_conditions AS (
+  INSERT INTO condition_code (resource_key, code, patient_key, counts, active, onset, abatement)
+  SELECT key, code, patient, counts, active, timestamptz 'epoch' + onset * interval '1 microsecond',
+         timestamptz 'epoch' + abatement * interval '1 microsecond'
+  FROM new_conditions
+  ON CONFLICT (resource_key, code) DO UPDATE
+  SET patient_key = EXCLUDED.patient_key, counts = EXCLUDED.counts, active = EXCLUDED.active,
+      onset = EXCLUDED.onset, abatement = EXCLUDED.abatement
+), old_conditions AS (
+  SELECT k.resource_key, k.code, k.patient_key
+  FROM condition_code k JOIN claimed c ON c.type = 'Condition' AND NOT c.first_seen AND k.resource_key = c.key
+), gone_conditions AS (
+  DELETE FROM condition_code k USING old_conditions g
+  WHERE k.resource_key = g.resource_key AND k.code = g.code
+    AND NOT EXISTS (SELECT 1 FROM new_conditions n WHERE n.key = g.resource_key AND n.code = g.code)
 ), put_patients AS (
   INSERT INTO patient (patient_key, birth_year, sex, sealed_ref)
   SELECT DISTINCT ON (p.key) p.key, p.birth_year, p.sex, decode(p.sealed, 'hex')
@@ -106,6 +130,8 @@ WITH incoming AS (
   SELECT patient AS patient_key FROM claimed WHERE type = 'Observation' AND has_values
   UNION SELECT patient_key FROM old_values
   UNION SELECT patient_key FROM old_encounters
+  UNION SELECT patient FROM claimed WHERE type = 'Condition'
+  UNION SELECT patient_key FROM old_conditions
   UNION SELECT patient_key FROM put_encounters
   UNION SELECT patient_key FROM put_patients
 ), queued AS (

@@ -265,8 +265,8 @@ class AuditLog(unittest.TestCase):
         # A dead letter of its own to carry through: a heart rate in kilograms.
         fhir_post(vital_sign(fhir_all("Patient?_count=1")[0]["id"], "8867-4", 80, "kg", when="2026-11-21T08:00:00Z"))
         url, cfg = synced("rekey")
-        tables = ("resource_version", "patient", "observation_value", "encounter", "dead_letter", "score",
-                  "risk_assessment")
+        tables = ("resource_version", "patient", "observation_value", "encounter", "condition_code", "dead_letter",
+                  "score", "risk_assessment")
         before = {t: psql(url, f"SELECT count(*) FROM {t}").stdout for t in tables}
         identifiers = psql(url, "SELECT identifier FROM risk_assessment ORDER BY identifier").stdout
         old_keys = set(psql(url, "SELECT patient_key FROM patient").stdout.split())
@@ -282,7 +282,8 @@ class AuditLog(unittest.TestCase):
         # Every patient's pseudonym is the new key's, and no old one is left anywhere.
         want = {pseudonym("Patient", p["id"], key_file=new) for p in patients}
         self.assertEqual(set(psql(url, "SELECT patient_key FROM patient").stdout.split()), want)
-        for t in ("patient", "observation_value", "encounter", "scoring_queue", "score", "risk_assessment"):
+        for t in ("patient", "observation_value", "encounter", "condition_code", "scoring_queue", "score",
+                  "risk_assessment"):
             left = set(psql(url, f"SELECT DISTINCT patient_key FROM {t}").stdout.split()) & old_keys
             self.assertEqual(left, set(), t)
         after = {t: psql(url, f"SELECT count(*) FROM {t}").stdout for t in tables}

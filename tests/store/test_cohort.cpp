@@ -80,14 +80,14 @@ TEST_CASE(
   REQUIRE(f.db->cohort.claim(1, 60, kFar).size() == 1);
   // Stored before: o1 inside the window, o_old before it.
   f.db->ingest.store_page(
-      page_of({observation("o1", "c1", 5'000'000, "p1", {{kHeartRate, 80, "/min"}}),
-               observation("o_old", "c2", 1'000'000, "p1", {{kHeartRate, 70, "/min"}})}));
+      page_of({observation("o1", "c1", 5'000'000, "p1", {{kHeartRate, 80, "/min", ""}}),
+               observation("o_old", "c2", 1'000'000, "p1", {{kHeartRate, 70, "/min", ""}})}));
   f.db->session.transact("empty the queue",
                          [](pqxx::work& w) { w.exec("DELETE FROM scoring_queue"); });
   PatientRefresh r;
   r.page.resource_type = "Patient refresh";
   r.page.patients = {patient("p1")};
-  r.page.observations = {observation("o2", "c3", 6'000'000, "p1", {{kHeartRate, 90, "/min"}})};
+  r.page.observations = {observation("o2", "c3", 6'000'000, "p1", {{kHeartRate, 90, "/min", ""}})};
   r.patient = ps().of("Patient", fhir::FhirId{"p1"});
   r.window_start = 2'000'000;  // o1 (5 s) is inside and not returned: deleted; o_old is outside
   r.returned = {ps().of("Observation", fhir::FhirId{"o2"}).hex};

@@ -25,36 +25,37 @@ TEST_CASE("a page is claimed once: the same page again is unchanged, an older ve
   patients.patients = {patient("p1"), patient("p2")};
   CHECK(f.db->ingest.store_page(patients).stored == 2);
 
-  auto first = f.db->ingest.store_page(page_of(
-      {observation("o1", "2", 2'000'000, "p1", {{kHeartRate, 80, "/min"}, {kWeight, 70, "kg"}})},
-      2'000'000));
+  auto first = f.db->ingest.store_page(
+      page_of({observation("o1", "2", 2'000'000, "p1",
+                           {{kHeartRate, 80, "/min", ""}, {kWeight, 70, "kg", ""}})},
+              2'000'000));
   CHECK(first.stored == 1);
   CHECK(first.enqueued == 0);  // p1 is on the queue already, since its Patient came: once
   CHECK(f.count("SELECT count(*) FROM observation_value") == 2);
   CHECK(f.count("SELECT count(*) FROM input_version") == 3);
   CHECK(*f.db->ingest.cursor("Observation") == 2'000'000);
 
-  auto again = f.db->ingest.store_page(page_of(
-      {observation("o1", "2", 2'000'000, "p1", {{kHeartRate, 80, "/min"}, {kWeight, 70, "kg"}})}));
+  auto again = f.db->ingest.store_page(page_of({observation(
+      "o1", "2", 2'000'000, "p1", {{kHeartRate, 80, "/min", ""}, {kWeight, 70, "kg", ""}})}));
   CHECK(again.stored == 0);
   CHECK(again.unchanged == 1);
 
   auto older = f.db->ingest.store_page(
-      page_of({observation("o1", "1", 1'500'000, "p1", {{kHeartRate, 99, "/min"}})}));
+      page_of({observation("o1", "1", 1'500'000, "p1", {{kHeartRate, 99, "/min", ""}})}));
   CHECK(older.stored == 0);
   CHECK(f.count("SELECT count(*) FROM observation_value WHERE value = 80") == 1);
 }
 
 TEST_CASE("a new version replaces every value of the old one, and may move to another patient") {
   Fresh f;
-  f.db->ingest.store_page(page_of(
-      {observation("o1", "1", 1'000'000, "p1", {{kHeartRate, 80, "/min"}, {kWeight, 70, "kg"}})}));
+  f.db->ingest.store_page(page_of({observation(
+      "o1", "1", 1'000'000, "p1", {{kHeartRate, 80, "/min", ""}, {kWeight, 70, "kg", ""}})}));
   f.db->session.transact("empty the queue",
                          [](pqxx::work& w) { w.exec("DELETE FROM scoring_queue"); });
 
   // Version 2: the weight is gone, the heart rate changed, and it now belongs to p2.
   auto c = f.db->ingest.store_page(
-      page_of({observation("o1", "2", 2'000'000, "p2", {{kHeartRate, 90, "/min"}})}));
+      page_of({observation("o1", "2", 2'000'000, "p2", {{kHeartRate, 90, "/min", ""}})}));
   CHECK(c.stored == 1);
   CHECK(f.count("SELECT count(*) FROM observation_value") == 1);
   CHECK(f.count(fmt::format("SELECT count(*) FROM observation_value WHERE value = 90 AND "
@@ -72,8 +73,8 @@ TEST_CASE("a new version replaces every value of the old one, and may move to an
 TEST_CASE("two versions of one resource in one page: the newer is taken") {
   Fresh f;
   auto c = f.db->ingest.store_page(
-      page_of({observation("o1", "2", 2'000'000, "p1", {{kHeartRate, 90, "/min"}}),
-               observation("o1", "1", 1'000'000, "p1", {{kHeartRate, 80, "/min"}})}));
+      page_of({observation("o1", "2", 2'000'000, "p1", {{kHeartRate, 90, "/min", ""}}),
+               observation("o1", "1", 1'000'000, "p1", {{kHeartRate, 80, "/min", ""}})}));
   CHECK(c.stored == 1);
   CHECK(c.unchanged == 1);
   CHECK(f.count("SELECT count(*) FROM observation_value WHERE value = 90") == 1);
@@ -97,7 +98,7 @@ TEST_CASE("dead letters are stored once and each one audited") {
 TEST_CASE("a deletion removes the rows, keeps a tombstone and rescores; an older copy is refused") {
   Fresh f;
   f.db->ingest.store_page(
-      page_of({observation("o1", "1", 1'000'000, "p1", {{kHeartRate, 80, "/min"}})}));
+      page_of({observation("o1", "1", 1'000'000, "p1", {{kHeartRate, 80, "/min", ""}})}));
   f.db->session.transact("empty the queue",
                          [](pqxx::work& w) { w.exec("DELETE FROM scoring_queue"); });
   const auto key = ps().of("Observation", fhir::FhirId{"o1"});
@@ -110,7 +111,7 @@ TEST_CASE("a deletion removes the rows, keeps a tombstone and rescores; an older
   // The copy from before the deletion, fetched again, stays deleted.
   CHECK(f.db->ingest
             .store_page(
-                page_of({observation("o1", "1", 1'000'000, "p1", {{kHeartRate, 80, "/min"}})}))
+                page_of({observation("o1", "1", 1'000'000, "p1", {{kHeartRate, 80, "/min", ""}})}))
             .stored == 0);
   CHECK(f.count("SELECT count(*) FROM observation_value") == 0);
 }

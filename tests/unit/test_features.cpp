@@ -61,9 +61,9 @@ TEST_CASE("a feature vector as of T uses only data effective at or before T") {
   mapping::PatientInputs in;
   in.birth_year = 1950;
   in.sex = "female";
-  in.measurements = {{kHr, 70, at("2026-01-01T00:00:00Z")},
-                     {kHr, 90, at("2026-06-01T00:00:00Z")},
-                     {kHr, 120, at("2026-09-01T00:00:00Z")}};
+  in.measurements = {{kHr, 70, at("2026-01-01T00:00:00Z"), ""},
+                     {kHr, 90, at("2026-06-01T00:00:00Z"), ""},
+                     {kHr, 120, at("2026-09-01T00:00:00Z"), ""}};
   in.stays = {{"IMP", at("2026-02-01"), at("2026-02-05")},
               {"AMB", at("2026-03-01"), at("2026-03-01")},
               {"IMP", at("2026-06-28"), at("2026-07-03")}};
@@ -81,7 +81,7 @@ TEST_CASE("a feature vector as of T uses only data effective at or before T") {
 
   // Leakage: adding anything after T changes nothing as of T.
   mapping::PatientInputs more = in;
-  more.measurements.push_back({kHr, 200, at("2026-07-01T00:00:00.000001Z")});
+  more.measurements.push_back({kHr, 200, at("2026-07-01T00:00:00.000001Z"), ""});
   more.stays.push_back({"IMP", at("2026-07-02"), at("2026-07-04")});
   auto same = fc.compute(more, at("2026-07-01T00:00:00Z"));
   for (std::size_t i = 0; i < v.size(); ++i) CHECK(same[i] == v[i]);
@@ -91,7 +91,7 @@ TEST_CASE("missing data is NaN, and the look-back window drops stale values") {
   auto fc = computer({"age_years", "sex_female", "heart_rate", "oxygen_saturation"});
   mapping::PatientInputs in;
   in.sex = "unknown";
-  in.measurements = {{kHr, 70, at("2024-01-01T00:00:00Z")}};
+  in.measurements = {{kHr, 70, at("2024-01-01T00:00:00Z"), ""}};
   auto v = fc.compute(in, at("2026-07-01T00:00:00Z"));
   for (float x : v) CHECK(std::isnan(x));
   in.sex = "male";
@@ -111,11 +111,11 @@ TEST_CASE("aggregations over a window, whatever order the values come in") {
   mapping::FeatureComputer fc(defs, cat.value());
   const auto t = at("2026-07-11T00:00:00Z");
   mapping::PatientInputs in;
-  in.measurements = {{kHr, 100, t - 2 * kDay},
-                     {kHr, 80, t - 6 * kDay},
-                     {kHr, 90, t - 4 * kDay},
-                     {kHr, 500, t - 10 * kDay},  // on the window's open edge: out
-                     {kHr, 300, t + 1}};         // after as-of: out
+  in.measurements = {{kHr, 100, t - 2 * kDay, ""},
+                     {kHr, 80, t - 6 * kDay, ""},
+                     {kHr, 90, t - 4 * kDay, ""},
+                     {kHr, 500, t - 10 * kDay, ""},  // on the window's open edge: out
+                     {kHr, 300, t + 1, ""}};         // after as-of: out
   auto v = fc.compute(in, t);
   CHECK(v[0] == 100.0f);
   CHECK(v[1] == 80.0f);
@@ -154,7 +154,7 @@ TEST_CASE("days since discharge, and units converted to what the model wants") {
   mapping::FeatureComputer fc(bound.value(), cat.value());
   mapping::PatientInputs in;
   in.stays = {{"IMP", at("2026-07-01"), at("2026-07-03")}};
-  in.measurements = {{"http://loinc.org|8310-5", 37.0, at("2026-07-02")}};
+  in.measurements = {{"http://loinc.org|8310-5", 37.0, at("2026-07-02"), ""}};
   auto v = fc.compute(in, at("2026-07-05"));
   CHECK(v[0] == doctest::Approx(48.0));
   CHECK(v[1] == doctest::Approx(98.6));
@@ -200,7 +200,7 @@ TEST_CASE("[[feature]] tables: each mistake named with file, line and the featur
                  "[\"http://loinc.org|8867-4\"]\n"
                  "unit = \"/min\"\naggregation = \"median\"\n") ==
         "f.toml:6:15: error: feature 'hr'.aggregation: expected one of last, min, max, mean, "
-        "count, delta, slope, got "
+        "count, delta, slope, last_code, got "
         "\"median\"\n");
   CHECK(problems("[[feature]]\nname = \"hr\"\nsource = \"patient\"\nattribute = \"age\"\nunit = "
                  "\"a\"\nwindow = \"P1D\"\n") ==
@@ -212,8 +212,8 @@ TEST_CASE("[[feature]] tables: each mistake named with file, line and the featur
   CHECK(problems("[[feature]]\nname = \"hr\"\nsource = \"encounter\"\nunit = \"1\"\n") ==
         "f.toml:1:1: error: feature 'hr': classes is missing (Encounter.class codes such as "
         "[\"IMP\"])\n"
-        "f.toml:1:1: error: feature 'hr': measure is missing (admissions, length_of_stay or "
-        "days_since_discharge)\n");
+        "f.toml:1:1: error: feature 'hr': measure is missing (admissions, length_of_stay, "
+        "days_since_discharge, acuity or emergency_visits)\n");
   CHECK(
       problems("[[feature]]\nname = \"w\"\nsource = \"observation\"\ncodes = "
                "[\"http://loinc.org|29463-7\"]\n"

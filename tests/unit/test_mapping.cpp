@@ -87,19 +87,19 @@ TEST_CASE("bad observations are refused with a code and pointer") {
 
 TEST_CASE(
     "what no feature reads is ignored, never a dead letter; what one reads and cannot use is") {
-  // Synthea: tobacco smoking status as a coded value, a survey answer as text; no feature here
-  // reads either code.
-  auto smoking =
-      R"({"resourceType":"Observation","id":"o1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"72166-2"}]},
+  // Synthea: a cause of death as a coded value, a sexual orientation survey answer as text; no
+  // feature here reads either code.
+  auto cause =
+      R"({"resourceType":"Observation","id":"o1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"69453-9"}]},
           "subject":{"reference":"Patient/p1"},"effectiveDateTime":"2026-01-01T10:00:00+00:00",
           "valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"266919005"}]}})";
-  auto r = map_json(smoking);
+  auto r = map_json(cause);
   REQUIRE(r.ok());
   CHECK_FALSE(r->read);
   CHECK(r->values.empty());
   CHECK(r->patient == ps().of("Patient", {"p1"}));  // stored without values: retracts a read one
   auto unread_no_subject =
-      R"({"resourceType":"Observation","id":"o1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"72166-2"}]},"valueString":"never"})";
+      R"({"resourceType":"Observation","id":"o1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"76690-7"}]},"valueString":"never"})";
   auto n = map_json(unread_no_subject);
   REQUIRE(n.ok());
   CHECK_FALSE(n->read);

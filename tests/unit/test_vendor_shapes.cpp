@@ -112,8 +112,9 @@ TEST_CASE("a score Observation: percent, band, model, identifier") {
 }
 
 TEST_CASE("per-patient searches ask for the codes the features read and their panels") {
-  mapping::ObservationCatalog catalog{{"http://loinc.org|8480-6", {"mm[Hg]"}},
-                                      {"http://loinc.org|8867-4", {"/min"}}};
+  mapping::ObservationCatalog catalog{
+      {"http://loinc.org|8480-6", mapping::CodeRule{.unit = "mm[Hg]", .answers = {}}},
+      {"http://loinc.org|8867-4", mapping::CodeRule{.unit = "/min", .answers = {}}}};
   auto codes = source::observation_search_codes(catalog);
   CHECK(codes == std::vector<std::string>{"http://loinc.org|55284-4", "http://loinc.org|8480-6",
                                           "http://loinc.org|85354-9", "http://loinc.org|8867-4"});
