@@ -237,6 +237,7 @@ async function epicChecks() {
     const bad = await Promise.all([
       'Observation', 'Observation?patient=' + patientId, 'Observation?category=vital-signs',
       'Observation?code=http://loinc.org|8867-4', 'Encounter?status=finished', 'Patient?gender=male', 'Patient?family=Moore',
+      'Condition?clinical-status=active',
     ].map((q) => req(`${base}/${q}`)));
     check('epic: searches without their required parameters answer 400 required', bad.every((r) => refused(r, 400, 'required')),
       bad.map(show).join(' | '));
@@ -251,6 +252,10 @@ async function epicChecks() {
       `${obsSearch.body.total}, ${bySubject.body.total}, ${byId.body?.total}`);
     const enc = await req(`${base}/Encounter?patient=${patientId}`);
     check('epic: Encounter search with patient', enc.status === 200 && enc.body.total > 0);
+    const conditions = await req(`${base}/Condition?patient=${members.map((m) => m.split('/')[1]).join(',')}`);
+    check('epic: Condition search with patient', conditions.status === 200 && conditions.body.total > 0 &&
+      resources(conditions.body).every((c) => c.resourceType === 'Condition' && members.includes(c.subject.reference)),
+      `${conditions.status} ${conditions.body?.total}`);
     const p0 = generatedPatients[0];
     const pats = await Promise.all([
       `Patient?_id=${patientId}`, `Patient?identifier=${encodeURIComponent(`${MRN_SYSTEM}|${mrnOf(p0)}`)}`,
@@ -385,13 +390,13 @@ async function oracleChecks() {
     const patientId = patientRef.split('/')[1];
 
     // Required parameters.
-    const bad = await Promise.all(['Observation?category=vital-signs', 'Encounter?status=finished', 'Patient?gender=male']
-      .map((q) => req(`${base}/${q}`)));
-    check('oracle: Observation, Encounter, Patient searches without patient/_id/identifier answer 400 required',
+    const bad = await Promise.all(['Observation?category=vital-signs', 'Encounter?status=finished', 'Patient?gender=male',
+      'Condition?code=http://snomed.info/sct|38341003'].map((q) => req(`${base}/${q}`)));
+    check('oracle: Observation, Encounter, Condition, Patient searches without patient/_id/identifier answer 400 required',
       bad.every((r) => refused(r, 400, 'required')), bad.map(show).join(' | '));
     const p0 = generatedPatients[0];
     const good = await Promise.all([`Observation?patient=${patientId}`, `Observation?subject=${patientRef}`, `Encounter?patient=${patientId}`,
-      `Patient?identifier=${encodeURIComponent(`${MRN_SYSTEM}|${mrnOf(p0)}`)}`, `Patient?_id=${patientId}`]
+      `Condition?subject=${members.map((m) => m.split('/')[1]).join(',')}`, `Patient?identifier=${encodeURIComponent(`${MRN_SYSTEM}|${mrnOf(p0)}`)}`, `Patient?_id=${patientId}`]
       .map((q) => req(`${base}/${q}`)));
     check('oracle: the allowed forms answer 200', good.every((r) => r.status === 200 && r.body.total > 0), good.map((r) => r.status).join());
 

@@ -96,7 +96,8 @@ function patientSearchRefusal(codes) {
     ['_id', 'identifier', 'family', 'birthdate']);
 }
 
-// Observation and Encounter searches need the patient (or the subject) or an id.
+// Observation, Encounter and Condition searches need the patient (or the subject) or an id.
+const PATIENT_SCOPED = new Set(['Observation', 'Encounter', 'Condition']);
 function patientScopedRefusal(type, codes) {
   if (hasAny(codes, ['_id', 'patient', 'subject'])) return undefined;
   return refusal(400, 'required', `${type} search requires the patient (or subject) parameter, or _id`, ['patient', 'subject']);
@@ -201,7 +202,7 @@ function epicCheckSearch(type, params) {
         ['patient', 'subject', 'category', 'code']);
     }
   }
-  if (type === 'Encounter') return patientScopedRefusal(type, codes);
+  if (type === 'Encounter' || type === 'Condition') return patientScopedRefusal(type, codes);
   if (type === 'Patient') return patientSearchRefusal(codes);
   return undefined;
 }
@@ -245,6 +246,7 @@ function epicCapabilities(cs) {
   observation.interaction = EPIC_OBSERVATION_INTERACTIONS.map((code) => ({ code }));
   observation.documentation = 'Search requires patient (or subject) and category or code, or _id. Create requires status "final".';
   resourceEntry(cs, 'Encounter').documentation = 'Search requires patient (or subject), or _id.';
+  resourceEntry(cs, 'Condition').documentation = 'Search requires patient (or subject), or _id.';
   resourceEntry(cs, 'Patient').documentation = 'Search requires _id or identifier, or family and birthdate.';
   rest.documentation = 'Search results are paged: follow Bundle.link "next". _lastUpdated, _sort and _since are not supported; ' +
     'resources carry no version metadata. Bulk Data export: Group/<id>/$export only, without _since.';
@@ -302,7 +304,7 @@ function oracleCheckSearch(type, params) {
       return refusal(400, 'invalid', `_lastUpdated needs a ge, gt, le or lt prefix (was "${value}")`, ['_lastUpdated']);
     }
   }
-  if (type === 'Observation' || type === 'Encounter') return patientScopedRefusal(type, codes);
+  if (PATIENT_SCOPED.has(type)) return patientScopedRefusal(type, codes);
   if (type === 'Patient') return patientSearchRefusal(codes);
   return undefined;
 }
@@ -330,6 +332,7 @@ function oracleCapabilities(cs) {
   resourceEntry(cs, 'Observation').documentation =
     'Search requires patient (or subject), or _id. The first page holds 50 resources; _count (at most 200) sizes the later pages.';
   resourceEntry(cs, 'Encounter').documentation = 'Search requires patient (or subject), or _id.';
+  resourceEntry(cs, 'Condition').documentation = 'Search requires patient (or subject), or _id.';
   resourceEntry(cs, 'Patient').documentation = 'Search requires _id or identifier, or family and birthdate.';
   cs.rest[0].documentation = 'Search results are paged, newest first by _lastUpdated: follow Bundle.link "next". ' +
     '_lastUpdated takes ge, gt, le or lt, at most twice, and not with date; _sort is not supported. ' +

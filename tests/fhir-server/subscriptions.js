@@ -26,7 +26,7 @@ const PAYLOAD_CONTENT_URL = `${BACKPORT}/StructureDefinition/backport-payload-co
 const TOPIC_URL = 'http://fhir-risk-adapter.test/SubscriptionTopic/clinical-data';
 // The topics this server offers: which resource types and which interactions trigger them.
 const TOPICS = new Map([
-  [TOPIC_URL, { types: ['Patient', 'Observation', 'Encounter'], actions: ['create', 'update', 'delete'] }],
+  [TOPIC_URL, { types: ['Patient', 'Observation', 'Encounter', 'Condition'], actions: ['create', 'update', 'delete'] }],
 ]);
 const JSON_PAYLOADS = new Set(['application/fhir+json', 'application/json']);
 const CONTENTS = new Set(['empty', 'id-only', 'full-resource']);
