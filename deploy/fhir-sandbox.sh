@@ -17,7 +17,8 @@ if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_mod
 fi
 node "$dir/server.js" --port "$port" --patients "$patients" --seed "$seed" "$@" >"$log" 2>&1 &
 echo $! >"$log.pid"
-for _ in $(seq 1 300); do
+# Loading takes about 2.5 s a thousand patients: wait up to 3 minutes.
+for _ in $(seq 1 1800); do
   if grep -q "listening on" "$log"; then
     grep -o 'https\?://[^ ]*' "$log" | head -1
     exit 0

@@ -61,9 +61,11 @@ std::optional<FhirId> patient_reference(const rapidjson::Value& json) {
 // value[x]: absent is fine (dataAbsentReason), a Quantity is read, any other type is refused
 // (a CodeableConcept's codings are read into `codes` first, for the features that read codes).
 Result<std::optional<Quantity>> read_value(const rapidjson::Value& json, const std::string& base,
-                                           std::vector<Coding>& codes) {
-  if (const auto* cc = member(json, "valueCodeableConcept"); cc != nullptr && cc->IsObject())
+                                           std::vector<Coding>& codes, bool& is_concept) {
+  if (const auto* cc = member(json, "valueCodeableConcept"); cc != nullptr && cc->IsObject()) {
     codes = read_codings(*cc);
+    is_concept = true;
+  }
   if (const auto* q = member(json, "valueQuantity")) {
     if (!q->IsObject())
       return make_error("bad-value", "valueQuantity is not an object", base + "/valueQuantity");
@@ -149,7 +151,7 @@ Result<Observation> read_observation(const rapidjson::Value& json) {
   }
   // A value that is not a Quantity is kept as a problem, not a failure: whether it matters
   // depends on whether a feature reads the code.
-  if (auto value = read_value(json, "", o.value_codes))
+  if (auto value = read_value(json, "", o.value_codes, o.value_concept))
     o.value = *value;
   else
     o.value_problem = value.error();
@@ -159,7 +161,7 @@ Result<Observation> read_observation(const rapidjson::Value& json) {
       std::string base = fmt::format("/component/{}", i);
       ObservationComponent oc;
       if (const auto* code = member(c, "code")) oc.code = read_codings(*code);
-      if (auto cv = read_value(c, base, oc.value_codes))
+      if (auto cv = read_value(c, base, oc.value_codes, oc.value_concept))
         oc.value = *cv;
       else
         oc.value_problem = cv.error();

@@ -49,6 +49,7 @@ struct ObservationComponent {
   std::vector<Coding> code;
   std::optional<Quantity> value;
   std::vector<Coding> value_codes;  ///< the codings of a valueCodeableConcept
+  bool value_concept = false;       ///< the value is a valueCodeableConcept (coded or not)
   std::string value_pointer;        ///< JSON pointer of the value, for errors
   /// A value that is not a usable Quantity (valueCodeableConcept, valueString, a malformed
   /// valueQuantity): an error only where a feature reads the code (mapping decides).
@@ -64,6 +65,7 @@ struct Observation {
   std::optional<Micros> effective;
   std::optional<Quantity> value;
   std::vector<Coding> value_codes;     ///< the codings of a valueCodeableConcept
+  bool value_concept = false;          ///< the value is a valueCodeableConcept (coded or not)
   std::optional<Error> value_problem;  ///< as ObservationComponent's
   std::vector<ObservationComponent> components;
 };

@@ -108,12 +108,11 @@ const Stay* index_stay(const Def& d, const PatientInputs& in, fhir::Micros as_of
   return last;
 }
 
-// An emergency visit (class EMER) that led to a stay: it began before the stay did and was still
-// going, or had ended less than a day before, when the stay began.
+// An emergency visit (class EMER) that led to a stay: it began before the stay did and had not
+// ended, or had ended less than a day before, when the stay began.
 bool led_to(const Stay& visit, const Stay& stay) {
   if (visit.class_code != "EMER" || !visit.start || !stay.start || &visit == &stay) return false;
-  const fhir::Micros until = visit.end.value_or(*visit.start);
-  return *visit.start <= *stay.start && until >= *stay.start - kDay;
+  return *visit.start < *stay.start && (!visit.end || *visit.end > *stay.start - kDay);
 }
 
 // Whether a Condition coding holds at as-of: begun by then, and active, or ended only after.
@@ -163,7 +162,7 @@ float encounter_measure(const Def& d, const PatientInputs& in, fhir::Micros as_o
     const fhir::Micros until = stay != nullptr ? *stay->start : as_of;
     int n = 0;
     for (const auto& s : in.stays)
-      if (s.class_code == "EMER" && s.start && *s.start <= until &&
+      if (s.class_code == "EMER" && s.start && *s.start < until &&
           (d.window == 0 || *s.start > until - d.window) && !(stay != nullptr && led_to(s, *stay)))
         ++n;
     return static_cast<float>(n);

@@ -125,12 +125,13 @@ Result<std::optional<Measurement>> coded_value(const ObservationCatalog::value_t
 // One value of an observation or component, as its code's rule wants it.
 Result<std::optional<Measurement>> value_of(const ObservationCatalog::value_type& code,
                                             const std::optional<fhir::Quantity>& q,
-                                            const std::vector<fhir::Coding>& codes,
+                                            const std::vector<fhir::Coding>& codes, bool is_concept,
                                             const std::optional<Error>& problem,
                                             const std::string& quantity_pointer,
                                             const std::string& base) {
   if (code.second.coded)
-    return coded_value(code, codes, q.has_value() || problem.has_value(),
+    // A CodeableConcept with only text is no coded value; any other type of value is unusable.
+    return coded_value(code, codes, !is_concept && (q.has_value() || problem.has_value()),
                        base + "/valueCodeableConcept");
   if (problem) return *problem;
   return measure(code, q, quantity_pointer);
@@ -181,7 +182,8 @@ Result<ObservationRecord> map_observation(const fhir::Observation& o, const Pseu
   if (!observation_counts(o.status)) return r;
 
   if (const auto* code = coded(o.code, catalog)) {
-    auto m = value_of(*code, o.value, o.value_codes, o.value_problem, "/valueQuantity", "");
+    auto m = value_of(*code, o.value, o.value_codes, o.value_concept, o.value_problem,
+                      "/valueQuantity", "");
     if (!m) return m.error();
     if (*m) r.values.push_back(**m);
   }
@@ -193,7 +195,8 @@ Result<ObservationRecord> map_observation(const fhir::Observation& o, const Pseu
     for (const auto& v : r.values) seen = seen || v.code == ccode->first;
     if (seen) continue;
     const std::string base = c.value_pointer.substr(0, c.value_pointer.rfind('/'));
-    auto m = value_of(*ccode, c.value, c.value_codes, c.value_problem, c.value_pointer, base);
+    auto m = value_of(*ccode, c.value, c.value_codes, c.value_concept, c.value_problem,
+                      c.value_pointer, base);
     if (!m) return m.error();
     if (*m) r.values.push_back(**m);
   }
@@ -245,10 +248,12 @@ Result<ConditionRecord> map_condition(const fhir::Condition& c, const Pseudonymi
       r.codes.push_back(std::move(code));
   }
   const auto& v = c.verification_status;
-  r.counts = v != "refuted" && v != "entered-in-error";
   const auto& s = c.clinical_status;
+  const bool known = s.empty() || s == "active" || s == "recurrence" || s == "relapse" ||
+                     s == "inactive" || s == "remission" || s == "resolved";
+  r.counts = v != "refuted" && v != "entered-in-error" && known;
   // clinicalStatus is required unless entered-in-error; one that is absent is taken as active
-  // until an abatement says otherwise.
+  // until its abatement, if it has one.
   r.active = s == "active" || s == "recurrence" || s == "relapse" || (s.empty() && !c.abatement);
   r.onset = c.onset ? c.onset : c.recorded;
   r.abatement = c.abatement;

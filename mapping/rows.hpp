@@ -71,7 +71,7 @@ struct ConditionRecord {
   Version version;
   Pseudonym patient;
   std::vector<std::string> codes;  ///< "system|code" of each coding of Condition.code
-  bool counts = false;             ///< not refuted or entered-in-error
+  bool counts = false;             ///< not refuted or entered-in-error; a clinicalStatus known
   bool active = false;  ///< clinicalStatus active, recurrence or relapse (or absent, not abated)
   std::optional<fhir::Micros> onset;  ///< onset, else recordedDate
   std::optional<fhir::Micros> abatement;

@@ -5,13 +5,13 @@
 # (features as of each inpatient discharge, readmission label) and trains on it. Everything it
 # started is stopped at the end. The features are those of models/readmission-risk/features.toml.
 #
-#   bash models/build.sh path/to/fhir-risk-adapter [PATIENTS]      (default 6000, seed 42)
+#   bash models/build.sh path/to/fhir-risk-adapter [PATIENTS]      (default 20000, seed 42)
 #
 # The same binary and generator give the same model file: train.py does not depend on the
 # pseudonyms, which change with the fresh key of each run.
 set -euo pipefail
 binary=$(realpath "${1:?usage: models/build.sh path/to/fhir-risk-adapter [PATIENTS]}")
-patients=${2:-6000}
+patients=${2:-20000}
 seed=42
 root=$(cd "$(dirname "$0")/.." && pwd)
 package="$root/models/readmission-risk"

@@ -10,8 +10,17 @@ an empty cell is a missing value. The features' names, units and labels come fro
 definitions file (default models/readmission-risk/features.toml) and the CSV header must name
 exactly those features in that order, so the model reads in production what it was trained on.
 
-20% of the patients are held out to report a validation AUC; the model written is then trained
-on every row. Deterministic: the same rows give the same model file, whatever the pseudonym key
+Where clinical knowledge gives the direction of a feature's effect, the model is constrained
+to it (XGBoost's `monotone_constraints`, MONOTONE below): more comorbidity, more prior stays and
+emergency visits, a longer or emergent stay, older age and current smoking can only raise the
+risk, a higher oxygen saturation only lower it. Vital signs whose harm lies on both sides
+(heart rate, temperature, blood pressure) are left free. The manifest records each constraint
+(`"monotone"` of a feature), so a test can check the TreeSHAP contributions against it.
+
+20% of the patients are held out to report a validation AUC and calibration (the slope and
+intercept of the logistic recalibration of the held-out outcomes on the predicted log-odds:
+1 and 0 when calibrated); the model written is then trained on every row. Both go into the
+manifest (`"validation"`). Deterministic: the same rows give the same model file, whatever the pseudonym key
 (rows are put in an order of their content, and patients are assigned to the hold-out by a hash
 of their rows, not of their pseudonyms), with a fixed seed and one thread. `bash models/build.sh`
 runs the whole chain (test server, adapter, export, this script).
@@ -38,6 +47,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGE = os.path.join(HERE, "readmission-risk")
 HOLDOUT = 0.2
 ROUNDS = 150
+# +1: the risk can only rise with the feature; -1: only fall. Others are free.
+MONOTONE = {
+    "age_years": 1,
+    "oxygen_saturation": -1,
+    "inpatient_admissions_365d": 1,
+    "length_of_stay_days": 1,
+    "emergent_admission": 1,
+    "emergency_visits_6m": 1,
+    "charlson_index": 1,
+    "heart_failure": 1,
+    "copd": 1,
+    "chronic_kidney_disease": 1,
+    "current_smoker": 1,
+}
 PARAMS = {
     "objective": "binary:logistic",
     "max_depth": 3,
@@ -50,10 +73,13 @@ PARAMS = {
 }
 MANIFEST = {
     "name": "readmission-risk",
-    "version": "2.0.0",
+    "version": "3.0.0",
     "description": "Risk of another inpatient stay within 30 days of an inpatient discharge, from vital "
-                   "signs, weight, age, sex and recent inpatient stays. Trained on the adapter's training "
-                   "export of generated patients: a demonstration model, not for clinical use.",
+                   "signs, weight, age, sex, comorbidities (Charlson index, heart failure, COPD, chronic "
+                   "kidney disease), smoking, the index stay (length, emergent admission), prior inpatient "
+                   "stays and emergency visits, the direction of each effect that clinical knowledge "
+                   "gives constrained to it. Trained on the adapter's training export of generated "
+                   "patients: a demonstration model, not for clinical use.",
     "outcome": {"system": "http://snomed.info/sct", "code": "417005", "display": "Hospital re-admission"},
 }
 BANDS = [
@@ -140,21 +166,30 @@ def canonical(patients, as_of, X, y, seed):
     return order, np.array([patients[i] in held for i in order])
 
 
+def constraints(names):
+    """XGBoost's monotone_constraints for the features, in order."""
+    return "(" + ",".join(str(MONOTONE.get(n, 0)) for n in names) + ")"
+
+
 def train(X, y, names, seed, evals=()):
-    params = {**PARAMS, "seed": seed}
+    params = {**PARAMS, "seed": seed, "monotone_constraints": constraints(names)}
     dtrain = xgb.DMatrix(X, label=y, feature_names=names, missing=np.nan)
     return xgb.train(params, dtrain, num_boost_round=ROUNDS, evals=evals, verbose_eval=False)
 
 
-def write_package(out, booster, features, description=None):
+def write_package(out, booster, features, description=None, validation=None):
     os.makedirs(out, exist_ok=True)
     model_path = os.path.join(out, "model.json")
     booster.save_model(model_path)
     with open(model_path, "rb") as f:
         sha = hashlib.sha256(f.read()).hexdigest()
     manifest = {**MANIFEST, "model_file": "model.json", "model_sha256": sha,
-                "features": [{"name": n, "unit": u, "description": label} for n, u, label in features],
+                "features": [{"name": n, "unit": u, "description": label,
+                              **({"monotone": MONOTONE[n]} if n in MONOTONE else {})}
+                             for n, u, label in features],
                 "bands": BANDS}
+    if validation:
+        manifest["validation"] = validation
     if description:
         manifest["description"] = description
     with open(os.path.join(out, "manifest.json"), "w") as f:
@@ -191,6 +226,23 @@ def auc(y, p):
     return (ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0)
 
 
+def calibration(y, p):
+    """Slope and intercept of the logistic regression of outcomes y on the log-odds of p
+    (Newton's method; Cox's recalibration): 1 and 0 for a calibrated model."""
+    p = np.clip(p.astype(np.float64), 1e-12, 1 - 1e-12)
+    x = np.log(p / (1 - p))
+    X = np.column_stack([np.ones_like(x), x])
+    beta = np.zeros(2)
+    for _ in range(100):
+        mu = 1 / (1 + np.exp(-X @ beta))
+        w = mu * (1 - mu)
+        step = np.linalg.solve(X.T @ (X * w[:, None]), X.T @ (y - mu))
+        beta += step
+        if np.abs(step).max() < 1e-12:
+            break
+    return float(beta[1]), float(beta[0])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     what = ap.add_mutually_exclusive_group(required=True)
@@ -217,14 +269,21 @@ def main():
     check = train(X[~held], y[~held], names, args.seed)
     p_held = check.predict(xgb.DMatrix(X[held], feature_names=names, missing=np.nan))
     val_auc = auc(y[held], p_held)
+    slope, intercept = calibration(y[held], p_held)
+    validation = {"discharges": int(held.sum()), "patients": int(n_held),
+                  "readmitted": round(float(y[held].mean()), 4), "auc": round(float(val_auc), 4),
+                  "calibration_slope": round(slope, 4), "calibration_intercept": round(intercept, 4),
+                  "mean_predicted": round(float(p_held.mean()), 4),
+                  "note": f"{HOLDOUT:.0%} of the generated patients held out, the model trained on the rest"}
 
     booster = train(X, y, names, args.seed)
-    model_path, sha = write_package(args.out, booster, features)
+    model_path, sha = write_package(args.out, booster, features, validation=validation)
     p_all = booster.predict(xgb.DMatrix(X, feature_names=names, missing=np.nan))
     print(f"{len(y)} discharges of {n_patients} patients, {y.mean():.1%} readmitted within the horizon, "
           f"{np.isnan(X).mean():.1%} of values missing")
     print(f"validation: {held.sum()} discharges of {n_held} held-out patients ({y[held].mean():.1%} readmitted), "
-          f"AUC {val_auc:.3f} (model trained on the other {(~held).sum()})")
+          f"AUC {val_auc:.3f}, calibration slope {slope:.3f} and intercept {intercept:.3f}, mean predicted "
+          f"{p_held.mean():.1%} (model trained on the other {(~held).sum()})")
     print(f"trained {model_path} on all {len(y)}: {ROUNDS} trees, depth {PARAMS['max_depth']}, "
           f"training AUC {auc(y, p_all):.3f}, sha256 {sha}")
 

@@ -8,7 +8,7 @@ CREATE TABLE condition_code (
   resource_key   text        NOT NULL,  -- HMAC of "Condition/<id>"
   code           text        NOT NULL,  -- system|code of one coding of Condition.code
   patient_key    text        NOT NULL,
-  counts         boolean     NOT NULL,  -- false when refuted or entered-in-error
+  counts         boolean     NOT NULL,  -- false when refuted, entered-in-error or of an unknown clinicalStatus
   active         boolean     NOT NULL,  -- clinicalStatus active, recurrence or relapse
   onset          timestamptz,           -- onset[x], else recordedDate; NULL: never counts
   abatement      timestamptz,           -- abatement[x]

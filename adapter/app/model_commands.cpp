@@ -121,18 +121,30 @@ void print_feature_use(const score::Model& model, const std::vector<std::string>
              std::count_if(counts.begin(), counts.end(), [](auto c) { return c > 0; }));
   for (std::size_t i = 0; i < names.size(); ++i) {
     std::string unit = manifest != nullptr ? manifest->features[i].unit : "";
-    fmt::print("  {:>3} {:<28} {:<8} {:>6} splits{}\n", i, names[i], unit, counts[i],
-               counts[i] == 0 ? "  (unused)" : "");
+    const int mono = manifest != nullptr ? manifest->features[i].monotone : 0;
+    fmt::print("  {:>3} {:<28} {:<8} {:>6} splits{}{}\n", i, names[i], unit, counts[i],
+               counts[i] == 0 ? "  (unused)" : "",
+               mono > 0   ? "  (risk only rises with it)"
+               : mono < 0 ? "  (risk only falls with it)"
+                          : "");
   }
 }
 
 void print_bands(const score::Manifest& m) {
-  fmt::print("bands\n");
+  fmt::print("bands{}\n", m.points ? " (points)" : "");
   double lo = 0;
   for (const auto& b : m.bands) {
-    fmt::print("  {:<10} [{:.2f}, {:.2f})  {}\n", b.code, lo, std::min(b.below, 1.0), b.display);
+    if (m.points)
+      fmt::print("  {:<10} [{:g}, {:g})  {}\n", b.code, lo, b.below, b.display);
+    else
+      fmt::print("  {:<10} [{:.2f}, {:.2f})  {}\n", b.code, lo, std::min(b.below, 1.0), b.display);
     lo = b.below;
   }
+  if (m.validation)
+    fmt::print(
+        "validation  AUC {:g}, calibration slope {:g} and intercept {:g} ({} held-out rows)\n",
+        m.validation->auc, m.validation->calibration_slope, m.validation->calibration_intercept,
+        m.validation->discharges);
 }
 
 }  // namespace

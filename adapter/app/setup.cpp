@@ -344,7 +344,10 @@ Result<std::optional<fhir::Micros>> retention_cutoff(const config::Config& cfg, 
   if (days == 0) return std::optional<fhir::Micros>();
   const fhir::Micros keep = days * 86400LL * 1000000LL;
   for (const auto& f : cfg.features.definitions) {
-    if (f.source == mapping::FeatureDefinition::Source::patient) continue;
+    // Patients and Conditions are never purged: a comorbidity counts however long ago it began.
+    if (f.source == mapping::FeatureDefinition::Source::patient ||
+        f.source == mapping::FeatureDefinition::Source::condition)
+      continue;
     if (f.window == 0 || f.window >= keep)
       return make_error(
           "retention",

@@ -86,8 +86,24 @@ ModelPackage load_model_package(const std::string& dir) {
     const auto& f = features->value[i];
     std::string w = fmt::format("manifest.features[{}]", i);
     if (!f.IsObject()) throw ModelError(fmt::format("{}: {}: expected an object", path, w));
-    m.features.push_back({string_field(f, "name", w), string_field(f, "unit", w),
-                          string_field(f, "description", w, false)});
+    ManifestFeature mf{string_field(f, "name", w), string_field(f, "unit", w),
+                       string_field(f, "description", w, false)};
+    if (auto mono = f.FindMember("monotone"); mono != f.MemberEnd()) {
+      if (!mono->value.IsInt() || std::abs(mono->value.GetInt()) > 1)
+        throw ModelError(fmt::format("{}: {}.monotone: expected -1, 0 or 1", path, w));
+      mf.monotone = mono->value.GetInt();
+    }
+    m.features.push_back(std::move(mf));
+  }
+  if (auto v = doc.FindMember("validation"); v != doc.MemberEnd() && v->value.IsObject()) {
+    auto num = [&](const char* key) {
+      auto it = v->value.FindMember(key);
+      if (it == v->value.MemberEnd() || !it->value.IsNumber())
+        throw ModelError(fmt::format("{}: validation.{}: expected a number", path, key));
+      return it->value.GetDouble();
+    };
+    m.validation = Validation{num("auc"), num("calibration_slope"), num("calibration_intercept"),
+                              static_cast<long>(num("discharges"))};
   }
   auto bands = doc.FindMember("bands");
   if (bands == doc.MemberEnd() || !bands->value.IsArray() || bands->value.Empty())

@@ -2,6 +2,7 @@
 // A model package: the XGBoost model file and the manifest that says what it predicts, which
 // features it takes in which order, and how probabilities map to risk bands.
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,15 @@ struct ManifestFeature {
   std::string name;
   std::string unit;
   std::string description;
+  int monotone = 0;  ///< +1: the model may only raise the risk with it, -1: only lower it
+};
+
+/// What the package says of its validation on held-out data (`"validation"`), when it does.
+struct Validation {
+  double auc = 0;
+  double calibration_slope = 0;
+  double calibration_intercept = 0;
+  long discharges = 0;  ///< held-out rows
 };
 
 /// A risk band: scores below `below` (and at or above the previous band's) fall in it.
@@ -36,6 +46,7 @@ struct Manifest {
   /// `"output": "points"`: the score is the model's margin, the points of a validated index
   /// (LACE), not a probability; bands are in points.
   bool points = false;
+  std::optional<Validation> validation;
 
   /// The band of a probability (the last band when it is at or above every bound).
   const Band& band_for(double probability) const;

@@ -41,10 +41,17 @@ std::vector<std::string> observation_search_codes(const mapping::ObservationCata
 
 fhir::Micros longest_window(const std::vector<mapping::FeatureDefinition>& defs) {
   fhir::Micros longest = 0;
+  using Def = mapping::FeatureDefinition;
   for (const auto& d : defs) {
-    if (d.source == mapping::FeatureDefinition::Source::patient) continue;
+    // Conditions are searched without a date: a comorbidity counts however long ago it began.
+    if (d.source == Def::Source::patient || d.source == Def::Source::condition) continue;
     if (d.window == 0) return 0;
-    longest = std::max(longest, d.window);
+    // Emergency visits are counted in the window before an index stay that itself ended inside
+    // the window: they reach back about twice as far.
+    longest = std::max(
+        longest, d.measure == Def::Measure::emergency_visits && d.source == Def::Source::encounter
+                     ? 2 * d.window
+                     : d.window);
   }
   return longest;
 }

@@ -101,7 +101,9 @@ std::vector<store::Scored> score_all(const mapping::FeatureComputer& features,
   model.predict_batch(rows.data(), n, probabilities.data());
   model.contributions_batch(rows.data(), n, contributions.data());
   std::vector<store::Scored> out(n);
-  const std::size_t k = static_cast<std::size_t>(std::max(0, top_factors));
+  // An index's factors are its parts, every one: the points it is the sum of.
+  const std::size_t k =
+      package.manifest.points ? width : static_cast<std::size_t>(std::max(0, top_factors));
   for (std::size_t i = 0; i < n; ++i) {
     const float* row = rows.data() + i * width;
     auto& s = out[i];

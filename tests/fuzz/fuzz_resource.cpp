@@ -99,7 +99,21 @@ void map_observation(const rapidjson::Value& r) {
   for (const auto& m : rec->values) {
     require(catalog().count(m.code) == 1, "a stored value of a code no feature reads");
     require(storable(m.unit), "a stored unit is not storable text");
+    require(storable(m.value_code), "a stored coded value is not storable text");
+    require(m.value_code.empty() == !catalog().at(m.code).coded,
+            "a coded value for a code read as numbers, or the reverse");
   }
+}
+
+void map_condition(const rapidjson::Value& r) {
+  auto c = fhir::read_condition(r);
+  if (!c) return check_error(c.error());
+  auto rec = mapping::map_condition(c.value(), pseudonymizer());
+  if (!rec) return check_error(rec.error());
+  check_version(rec->version);
+  for (const auto& code : rec->codes) require(storable(code), "a stored code is not storable text");
+  require(!rec->abatement || !rec->active || c->clinical_status != "",
+          "a Condition without status but abated is active");
 }
 
 void map_encounter(const rapidjson::Value& r) {
@@ -121,6 +135,8 @@ void map_resource(const rapidjson::Value& r) {
     map_observation(r);
   else if (type == "Encounter")
     map_encounter(r);
+  else if (type == "Condition")
+    map_condition(r);
 }
 
 void check_datetime(std::string_view text) {
@@ -158,6 +174,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     map_patient(doc);
     map_observation(doc);
     map_encounter(doc);
+    map_condition(doc);
   }
 
   if (auto h = fhir::parse_history_page(body, "Observation"); !h) check_error(h.error());

@@ -2,7 +2,7 @@
 written apart from the adapter's C++ so that the two can check each other.
 
     features = Features.load("models/readmission-risk/features.toml")
-    data = PatientData.from_resources(patients, observations, encounters, features)
+    data, dead = PatientData.from_resources(patients, observations, encounters, features, conditions)
     row = features.vector(data["<patient id>"], as_of, names)   # float32 array, NaN when missing
 
 Times are integer microseconds since the epoch (UTC), as FHIR instants carry at most that.
@@ -12,6 +12,7 @@ as fhir/resources.cpp does (which effective[x] counts); each such place says so.
 """
 import datetime
 import math
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -22,6 +23,11 @@ UCUM = "http://unitsofmeasure.org"
 MICROS_PER_DAY = 86400 * 10**6
 COUNTING_STATUSES = {"final", "amended", "corrected", "preliminary"}
 NOT_COUNTING_ENCOUNTERS = {"cancelled", "entered-in-error"}
+EMERGENCY_CLASS = "EMER"
+LED_TO_STAY_WITHIN = 24 * 3600 * 10**6  # an emergency visit that ended less than 24 h before a stay began led to it
+NOT_HOLDING_VERIFICATIONS = {"refuted", "entered-in-error"}
+HOLDING_CLINICAL = {"active", "recurrence", "relapse"}
+ABATED_CLINICAL = {"inactive", "remission", "resolved"}
 
 # Linear UCUM units: value in the dimension's base unit = value * factor.
 LINEAR_UNITS = {
@@ -68,6 +74,7 @@ def format_instant(micros):
 
 
 def year_of(micros):
+    """The UTC calendar year of an instant."""
     return (datetime.datetime(1970, 1, 1) + datetime.timedelta(microseconds=micros)).year
 
 
@@ -96,19 +103,74 @@ def patient_id(resource):
     return m.group(1) if m else None
 
 
+def first_code(concept):
+    """The code of the first coding of a CodeableConcept, else None."""
+    codings = (concept or {}).get("coding") or [{}]
+    return codings[0].get("code")
+
+
+def codings_of(concept):
+    """`system|code` of each coding of a CodeableConcept that has a code, in order."""
+    return [f"{x.get('system', '')}|{x['code']}" for x in (concept or {}).get("coding", []) if "code" in x]
+
+
+def matches(entry, coding):
+    """Whether a `codes` or value-set entry (`system|code`, or a prefix `system|I50*`) matches a
+    coding's `system|code`: a prefix matches codes of its system that start with it, dots ignored
+    on both sides; any other entry only the same `system|code`."""
+    if not entry.endswith("*"):
+        return entry == coding
+    system, _, prefix = entry[:-1].partition("|")
+    coding_system, _, code = coding.partition("|")
+    return coding_system == system and code.replace(".", "").startswith(prefix.replace(".", ""))
+
+
 @dataclass
 class Value:
-    """One usable value of an Observation, in the unit the store keeps for its code."""
+    """One usable value of an Observation: a number in the unit the store keeps for its code, or
+    for a code read with last_code the `system|code` of the coding kept."""
     code: str
-    value: float
+    value: float | str
     effective: int
 
 
 @dataclass
 class Stay:
+    """An Encounter that counts (any class), and whether it was emergent."""
     class_code: str
     start: int | None
     end: int | None
+    emergent: bool = False
+
+
+@dataclass
+class Condition:
+    """A Condition of the patient: every coding of its code, and what says when it holds."""
+    codings: list
+    onset: int | None
+    clinical_status: str | None
+    abatement: int | None
+    verification_status: str | None
+
+    def holds(self, as_of):
+        """Whether the Condition holds at `as_of` (docs/features.md, "Condition measures")."""
+        if self.verification_status in NOT_HOLDING_VERIFICATIONS or self.onset is None or self.onset > as_of:
+            return False
+        if self.clinical_status in HOLDING_CLINICAL:
+            return True
+        if self.clinical_status is None:
+            # features.md: an absent status is active until its abatement, if it has one.
+            return self.abatement is None or self.abatement > as_of
+        # A clinicalStatus code outside the six features.md names never holds (a choice).
+        return self.clinical_status in ABATED_CLINICAL and self.abatement is not None and self.abatement > as_of
+
+
+def led_to(visit, stay):
+    """Whether an emergency visit led to a stay: it began before the stay did and was still going
+    (no end, or an end after the stay's start), or had ended less than 24 hours before, then."""
+    if visit.class_code != EMERGENCY_CLASS or visit.start is None or stay.start is None:
+        return False
+    return visit.start < stay.start and (visit.end is None or visit.end > stay.start - LED_TO_STAY_WITHIN)
 
 
 @dataclass
@@ -117,11 +179,12 @@ class PatientData:
     gender: str | None
     values: list = field(default_factory=list)
     stays: list = field(default_factory=list)  # Encounters that count
+    conditions: list = field(default_factory=list)  # only when a feature reads Conditions
 
     @staticmethod
-    def from_resources(patients, observations, encounters, features):
-        """{Patient id: PatientData} of the resources, and {("Observation", id): reason} of the
-        Observations that are dead letters."""
+    def from_resources(patients, observations, encounters, features, conditions=()):
+        """{Patient id: PatientData} of the resources, and the dead letters: {Observation id:
+        reason} and {("Condition", id): reason}."""
         out, dead = {}, {}
         for p in patients:
             born = parse_instant(p.get("birthDate"))
@@ -137,38 +200,81 @@ class PatientData:
             start, end = parse_instant(period.get("start")), parse_instant(period.get("end"))
             unreadable = (start is None and "start" in period) or (end is None and "end" in period)
             if patient_id(e) in out and not unreadable and e.get("status") not in NOT_COUNTING_ENCOUNTERS:
-                out[patient_id(e)].stays.append(Stay((e.get("class") or {}).get("code"), start, end))
+                # The first coding's code of each, whatever its system (features.md names the
+                # systems, v3 ActPriority and admit-source, but not whether the code is checked
+                # against them: it is not here).
+                recorded = (first_code(e.get("priority")) == "EM"
+                            or first_code((e.get("hospitalization") or {}).get("admitSource")) == "emd")
+                out[patient_id(e)].stays.append(Stay((e.get("class") or {}).get("code"), start, end, recorded))
+        for data in out.values():
+            for stay in data.stays:
+                stay.emergent = stay.emergent or any(led_to(v, stay) for v in data.stays)
+        for c in conditions if features.reads_conditions else ():
+            condition, reason = features.condition(c)
+            if reason:
+                dead[("Condition", c.get("id"))] = reason
+            elif patient_id(c) in out:
+                out[patient_id(c)].conditions.append(condition)
         return out, dead
 
 
 class Features:
     """The [[feature]] tables of a definitions file, and what they make of resources."""
 
-    def __init__(self, definitions):
+    def __init__(self, definitions, base="."):
+        """`base`: the directory that a definition's `value_set` is relative to."""
         self.defs = {d["name"]: d for d in definitions}
         self.order = [d["name"] for d in definitions]
+        # A code read with last_code keeps coded values: the coding that one of the `equals` of
+        # the last_code features on that code names. features.md says "one of the features'
+        # equals"; this takes those of the features that read the code, and the first such
+        # coding in the CodeableConcept's order when several are named.
+        self.coded = {}
+        for d in definitions:
+            if d["source"] == "observation" and d["aggregation"] == "last_code":
+                for code in d["codes"]:
+                    self.coded.setdefault(code, set()).update(d["equals"])
         # Each code is kept in the unit, and checked against the plausible range, of the first
         # feature that reads it (a count keeps values in whatever unit another feature gives).
         self.kept = {}
         for d in definitions:
-            if d["source"] == "observation" and d["aggregation"] != "count":
+            if d["source"] == "observation" and d["aggregation"] not in ("count", "last_code"):
                 for code in d["codes"]:
+                    assert code not in self.coded, f"{code} is read with last_code, and as numbers by {d['name']}"
                     self.kept.setdefault(code, (d["unit"], *d.get("plausible", (-math.inf, math.inf))))
         for d in definitions:
             if d["source"] == "observation" and d["aggregation"] == "count":
                 for code in d["codes"]:
-                    self.kept.setdefault(code, (None, -math.inf, math.inf))
+                    if code not in self.coded:  # a count of a coded code counts its coded values
+                        self.kept.setdefault(code, (None, -math.inf, math.inf))
+        # A condition feature's codes: its `codes` and its value set's; a charlson feature's
+        # categories: (name, weight, codes, superseded_by) of its value set's [[category]] tables.
+        # features.md gives the Charlson score from the categories alone: a charlson feature's own
+        # `codes` (and a value set's top-level `codes`) are not read by it, and present and count
+        # read no category's codes.
+        self.condition_codes, self.categories = {}, {}
+        for d in definitions:
+            if d["source"] == "condition":
+                value_set = {}
+                if "value_set" in d:
+                    with open(os.path.join(base, d["value_set"]), "rb") as f:
+                        value_set = tomllib.load(f)
+                self.condition_codes[d["name"]] = [*d.get("codes", []), *value_set.get("codes", [])]
+                self.categories[d["name"]] = [(c["name"], c["weight"], c["codes"], c.get("superseded_by"))
+                                              for c in value_set.get("category", [])]
+        self.reads_conditions = bool(self.condition_codes)
 
     @classmethod
     def load(cls, path):
+        """The definitions of a features file, its value sets relative to the file."""
         with open(path, "rb") as f:
-            return cls(tomllib.load(f)["feature"])
+            return cls(tomllib.load(f)["feature"], os.path.dirname(os.path.abspath(path)))
 
     def read_code(self, part):
         """The first code of an Observation or component that some feature reads, or None."""
         return next((c for c in (f"{x.get('system', '')}|{x.get('code')}"
                                  for x in (part.get("code") or {}).get("coding", []) if "code" in x)
-                     if c in self.kept), None)
+                     if c in self.kept or c in self.coded), None)
 
     def observation_values(self, o):
         """([Value], None) of one Observation, or ([], reason) when it is a dead letter: only one
@@ -196,6 +302,13 @@ class Features:
             code = self.read_code(part)
             if code is None or any(v.code == code for v in values):
                 continue  # a code no feature reads, or one this Observation already gave a value for
+            if code in self.coded:
+                value, reason = self.coded_value(code, part)
+                if reason:
+                    return [], reason
+                if value is not None:
+                    values.append(Value(code, value, effective))
+                continue
             # A value of another type than Quantity, where a feature reads the code.
             quantity = part.get("valueQuantity")
             if quantity is None and any(k.startswith("value") and len(k) > 5 for k in part):
@@ -210,6 +323,39 @@ class Features:
         if values and effective is None:
             return [], "missing-effective"
         return values, None
+
+    def coded_value(self, code, part):
+        """(`system|code` kept of a code read with last_code, None), (None, None) without a value,
+        or (None, "bad-value") for a value of another type than CodeableConcept."""
+        concept = part.get("valueCodeableConcept")
+        if concept is None:
+            return None, ("bad-value" if any(k.startswith("value") and len(k) > 5 for k in part) else None)
+        codings = codings_of(concept)
+        # A CodeableConcept without a coding that has a code (text only) is no value, not a dead
+        # letter (features.md is silent); "its first coding" is the first that has a code.
+        if not codings:
+            return None, None
+        return next((c for c in codings if c in self.coded[code]), codings[0]), None
+
+    def condition(self, c):
+        """(Condition, None) of one Condition resource, or (None, reason) when it is a dead letter."""
+        if patient_id(c) is None:
+            return None, "missing-subject"
+        # The onset is onsetDateTime, else onsetPeriod.start, else recordedDate (also when the
+        # onset is of another type, onsetAge or onsetString, or a period without a start). A date
+        # that cannot be read makes the Condition a dead letter ("bad-date", as for an
+        # Observation's effective time; features.md is silent).
+        onset_text = c.get("onsetDateTime", (c.get("onsetPeriod") or {}).get("start"))
+        if onset_text is None:
+            onset_text = c.get("recordedDate")
+        abatement_text = c.get("abatementDateTime", (c.get("abatementPeriod") or {}).get("end"))
+        onset, abatement = (None if t is None else parse_instant(t) for t in (onset_text, abatement_text))
+        if (onset_text is not None and onset is None) or (abatement_text is not None and abatement is None):
+            return None, "bad-date"
+        # An abatement is abatementDateTime or abatementPeriod.end only: abatementAge,
+        # abatementString or a period without an end is none.
+        return Condition(codings_of(c.get("code")), onset, first_code(c.get("clinicalStatus")), abatement,
+                         first_code(c.get("verificationStatus"))), None
 
     def measure(self, code, quantity):
         """(value in the code's kept unit, None), (None, None) without a value, or (None, reason)."""
@@ -233,6 +379,7 @@ class Features:
         return np.array([self.value(self.defs[n], data, as_of) for n in names], dtype=np.float32)
 
     def value(self, d, data, as_of):
+        """One feature of one patient as of `as_of`, NaN when missing."""
         window = parse_duration(d["window"]) if "window" in d else None
         in_window = lambda t: t is not None and t <= as_of and (window is None or t > as_of - window)
         if d["source"] == "patient":
@@ -248,15 +395,44 @@ class Features:
             # The last stay that ended at or before as-of, in the window. features.md does not
             # say which of two stays ending together counts; the adapter takes the longer.
             ended = [s for s in stays if s.start is not None and in_window(s.end) and s.start <= s.end]
-            if not ended:
+            last = max(ended, key=lambda s: (s.end, -s.start)) if ended else None
+            if d["measure"] == "emergency_visits":
+                # "Started in the window before the index stay began (before the as-of time
+                # without one)": in (t - window, t), t excluded in both cases, as "before" says
+                # where features.md elsewhere says "at or before". Every emergency visit that led
+                # to the index stay is left out, should there be more than one.
+                t = as_of if last is None else last.start
+                return float(sum(1 for v in data.stays if v.class_code == EMERGENCY_CLASS and v.start is not None
+                                 and v.start < t and (window is None or v.start > t - window)
+                                 and not (last is not None and led_to(v, last))))
+            if last is None:
                 return math.nan
-            last = max(ended, key=lambda s: (s.end, -s.start))
+            if d["measure"] == "acuity":
+                return 1.0 if last.emergent else 0.0
             micros = last.end - last.start if d["measure"] == "length_of_stay" else as_of - last.end
             return micros / (SECONDS_PER[d["unit"]] * 10**6)
+        if d["source"] == "condition":
+            return self.condition_value(d, [c for c in data.conditions if c.holds(as_of)])
+        if d["aggregation"] == "last_code":
+            points = sorted((v.effective, v.value) for v in data.values
+                            if v.code in d["codes"] and in_window(v.effective))
+            # The latest coded value, at equal times the larger `system|code` string.
+            return math.nan if not points else 1.0 if points[-1][1] in d["equals"] else 0.0
         points = sorted((v.effective, convert(v.value, self.kept[v.code][0], d["unit"])
                          if d["aggregation"] != "count" else v.value)
                         for v in data.values if v.code in d["codes"] and in_window(v.effective))
         return aggregate(d["aggregation"], points)
+
+    def condition_value(self, d, holding):
+        """present, count or charlson of a condition feature over the Conditions that hold."""
+        has = lambda c, codes: any(matches(entry, coding) for entry in codes for coding in c.codings)
+        if d["measure"] in ("present", "count"):
+            n = sum(1 for c in holding if has(c, self.condition_codes[d["name"]]))
+            return float(n) if d["measure"] == "count" else float(n > 0)
+        assert d["measure"] == "charlson", d["measure"]
+        present = {name: (weight, superseded_by) for name, weight, codes, superseded_by in self.categories[d["name"]]
+                   if any(has(c, codes) for c in holding)}
+        return float(sum(weight for weight, superseded_by in present.values() if superseded_by not in present))
 
 
 def aggregate(how, points):

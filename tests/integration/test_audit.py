@@ -298,7 +298,7 @@ class AuditLog(unittest.TestCase):
         new_cfg = write_config("rekey_new.toml", db=url, key=new)
         run = adapter("backfill", "--export", "--config", new_cfg)
         self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
-        self.assertEqual(re.findall(r"stored +(\d+)", run.stdout), ["0", "0", "0"], run.stdout)
+        self.assertEqual(set(re.findall(r"stored +(\d+)", run.stdout)), {"0"}, run.stdout)
         self.assertEqual(psql(url, "SELECT count(*) FROM patient").stdout, before["patient"])
         # A change reaches the same RiskAssessment: the identifiers followed.
         fhir_post({"resourceType": "Observation", "status": "final",

@@ -12,14 +12,14 @@ import unittest
 from support import adapter, database, fhir_all, psql, table_hashes, work, write_config
 
 # What a backfill stores: the inputs and their lineage (a sync also scores and writes back).
-STORE_TABLES = ["resource_version", "patient", "observation_value", "encounter", "input_version"]
+STORE_TABLES = ["resource_version", "patient", "observation_value", "encounter", "condition_code", "input_version"]
 
 
 def export(folder):
     """What a Bulk Data $export would write: one ndjson file per resource type."""
     os.makedirs(folder, exist_ok=True)
     counts = {}
-    for i, rtype in enumerate(("Patient", "Encounter", "Observation")):
+    for i, rtype in enumerate(("Patient", "Encounter", "Condition", "Observation")):
         resources = fhir_all(f"{rtype}?_count=1000")
         with open(os.path.join(folder, f"{i}.{rtype}.ndjson"), "w") as f:
             for r in resources:
@@ -50,7 +50,7 @@ class Backfill(unittest.TestCase):
 
         run = adapter("backfill", "--ndjson", folder, "--config", fill_cfg, "--batch", "700")
         self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
-        self.assertIn(f"backfilled {sum(counts.values())} resources from 3 files", run.stdout)
+        self.assertIn(f"backfilled {sum(counts.values())} resources from 4 files", run.stdout)
         a, b = table_hashes(synced), table_hashes(filled)
         for table in STORE_TABLES:
             self.assertEqual(b[table], a[table], table)
@@ -99,21 +99,21 @@ class Backfill(unittest.TestCase):
             self.assertEqual(adapter("migrate", "--config", cfg).returncode, 0)
         run = adapter("backfill", "--export", "--config", exp_cfg)
         self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
-        self.assertRegex(run.stdout, r"bulk export Patient/\$export: 3 files after 2 status polls, as of 20")
+        self.assertRegex(run.stdout, r"bulk export Patient/\$export: 4 files after 2 status polls, as of 20")
         self.assertEqual(adapter("sync", "--once", "--config", ref_cfg).returncode, 0)
         a, b = table_hashes(ref), table_hashes(exported)
         for table in STORE_TABLES:
             self.assertEqual(b[table], a[table], table)
-        self.assertEqual(sql_in(exported, "SELECT count(*) FROM sync_cursor"), "3")
+        self.assertEqual(sql_in(exported, "SELECT count(*) FROM sync_cursor"), "4")
         # Each cursor the export set is an audit event of its own, at the cursor's instant.
         self.assertEqual(sql_in(exported, "SELECT string_agg(object, ',' ORDER BY object) FROM audit_log "
-                                          "WHERE action = 'cursor'"), "Encounter,Observation,Patient")
+                                          "WHERE action = 'cursor'"), "Condition,Encounter,Observation,Patient")
         self.assertEqual(sql_in(exported, "SELECT count(*) FROM audit_log a JOIN sync_cursor c "
                                           "ON c.resource_type = a.object WHERE a.action = 'cursor' AND "
-                                          "(a.details->>'cursor')::timestamptz = c.last_updated"), "3")
+                                          "(a.details->>'cursor')::timestamptz = c.last_updated"), "4")
         after = adapter("sync", "--once", "--config", exp_cfg)
         self.assertEqual(after.returncode, 0, after.stderr)
-        for rtype in ("Patient", "Encounter", "Observation"):
+        for rtype in ("Patient", "Encounter", "Condition", "Observation"):
             self.assertRegex(after.stdout, rf"{rtype} +fetched +\d+ +stored +0 ")
         self.assertEqual([d for d in os.listdir("/tmp") if d.startswith("fra-export.")], [], "export files left behind")
 

@@ -202,13 +202,13 @@ class CdsHooks(unittest.TestCase):
                               "context": {"userId": "Practitioner/x", "patientId": pid}, "prefetch": prefetch},
                              tok["token"])
 
-        status, answer = send({"patient": None, "observations": None, "encounters": None})
+        status, answer = send({"patient": None, "observations": None, "encounters": None, "conditions": None})
         self.assertEqual(status, 200)
         (card,) = answer["cards"]
         self.assertIn("not recorded", card["detail"])  # no data: the factors say so
         outcome = {"resourceType": "OperationOutcome",
                    "issue": [{"severity": "error", "code": "exception", "diagnostics": "timeout"}]}
-        status, _ = send({"patient": None, "observations": outcome, "encounters": None})
+        status, _ = send({"patient": None, "observations": outcome, "encounters": None, "conditions": None})
         self.assertEqual(status, 412)
         self.assertEqual(self.daemon.proc.poll(), None)  # and the daemon goes on
 

@@ -41,8 +41,8 @@ class EndToEnd(unittest.TestCase):
         self.assertIn("applied 007_score_inputs", self.migrate1.stdout)
         self.assertIn("applied 009_cohort_refresh", self.migrate1.stdout)
         self.assertEqual(self.migrate2.returncode, 0, self.migrate2.stderr)
-        self.assertIn("schema up to date at version 9", self.migrate2.stdout)
-        self.assertEqual(sql("SELECT count(*) FROM schema_migrations"), [["9"]])
+        self.assertIn("schema up to date at version 10", self.migrate2.stdout)
+        self.assertEqual(sql("SELECT count(*) FROM schema_migrations"), [["10"]])
 
     def test_02_first_sync_scores_every_patient(self):
         self.assertEqual(self.first.returncode, 0, self.first.stderr)
@@ -174,11 +174,11 @@ class EndToEnd(unittest.TestCase):
         self.assertEqual(sql("SELECT count(*) FROM dead_letter"), [[str(before + 1)]], again.stdout)
 
     def test_09b_what_no_feature_reads_is_ignored_not_dead_lettered(self):
-        # As Synthea writes them: smoking status as a coded value, a survey answer as text. No
+        # As Synthea writes them: a cause of death as a coded value, a survey answer as text. No
         # feature reads either code: counted as ignored, never a dead letter.
         patient = fhir_all("Patient?_count=1")[0]
         before = int(sql("SELECT count(*) FROM dead_letter")[0][0])
-        for code, value in (("72166-2", {"valueCodeableConcept": {"coding": [
+        for code, value in (("69453-9", {"valueCodeableConcept": {"coding": [
                                 {"system": "http://snomed.info/sct", "code": "266919005"}]}}),
                             ("44250-9", {"valueString": "Not at all"})):
             fhir_post({"resourceType": "Observation", "status": "final",
@@ -230,7 +230,8 @@ class BadConfiguration(unittest.TestCase):
     def test_model_feature_without_definition(self):
         # The shipped definitions less heart_rate: the model needs it, so the adapter stops.
         with open(os.path.join(model_dir(), "features.toml")) as f:
-            tables = f.read().split("[[feature]]")
+            # Value sets are named relative to the file: point them at the package's.
+            tables = f.read().replace('value_set = "../', f'value_set = "{model_dir()}/../').split("[[feature]]")
         kept = [t for t in tables[1:] if 'name = "heart_rate"' not in t]
         self.assertEqual(len(kept), len(tables) - 2)
         path = os.path.join(work(), "features-less.toml")
@@ -243,7 +244,8 @@ class BadConfiguration(unittest.TestCase):
     def test_feature_definition_mistake_names_file_line_and_feature(self):
         path = os.path.join(work(), "features-bad.toml")
         with open(os.path.join(model_dir(), "features.toml")) as f:
-            text = f.read().replace('aggregation = "last"', 'aggregation = "latest"', 1)
+            text = f.read().replace('aggregation = "last"', 'aggregation = "latest"', 1).replace(
+                'value_set = "../', f'value_set = "{model_dir()}/../')
         with open(path, "w") as f:
             f.write(text)
         cfg = write_config("badfeature.toml", features=path)
@@ -251,7 +253,7 @@ class BadConfiguration(unittest.TestCase):
         self.assertEqual(run.returncode, 78, run.stderr)
         line = next(i for i, l in enumerate(text.splitlines(), 1) if 'aggregation = "latest"' in l)
         self.assertIn(f"{path}:{line}:15: error: feature 'heart_rate'.aggregation: expected one of last, min, max, "
-                      'mean, count, delta, slope, got "latest"', run.stderr)
+                      'mean, count, delta, slope, last_code, got "latest"', run.stderr)
 
     def test_short_key(self):
         cfg = write_config("short.toml", key=write_key("short.key", 16))

@@ -174,9 +174,11 @@ class Epic(VendorCase, unittest.TestCase):
         stats(self.base, reset=True)
         run = ok("sync", "--once", "--config", self.cfg)
         s = stats(self.base)
-        # Patient, Observation and Encounter a member, one page each; the Group once.
-        self.assertLessEqual(s["requests"], 3 * MEMBERS + 2, s)
-        self.assertIn(f"with {3 * MEMBERS} requests (3.00 a patient)", run.stdout)
+        # Patient, Observation, Encounter and Condition a member (the features read
+        # comorbidities), one page each; the Group once.
+        self.assertLessEqual(s["requests"], 4 * MEMBERS + 2, s)
+        self.assertEqual(s["byType"]["Condition"], MEMBERS, s)
+        self.assertIn(f"with {4 * MEMBERS} requests (4.00 a patient)", run.stdout)
 
 
     def test_6_a_refused_target_stops_with_the_servers_reason_and_scores_stay_pending(self):

@@ -72,3 +72,40 @@ TEST_CASE("a RiskAssessment carries identifier, subject, method, prediction, ban
   CHECK(conditional_path(in) ==
         "RiskAssessment?identifier=urn%3Afhir-risk-adapter%3Arisk-assessment%7Cabc123");
 }
+
+TEST_CASE("an index's points: no probability, the points in an extension, the rationale and note") {
+  RiskAssessmentInput in;
+  in.identifier_system = "urn:fhir-risk-adapter:risk-assessment";
+  in.identifier_value = "lace1";
+  in.patient_reference = "Patient/p1";
+  in.occurrence = *parse_datetime("2026-11-25T10:00:00Z");
+  in.model_name = "lace-index";
+  in.model_version = "1.0.0";
+  in.model_sha256 = "ff";
+  in.outcome = {"http://snomed.info/sct", "417005"};
+  in.outcome_display = "Hospital re-admission";
+  in.probability = 12;
+  in.points = true;
+  in.band_code = "high";
+  in.band_display = "High risk (LACE 10 or more)";
+  in.factors = {{"lace_length_of_stay_days", "Length of stay (LACE L)", 5.2, "days", "d", "", 4},
+                {"lace_emergent_admission", "Emergent admission (LACE A)", 1, "", "1", "", 3}};
+  rapidjson::Document d;
+  d.Parse(build_risk_assessment(in).c_str());
+  REQUIRE(!d.HasParseError());
+  const auto& pred = d["prediction"][0];
+  CHECK_FALSE(pred.HasMember("probabilityDecimal"));
+  CHECK(std::string(pred["extension"][0]["url"].GetString()) == kScorePointsExtension);
+  CHECK(pred["extension"][0]["valueDecimal"].GetDouble() == 12);
+  CHECK(std::string(pred["rationale"].GetString()) == "lace-index 12 points");
+  std::string note = d["note"][0]["text"].GetString();
+  CHECK(note.find("12 points (High risk (LACE 10 or more))") != std::string::npos);
+  CHECK(note.find("Points: Length of stay (LACE L) 5.2 days (+4 points); Emergent admission (LACE "
+                  "A) 1 (+3 points)") != std::string::npos);
+
+  rapidjson::Document o;
+  o.Parse(build_score_observation(in, {"http://loinc.org", "x"}).c_str());
+  REQUIRE(!o.HasParseError());
+  CHECK(o["valueQuantity"]["value"].GetDouble() == 12);
+  CHECK(std::string(o["valueQuantity"]["code"].GetString()) == kPointsUnit);
+}

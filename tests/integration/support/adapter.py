@@ -27,15 +27,16 @@ def pseudonym_key():
     return write_key("pseudonym.key", 32)
 
 
-def write_config(name, fhir=None, db=None, key=None, skip=(), features=None):
+def write_config(name, fhir=None, db=None, key=None, skip=(), features=None, model=None):
     """An adapter configuration file in the work folder: the shared FHIR server, the module's main
-    database and key and the model package unless told otherwise; keys named in `skip`
-    ("database.url") left out. Its path."""
+    database and key and the model package (and its features.toml) unless told otherwise; keys
+    named in `skip` ("database.url") left out. Its path."""
+    model = model or model_dir()
     sections = {"fhir": {"base_url": fhir or fhir_base(), "page_size": 100},
                 "database": {"url": db or store_url()},
                 "pseudonym": {"key_file": key or pseudonym_key()},
-                "model": {"path": model_dir()},
-                "features": {"file": features or os.path.join(model_dir(), "features.toml")}}
+                "model": {"path": model},
+                "features": {"file": features or os.path.join(model, "features.toml")}}
     path = os.path.join(work(), name)
     with open(path, "w") as f:
         for section, keys in sections.items():
