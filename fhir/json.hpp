@@ -49,4 +49,11 @@ Out escape_string(std::string_view s, Out out) {
   return out;
 }
 
+/// Writes `"key": "value"` with a RapidJSON writer (any of its Writer types).
+template <typename Writer>
+void key_string(Writer& w, const char* key, const std::string& value) {
+  w.Key(key);
+  w.String(value.c_str(), static_cast<rapidjson::SizeType>(value.size()));
+}
+
 }  // namespace fra::fhir::json

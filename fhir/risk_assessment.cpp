@@ -8,16 +8,13 @@
 #include <cmath>
 
 #include "fhir/client.hpp"
+#include "fhir/json.hpp"
 
 namespace fra::fhir {
 namespace {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void key_string(Writer& w, const char* key, const std::string& value) {
-  w.Key(key);
-  w.String(value.c_str(), static_cast<rapidjson::SizeType>(value.size()));
-}
+using json::key_string;
 
 void coding(Writer& w, const std::string& system, const std::string& code,
             const std::string& display, const std::string& version = {}) {

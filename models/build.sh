@@ -66,4 +66,11 @@ echo "== fhir-risk-adapter export-training"
 "$binary" export-training --config "$work/adapter.toml" --out "$work/training.csv"
 echo "== models/train.py"
 "$python" "$root/models/train.py" --csv "$work/training.csv" --features "$package/features.toml" --out "$package"
+echo "== the reference distributions: the same patients scored by the new model, as production scores"
+sed -i "s|^path = \"$work/feature-list\"|path = \"$package\"|" "$work/adapter.toml"
+"$binary" sync --once --config "$work/adapter.toml" >/dev/null
+psql "$db_url" -X -A -t -v ON_ERROR_STOP=1 -c \
+  "SELECT json_build_object('features', features, 'probability', probability) FROM score ORDER BY patient_key" \
+  >"$work/scores.jsonl"
+"$python" "$root/models/train.py" --set-reference "$work/scores.jsonl" --features "$package/features.toml" --out "$package"
 echo "== done in $SECONDS s; check the package with: $binary model inspect $package"

@@ -17,6 +17,17 @@ risk, a higher oxygen saturation only lower it. Vital signs whose harm lies on b
 (heart rate, temperature, blood pressure) are left free. The manifest records each constraint
 (`"monotone"` of a feature), so a test can check the TreeSHAP contributions against it.
 
+The manifest also keeps the reference distribution of each feature and of the score
+(`"reference"`: decile bin edges, the share of rows in each bin, the share missing), which the
+adapter's monitoring compares production with (population stability index). Production scores
+every patient as of now, not at a discharge, so the reference is taken the same way:
+
+    /usr/bin/python3 models/train.py --set-reference scores.jsonl [--out DIR]
+
+reads one JSON object per line, {"features": {name: value | null}, "probability": p}, the
+training population scored by the adapter with the new model (build.sh writes it from the
+store), and writes its distributions into the package's manifest (the model file unchanged).
+
 20% of the patients are held out to report a validation AUC and calibration (the slope and
 intercept of the logistic recalibration of the held-out outcomes on the predicted log-odds:
 1 and 0 when calibrated); the model written is then trained on every row. Both go into the
@@ -177,7 +188,34 @@ def train(X, y, names, seed, evals=()):
     return xgb.train(params, dtrain, num_boost_round=ROUNDS, evals=evals, verbose_eval=False)
 
 
-def write_package(out, booster, features, description=None, validation=None):
+def reference(X, names, p):
+    """Each feature's training distribution and the score's: bin edges (the deciles' distinct
+    cut points), the share of rows in each bin ([-inf, e0), [e0, e1), ..., [e_last, inf)) and
+    the share missing; what the adapter's monitoring measures drift against (PSI)."""
+    def dist(v):
+        present = v[~np.isnan(v)]
+        distinct = np.unique(present)
+        if len(distinct) <= 10:  # a flag or a small count: each value a bin of its own
+            cuts = distinct[1:]
+        else:
+            cuts = np.unique(np.quantile(present, np.linspace(0.1, 0.9, 9)))
+        # Each edge halfway between two values that occur, never on one: a value stored with
+        # fewer digits (the adapter keeps features as float32) falls in the same bin.
+        edges = []
+        for c in cuts:
+            below = distinct[distinct < c]
+            edges.append(float((below[-1] + c) / 2) if len(below) else float(c))
+        edges = sorted(set(edges))
+        counts = np.zeros(len(edges) + 1)
+        for i in np.searchsorted(np.array(edges, dtype=np.float64), present.astype(np.float64), side="right"):
+            counts[i] += 1
+        return {"edges": edges, "shares": [float(c / len(v)) for c in counts],
+                "missing": float(np.isnan(v).mean())}
+    return {"rows": int(len(p)), "features": {n: dist(X[:, j].astype(np.float64)) for j, n in enumerate(names)},
+            "score": dist(p.astype(np.float64))}
+
+
+def write_package(out, booster, features, description=None, validation=None, ref=None):
     os.makedirs(out, exist_ok=True)
     model_path = os.path.join(out, "model.json")
     booster.save_model(model_path)
@@ -190,6 +228,8 @@ def write_package(out, booster, features, description=None, validation=None):
                 "bands": BANDS}
     if validation:
         manifest["validation"] = validation
+    if ref:
+        manifest["reference"] = ref
     if description:
         manifest["description"] = description
     with open(os.path.join(out, "manifest.json"), "w") as f:
@@ -243,11 +283,34 @@ def calibration(y, p):
     return float(beta[1]), float(beta[0])
 
 
+def set_reference(path, out, names):
+    """Rewrites the package's manifest with the reference distributions of the scored population."""
+    rows, p = [], []
+    with open(path) as f:
+        for line in f:
+            r = json.loads(line)
+            rows.append([np.nan if r["features"].get(n) is None else float(r["features"][n]) for n in names])
+            p.append(float(r["probability"]))
+    if not rows:
+        fail(f"{path}: no scores")
+    manifest_path = os.path.join(out, "manifest.json")
+    with open(manifest_path) as f:
+        manifest = json.load(f)
+    manifest["reference"] = reference(np.array(rows, dtype=np.float64), names, np.array(p, dtype=np.float64))
+    manifest["reference"]["population"] = ("the training population, every patient scored as of the end "
+                                           "of its data, as the adapter scores in production")
+    with open(manifest_path, "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    print(f"reference of {len(rows)} scored patients written into {manifest_path}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     what = ap.add_mutually_exclusive_group(required=True)
     what.add_argument("--csv", help="training export (fhir-risk-adapter export-training --out FILE)")
     what.add_argument("--feature-package", metavar="DIR", help="write a feature-list package for export-training")
+    what.add_argument("--set-reference", metavar="JSONL", help="the population's scores: the manifest's reference")
     ap.add_argument("--features", default=os.path.join(PACKAGE, "features.toml"), help="feature definitions (TOML)")
     ap.add_argument("--out", default=PACKAGE, help="model package directory to write")
     ap.add_argument("--seed", type=int, default=7)
@@ -257,6 +320,9 @@ def main():
     names = [n for n, _, _ in features]
     if args.feature_package:
         feature_package(args.feature_package, features)
+        return
+    if args.set_reference:
+        set_reference(args.set_reference, args.out, names)
         return
 
     patients, as_of, X, y = read_export(args.csv, names)
@@ -277,8 +343,9 @@ def main():
                   "note": f"{HOLDOUT:.0%} of the generated patients held out, the model trained on the rest"}
 
     booster = train(X, y, names, args.seed)
-    model_path, sha = write_package(args.out, booster, features, validation=validation)
     p_all = booster.predict(xgb.DMatrix(X, feature_names=names, missing=np.nan))
+    model_path, sha = write_package(args.out, booster, features, validation=validation,
+                                    ref=reference(X, names, p_all))
     print(f"{len(y)} discharges of {n_patients} patients, {y.mean():.1%} readmitted within the horizon, "
           f"{np.isnan(X).mean():.1%} of values missing")
     print(f"validation: {held.sum()} discharges of {n_held} held-out patients ({y[held].mean():.1%} readmitted), "

@@ -94,6 +94,10 @@ void print_sync_report(const sync::Report& report, const score::Manifest& manife
   if (!report.written.refused.empty())
     fmt::print("write-back refused by the server: {}; the scores stay pending\n",
                report.written.refused);
+  if (report.scored.alerts > 0 ||
+      report.alerted.created + report.alerted.updated + report.alerted.failed > 0)
+    fmt::print("alerts: {} raised, {} sent, {} failed\n", report.scored.alerts,
+               report.alerted.created + report.alerted.updated, report.alerted.failed);
 }
 
 // A progress line on a terminal, rewritten in place at most twice a second. Passed by
@@ -249,7 +253,7 @@ int sync_once(const std::string& file) {
           spdlog::warn("{}: {}; retry in {} ms", where, problem, delay.count());
         });
     sync::Options sopts = sync_options(*cfg);
-    if (!resolve_server_choices(*cfg, model->manifest.name, client, sopts)) return kExitConfig;
+    if (!resolve_server_choices(*cfg, model->manifest, client, sopts)) return kExitConfig;
     db.session.set_actor("fhir-risk-adapter sync");
     db.audit.append("model-load", model->manifest.name,
                     fmt::format(R"({{"version": "{}", "sha256": "{}"}})", model->manifest.version,
@@ -259,7 +263,7 @@ int sync_once(const std::string& file) {
     auto report = pipeline.run_once();
     print_sync_report(report, model->manifest);
     if (!report.written.refused.empty()) return kExitNoPerm;
-    return report.written.failed > 0 ? kExitTempFail : kExitOk;
+    return report.written.failed + report.alerted.failed > 0 ? kExitTempFail : kExitOk;
   } catch (const std::exception&) {
     return environment_failure(opts->base_url);
   }

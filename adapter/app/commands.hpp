@@ -14,10 +14,14 @@ inline constexpr int kExitDataErr = 65;
 inline constexpr int kExitUnavailable = 69;
 inline constexpr int kExitSoftware = 70;
 inline constexpr int kExitTempFail = 75;
+inline constexpr int kExitCantCreate = 73;
 inline constexpr int kExitNoPerm = 77;  ///< the server refused the write-back target
 inline constexpr int kExitConfig = 78;
 
 int migrate(const std::string& config_file);
+/// The model's monitoring report (`format` "html" or "json") into `output`.
+int monitor_report(const std::string& config_file, const std::string& output,
+                   const std::string& since, const std::string& format);
 int sync_once(const std::string& config_file);
 /// The continuous daemon: polls or follows Subscriptions, scores, writes back, serves its HTTP
 /// endpoint; drains on SIGTERM/SIGINT, reloads the model on SIGHUP.

@@ -8,6 +8,7 @@
 #include "adapter/app/commands.hpp"
 #include "adapter/app/failure.hpp"
 #include "adapter/app/setup.hpp"
+#include "adapter/monitor/monitor.hpp"
 #include "fhir/resource_types.hpp"
 #include "fhir/smart.hpp"
 #include "fhir/subscriptions.hpp"
@@ -93,8 +94,7 @@ void Daemon::end_session(const std::string& why) {
 std::optional<int> Daemon::start() {
   const auto types = fhir::read_type_names(cfg_.features.catalog.conditions);
   try {
-    if (!resolve_server_choices(cfg_, model_->manifest.name, *client_, options_))
-      return kExitConfig;
+    if (!resolve_server_choices(cfg_, model_->manifest, *client_, options_)) return kExitConfig;
     if (options_.per_patient && cfg_.sync.subscription_mode()) {
       error_line(
           fmt::format("{}: sync.mode subscription needs system-wide searches; a "
@@ -185,6 +185,7 @@ std::optional<int> Daemon::turn() {
     ingest_due(woken);
     if (!shared_.stop && Clock::now() >= work_retry_at_) score_and_write();
     if (!shared_.stop && Clock::now() >= purge_at_) purge_if_due();
+    if (!shared_.stop && Clock::now() >= monitor_at_) monitor_if_due();
   } catch (...) {
     const Failure f = classify(std::current_exception());
     if (f.kind == FailureKind::bug) {
@@ -321,6 +322,16 @@ void Daemon::score_and_write() {
           written.refused);
     if (written.failed > 0) work_retry_at_ = Clock::now() + std::chrono::seconds(5);
     if (!written.refused.empty()) work_retry_at_ = Clock::now() + std::chrono::minutes(5);
+    if (pipeline_->alerts_enabled()) {
+      auto alerted = pipeline_->send_alerts();
+      metrics_.add("fra_alerts_total", scored.alerts, "raised");
+      metrics_.add("fra_alerts_total", alerted.created + alerted.updated, "sent");
+      metrics_.add("fra_alerts_total", alerted.failed, "failed");
+      if (scored.alerts + alerted.created + alerted.updated + alerted.failed > 0)
+        spdlog::info("alerts: {} raised, {} sent, {} failed", scored.alerts,
+                     alerted.created + alerted.updated, alerted.failed);
+      if (alerted.failed > 0) work_retry_at_ = Clock::now() + std::chrono::seconds(5);
+    }
   } catch (const std::exception& e) {
     const FailureKind kind = classify(std::current_exception()).kind;
     if (kind != FailureKind::fhir && kind != FailureKind::auth) throw;
@@ -342,11 +353,44 @@ void Daemon::purge_if_due() {
       fhir::format_instant(**cutoff), c.observation_values, c.encounters, c.dead_letters);
 }
 
+// The monitoring figures of the last 30 days, exported as gauges: computed on a schedule
+// (monitoring.interval_hours), never on a scrape.
+void Daemon::monitor_if_due() {
+  const int hours = cfg_.monitoring.interval_hours;
+  monitor_at_ = Clock::now() + std::chrono::hours(hours > 0 ? hours : 24 * 365);
+  if (hours == 0) return;
+  const auto t0 = Clock::now();
+  monitor::Options o;
+  o.now = fhir::now_micros();
+  o.since = o.now - 30LL * 86400 * 1000000;
+  const auto features = sync::bind_model(*model_, cfg_.features.definitions, cfg_.features.catalog);
+  const auto r = monitor::compute(*db_, *model_, features, o);
+  for (const auto& d : r.drift) {
+    metrics_.set("fra_feature_psi", d.psi, d.name);
+    metrics_.set("fra_feature_missing_ratio", d.missing_ratio, d.name);
+  }
+  if (!r.performance.empty()) {
+    const auto& all = r.performance.front();
+    if (all.auc) metrics_.set("fra_model_auc", *all.auc);
+    if (all.brier) metrics_.set("fra_model_brier", *all.brier);
+    if (all.calibration_slope) metrics_.set("fra_model_calibration_slope", *all.calibration_slope);
+    if (all.calibration_intercept)
+      metrics_.set("fra_model_calibration_intercept", *all.calibration_intercept);
+  }
+  metrics_.set("fra_monitor_computed_timestamp_seconds", static_cast<double>(o.now) / 1e6);
+  spdlog::info(
+      "monitoring: {} patients' latest scores against the training reference, {} index "
+      "events with a known outcome, in {:.2f} s",
+      r.patients, r.performance.empty() ? 0 : r.performance.front().n,
+      std::chrono::duration<double>(Clock::now() - t0).count());
+}
+
 void Daemon::wait() {
   std::unique_lock lock(shared_.mu);
   auto wake_at = Clock::now() + std::chrono::hours(1);
   for (const auto& [type, at] : due_) wake_at = std::min(wake_at, at);
   if (work_retry_at_ > Clock::now()) wake_at = std::min(wake_at, work_retry_at_);
+  wake_at = std::min(wake_at, monitor_at_);
   if (!db_) wake_at = Clock::now() + std::chrono::seconds(5);  // then connect again
   shared_.cv.wait_until(lock, wake_at, [&] {
     return shared_.stop || (db_ && (shared_.reload || !shared_.woken.empty()));

@@ -72,6 +72,7 @@ class Daemon {
   void read_cohort_if_due();
   void score_and_write();
   void purge_if_due();
+  void monitor_if_due();
   void set_model_info(double value);
 
   using Clock = std::chrono::steady_clock;
@@ -93,6 +94,7 @@ class Daemon {
   std::map<std::string, Clock::time_point> due_;
   Clock::time_point work_retry_at_ = Clock::now();
   Clock::time_point purge_at_ = Clock::now();    // retention: at start, then daily
+  Clock::time_point monitor_at_ = Clock::now();  // monitoring figures: at start, then each interval
   Clock::time_point cohort_due_ = Clock::now();  // per-patient sync: reading the cohort
   std::vector<std::string> subscriptions_;
 };

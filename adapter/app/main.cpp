@@ -24,6 +24,7 @@ struct Options {
   ScoreCsvFlags csv_flags;
   std::string check_file, model_path, new_key_file, audit_config, rescore_config;
   int rescore_sample = 0;
+  std::string monitor_config, monitor_out, monitor_since, monitor_format = "html";
 };
 
 // Each (sub)command given on the command line and what it runs; exactly one is chosen.
@@ -196,6 +197,25 @@ void add_audit_commands(CLI::App& app, Options& o, Commands& commands) {
   });
 }
 
+void add_monitor_commands(CLI::App& app, Options& o, Commands& commands) {
+  auto* monitor_cmd = app.add_subcommand("monitor", "How the model does in production");
+  monitor_cmd->require_subcommand(1);
+  auto* report_cmd = monitor_cmd->add_subcommand(
+      "report",
+      "Write the monitoring report: scores and alerts by week, each feature's drift from the "
+      "training reference (PSI), discrimination and calibration against the outcomes that "
+      "followed, the model card");
+  add_config_option(report_cmd, o.monitor_config);
+  report_cmd->add_option("--out", o.monitor_out, "The file to write")->required();
+  report_cmd->add_option("--since", o.monitor_since,
+                         "First day covered, YYYY-MM-DD (default: 91 days back)");
+  report_cmd->add_option("--format", o.monitor_format, "html (one self-contained page) or json")
+      ->check(CLI::IsMember({"html", "json"}));
+  commands.emplace_back(report_cmd, [&o] {
+    return monitor_report(o.monitor_config, o.monitor_out, o.monitor_since, o.monitor_format);
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -214,6 +234,7 @@ int main(int argc, char** argv) {
   add_model_commands(app, o, commands);
   add_store_commands(app, o, commands);
   add_audit_commands(app, o, commands);
+  add_monitor_commands(app, o, commands);
 
   try {
     app.parse(argc, argv);

@@ -145,6 +145,19 @@ void print_bands(const score::Manifest& m) {
         "validation  AUC {:g}, calibration slope {:g} and intercept {:g} ({} held-out rows)\n",
         m.validation->auc, m.validation->calibration_slope, m.validation->calibration_intercept,
         m.validation->discharges);
+  if (!m.reference) return;
+  // The reference distributions the monitoring measures drift against: each bin's share.
+  const auto& ref = *m.reference;
+  auto shares = [](const score::Distribution& d) {
+    std::string out;
+    for (double x : d.shares) out += fmt::format("{}{:.0f}", out.empty() ? "" : " ", x * 100);
+    return out;
+  };
+  fmt::print("reference   {} rows; % of rows per bin (missing last)\n", ref.rows);
+  fmt::print("  {:<28} {} | -\n", "score", shares(ref.score));
+  for (const auto& f : m.features)
+    if (auto it = ref.features.find(f.name); it != ref.features.end())
+      fmt::print("  {:<28} {} | {:.0f}\n", f.name, shares(it->second), it->second.missing * 100);
 }
 
 }  // namespace

@@ -76,6 +76,26 @@ void declare_metrics(daemon::Metrics& m) {
             "", latency_buckets());
   m.declare("fra_risk_assessments_written_total", "counter",
             "RiskAssessments written back, by result", "result");
+  m.declare("fra_alerts_total", "counter",
+            "Alerts: raised (a score entered the alert band), sent (a Communication on the "
+            "server), failed (it stays pending)",
+            "result");
+  m.declare("fra_feature_psi", "gauge",
+            "Population stability index of each model feature over the patients' latest scores "
+            "of the last 30 days against the training reference (monitoring.interval_hours)",
+            "feature");
+  m.declare("fra_feature_missing_ratio", "gauge",
+            "Share of the patients' latest scores of the last 30 days without the feature",
+            "feature");
+  m.declare("fra_model_auc", "gauge",
+            "AUC of the model as of each discharge of the last 30 days whose outcome is known");
+  m.declare("fra_model_brier", "gauge", "Brier score over the same discharges");
+  m.declare("fra_model_calibration_slope", "gauge",
+            "Calibration slope over the same discharges (1: calibrated)");
+  m.declare("fra_model_calibration_intercept", "gauge",
+            "Calibration intercept over the same discharges (0: calibrated)");
+  m.declare("fra_monitor_computed_timestamp_seconds", "gauge",
+            "When the monitoring figures were last computed (Unix time)");
   m.declare("fra_fhir_http_responses_total", "counter",
             "HTTP responses from the FHIR server, by status code", "code");
   m.declare("fra_fhir_retries_total", "counter",

@@ -4,6 +4,7 @@
 #include "adapter/app/setup.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <rapidjson/document.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -20,6 +21,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <regex>
 #include <sstream>
 
 #include "adapter/app/commands.hpp"
@@ -279,12 +281,40 @@ std::string chosen_strategy(const std::string& configured,
   return system ? "system" : "patient";
 }
 
+// alerts.*: the bands at or above alerts.band, the recipient checked.
+bool alert_choices(const config::Config& cfg, const score::Manifest& manifest, sync::Options& o) {
+  const auto& a = cfg.alerts;
+  if (!a.enabled) return true;
+  static const std::regex kRecipient(R"(^(Group|Practitioner|CareTeam)/[A-Za-z0-9\-.]{1,64}$)");
+  if (!std::regex_match(a.recipient, kRecipient)) {
+    error_line(
+        fmt::format("{}: alerts.recipient: expected Group/<id>, Practitioner/<id> or "
+                    "CareTeam/<id>, got '{}'",
+                    cfg.file, a.recipient));
+    return false;
+  }
+  auto at = std::find_if(manifest.bands.begin(), manifest.bands.end(),
+                         [&](const score::Band& b) { return b.code == a.band; });
+  if (at == manifest.bands.end()) {
+    std::vector<std::string> codes;
+    for (const auto& b : manifest.bands) codes.push_back(b.code);
+    error_line(fmt::format("{}: alerts.band: '{}' is not a band of model {} ({})", cfg.file, a.band,
+                           manifest.name, fmt::join(codes, ", ")));
+    return false;
+  }
+  for (; at != manifest.bands.end(); ++at) o.alert_bands.push_back(at->code);
+  o.alert_recipient = a.recipient;
+  o.alert_rearm_seconds = a.rearm_hours * 3600;
+  return true;
+}
+
 }  // namespace
 
-bool resolve_server_choices(const config::Config& cfg, const std::string& model_name,
+bool resolve_server_choices(const config::Config& cfg, const score::Manifest& manifest,
                             fhir::Client& client, sync::Options& o) {
-  auto code = observation_code(cfg, model_name);
+  auto code = observation_code(cfg, manifest.name);
   if (!code) return false;
+  if (!alert_choices(cfg, manifest, o)) return false;
   o.target = cfg.writeback.target;
   o.observation_code = *code;
   o.patient_interval_seconds = cfg.cohort.patient_interval_seconds;

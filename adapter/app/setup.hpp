@@ -48,7 +48,7 @@ sync::Options sync_options(const config::Config& cfg);
 /// target is written), read from its CapabilityStatement, and the cohort and target settings,
 /// into `o`. False after printing why not (a per-patient sync without a cohort, a malformed
 /// writeback.observation_code): exit 78.
-bool resolve_server_choices(const config::Config& cfg, const std::string& model_name,
+bool resolve_server_choices(const config::Config& cfg, const score::Manifest& manifest,
                             fhir::Client& client, sync::Options& o);
 /// The keys of pseudonym.key_file (or `key_file` instead) and pseudonym.seal_key_file as a
 /// Pseudonymizer; nullptr after printing why not (a file missing, short, readable by others, or

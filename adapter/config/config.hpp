@@ -94,6 +94,19 @@ struct WritebackSection {
   std::string observation_code;  ///< "system|code"; "" for the model's own
 };
 
+/// Monitoring of the model in production.
+struct MonitoringSection {
+  int interval_hours = 24;  ///< how often `run` computes the figures it exports; 0: never
+};
+
+/// Alerts: a Communication to the care team when a score enters the alert band.
+struct AlertsSection {
+  bool enabled = false;
+  std::string band;       ///< the lowest band that alerts, a code of the model's bands
+  std::string recipient;  ///< "Group/<id>", "Practitioner/<id>" or "CareTeam/<id>"
+  int rearm_hours = 0;    ///< out of the band this long before coming back alerts again
+};
+
 /// The CDS Hooks service on http.listen.
 struct CdsHooksSection {
   bool enabled = false;
@@ -141,6 +154,8 @@ struct Config {
   SyncSection sync;
   CohortSection cohort;
   CdsHooksSection cds_hooks;
+  AlertsSection alerts;
+  MonitoringSection monitoring;
   FeaturesSection features;
   RetentionSection retention;
   ScoreSection score;

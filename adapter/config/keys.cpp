@@ -235,6 +235,27 @@ const std::vector<KeySpec>& key_specs() {
            "spaces or control "
            "characters) once trailing newlines and spaces are cut. Generate it with `openssl "
            "rand -hex 32 > notify.secret; chmod 600 notify.secret`"},
+      {FRA_KEY(alerts, enabled), .default_value = "false",
+       .description =
+           "Send one FHIR Communication (category alert, priority urgent) to "
+           "`alerts.recipient` when a patient's score enters `alerts.band` or a higher one; "
+           "none while it stays there ([operations.md](operations.md#alerts))"},
+      {FRA_KEY(alerts, band), .default_value = "high",
+       .description = "The lowest risk band that alerts: a band code of the model's manifest"},
+      {FRA_KEY(alerts, recipient), .default_value = "", .form = "reference",
+       .example = "\"Group/transitions-team\"",
+       .description = "Who the alert goes to: `Group/<id>`, `Practitioner/<id>` or "
+                      "`CareTeam/<id>` on the FHIR server. Required with `alerts.enabled`"},
+      {FRA_KEY(alerts, rearm_hours), .default_value = "72", .min = 0, .max = 8760,
+       .description =
+           "A patient whose score left the alert band is alerted again on coming back only "
+           "after it has been out this long; 0: on every return"},
+      {FRA_KEY(monitoring, interval_hours), .default_value = "24", .min = 0, .max = 720,
+       .description =
+           "`run`: how often the monitoring figures exported in `/metrics` are computed "
+           "(`fra_feature_psi`, `fra_model_auc`, ...: each feature's drift over the last 30 "
+           "days and the model against the outcomes known), at start and then every this many "
+           "hours; 0: never ([operations.md](operations.md#monitoring))"},
       {FRA_KEY(cds_hooks, enabled), .default_value = "false",
        .description =
            "`run`: serve the CDS Hooks service on `http.listen` (`GET /cds-services`, `POST "

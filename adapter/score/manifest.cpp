@@ -105,6 +105,41 @@ ModelPackage load_model_package(const std::string& dir) {
     m.validation = Validation{num("auc"), num("calibration_slope"), num("calibration_intercept"),
                               static_cast<long>(num("discharges"))};
   }
+  if (auto r = doc.FindMember("reference"); r != doc.MemberEnd() && r->value.IsObject()) {
+    auto dist = [&](const rapidjson::Value& v, const std::string& w) {
+      Distribution d;
+      auto numbers = [&](const char* key) {
+        std::vector<double> out;
+        auto it = v.FindMember(key);
+        if (it == v.MemberEnd() || !it->value.IsArray())
+          throw ModelError(fmt::format("{}: {}.{}: expected an array of numbers", path, w, key));
+        for (const auto& x : it->value.GetArray()) {
+          if (!x.IsNumber())
+            throw ModelError(fmt::format("{}: {}.{}: expected numbers", path, w, key));
+          out.push_back(x.GetDouble());
+        }
+        return out;
+      };
+      d.edges = numbers("edges");
+      d.shares = numbers("shares");
+      if (d.shares.size() != d.edges.size() + 1)
+        throw ModelError(fmt::format("{}: {}: one share more than edges expected", path, w));
+      if (auto miss = v.FindMember("missing"); miss != v.MemberEnd() && miss->value.IsNumber())
+        d.missing = miss->value.GetDouble();
+      return d;
+    };
+    Reference ref;
+    if (auto n = r->value.FindMember("rows"); n != r->value.MemberEnd() && n->value.IsNumber())
+      ref.rows = static_cast<long>(n->value.GetDouble());
+    if (auto f = r->value.FindMember("features"); f != r->value.MemberEnd() && f->value.IsObject())
+      for (auto it = f->value.MemberBegin(); it != f->value.MemberEnd(); ++it)
+        ref.features.emplace(
+            it->name.GetString(),
+            dist(it->value, fmt::format("reference.features.{}", it->name.GetString())));
+    if (auto sc = r->value.FindMember("score"); sc != r->value.MemberEnd() && sc->value.IsObject())
+      ref.score = dist(sc->value, "reference.score");
+    m.reference = std::move(ref);
+  }
   auto bands = doc.FindMember("bands");
   if (bands == doc.MemberEnd() || !bands->value.IsArray() || bands->value.Empty())
     throw ModelError(fmt::format("{}: bands: expected a non-empty array", path));

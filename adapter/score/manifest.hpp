@@ -2,6 +2,7 @@
 // A model package: the XGBoost model file and the manifest that says what it predicts, which
 // features it takes in which order, and how probabilities map to risk bands.
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,6 +16,21 @@ struct ManifestFeature {
   std::string unit;
   std::string description;
   int monotone = 0;  ///< +1: the model may only raise the risk with it, -1: only lower it
+};
+
+/// A training distribution: the share of rows in each bin ([-inf, edges[0]), [edges[0],
+/// edges[1]), ..., [edges.back(), inf)) and the share missing; they sum to 1.
+struct Distribution {
+  std::vector<double> edges;
+  std::vector<double> shares;
+  double missing = 0;
+};
+
+/// The training distributions of the features (by name) and of the score (`"reference"`).
+struct Reference {
+  long rows = 0;
+  std::map<std::string, Distribution> features;
+  Distribution score;
 };
 
 /// What the package says of its validation on held-out data (`"validation"`), when it does.
@@ -47,6 +63,7 @@ struct Manifest {
   /// (LACE), not a probability; bands are in points.
   bool points = false;
   std::optional<Validation> validation;
+  std::optional<Reference> reference;
 
   /// The band of a probability (the last band when it is at or above every bound).
   const Band& band_for(double probability) const;

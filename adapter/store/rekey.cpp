@@ -138,7 +138,7 @@ void move_resource_keys(pqxx::work& w, RekeyCounts& c) {
       "UPDATE input_version i SET resource_key = m.new_key FROM rekey_map m "
       "WHERE i.resource_key = m.old_key AND i.resource_type = m.resource_type");
   for (const char* table : {"observation_value", "encounter", "condition_code", "scoring_queue",
-                            "score", "risk_assessment", "input_version"})
+                            "alert", "score", "risk_assessment", "input_version"})
     w.exec(
         fmt::format("UPDATE {} t SET patient_key = m.new_key FROM rekey_map m "
                     "WHERE t.patient_key = m.old_key AND m.resource_type = 'Patient'",
@@ -206,7 +206,7 @@ RekeyCounts Admin::rekey(const mapping::Pseudonymizer& from, const mapping::Pseu
     // Taken whole: nothing else writes while the keys move.
     w.exec(
         "LOCK TABLE resource_version, patient, observation_value, encounter, condition_code, "
-        "dead_letter, "
+        "alert, dead_letter, "
         "scoring_queue, score, "
         "risk_assessment, pseudonym_key, input_version, cohort_member IN EXCLUSIVE MODE");
     refuse_unless_rekeyable(w, from);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -92,6 +93,18 @@ ScoreCounts Scores::score_batch(int limit, const ModelInfo& model, Micros as_of,
     auto unchanged = session_.run(w, "writeback_unmark_unchanged", arr, model.name);
     c.scored = static_cast<int>(keys.size());
     c.to_write = c.scored - static_cast<int>(unchanged.affected_rows());
+    if (!model.alert_bands.empty()) {
+      std::vector<std::string> in_band;
+      for (const auto& s : scored)
+        in_band.push_back(std::find(model.alert_bands.begin(), model.alert_bands.end(), s.band) !=
+                                  model.alert_bands.end()
+                              ? "t"
+                              : "f");
+      for (const auto& row :
+           session_.run(w, "alert_track", arr, score_ids, detail::plain_array(in_band), model.name,
+                        model.rearm_seconds))
+        c.alerts += row[1].as<bool>() ? 1 : 0;
+    }
     audit_.record_scores(w, score_ids);
     session_.run(w, "score_dequeue", arr);
     return c;

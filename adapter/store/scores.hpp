@@ -20,6 +20,10 @@ struct ModelInfo {
   std::string version;
   std::string sha256;
   std::vector<std::string> feature_names;
+  /// Alerts: the bands at or above the alert band (empty: no alerts), and how long a score must
+  /// have been out of them before coming back raises another.
+  std::vector<std::string> alert_bands;
+  int rearm_seconds = 0;
 };
 
 /// One patient's score, as the scorer returns it.
@@ -43,6 +47,7 @@ struct ScoreCounts {
   int scored = 0;
   int to_write = 0;  ///< scores whose probability or band differ from what the server has
   int waiting = 0;   ///< queued patients whose Patient resource has not arrived yet
+  int alerts = 0;    ///< alerts raised: scores that entered the alert band
 };
 
 class Scores {

@@ -5,9 +5,11 @@
 #include <string>
 
 #include "adapter/store/admin.hpp"
+#include "adapter/store/alerts.hpp"
 #include "adapter/store/audit_log.hpp"
 #include "adapter/store/cohort.hpp"
 #include "adapter/store/ingest.hpp"
+#include "adapter/store/monitoring.hpp"
 #include "adapter/store/scores.hpp"
 #include "adapter/store/session.hpp"
 #include "adapter/store/writeback_state.hpp"
@@ -27,6 +29,8 @@ struct Store {
   Cohort cohort{session, audit};             ///< the cohort and its refresh queue
   Scores scores{session, audit};             ///< the scoring queue, stored inputs, scores
   WritebackState writeback{session, audit};  ///< what the sinks still have to deliver
+  Alerts alerts{session, audit};             ///< alerts raised and still to send
+  Monitoring monitoring{session};            ///< what production shows of a model (read only)
   Admin admin{session, audit};               ///< migrations, key fingerprint, purge, rekey
 };
 

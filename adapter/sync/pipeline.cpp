@@ -38,8 +38,9 @@ Pipeline::Pipeline(fhir::Client& client, store::Store& store, const mapping::Pse
       ps_(ps),
       model_(model),
       features_(bind_model(model, features, catalog)),
-      info_{model.manifest.name, model.manifest.version, model.manifest.model_sha256,
-            model.manifest.feature_names()},
+      info_{model.manifest.name,         model.manifest.version,
+            model.manifest.model_sha256, model.manifest.feature_names(),
+            options.alert_bands,         options.alert_rearm_seconds},
       options_(std::move(options)),
       client_(client),
       catalog_(catalog),
@@ -68,6 +69,14 @@ Pipeline::Pipeline(fhir::Client& client, store::Store& store, const mapping::Pse
         writeback::RiskAssessmentOptions{options_.write_batch, options_.write_in_flight,
                                          options_.identifier_system, options_.on_write_batch});
   }
+  if (!options_.alert_bands.empty())
+    alerts_ = std::make_unique<writeback::AlertSink>(
+        client, store.alerts, ps, model, features_.definitions(),
+        writeback::AlertOptions{options_.alert_recipient, options_.identifier_system});
+}
+
+WriteReport Pipeline::send_alerts() {
+  return alerts_ ? alerts_->deliver(options_.stop) : WriteReport{};
 }
 
 std::size_t Pipeline::refresh_cohort() {
@@ -147,6 +156,7 @@ store::ScoreCounts Pipeline::score_queue(fhir::Micros as_of) {
     auto c = store_.scores.score_batch(options_.score_batch, info_, as_of, scorer, identifier_of);
     total.scored += c.scored;
     total.to_write += c.to_write;
+    total.alerts += c.alerts;
     total.waiting = c.waiting;
     if (c.scored == 0 || stopping()) break;
   }
@@ -169,6 +179,7 @@ Report Pipeline::run_once() {
   t0 = std::chrono::steady_clock::now();
   r.written = write_back();
   r.write_seconds = seconds_since(t0);
+  r.alerted = send_alerts();
   return r;
 }
 

@@ -14,6 +14,7 @@
 #include "adapter/source/patient_sync.hpp"
 #include "adapter/source/system_search.hpp"
 #include "adapter/store/store.hpp"
+#include "adapter/writeback/alert_sink.hpp"
 #include "adapter/writeback/resource_sink.hpp"
 #include "adapter/writeback/risk_assessment_sink.hpp"
 #include "fhir/client.hpp"
@@ -39,6 +40,7 @@ struct Report {
   store::ScoreCounts scored;
   ScoreTiming score_timing;
   WriteReport written;
+  WriteReport alerted;  ///< alerts sent (`created` new, `updated` repeated after a crash)
   double score_seconds = 0;
   double write_seconds = 0;
   std::string sink;  ///< where the scores went ("risk-assessment", "observation", ...)
@@ -75,6 +77,10 @@ struct Options {
   bool conditional_update = true;  ///< RiskAssessment: the server declares conditional update
   bool update_in_place = true;     ///< the server declares update (by id) for the target's type
   fhir::Coding observation_code;
+  /// Alerts (empty `alert_bands`: none): the bands that alert, the recipient, the rearm time.
+  std::vector<std::string> alert_bands;
+  std::string alert_recipient;
+  int alert_rearm_seconds = 0;
 };
 
 /// The model's features bound to their definitions, in the model's order and units. Throws
@@ -114,6 +120,9 @@ class Pipeline {
   /// Writes every pending RiskAssessment, in batch Bundles of conditional updates on their
   /// identifiers, several in flight.
   WriteReport write_back();
+  /// Sends every pending alert (none when alerts are off).
+  WriteReport send_alerts();
+  bool alerts_enabled() const { return alerts_ != nullptr; }
   /// Per-patient sync: reads the cohort (Group and file) into the store. Returns its size.
   std::size_t refresh_cohort();
   /// Brings what the store lacks in: every type (system search) or every patient due (per
@@ -143,6 +152,7 @@ class Pipeline {
   source::SystemSearch search_;
   std::unique_ptr<source::PatientSync> patients_;  // per patient only
   std::unique_ptr<writeback::Sink> sink_;
+  std::unique_ptr<writeback::Sink> alerts_;  // alerts only
   ScoreTiming timing_;
   BandCounts bands_;
   bool stopping() const { return options_.stop != nullptr && options_.stop->load(); }

@@ -7,21 +7,17 @@
 
 namespace fra::sync {
 
-TrainingReport export_training(store::Store& store, const mapping::FeatureComputer& features,
-                               const TrainingOptions& options, std::ostream& out) {
-  TrainingReport rep;
+void for_each_index_event(store::Store& store, const mapping::FeatureComputer& features,
+                          const TrainingOptions& options, const IndexEventVisitor& visit,
+                          TrainingReport& rep) {
   const auto& defs = features.definitions();
-  out << "patient,as_of";
-  for (const auto& d : defs) out << ',' << d.name;
-  out << ",label\n";
   const auto newest = store.scores.newest_encounter_time();
-  if (!newest) return rep;
+  if (!newest) return;
   auto indexed = [&](const mapping::Stay& s) {
     return std::find(options.index_classes.begin(), options.index_classes.end(), s.class_code) !=
            options.index_classes.end();
   };
   std::vector<float> row(defs.size());
-  std::string line;
   store.scores.for_each_patient(1000, [&](const std::vector<std::string>& keys,
                                           const std::vector<mapping::PatientInputs>& in) {
     for (std::size_t p = 0; p < keys.size(); ++p) {
@@ -41,18 +37,34 @@ TrainingReport export_training(store::Store& store, const mapping::FeatureComput
           readmitted = readmitted ||
                        (indexed(s) && s.start && *s.start > t && *s.start <= t + options.horizon);
         features.compute(in[p], t, row.data());
-        line = keys[p] + ',' + fhir::format_instant(t);
+        visit(keys[p], in[p], t, row, readmitted);
+        ++rep.rows;
+        rep.positives += readmitted ? 1 : 0;
+      }
+    }
+  });
+}
+
+TrainingReport export_training(store::Store& store, const mapping::FeatureComputer& features,
+                               const TrainingOptions& options, std::ostream& out) {
+  TrainingReport rep;
+  out << "patient,as_of";
+  for (const auto& d : features.definitions()) out << ',' << d.name;
+  out << ",label\n";
+  std::string line;
+  for_each_index_event(
+      store, features, options,
+      [&](const std::string& key, const mapping::PatientInputs&, fhir::Micros t,
+          const std::vector<float>& row, bool readmitted) {
+        line = key + ',' + fhir::format_instant(t);
         for (float v : row) {
           line += ',';
           if (!std::isnan(v)) line += fmt::format("{:.9g}", v);
         }
         line += readmitted ? ",1\n" : ",0\n";
         out << line;
-        ++rep.rows;
-        rep.positives += readmitted ? 1 : 0;
-      }
-    }
-  });
+      },
+      rep);
   return rep;
 }
 

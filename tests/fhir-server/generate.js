@@ -1,7 +1,7 @@
 'use strict';
 // Deterministic synthetic-patient generator for the FHIR test server.
 //
-// generate({ patients, seed }) returns FHIR R4 resources (Patient, Encounter, Observation,
+// generate({ patients, seed, shift }) returns FHIR R4 resources (Patient, Encounter, Observation,
 // Condition) in creation order: each Patient is followed by its Encounters, Observations and
 // Conditions. The resources carry no ids; dependents point at their patient with a conditional
 // reference `Patient?identifier=<MRN system>|<MRN>`, which the server replaces by
@@ -19,8 +19,18 @@
 // read back from the very resources generated, so that a model trained on the adapter's
 // features as of the discharge can learn it.
 //
+// `shift: true` (for testing drift monitoring) gives the same population shifted on purpose in
+// three ways and no other (SHIFT below): 15 years older (birthDate, an age of at most 100), sicker
+// (heart failure, COPD, CKD, diabetes with complications, cancer and dementia drawn a second time
+// from ten times the odds for those who lack them: an extra active Condition each), and measured
+// by another pulse oximeter (every SpO2, 59408-5/2708-6, 3 points lower). Everything else is drawn
+// exactly as without it, from the same draws: the same patients, sexes, encounters, stays, vital
+// signs, weights, smoking statuses, deaths and outcomes (those follow the unshifted age and
+// diseases: the shift is applied once a patient's care is drawn, from a random generator of its
+// own). Without `shift` the output is what it always was, byte for byte.
+//
 // Run as a program, it prints the data as a FHIR transaction Bundle:
-//   node generate.js --patients N --seed S
+//   node generate.js --patients N --seed S [--shift]
 
 const REFERENCE_DATE = Date.parse('2026-11-01T00:00:00Z');
 const DAY_MS = 24 * 3600 * 1000;
@@ -412,8 +422,9 @@ function smokingAt(smoking, ms) {
  * records that say so: statuses, duplicates coded another way, acute illnesses, and decoys
  * (refuted, entered in error). `severity` drives how sick the patient is (vital signs,
  * admissions, emergency visits, length of stay, death); the outcome reads the records instead.
+ * `lift` is added to the log odds of the six comorbidities the shift adds (SHIFT); 0 but there.
  */
-function drawDisease(rnd, demo, smoking) {
+function drawDisease(rnd, demo, smoking, lift = 0) {
   const { age, gender } = demo;
   const a = age - 65;
   const ever = smoking.status !== 'never';
@@ -422,18 +433,18 @@ function drawDisease(rnd, demo, smoking) {
   const has = {};
   has.hypertension = rnd.chance(logistic(0.3 + 0.06 * a));
   has.diabetes = rnd.chance(logistic(-1.7 + 0.03 * a + (has.hypertension ? 0.4 : 0)));
-  has.diabetesComplicated = has.diabetes && rnd.chance(logistic(-0.6 + 0.03 * a));
-  has.ckd = rnd.chance(logistic(-2.9 + 0.06 * a + (has.diabetes ? 0.9 : 0) + (has.hypertension ? 0.6 : 0)));
+  has.diabetesComplicated = has.diabetes && rnd.chance(logistic(-0.6 + 0.03 * a + lift));
+  has.ckd = rnd.chance(logistic(-2.9 + 0.06 * a + (has.diabetes ? 0.9 : 0) + (has.hypertension ? 0.6 : 0) + lift));
   has.mi = rnd.chance(logistic(-3.6 + 0.05 * a + (male ? 0.6 : 0) + (current ? 0.6 : ever ? 0.3 : 0) +
     (has.hypertension ? 0.4 : 0) + (has.diabetes ? 0.4 : 0)));
   has.heartFailure = rnd.chance(logistic(-4.2 + 0.065 * a + (has.hypertension ? 0.7 : 0) + (has.diabetes ? 0.4 : 0) +
-    (has.mi ? 1.3 : 0) + (ever ? 0.3 : 0)));
+    (has.mi ? 1.3 : 0) + (ever ? 0.3 : 0) + lift));
   has.stroke = rnd.chance(logistic(-4.0 + 0.06 * a + (has.hypertension ? 0.6 : 0) + (current ? 0.5 : 0) +
     (has.diabetes ? 0.3 : 0)));
-  has.copd = rnd.chance(logistic(-3.8 + 0.04 * a + (current ? 1.7 : ever ? 1.2 : 0)));
-  has.cancer = rnd.chance(logistic(-3.0 + 0.045 * a + (current ? 0.4 : 0)));
+  has.copd = rnd.chance(logistic(-3.8 + 0.04 * a + (current ? 1.7 : ever ? 1.2 : 0) + lift));
+  has.cancer = rnd.chance(logistic(-3.0 + 0.045 * a + (current ? 0.4 : 0) + lift));
   has.metastasis = has.cancer && rnd.chance(0.25);
-  has.dementia = rnd.chance(logistic(-4.3 + 0.13 * a));
+  has.dementia = rnd.chance(logistic(-4.3 + 0.13 * a + lift));
   const ckdStage = has.ckd ? rnd.weighted([0, 1, 2, 3, 4], (s) => [0.08, 0.2, 0.5, 0.14, 0.08][s]) : undefined;
   const cancerSite = has.cancer
     ? rnd.weighted(['lung', 'colon', 'breast', 'prostate'], (s) =>
@@ -1382,25 +1393,102 @@ function makeCare(ctx, info, stats, discharges) {
   return { encounters: encounters.map((e) => e.resource), observations };
 }
 
+// ---------------------------------------------------------------------------------------------
+// The shifted population (`shift`), for testing drift monitoring
+
+/**
+ * What `shift` changes, and nothing else. The population is drawn exactly as without it (the same
+ * random draws, in the same order), and each patient's data, once drawn, is shown
+ *   - older: birthDate `ageYears` earlier (at most `maxAge` years old at the reference date);
+ *   - sicker: each of `comorbidities` drawn a second time (drawDisease's model, with the odds
+ *     `comorbidityOddsRatio` times as high) for the patients who do not have it; a patient who gets
+ *     one gets an active, confirmed Condition for it (begun before or during the history, as the
+ *     others);
+ *   - measured by another pulse oximeter: every SpO2 value (59408-5/2708-6) `spo2Points` lower,
+ *     within `spo2Range` (an entered-in-error record's tenfold wrong value stays tenfold).
+ * The shift's own random draws come from a generator of their own (seeded from the seed). As the
+ * shift comes after the care was drawn, admissions, stays, emergency visits, vital signs but SpO2,
+ * weights, smoking, death and the outcome (and `discharges`) are those of the unshifted age and
+ * diseases: the data moves, not what happens.
+ */
+const SHIFT = Object.freeze({
+  ageYears: 15,
+  maxAge: 100,
+  comorbidities: Object.freeze(['heartFailure', 'copd', 'ckd', 'diabetesComplicated', 'cancer', 'dementia']),
+  comorbidityOddsRatio: 10,
+  spo2Points: 3,
+  spo2Range: Object.freeze([50, 100]),
+  seedMask: 0x2f6b1c35,
+});
+
+// The demographics, older.
+function olderDemo(demo) {
+  const years = Math.max(0, Math.min(SHIFT.ageYears, SHIFT.maxAge - demo.age));
+  return { ...demo, age: demo.age + years, birthMs: demo.birthMs - years * 365.25 * DAY_MS };
+}
+
+// The Conditions of the comorbidities the second draw adds (`ctx.rnd`: the shift's generator).
+function shiftedConditions(ctx, demo, smoking, disease, horizon, stats) {
+  const { rnd } = ctx;
+  const extra = drawDisease(rnd, demo, smoking, Math.log(SHIFT.comorbidityOddsRatio));
+  const earliest = Math.max(demo.birthMs + 16 * YEAR_MS, HISTORY_START - 25 * YEAR_MS);
+  const latest = horizon - DAY_MS;
+  const within = (from, to) => from + rnd.next() * Math.max(0, to - from);
+  const conditions = [];
+  for (const key of SHIFT.comorbidities) {
+    if (disease.has[key] || !extra.has[key]) continue;
+    const onsetMs = earliest >= HISTORY_START - 30 * DAY_MS || rnd.chance(0.12)
+      ? within(Math.max(earliest, HISTORY_START), latest)
+      : within(earliest, HISTORY_START - 30 * DAY_MS);
+    const site = extra.cancerSite === 'prostate' && demo.synthea ? 'prostateSynthea' : extra.cancerSite;
+    const v = key === 'ckd' ? rnd.weighted(CONDITION_CODES.ckd[extra.ckdStage])
+      : key === 'cancer' ? CONDITION_CODES.cancer[site]
+        : rnd.weighted(CONDITION_CODES[key]);
+    const rec = { key, variant: v, onsetMs, chronic: true, clinical: 'active', verification: 'confirmed' };
+    conditions.push(conditionResource(ctx, rec, stats));
+    stats.conditionsAddedByShift++;
+  }
+  return conditions;
+}
+
+// Every SpO2 value lower, as another pulse oximeter reads.
+function lowerSpo2(observations) {
+  const codes = [VITALS.spo2.code, ...VITALS.spo2.extraCodings.map((c) => c.code)];
+  const [lo, hi] = SHIFT.spo2Range;
+  const lower = (v) => Math.min(hi, Math.max(lo, v - SHIFT.spo2Points));
+  for (const o of observations) {
+    const q = o.valueQuantity;
+    if (!q || typeof q.value !== 'number' || !hasLoinc(o.code, codes)) continue;
+    // vitalSet's tenfold wrong value of an entered-in-error record: the tenfold of the new reading.
+    q.value = q.value > 100 ? round(lower(q.value / 10) * 10, 1) : lower(q.value);
+  }
+}
+
 /**
  * Generates the synthetic data set.
- * @param {{patients?: number, seed?: number}} options
+ * @param {{patients?: number, seed?: number, shift?: boolean}} options `shift`: the population
+ *   shifted on purpose (SHIFT: older, sicker, SpO2 lower), everything else the same
  * @returns {object[]} FHIR R4 resources without ids, each Patient followed by its dependents.
  */
-function generate({ patients = 200, seed = 42 } = {}) {
-  return generateWithStats({ patients, seed }).resources;
+function generate({ patients = 200, seed = 42, shift = false } = {}) {
+  return generateWithStats({ patients, seed, shift }).resources;
 }
 
 /**
  * generate()'s resources, with counts of what is in them (`stats`) and one entry per discharge
  * (`discharges`): the factors READMISSION_MODEL read, the probability drawn, and whether another
- * stay followed within 30 days.
+ * stay followed within 30 days. With `shift`, the discharges are those of the unshifted data (the
+ * outcome was drawn from it; SHIFT).
  */
-function generateWithStats({ patients = 200, seed = 42 } = {}) {
+function generateWithStats({ patients = 200, seed = 42, shift = false } = {}) {
   if (!Number.isInteger(patients) || patients < 0) {
     throw new Error(`invalid patient count: ${patients}`);
   }
+  if (typeof shift !== 'boolean') {
+    throw new Error(`invalid shift: ${shift}`);
+  }
   const rnd = makeRandom(seed);
+  const shiftRnd = shift ? makeRandom((seed ^ SHIFT.seedMask) >>> 0) : undefined;
   const usedNames = new Set();
   const stats = {
     patients: 0,
@@ -1447,6 +1535,7 @@ function generateWithStats({ patients = 200, seed = 42 } = {}) {
     conditionsEnteredInError: 0,
     conditionsRecordedDateOnly: 0,
     conditionsResolved: 0,
+    conditionsAddedByShift: 0,
   };
   const resources = [];
   const discharges = [];
@@ -1479,7 +1568,15 @@ function generateWithStats({ patients = 200, seed = 42 } = {}) {
     const conditions = disease.records.map((r) => conditionResource(ctx, r, stats));
     const info = { sick, severity, demo, deathMs, frailty, smoking, conditions, disease };
     const { encounters, observations } = makeCare(ctx, info, stats, discharges);
-    resources.push(patientResource(demo, deathMs), ...encounters, ...observations, ...conditions);
+    let shown = demo;
+    if (shift) {
+      // Only now that the care (and the outcome) is drawn from the unshifted data.
+      shown = olderDemo(demo);
+      conditions.push(...shiftedConditions({ ...ctx, rnd: shiftRnd }, demo, smoking, disease,
+        deathMs === undefined ? HISTORY_END : deathMs - DAY_MS, stats));
+      lowerSpo2(observations);
+    }
+    resources.push(patientResource(shown, deathMs), ...encounters, ...observations, ...conditions);
 
     stats.patients++;
     stats.sickPatients += sick ? 1 : 0;
@@ -1533,7 +1630,7 @@ function toTransactionBundle(resources, seed = 42) {
 }
 
 function parseArgs(argv) {
-  const opts = { patients: 200, seed: 42 };
+  const opts = { patients: 200, seed: 42, shift: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = argv[i + 1];
@@ -1543,8 +1640,10 @@ function parseArgs(argv) {
     } else if (arg === '--seed') {
       opts.seed = Number(value);
       i++;
+    } else if (arg === '--shift') {
+      opts.shift = true;
     } else if (arg === '--help' || arg === '-h') {
-      process.stdout.write('usage: node generate.js [--patients N] [--seed S]\n');
+      process.stdout.write('usage: node generate.js [--patients N] [--seed S] [--shift]\n');
       process.exit(0);
     } else {
       throw new Error(`unknown argument: ${arg}`);
@@ -1568,6 +1667,7 @@ module.exports = {
   MRN_SYSTEM,
   REFERENCE_DATE: new Date(REFERENCE_DATE).toISOString(),
   READMISSION_MODEL,
+  SHIFT,
   readmissionProbability,
   riskFactorsAt,
   COMORBIDITY_CODES: CATEGORY_OF,

@@ -3,7 +3,7 @@
 // preloaded with the deterministic synthetic patients of generate.js.
 //
 //   node server.js --port P [--patients N] [--seed S] [--fault-rate F] [--latency-ms L] [--verbose]
-//                  [--profile open|epic|oracle] [--group N] [--bulk-retry-after S]
+//                  [--profile open|epic|oracle] [--group N] [--bulk-retry-after S] [--shift]
 //
 // FHIR semantics (matching, sorting, create/read/update/delete, conditional update, batch) come
 // from @medplum/fhir-router. This file only fills the gaps of its HTTP layer; see README.md.
@@ -73,10 +73,12 @@ function usage() {
   return (
     'usage: node server.js --port P [--patients N] [--seed S] [--fault-rate F] [--latency-ms L]\n' +
     '                      [--no-validate] [--verbose] [--profile open|epic|oracle] [--group N]\n' +
-    '                      [--bulk-retry-after S]\n' +
+    '                      [--bulk-retry-after S] [--shift]\n' +
     '  --port P        TCP port on 127.0.0.1 (0 picks a free one; the ready line shows it)\n' +
     '  --patients N    synthetic patients to preload (default 200)\n' +
     '  --seed S        generator seed (default 42)\n' +
+    '  --shift         the same patients shifted on purpose (drift tests): 15 years older, more chronic\n' +
+    '                  comorbidities, SpO2 3 points lower; nothing else changes\n' +
     '  --fault-rate F  fraction of FHIR requests answered 429 or 503 with Retry-After: 1 (default 0)\n' +
     '  --latency-ms L  delay added to every FHIR request (default 0)\n' +
     '  --no-validate   store written resources without validating them against FHIR R4\n' +
@@ -89,7 +91,7 @@ function usage() {
 
 function parseArgs(argv) {
   const opts = { port: undefined, patients: 200, seed: 42, faultRate: 0, latencyMs: 0, verbose: false, validate: true,
-    profile: 'open', group: undefined, bulkRetryAfter: 1 };
+    profile: 'open', group: undefined, bulkRetryAfter: 1, shift: false };
   const numeric = {
     '--port': ['port', (v) => Number.isInteger(v) && v >= 0 && v < 65536],
     '--patients': ['patients', (v) => Number.isInteger(v) && v >= 0],
@@ -114,6 +116,8 @@ function parseArgs(argv) {
       opts.verbose = true;
     } else if (arg === '--no-validate') {
       opts.validate = false;
+    } else if (arg === '--shift') {
+      opts.shift = true;
     } else if (arg === '--tls-cert' || arg === '--tls-key' || arg === '--tls-client-ca') {
       // HTTPS with this certificate and key; with a client CA, mutual TLS (clients must present
       // a certificate that CA signed).
@@ -1441,7 +1445,7 @@ async function main() {
 
   const repo = new ValidatingMemoryRepository();
   const router = new FhirRouter();
-  const resources = generate({ patients: opts.patients, seed: opts.seed });
+  const resources = generate({ patients: opts.patients, seed: opts.seed, shift: opts.shift });
   const counts = await preload(repo, resources);
   if (opts.group !== undefined) {
     counts.GroupMembers = await createCohort(repo, router, opts.group);

@@ -118,14 +118,15 @@ class AuditLog(unittest.TestCase):
         # The auditor reads the views...
         for view in ("audit_events", "audit_chain_head", "audit_scores", "audit_risk_assessments",
                      "audit_resource_versions", "audit_dead_letters", "audit_schema", "audit_score_inputs",
-                     "audit_cohort"):
+                     "audit_cohort", "audit_alerts"):
             ok = psql(auditor, f"SELECT count(*) FROM {view}", check=False)
             self.assertEqual(ok.returncode, 0, view + ok.stderr)
         self.assertGreater(int(psql(auditor, "SELECT count(*) FROM audit_scores").stdout), 0)
         run = verify(auditor)
         self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
         # ...and nothing else: base tables, writes, the adapter's functions.
-        for statement in ("SELECT * FROM score LIMIT 1", "SELECT * FROM patient LIMIT 1", "SELECT * FROM audit_log LIMIT 1",
+        for statement in ("SELECT * FROM score LIMIT 1", "SELECT * FROM patient LIMIT 1", "SELECT * FROM condition_code LIMIT 1",
+                          "SELECT * FROM alert LIMIT 1", "SELECT * FROM audit_log LIMIT 1",
                           "SELECT * FROM audit_head", "SELECT * FROM resource_version LIMIT 1", "SELECT * FROM input_version LIMIT 1",
                           "INSERT INTO audit_log (actor, action) VALUES ('x', 'y')", "DELETE FROM scoring_queue",
                           "UPDATE risk_assessment SET written_band = 'low'",

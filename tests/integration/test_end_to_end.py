@@ -41,8 +41,8 @@ class EndToEnd(unittest.TestCase):
         self.assertIn("applied 007_score_inputs", self.migrate1.stdout)
         self.assertIn("applied 009_cohort_refresh", self.migrate1.stdout)
         self.assertEqual(self.migrate2.returncode, 0, self.migrate2.stderr)
-        self.assertIn("schema up to date at version 10", self.migrate2.stdout)
-        self.assertEqual(sql("SELECT count(*) FROM schema_migrations"), [["10"]])
+        self.assertIn("schema up to date at version 11", self.migrate2.stdout)
+        self.assertEqual(sql("SELECT count(*) FROM schema_migrations"), [["11"]])
 
     def test_02_first_sync_scores_every_patient(self):
         self.assertEqual(self.first.returncode, 0, self.first.stderr)
