@@ -58,6 +58,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGE = os.path.join(HERE, "readmission-risk")
 HOLDOUT = 0.2
 ROUNDS = 150
+# Defined and exported, but not in the model: the generated outcome does not depend on them, so a
+# model could only learn noise from them and show it to clinicians as a reason ("Body mass index
+# 16 kg/m2 lowers the risk"). A hospital training on its own data decides again.
+UNUSED = {"body_weight", "body_weight_change_90d", "bmi"}
 # +1: the risk can only rise with the feature; -1: only fall. Others are free.
 MONOTONE = {
     "age_years": 1,
@@ -86,7 +90,7 @@ MANIFEST = {
     "name": "readmission-risk",
     "version": "3.0.0",
     "description": "Risk of another inpatient stay within 30 days of an inpatient discharge, from vital "
-                   "signs, weight, age, sex, comorbidities (Charlson index, heart failure, COPD, chronic "
+                   "signs, age, sex, comorbidities (Charlson index, heart failure, COPD, chronic "
                    "kidney disease), smoking, the index stay (length, emergent admission), prior inpatient "
                    "stays and emergency visits, the direction of each effect that clinical knowledge "
                    "gives constrained to it. Trained on the adapter's training export of generated "
@@ -321,11 +325,14 @@ def main():
     if args.feature_package:
         feature_package(args.feature_package, features)
         return
+    model_features = [f for f in features if f[0] not in UNUSED]
     if args.set_reference:
-        set_reference(args.set_reference, args.out, names)
+        set_reference(args.set_reference, args.out, [n for n, _, _ in model_features])
         return
 
     patients, as_of, X, y = read_export(args.csv, names)
+    X = X[:, [names.index(n) for n, _, _ in model_features]]
+    features, names = model_features, [n for n, _, _ in model_features]
     order, held = canonical(patients, as_of, X, y, args.seed)
     X, y = X[order], y[order]
     n_patients, n_held = len(set(patients)), len({patients[i] for i in order[held]})
