@@ -77,10 +77,11 @@ def sync_benchmark(args, work, url, cfg):
                           check=True, capture_output=True, text=True).stdout.strip()
     try:
         t0 = time.monotonic()
-        seen = sum(walk(base, t, 200) for t in ("Patient", "Encounter", "Observation"))
+        # Every type the adapter reads: the shipped features read Conditions too.
+        seen = sum(walk(base, t, 200) for t in ("Patient", "Encounter", "Condition", "Observation"))
         walk_s = time.monotonic() - t0
-        psql(url, "TRUNCATE resource_version, patient, observation_value, encounter, scoring_queue, dead_letter, "
-                  "score, risk_assessment, sync_cursor")
+        psql(url, "TRUNCATE resource_version, patient, observation_value, encounter, condition_code, "
+                  "input_version, scoring_queue, dead_letter, alert, score, risk_assessment, sync_cursor")
         env = {**os.environ, "FRA_FHIR_BASE_URL": base}
         run = subprocess.run([args.binary, "sync", "--once", "--config", cfg], check=True, capture_output=True,
                              text=True, env=env)
