@@ -19,6 +19,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <sstream>
 
@@ -122,13 +123,14 @@ class ProgressLine {
 };
 
 // Fills `reports` from a Bulk Data export; kExitOk, or the exit code after an error line.
-int pull_export(const config::Config& cfg, const std::string& kickoff, store::Store& db,
-                const mapping::Pseudonymizer& ps, std::size_t batch, ProgressLine& progress,
+int pull_export(const config::Config& cfg, const std::string& kickoff,
+                const std::vector<store::Ingest*>& writers, const mapping::Pseudonymizer& ps,
+                std::size_t batch, ProgressLine& progress,
                 std::vector<source::PullReport>& reports) {
   auto opts = client_options(cfg);
   if (!opts) return kExitConfig;
   fhir::Client client(*opts);
-  source::BulkExport bulk(client, kickoff, db.ingest, ps, cfg.features.catalog, batch,
+  source::BulkExport bulk(client, kickoff, writers, ps, cfg.features.catalog, batch,
                           std::ref(progress));
   try {
     reports = bulk.pull(nullptr);
@@ -270,7 +272,7 @@ int sync_once(const std::string& file) {
 }
 
 int backfill(const std::string& file, const std::string& ndjson_dir,
-             const std::string& export_kickoff, int batch) {
+             const std::string& export_kickoff, int batch, int writers) {
   auto cfg = load_config(file);
   if (!cfg) return kExitConfig;
   auto pseudonyms = pseudonymizer(*cfg);
@@ -280,14 +282,23 @@ int backfill(const std::string& file, const std::string& ndjson_dir,
     store::Store db(cfg->database.url);
     if (!schema_current(db, file) || !pseudonym_key_matches(db, ps)) return kExitConfig;
     db.session.set_actor("fhir-risk-adapter backfill");
+    // The other writers, each on a connection of its own.
+    std::vector<std::unique_ptr<store::Store>> more;
+    std::vector<store::Ingest*> ingest{&db.ingest};
+    for (int w = 1; w < writers; ++w) {
+      more.push_back(std::make_unique<store::Store>(cfg->database.url));
+      more.back()->session.set_actor("fhir-risk-adapter backfill");
+      ingest.push_back(&more.back()->ingest);
+    }
     ProgressLine progress;
     const auto batch_lines = static_cast<std::size_t>(batch);
     std::vector<source::PullReport> reports;
     if (export_kickoff.empty()) {
-      reports = source::NdjsonFiles(ndjson_dir, db.ingest, ps, cfg->features.catalog, batch_lines,
+      reports = source::NdjsonFiles(ndjson_dir, ingest, ps, cfg->features.catalog, batch_lines,
                                     std::ref(progress))
                     .pull(nullptr);
-    } else if (int code = pull_export(*cfg, export_kickoff, db, ps, batch_lines, progress, reports);
+    } else if (int code =
+                   pull_export(*cfg, export_kickoff, ingest, ps, batch_lines, progress, reports);
                code != kExitOk) {
       return code;
     }

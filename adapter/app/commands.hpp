@@ -28,7 +28,7 @@ int sync_once(const std::string& config_file);
 int run_daemon(const std::string& config_file);
 /// Loads ndjson files from `ndjson_dir`, or, when `export_kickoff` is set, from a Bulk Data export.
 int backfill(const std::string& config_file, const std::string& ndjson_dir,
-             const std::string& export_kickoff, int batch);
+             const std::string& export_kickoff, int batch, int writers);
 /// Writes the training CSV: features as of each discharge of `index_classes` (comma-separated)
 /// and the label "readmitted within `horizon`" (ISO 8601 duration).
 int export_training(const std::string& config_file, const std::string& output,

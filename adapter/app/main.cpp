@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "adapter/app/commands.hpp"
+#include "adapter/store/ingest.hpp"
 
 namespace {
 
@@ -19,6 +20,7 @@ struct Options {
   bool once = false;
   std::string ndjson_dir, export_kickoff;
   int backfill_batch = 10000;
+  int backfill_writers = 2;
   std::string training_out, index_classes = "IMP,ACUTE,NONAC", horizon = "P30D";
   std::string model, input, output;
   ScoreCsvFlags csv_flags;
@@ -70,15 +72,22 @@ void add_backfill_command(CLI::App& app, Options& o, Commands& commands) {
                          ->expected(0, 1)
                          ->default_str("Patient/$export");
   ndjson_opt->excludes(export_opt);
-  backfill_cmd->add_option("--batch", o.backfill_batch, "Resources per transaction")
+  backfill_cmd
+      ->add_option("--batch", o.backfill_batch,
+                   "Lines read into one batch, split among the writers (each part one transaction)")
       ->check(CLI::Range(1, 1000000));
+  backfill_cmd
+      ->add_option("--writers", o.backfill_writers,
+                   "Database connections storing batches side by side, each its own resources")
+      ->check(CLI::Range(1, fra::store::kLockStripes));
   commands.emplace_back(backfill_cmd, [&o, ndjson_opt, export_opt] {
     if (!*ndjson_opt && !*export_opt) {
       std::cerr << "fhir-risk-adapter: error: backfill needs --ndjson DIR or --export\n";
       return kExitUsage;
     }
     if (*export_opt && o.export_kickoff.empty()) o.export_kickoff = "Patient/$export";
-    return backfill(o.config, o.ndjson_dir, *export_opt ? o.export_kickoff : "", o.backfill_batch);
+    return backfill(o.config, o.ndjson_dir, *export_opt ? o.export_kickoff : "", o.backfill_batch,
+                    o.backfill_writers);
   });
 }
 

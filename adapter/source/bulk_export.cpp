@@ -41,10 +41,10 @@ std::vector<PullReport> BulkExport::pull(const std::atomic<bool>* stop) {
   exported_ =
       fhir::run_bulk_export(client_, kickoff_, types, scratch.path(), 3600,
                             [](const std::string& p) { spdlog::info("bulk export: {}", p); });
-  auto reports = NdjsonFiles(scratch.path(), ingest_, ps_, catalog_, batch_, progress_).pull(stop);
+  auto reports = NdjsonFiles(scratch.path(), writers_, ps_, catalog_, batch_, progress_).pull(stop);
   // The store now holds the server as of the export: the next sync starts there.
   if (exported_->transaction_time > 0 && !stopping(stop))
-    for (const auto& t : types) ingest_.advance_cursor(t, exported_->transaction_time);
+    for (const auto& t : types) writers_.front()->advance_cursor(t, exported_->transaction_time);
   return reports;
 }
 

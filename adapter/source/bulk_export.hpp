@@ -16,12 +16,13 @@ namespace fra::source {
 class BulkExport : public Source {
  public:
   /// `kickoff`: "Patient/$export", "$export" or "Group/ID/$export".
-  BulkExport(fhir::Client& client, std::string kickoff, store::Ingest& ingest,
+  /// `writers`: as NdjsonFiles'; the first also moves the cursors.
+  BulkExport(fhir::Client& client, std::string kickoff, std::vector<store::Ingest*> writers,
              const mapping::Pseudonymizer& ps, const mapping::ObservationCatalog& catalog,
              std::size_t batch, BackfillProgress progress = {})
       : client_(client),
         kickoff_(std::move(kickoff)),
-        ingest_(ingest),
+        writers_(std::move(writers)),
         ps_(ps),
         catalog_(catalog),
         batch_(batch),
@@ -37,7 +38,7 @@ class BulkExport : public Source {
  private:
   fhir::Client& client_;
   std::string kickoff_;
-  store::Ingest& ingest_;
+  std::vector<store::Ingest*> writers_;
   const mapping::Pseudonymizer& ps_;
   const mapping::ObservationCatalog& catalog_;
   std::size_t batch_;

@@ -15,6 +15,7 @@
 #include <optional>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 #include <utility>
 
 #include "adapter/source/map_page.hpp"
@@ -28,7 +29,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Batches handed from the reading thread to the storing one; at most two wait, so memory stays
+// Batches handed from the reading thread to one writer; at most two wait, so memory stays
 // bounded whatever the size of the files.
 class BatchQueue {
  public:
@@ -37,7 +38,7 @@ class BatchQueue {
     long lines = 0;  // lines of the file read so far
   };
 
-  /// Waits for room; false when the consumer gave up.
+  /// Waits for room; false when the load was cancelled.
   bool push(Batch b) {
     std::unique_lock lock(m_);
     room_.wait(lock, [&] { return q_.size() < 2 || cancelled_; });
@@ -46,30 +47,26 @@ class BatchQueue {
     ready_.notify_one();
     return true;
   }
-  /// Waits for a batch; nullopt once the producer is done and everything was taken.
+  /// Waits for a batch; nullopt once the reader is done and everything was taken, or cancelled.
   std::optional<Batch> pop() {
     std::unique_lock lock(m_);
-    ready_.wait(lock, [&] { return !q_.empty() || done_; });
-    if (q_.empty()) return std::nullopt;
+    ready_.wait(lock, [&] { return !q_.empty() || done_ || cancelled_; });
+    if (q_.empty() || cancelled_) return std::nullopt;
     Batch b = std::move(q_.front());
     q_.pop_front();
     room_.notify_one();
     return b;
   }
-  void finish(std::exception_ptr error = nullptr) {
+  void finish() {
     std::lock_guard lock(m_);
     done_ = true;
-    error_ = error;
     ready_.notify_all();
   }
   void cancel() {
     std::lock_guard lock(m_);
     cancelled_ = true;
     room_.notify_all();
-  }
-  std::exception_ptr error() {
-    std::lock_guard lock(m_);
-    return error_;
+    ready_.notify_all();
   }
 
  private:
@@ -77,12 +74,102 @@ class BatchQueue {
   std::condition_variable ready_, room_;
   std::deque<Batch> q_;
   bool done_ = false, cancelled_ = false;
+};
+
+bool empty(const store::Page& p) {
+  return p.patients.empty() && p.observations.empty() && p.encounters.empty() &&
+         p.conditions.empty() && p.dead_letters.empty();
+}
+
+// One file's load: the reader hands over batches; each is split by lock stripe among the
+// writers, each a thread with its own connection, which store their parts side by side (a
+// resource always goes to the same writer, so its versions stay in file order).
+class FileLoad {
+ public:
+  FileLoad(const std::vector<store::Ingest*>& writers, const BackfillProgress& progress,
+           const std::string& origin)
+      : queues_(writers.size()), progress_(progress), origin_(origin) {
+    for (std::size_t w = 0; w < writers.size(); ++w)
+      threads_.emplace_back([this, w, ingest = writers[w]] { write(*ingest, queues_[w]); });
+  }
+  FileLoad(const FileLoad&) = delete;
+  FileLoad& operator=(const FileLoad&) = delete;
+  ~FileLoad() {
+    cancel();
+    join();
+  }
+
+  /// Splits a batch among the writers; false once a writer failed.
+  bool hand_over(BatchQueue::Batch b) {
+    auto parts = store::split_by_stripe(std::move(b.page), static_cast<int>(queues_.size()));
+    for (std::size_t w = 0; w < parts.size(); ++w)
+      if (!queues_[w].push({std::move(parts[w]), b.lines})) return false;
+    return true;
+  }
+  /// Waits for the writers; rethrows the first writer's error. Returns the counts and
+  /// transactions.
+  std::pair<store::PageCounts, int> finish() {
+    for (auto& q : queues_) q.finish();
+    join();
+    if (error_) std::rethrow_exception(error_);
+    return {counts_, transactions_};
+  }
+
+ private:
+  void write(store::Ingest& ingest, BatchQueue& queue) {
+    try {
+      while (auto b = queue.pop()) {
+        store::PageCounts c;
+        if (empty(b->page))
+          c.ignored = b->page.ignored;
+        else
+          c = ingest.store_page(b->page);
+        std::lock_guard lock(m_);
+        transactions_ += empty(b->page) ? 0 : 1;
+        counts_.stored += c.stored;
+        counts_.unchanged += c.unchanged;
+        counts_.dead_lettered += c.dead_lettered;
+        counts_.ignored += c.ignored;
+        counts_.enqueued += c.enqueued;
+        if (progress_ && b->lines > shown_lines_) {
+          shown_lines_ = b->lines;
+          progress_(origin_, b->page.resource_type, b->lines, elapsed());
+        }
+      }
+    } catch (...) {
+      {
+        std::lock_guard lock(m_);
+        if (!error_) error_ = std::current_exception();
+      }
+      cancel();
+    }
+  }
+  void cancel() {
+    for (auto& q : queues_) q.cancel();
+  }
+  void join() {
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+  double elapsed() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  }
+
+  std::vector<BatchQueue> queues_;
+  std::vector<std::thread> threads_;
+  const BackfillProgress& progress_;
+  const std::string& origin_;
+  const std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
+  std::mutex m_;
+  store::PageCounts counts_;
+  int transactions_ = 0;
+  long shown_lines_ = 0;
   std::exception_ptr error_;
 };
 
 // Reads and maps one file into batches of `batch` lines (the producer side).
 void read_file(std::istream& in, PullReport& rep, const mapping::Pseudonymizer& ps,
-               const mapping::ObservationCatalog& catalog, std::size_t batch, BatchQueue& queue) {
+               const mapping::ObservationCatalog& catalog, std::size_t batch, FileLoad& load) {
   std::string line;
   BatchQueue::Batch b;
   std::size_t in_batch = 0;
@@ -92,7 +179,7 @@ void read_file(std::istream& in, PullReport& rep, const mapping::Pseudonymizer& 
     b.page.max_last_updated = 0;  // a backfill does not move the sync cursors
     b.lines = rep.fetched;
     in_batch = 0;
-    return queue.push(std::exchange(b, BatchQueue::Batch{}));
+    return load.hand_over(std::exchange(b, BatchQueue::Batch{}));
   };
   bool too_long = false;
   while (fhir::next_ndjson_line(in, line, too_long)) {
@@ -167,36 +254,10 @@ std::vector<PullReport> NdjsonFiles::pull(const std::atomic<bool>* stop) {
       return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     };
 
-    // One thread reads, parses and maps the next batch while this one stores the current.
-    BatchQueue queue;
-    std::thread reader([&] {
-      try {
-        read_file(in, rep, ps_, catalog_, batch_, queue);
-        queue.finish();
-      } catch (...) {
-        queue.finish(std::current_exception());
-      }
-    });
-    store::PageCounts counts;
-    try {
-      while (auto b = queue.pop()) {
-        auto c = ingest_.store_page(b->page);
-        ++rep.pages;
-        counts.stored += c.stored;
-        counts.unchanged += c.unchanged;
-        counts.dead_lettered += c.dead_lettered;
-        counts.ignored += c.ignored;
-        counts.enqueued += c.enqueued;
-        if (progress_) progress_(rep.origin, b->page.resource_type, b->lines, elapsed());
-      }
-    } catch (...) {
-      queue.cancel();
-      reader.join();
-      throw;
-    }
-    reader.join();
-    if (auto error = queue.error()) std::rethrow_exception(error);
-    rep.counts = counts;
+    // This thread reads, parses and maps the next batch while the writers store the current.
+    FileLoad load(writers_, progress_, rep.origin);
+    read_file(in, rep, ps_, catalog_, batch_, load);
+    std::tie(rep.counts, rep.pages) = load.finish();
     rep.seconds = elapsed();
     reports.push_back(rep);
   }

@@ -18,12 +18,13 @@ using BackfillProgress = std::function<void(const std::string&, const std::strin
 
 class NdjsonFiles : public Source {
  public:
-  /// `batch`: lines stored in one transaction.
-  NdjsonFiles(std::string dir, store::Ingest& ingest, const mapping::Pseudonymizer& ps,
-              const mapping::ObservationCatalog& catalog, std::size_t batch,
-              BackfillProgress progress = {})
+  /// `batch`: lines read into one batch. `writers`: one or more, each on its own connection; a
+  /// batch is split among them by lock stripe and each stores its part in one transaction.
+  NdjsonFiles(std::string dir, std::vector<store::Ingest*> writers,
+              const mapping::Pseudonymizer& ps, const mapping::ObservationCatalog& catalog,
+              std::size_t batch, BackfillProgress progress = {})
       : dir_(std::move(dir)),
-        ingest_(ingest),
+        writers_(std::move(writers)),
         ps_(ps),
         catalog_(catalog),
         batch_(batch),
@@ -39,7 +40,7 @@ class NdjsonFiles : public Source {
 
  private:
   std::string dir_;
-  store::Ingest& ingest_;
+  std::vector<store::Ingest*> writers_;
   const mapping::Pseudonymizer& ps_;
   const mapping::ObservationCatalog& catalog_;
   std::size_t batch_;

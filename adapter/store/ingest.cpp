@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
 #include <map>
 
 #include "adapter/store/sql_values.hpp"
@@ -68,17 +70,16 @@ void add_patient(PageJson& j, const mapping::PatientRecord& p) {
 
 void add_observation(PageJson& j, const mapping::ObservationRecord& o) {
   const std::string version = version_of(o.version);
+  const int ord = j.count;  // the values name their Observation by its version's row
   j.version("Observation", o.version, version, o.patient, !o.values.empty());
   auto& a = j.values;
   for (const auto& v : o.values) {
     PageJson::open_row(a);
-    fmt::format_to(PageJson::to(a), R"("key":"{}","patient":"{}","effective":{},)",
-                   o.version.key.hex, o.patient.hex, o.effective);
+    fmt::format_to(PageJson::to(a), R"("ord":{},"effective":{},)", ord, o.effective);
     if (v.value_code.empty())
       fmt::format_to(PageJson::to(a), R"("value":{:.17g},)", v.value);
     else
       PageJson::text(a, "value_code", v.value_code);
-    PageJson::text(a, "version", version);
     PageJson::text(a, "code", v.code);
     PageJson::text(a, "unit", v.unit);
     PageJson::close_row(a);
@@ -143,7 +144,70 @@ void add_rows(PageJson& j, const Page& page) {
     *a += ']';
 }
 
+// The stripes as a PostgreSQL int[] literal, ascending (ingest_lock takes them in that order).
+std::string stripe_array(const std::array<bool, kLockStripes>& held) {
+  std::string a = "{";
+  for (int s = 0; s < kLockStripes; ++s)
+    if (held[s]) a += fmt::format("{}{}", a.size() > 1 ? "," : "", s);
+  return a + "}";
+}
+
+const std::string& all_stripes() {
+  static const std::string all = [] {
+    std::array<bool, kLockStripes> held{};
+    held.fill(true);
+    return stripe_array(held);
+  }();
+  return all;
+}
+
+// The stripes of every resource a page stores or dead-letters.
+std::string stripes_of(const Page& page) {
+  std::array<bool, kLockStripes> held{};
+  for (const auto& p : page.patients) held[lock_stripe(p.version.key)] = true;
+  for (const auto& o : page.observations) held[lock_stripe(o.version.key)] = true;
+  for (const auto& e : page.encounters) held[lock_stripe(e.version.key)] = true;
+  for (const auto& c : page.conditions) held[lock_stripe(c.version.key)] = true;
+  for (const auto& d : page.dead_letters)
+    if (d.key) held[lock_stripe(*d.key)] = true;
+  return stripe_array(held);
+}
+
+template <typename T>
+void deal(std::vector<T>& from, std::vector<Page>& parts, std::vector<T> Page::*field,
+          const auto& key_of) {
+  const auto n = static_cast<int>(parts.size());
+  for (auto& x : from) {
+    const auto* key = key_of(x);
+    (parts[key != nullptr ? lock_stripe(*key) % n : 0].*field).push_back(std::move(x));
+  }
+}
+
 }  // namespace
+
+int lock_stripe(const mapping::Pseudonym& key) {
+  if (key.hex.empty()) return 0;
+  const char c = key.hex[0];
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return 0;
+}
+
+std::vector<Page> split_by_stripe(Page page, int parts) {
+  std::vector<Page> out(static_cast<std::size_t>(std::max(parts, 1)));
+  for (auto& p : out) p.resource_type = page.resource_type;
+  out[0].ignored = page.ignored;
+  out[0].max_last_updated = page.max_last_updated;
+  auto version_key = [](const auto& r) { return &r.version.key; };
+  deal(page.patients, out, &Page::patients, version_key);
+  deal(page.observations, out, &Page::observations, version_key);
+  deal(page.encounters, out, &Page::encounters, version_key);
+  deal(page.conditions, out, &Page::conditions, version_key);
+  deal(page.dead_letters, out, &Page::dead_letters,
+       [](const DeadLetter& d) { return d.key ? &*d.key : nullptr; });
+  return out;
+}
 
 std::optional<Micros> Ingest::cursor(std::string_view key) {
   return session_.transact("reading the cursor", [&](pqxx::work& w) -> std::optional<Micros> {
@@ -171,7 +235,7 @@ int Ingest::delete_resources(std::string_view type,
   rows += ']';
   const std::string t(type);
   return session_.transact(fmt::format("removing deleted {} resources", t), [&](pqxx::work& w) {
-    session_.run(w, "ingest_lock");
+    session_.run(w, "ingest_lock", all_stripes());
     int held = gone.empty() ? 0 : session_.run(w, "ingest_delete", t, rows)[0][0].as<int>();
     if (cursor > 0) session_.run(w, "cursor_advance", std::string(cursor_key), cursor);
     if (held > 0) audit_.append(w, "delete", t, fmt::format(R"({{"deleted": {}}})", held));
@@ -179,25 +243,26 @@ int Ingest::delete_resources(std::string_view type,
   });
 }
 
-PageCounts Ingest::store_in(pqxx::work& w, const Page& page) {
+PageCounts Ingest::store_in(pqxx::work& w, const Page& page, const std::string& stripes) {
   PageJson j;
   add_rows(j, page);
   const int resources = j.count + static_cast<int>(page.dead_letters.size());
   PageCounts c;
-  session_.run(w, "ingest_lock");
-  if (!page.dead_letters.empty()) {
-    std::vector<std::string> ids;
+  session_.run(w, "ingest_lock", stripes);
+  std::vector<std::string> dead_ids;
+  if (!page.dead_letters.empty())
     for (const auto& row : session_.run(w, "ingest_dead_letters", j.dead))
-      ids.push_back(row[0].as<std::string>());
-    c.dead_lettered = static_cast<int>(ids.size());
-    if (!ids.empty()) audit_.record_dead_letters(w, detail::plain_array(ids));
-  }
+      dead_ids.push_back(row[0].as<std::string>());
+  c.dead_lettered = static_cast<int>(dead_ids.size());
   auto r = session_.run(w, "ingest_page", j.versions, j.patients, j.encounters, j.values,
                         page.resource_type, page.max_last_updated, j.conditions);
   c.stored = r[0][0].as<int>();
   c.enqueued = r[0][1].as<int>();
   c.unchanged = resources - c.dead_lettered - c.stored;
   c.ignored = page.ignored;
+  // The audit events last: the first one locks the chain's head until commit, so taken before
+  // the page it would make every other writer wait through this page.
+  if (!dead_ids.empty()) audit_.record_dead_letters(w, detail::plain_array(dead_ids));
   audit_.append(
       w, "ingest", page.resource_type,
       fmt::format(
@@ -209,13 +274,14 @@ PageCounts Ingest::store_in(pqxx::work& w, const Page& page) {
 
 PageCounts Ingest::store_page(const Page& page) {
   return session_.transact(fmt::format("storing a {} page", page.resource_type),
-                           [&](pqxx::work& w) { return store_in(w, page); });
+                           [&](pqxx::work& w) { return store_in(w, page, stripes_of(page)); });
 }
 
 RefreshCounts Ingest::refresh_patient(const PatientRefresh& r) {
   return session_.transact("storing a patient's refresh", [&](pqxx::work& w) {
     RefreshCounts c;
-    c.page = store_in(w, r.page);
+    // Every stripe: what the server no longer returns is known only inside the transaction.
+    c.page = store_in(w, r.page, all_stripes());
     // Tombstones carry the refresh's instant: a copy the server returns later is newer.
     std::map<std::string, std::string> gone;  // type -> [{key, at}]
     const fhir::Micros now = fhir::now_micros();

@@ -61,6 +61,19 @@ struct RefreshCounts {
   int deleted = 0;  ///< held resources inside the window the server no longer returned
 };
 
+/// Ingest takes turns by stripes of the resource key space. A transaction that stores or removes
+/// resources first locks the stripes of their keys (a pseudonym's first hex digit: 16 stripes),
+/// in ascending order, so no two transactions store versions of one resource at once (a page's
+/// statement reads the rows it replaces as they were when it began), while transactions on
+/// disjoint stripes, such as a backfill's writers, run side by side.
+inline constexpr int kLockStripes = 16;
+int lock_stripe(const mapping::Pseudonym& key);
+
+/// Splits a page into `parts` pages: a resource (or dead letter) goes to part
+/// lock_stripe(key) % parts; a dead letter without a key, the count of ignored resources and the
+/// cursor go to part 0. The page's order is kept within each part.
+std::vector<Page> split_by_stripe(Page page, int parts);
+
 class Ingest {
  public:
   Ingest(Session& session, AuditLog& audit) : session_(session), audit_(audit) {}
@@ -84,7 +97,8 @@ class Ingest {
   RefreshCounts refresh_patient(const PatientRefresh& r);
 
  private:
-  PageCounts store_in(pqxx::work& w, const Page& page);
+  /// `stripes`: the lock stripes to hold, a PostgreSQL int[] literal in ascending order.
+  PageCounts store_in(pqxx::work& w, const Page& page, const std::string& stripes);
 
   Session& session_;
   AuditLog& audit_;

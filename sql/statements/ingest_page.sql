@@ -3,7 +3,7 @@
 --   $1 versions     [{ord, type, key, version, updated, sealed, patient, has_values}]
 --   $2 patients     [{key, version, birth_year, sex, sealed}]
 --   $3 encounters   [{key, version, patient, status, counts, class_code, start, stop}]
---   $4 values       [{key, version, code, patient, value, unit, effective, value_code}]
+--   $4 values       [{ord, code, value, unit, effective, value_code}] (ord: its version's row in $1)
 --   $5 cursor key (the resource type), $6 the cursor it reaches (epoch microseconds, 0: none)
 --   $7 conditions   [{key, version, patient, code, counts, active, onset, abatement}]
 -- Times are epoch microseconds, so no time zone setting can shift them.
@@ -17,10 +17,12 @@
 -- back), in the caller's transaction (which also records the page in the audit log).
 -- Returns how many versions the store took and how many patients went on the queue.
 WITH incoming AS (
-  SELECT DISTINCT ON (type, key) type, key, version, updated, sealed, patient, has_values
+  -- Sorted by byte ("C"): pseudonyms are hex, and the database's own collation compares slower.
+  SELECT DISTINCT ON (type COLLATE "C", key COLLATE "C") ord, type, key, version, updated, sealed, patient,
+         has_values
   FROM json_to_recordset($1::json) AS v(ord int, type text, key text, version text, updated bigint,
                                         sealed text, patient text, has_values boolean)
-  ORDER BY type, key, updated DESC, ord DESC
+  ORDER BY type COLLATE "C", key COLLATE "C", updated DESC, ord DESC
 ), up AS (
   INSERT INTO resource_version (resource_type, resource_key, version_id, source_updated, sealed_ref)
   SELECT type, key, version, timestamptz 'epoch' + updated * interval '1 microsecond', decode(sealed, 'hex')
@@ -33,7 +35,7 @@ WITH incoming AS (
   RETURNING resource_type, resource_key, version_id, xmax = 0 AS first_seen  -- xmax 0: inserted
 ), claimed AS (
   SELECT u.resource_type AS type, u.resource_key AS key, u.version_id AS version, u.first_seen,
-         i.patient, i.has_values
+         i.ord, i.patient, i.has_values
   FROM up u JOIN incoming i ON i.type = u.resource_type AND i.key = u.resource_key
 ), superseded AS (
   UPDATE input_version v SET superseded_at = now() FROM claimed c
@@ -47,11 +49,12 @@ WITH incoming AS (
   SELECT type, key, version, patient FROM claimed WHERE NOT first_seen
   ON CONFLICT DO NOTHING
 ), new_values AS (
-  SELECT DISTINCT ON (v.key, v.code) v.key, v.code, v.patient, v.value, v.unit, v.effective, v.value_code,
+  -- A value names its Observation by the row of its version in $1 (the claimed one, or none).
+  SELECT DISTINCT ON (c.key COLLATE "C", v.code COLLATE "C") c.key, v.code, c.patient, v.value, v.unit, v.effective, v.value_code,
          c.first_seen
-  FROM json_to_recordset($4::json) AS v(key text, version text, code text, patient text, value float8,
-                                        unit text, effective bigint, value_code text)
-  JOIN claimed c ON c.type = 'Observation' AND c.key = v.key AND c.version = v.version
+  FROM json_to_recordset($4::json) AS v(ord int, code text, value float8, unit text, effective bigint,
+                                        value_code text)
+  JOIN claimed c ON c.ord = v.ord AND c.type = 'Observation'
 ), put_values AS (
   -- Nor has it values: a plain insert again.
   INSERT INTO observation_value (resource_key, code, patient_key, value, unit, effective, value_code)
@@ -135,7 +138,9 @@ WITH incoming AS (
   UNION SELECT patient_key FROM put_encounters
   UNION SELECT patient_key FROM put_patients
 ), queued AS (
-  INSERT INTO scoring_queue (patient_key) SELECT patient_key FROM touched
+  -- In key order: writers on other lock stripes queue the same patients, and waiting on each
+  -- other's new queue rows in one order never makes a cycle.
+  INSERT INTO scoring_queue (patient_key) SELECT patient_key FROM touched ORDER BY patient_key COLLATE "C"
   ON CONFLICT DO NOTHING
   RETURNING 1
 )

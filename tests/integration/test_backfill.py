@@ -7,9 +7,14 @@ Run by tests/integration/run.sh or ctest, against the shared servers, in databas
 """
 import json
 import os
+import random
+import re
+import signal
+import subprocess
+import time
 import unittest
 
-from support import adapter, database, fhir_all, psql, table_hashes, work, write_config
+from support import adapter, binary, database, fhir_all, psql, table_hashes, work, write_config
 
 # What a backfill stores: the inputs and their lineage (a sync also scores and writes back).
 STORE_TABLES = ["resource_version", "patient", "observation_value", "encounter", "condition_code", "input_version"]
@@ -35,6 +40,32 @@ def observation(oid, **changes):
          "valueQuantity": {"value": 72, "system": "http://unitsofmeasure.org", "code": "/min"}}
     o.update(changes)
     return json.dumps(o).encode()
+
+
+def many_versions(folder, n_obs=60000, n_pat=300):
+    """ndjson of many Observations of a few patients: some twice, the second version newer, with
+    other values and, now and then, another patient; a few bad lines (dead letters)."""
+    os.makedirs(folder, exist_ok=True)
+    rng = random.Random(12)
+    with open(os.path.join(folder, "1.Patient.ndjson"), "w") as f:
+        for p in range(n_pat):
+            f.write(json.dumps({"resourceType": "Patient", "id": f"wp{p}", "gender": "female",
+                                "meta": {"versionId": "1", "lastUpdated": "2026-11-01T00:00:00Z"},
+                                "birthDate": "1950-01-01"}) + "\n")
+    with open(os.path.join(folder, "2.Observation.ndjson"), "w") as f:
+        for o in range(n_obs):
+            version = 2 if o % 10 == 9 else 1
+            oid = f"wo{o - 9 if version == 2 else o}"  # the 10th line: a new version of the 1st
+            patient = rng.randrange(n_pat)
+            f.write(json.dumps({
+                "resourceType": "Observation", "id": oid, "status": "final",
+                "meta": {"versionId": str(version), "lastUpdated": f"2026-11-0{version}T00:00:00Z"},
+                "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                "subject": {"reference": f"Patient/wp{patient}"}, "effectiveDateTime": "2026-10-30T08:00:00Z",
+                "valueQuantity": {"value": 60 + o % 40, "system": "http://unitsofmeasure.org", "code": "/min"}})
+                + "\n")
+            if o % 5000 == 0:
+                f.write("not json\n")
 
 
 class Backfill(unittest.TestCase):
@@ -91,6 +122,48 @@ class Backfill(unittest.TestCase):
         self.assertEqual(again.returncode, 0, again.stderr)
         self.assertRegex(again.stdout, r"stored +0 +unchanged +11 +dead-lettered +0 ")
         self.assertEqual(sql_in(filled, "SELECT count(*) FROM dead_letter"), dead, "dead letters recorded twice")
+
+    def test_writers_side_by_side_and_sigkill_lose_and_duplicate_nothing(self):
+        folder = os.path.join(work(), "many-versions")
+        many_versions(folder)
+        one, four, killed = database("one_writer"), database("four_writers"), database("killed_writers")
+        cfgs = [write_config(f"{name}.toml", db=url)
+                for name, url in (("one_writer", one), ("four_writers", four), ("killed_writers", killed))]
+        for cfg in cfgs:
+            self.assertEqual(adapter("migrate", "--config", cfg).returncode, 0)
+        ref = adapter("backfill", "--ndjson", folder, "--config", cfgs[0], "--writers", "1", "--batch", "2000")
+        self.assertEqual(ref.returncode, 0, ref.stdout + ref.stderr)
+        # A first version in the same batch as its second is not stored: counted unchanged.
+        lines = re.search(r"Observation +lines +(\d+) +stored +(\d+) +unchanged +(\d+) +dead-lettered +(\d+) ",
+                          ref.stdout)
+        self.assertIsNotNone(lines, ref.stdout)
+        self.assertEqual([int(lines[1]), int(lines[2]) + int(lines[3]), int(lines[4])], [60012, 60000, 12])
+        self.assertEqual(sql_in(one, "SELECT count(*) FROM resource_version WHERE resource_type = 'Observation' "
+                                     "AND version_id = '2'"), "6000")
+        self.assertEqual(sql_in(one, "SELECT count(*) FROM observation_value"), "54000")
+        reference = table_hashes(one)
+
+        run = adapter("backfill", "--ndjson", folder, "--config", cfgs[1], "--writers", "4", "--batch", "2000")
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertEqual(table_hashes(four), reference)
+
+        # Three writers, killed at moments through the load, then let finish: the same store. (The
+        # same batches: a version and its successor in one batch leave one lineage row, in two
+        # batches two, as a sync that saw both would.)
+        rng = random.Random(5)
+        kills = 0
+        for delay in (0.3, 0.6, 0.9, 1.2, 0.5):
+            proc = subprocess.Popen([binary(), "backfill", "--ndjson", folder, "--config", cfgs[2], "--writers",
+                                     "3", "--batch", "2000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            time.sleep(delay + rng.uniform(0, 0.1))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+            proc.communicate()
+        self.assertGreaterEqual(kills, 3, "the backfill finished before it could be killed")
+        last = adapter("backfill", "--ndjson", folder, "--config", cfgs[2], "--writers", "3", "--batch", "2000")
+        self.assertEqual(last.returncode, 0, last.stdout + last.stderr)
+        self.assertEqual(table_hashes(killed), reference)
 
     def test_bulk_export_loads_the_server_and_sets_the_cursors(self):
         exported, ref = database("export"), database("export_ref")

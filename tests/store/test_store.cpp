@@ -13,7 +13,10 @@
 #include <atomic>
 #include <cstdlib>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "adapter/store/statements.hpp"
 #include "tests/store/fresh.hpp"
 
 namespace fra::store {
@@ -164,6 +167,142 @@ TEST_CASE("a Patient whose gender is empty is stored with sex unknown, not as an
   p.patients = {mapped.value()};
   f.db->ingest.store_page(p);
   CHECK(f.count("SELECT count(*) FROM patient WHERE sex IS NULL") == 1);
+}
+
+}  // namespace fra::store
+
+namespace fra::store {
+
+namespace {
+
+// The ids ("<prefix>0", "<prefix>1", ...) of the first `n` Observations whose lock stripe
+// satisfies `keep`.
+std::vector<std::string> ids_on(const std::string& prefix, std::size_t n, auto keep) {
+  std::vector<std::string> ids;
+  for (int i = 0; ids.size() < n; ++i) {
+    const std::string id = prefix + std::to_string(i);
+    if (keep(lock_stripe(ps().of("Observation", fhir::FhirId{id})))) ids.push_back(id);
+  }
+  return ids;
+}
+
+}  // namespace
+
+TEST_CASE("a page split by lock stripe keeps each resource, its versions together and in order") {
+  Page p = page_of({});
+  for (int i = 0; i < 200; ++i)
+    p.observations.push_back(
+        observation("o" + std::to_string(i), "1", 1'000'000, "p1", {{kHeartRate, 80, "/min", ""}}));
+  p.observations.push_back(observation("o5", "2", 2'000'000, "p1", {{kHeartRate, 90, "/min", ""}}));
+  p.dead_letters.push_back(
+      {"Observation", ps().of("Observation", fhir::FhirId{"d1"}), "1", {}, {}});
+  p.dead_letters.push_back({"Observation", std::nullopt, "file:3", {}, {}});
+  p.ignored = 7;
+  p.max_last_updated = 2'000'000;
+
+  const auto parts = split_by_stripe(p, 3);
+  REQUIRE(parts.size() == 3);
+  std::size_t observations = 0, dead = 0;
+  for (int part = 0; part < 3; ++part) {
+    CHECK(parts[part].resource_type == "Observation");
+    for (const auto& o : parts[part].observations) CHECK(lock_stripe(o.version.key) % 3 == part);
+    for (const auto& d : parts[part].dead_letters)
+      CHECK((d.key ? lock_stripe(*d.key) % 3 : 0) == part);
+    observations += parts[part].observations.size();
+    dead += parts[part].dead_letters.size();
+  }
+  CHECK(observations == 201);
+  CHECK(dead == 2);
+  CHECK(parts[0].ignored == 7);
+  CHECK(parts[1].ignored + parts[2].ignored == 0);
+  CHECK(parts[0].max_last_updated == 2'000'000);
+
+  // Both versions of o5 in one part, version 1 before version 2.
+  const auto o5 = ps().of("Observation", fhir::FhirId{"o5"});
+  const auto& home = parts[lock_stripe(o5) % 3].observations;
+  std::vector<std::string> versions;
+  for (const auto& o : home)
+    if (o.version.key == o5) versions.push_back(o.version.version_id);
+  CHECK(versions == std::vector<std::string>{"1", "2"});
+  CHECK(split_by_stripe(p, 1).front().observations.size() == 201);
+}
+
+TEST_CASE("a transaction holding a lock stripe makes pages on it wait, not pages on other ones") {
+  Fresh f;
+  const int held = lock_stripe(ps().of("Observation", fhir::FhirId{"a0"}));
+  const auto same = ids_on("a", 1, [&](int s) { return s == held; });
+  const auto other = ids_on("b", 1, [&](int s) { return s != held; });
+
+  pqxx::connection c(f.url);
+  c.prepare("lock", statement("ingest_lock"));
+  pqxx::work hold(c);
+  hold.exec_prepared("lock", fmt::format("{{{}}}", held));
+
+  Store writer(f.url);
+  writer.session.outside_transaction(
+      "lock timeout", [](pqxx::nontransaction& t) { t.exec("SET lock_timeout = '500ms'"); });
+  auto page = [](const std::string& id) {
+    return page_of({observation(id, "1", 1'000'000, "p1", {{kHeartRate, 80, "/min", ""}})});
+  };
+  CHECK(writer.ingest.store_page(page(other[0])).stored == 1);  // another stripe: at once
+  CHECK_THROWS_AS(writer.ingest.store_page(page(same[0])), StoreError);
+  CHECK_THROWS_AS(writer.ingest.delete_resources("Observation", {}, "", 0), StoreError);  // all
+  hold.commit();
+  CHECK(writer.ingest.store_page(page(same[0])).stored == 1);
+}
+
+TEST_CASE("writers on disjoint stripes store the same patients' pages side by side, no deadlock") {
+  Fresh f;
+  Store second(f.url);
+  // Two writers, each 30 pages of 100 Observations of the same 40 patients, while the queue is
+  // emptied again and again (as a scorer would), so that both keep queueing new patients at once.
+  std::vector<Page> pages[2];
+  int n = 0;
+  for (int page = 0; page < 30; ++page) {
+    Page p = page_of({});
+    for (int i = 0; i < 200; ++i, ++n)
+      p.observations.push_back(observation("o" + std::to_string(n), "1", 1'000'000,
+                                           "p" + std::to_string(n % 40),
+                                           {{kHeartRate, 80, "/min", ""}}));
+    // And a dead letter in each part, audited in the page's transaction.
+    for (int part = 0; part < 2; ++part) {
+      const auto id = ids_on(fmt::format("dead{}-", page), 1, [&](int s) { return s % 2 == part; });
+      p.dead_letters.push_back({"Observation",
+                                ps().of("Observation", fhir::FhirId{id[0]}),
+                                "1",
+                                make_error("bad-value", "test"),
+                                {}});
+    }
+    auto parts = split_by_stripe(std::move(p), 2);
+    pages[0].push_back(std::move(parts[0]));
+    pages[1].push_back(std::move(parts[1]));
+  }
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0};
+  auto write = [&](Store& db, const std::vector<Page>& mine) {
+    try {
+      for (const auto& p : mine) db.ingest.store_page(p);
+    } catch (const StoreError& e) {
+      MESSAGE(e.what());
+      ++failures;
+    }
+  };
+  Store scorer(f.url);
+  std::thread drain([&] {
+    while (!done)
+      scorer.session.transact("empty the queue",
+                              [](pqxx::work& w) { w.exec("DELETE FROM scoring_queue"); });
+  });
+  std::thread a([&] { write(*f.db, pages[0]); });
+  std::thread b([&] { write(second, pages[1]); });
+  a.join();
+  b.join();
+  done = true;
+  drain.join();
+  CHECK(failures == 0);
+  CHECK(f.count("SELECT count(*) FROM observation_value") == 6000);
+  CHECK(f.count("SELECT count(*) FROM input_version") == 6000);
+  CHECK(f.count("SELECT count(*) FROM dead_letter") == 60);
 }
 
 }  // namespace fra::store
