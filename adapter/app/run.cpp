@@ -39,8 +39,8 @@
 namespace fra::app {
 namespace {
 
-void declare_metrics(daemon::Metrics& m) {
-  using daemon::latency_buckets;
+// What comes in: resources, passes, per-patient refreshes, CDS Hooks calls.
+void declare_input_metrics(daemon::Metrics& m) {
   m.declare("fra_resources_ingested_total", "counter",
             "Resources stored (new versions), by resource type", "type");
   m.declare("fra_resources_dead_lettered_total", "counter",
@@ -66,6 +66,11 @@ void declare_metrics(daemon::Metrics& m) {
             "CDS Hooks calls refused (401), by reason: no-token, malformed, unknown-issuer, "
             "unknown-key, signature, claims, replay",
             "reason");
+}
+
+// What goes out: scores, write-back, alerts.
+void declare_output_metrics(daemon::Metrics& m) {
+  using daemon::latency_buckets;
   m.declare("fra_database_errors_total", "counter",
             "Database failures (the worker reconnects after 5 s)");
   m.declare("fra_queue_depth", "gauge", "Patients waiting on the scoring queue");
@@ -80,6 +85,10 @@ void declare_metrics(daemon::Metrics& m) {
             "Alerts: raised (a score entered the alert band), sent (a Communication on the "
             "server), failed (it stays pending)",
             "result");
+}
+
+// The model in production, and the FHIR server and the process around it.
+void declare_model_metrics(daemon::Metrics& m) {
   m.declare("fra_feature_psi", "gauge",
             "Population stability index of each model feature over the patients' latest scores "
             "of the last 30 days against the training reference (monitoring.interval_hours)",
@@ -104,6 +113,12 @@ void declare_metrics(daemon::Metrics& m) {
             "result");
   m.declare("fra_model_reloads_total", "counter", "Model reloads on SIGHUP, by result", "result");
   m.declare("fra_model_info", "gauge", "The model package in use (value 1)", "model");
+}
+
+void declare_metrics(daemon::Metrics& m) {
+  declare_input_metrics(m);
+  declare_output_metrics(m);
+  declare_model_metrics(m);
 }
 
 // A wall-clock instant as a Prometheus-friendly number of seconds.
