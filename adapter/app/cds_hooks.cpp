@@ -118,6 +118,51 @@ struct Served {
   }
 };
 
+// The trust in the issuers, fetching a `jku` key set over HTTP.
+std::unique_ptr<cds::Trust> trust_in(std::vector<cds::Issuer> issuers) {
+  return std::make_unique<cds::Trust>(std::move(issuers), [](const std::string& url) {
+    fhir::ClientOptions o;
+    o.base_url = url;
+    o.timeout_seconds = 10;
+    o.max_attempts = 2;
+    fhir::Client client(o);
+    auto r = client.get_with(url, "application/json", {});
+    if (r.status != 200) throw std::runtime_error("HTTP " + std::to_string(r.status));
+    return r.body;
+  });
+}
+
+// The HTTP handler over the service: every call counted by status, a refusal by reason (logged
+// without its token); a score the audit could not record is answered 503, with no card.
+CdsHandler handler_over(std::shared_ptr<Served> served, daemon::Metrics& metrics, Shared& shared,
+                        bool score_endpoint) {
+  return [served, &metrics, &shared, score_endpoint](const std::string& what, const std::string& id,
+                                                     const std::string& authorization,
+                                                     const std::string& body) -> daemon::JsonReply {
+    auto bound = served->current(shared.model_generation.load());
+    auto& service = *bound->service;
+    if (what == "discovery") return {200, service.discovery().body};
+    if (what == "score" && !score_endpoint) return {404, R"({"error": "not served"})"};
+    try {
+      const auto now = fhir::now_micros();
+      auto r = what == "feedback" ? service.feedback(id, authorization, body, now)
+               : what == "score"  ? service.score(id, authorization, body, now)
+                                  : service.call(id, authorization, body, now);
+      if (r.status == 401) {
+        metrics.add("fra_cds_refused_total", 1, r.refusal);
+        spdlog::warn("CDS Hooks: refused a {} ({})", what, r.refusal);  // never the token
+      }
+      metrics.add("fra_cds_calls_total", 1, std::to_string(r.status));
+      return {r.status, r.body};
+    } catch (const std::exception& e) {
+      // The audit could not record the score: no card without its record.
+      spdlog::error("CDS Hooks: {}; the call is answered 503", e.what());
+      metrics.add("fra_cds_calls_total", 1, "503");
+      return {503, R"({"error": "the score could not be recorded"})"};
+    }
+  };
+}
+
 }  // namespace
 
 CdsHandler cds_hooks_handler(const config::Config& cfg, const mapping::Pseudonymizer& ps,
@@ -146,17 +191,7 @@ CdsHandler cds_hooks_handler(const config::Config& cfg, const mapping::Pseudonym
   auto served = std::make_shared<Served>();
   served->cfg = &cfg;
   served->ps = &ps;
-  served->trust =
-      std::make_unique<cds::Trust>(std::move(issuers).value(), [](const std::string& url) {
-        fhir::ClientOptions o;
-        o.base_url = url;
-        o.timeout_seconds = 10;
-        o.max_attempts = 2;
-        fhir::Client client(o);
-        auto r = client.get_with(url, "application/json", {});
-        if (r.status != 200) throw std::runtime_error("HTTP " + std::to_string(r.status));
-        return r.body;
-      });
+  served->trust = trust_in(std::move(issuers).value());
   std::string base = c.base_url;
   while (!base.empty() && base.back() == '/') base.pop_back();
   served->options.base_url = base;
@@ -171,32 +206,7 @@ CdsHandler cds_hooks_handler(const config::Config& cfg, const mapping::Pseudonym
   spdlog::info("CDS Hooks: serving {} at {}/cds-services/{}{}", name, base, name,
                c.score_endpoint ? fmt::format(" and {}/score/{}", base, name) : "");
 
-  const bool score_endpoint = c.score_endpoint;
-  return [served, &metrics, &shared, score_endpoint](const std::string& what, const std::string& id,
-                                                     const std::string& authorization,
-                                                     const std::string& body) -> daemon::JsonReply {
-    auto bound = served->current(shared.model_generation.load());
-    auto& service = *bound->service;
-    if (what == "discovery") return {200, service.discovery().body};
-    if (what == "score" && !score_endpoint) return {404, R"({"error": "not served"})"};
-    try {
-      const auto now = fhir::now_micros();
-      auto r = what == "feedback" ? service.feedback(id, authorization, body, now)
-               : what == "score"  ? service.score(id, authorization, body, now)
-                                  : service.call(id, authorization, body, now);
-      if (r.status == 401) {
-        metrics.add("fra_cds_refused_total", 1, r.refusal);
-        spdlog::warn("CDS Hooks: refused a {} ({})", what, r.refusal);  // never the token
-      }
-      metrics.add("fra_cds_calls_total", 1, std::to_string(r.status));
-      return {r.status, r.body};
-    } catch (const std::exception& e) {
-      // The audit could not record the score: no card without its record.
-      spdlog::error("CDS Hooks: {}; the call is answered 503", e.what());
-      metrics.add("fra_cds_calls_total", 1, "503");
-      return {503, R"({"error": "the score could not be recorded"})"};
-    }
-  };
+  return handler_over(served, metrics, shared, c.score_endpoint);
 }
 
 }  // namespace fra::app
