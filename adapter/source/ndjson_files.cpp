@@ -119,13 +119,14 @@ class FileLoad {
   void write(store::Ingest& ingest, BatchQueue& queue) {
     try {
       while (auto b = queue.pop()) {
+        const bool stored = !empty(b->page);  // else at most a count of ignored lines
         store::PageCounts c;
-        if (empty(b->page))
-          c.ignored = b->page.ignored;
-        else
+        if (stored)
           c = ingest.store_page(b->page);
+        else
+          c.ignored = b->page.ignored;
         std::lock_guard lock(m_);
-        transactions_ += empty(b->page) ? 0 : 1;
+        transactions_ += stored ? 1 : 0;
         counts_.stored += c.stored;
         counts_.unchanged += c.unchanged;
         counts_.dead_lettered += c.dead_lettered;

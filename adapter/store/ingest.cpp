@@ -185,13 +185,12 @@ void deal(std::vector<T>& from, std::vector<Page>& parts, std::vector<T> Page::*
 
 }  // namespace
 
+static_assert((kLockStripes & (kLockStripes - 1)) == 0, "lock_stripe masks by kLockStripes - 1");
+
 int lock_stripe(const mapping::Pseudonym& key) {
-  if (key.hex.empty()) return 0;
-  const char c = key.hex[0];
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return 0;
+  // Pseudonyms are lower-case hex (mapping::to_hex); the mask keeps anything else in range.
+  const char c = key.hex.empty() ? '0' : key.hex[0];
+  return (c <= '9' ? c - '0' : c - 'a' + 10) & (kLockStripes - 1);
 }
 
 std::vector<Page> split_by_stripe(Page page, int parts) {
